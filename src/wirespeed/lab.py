@@ -1,0 +1,308 @@
+"""The lab: network namespaces joined by veth pairs, so every tool runs on one machine.
+
+A topology is data: nodes (one namespace each) and wires (one veth pair each, one end in each
+of two nodes). `pair` is gen — sink over one wire; `chain` is gen — fwd — sink over two. Wire i
+carries 198.18.i.0/24 (RFC 2544 benchmarking range), side a .1 and side b .2, with fixed
+locally administered MACs 02:57:53:ii:00:0s and permanent neighbour entries, so no ARP or IPv6
+chatter disturbs a measurement.
+
+Every namespace is named ws-<lab>-<node>: leftovers of a killed run are found by that prefix.
+All netlink work goes through pyroute2.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pyroute2 import NetNS, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+from wirespeed.errors import PrivilegeError, UsageError, WirespeedError
+
+PREFIX = "ws-"
+NAME_RE = re.compile(r"^[a-z0-9]{1,12}$")
+NET = "198.18"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    node: str
+    ifname: str
+    mac: str
+    address: str
+    prefixlen: int = 24
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One veth pair: end a in node a, end b in node b."""
+
+    a: Endpoint
+    b: Endpoint
+
+    def ends(self) -> tuple[tuple[Endpoint, Endpoint], tuple[Endpoint, Endpoint]]:
+        """(end, its peer) for both ends."""
+        return (self.a, self.b), (self.b, self.a)
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    nodes: tuple[str, ...]
+    wires: tuple[Wire, ...]
+
+    def netns(self, node: str) -> str:
+        if node not in self.nodes:
+            raise UsageError(f"lab {self.name!r} has no node {node!r} (nodes: {', '.join(self.nodes)})")
+        return f"{PREFIX}{self.name}-{node}"
+
+    def endpoints(self, node: str) -> list[Endpoint]:
+        return [end for w in self.wires for end, _ in w.ends() if end.node == node]
+
+    def peer(self, end: Endpoint) -> Endpoint:
+        for w in self.wires:
+            for e, p in w.ends():
+                if e == end:
+                    return p
+        raise KeyError(end)
+
+
+def wire(index: int, a: tuple[str, str], b: tuple[str, str]) -> Wire:
+    """Wire number `index` between (node, ifname) a and b, with its addresses and MACs."""
+    return Wire(
+        Endpoint(a[0], a[1], f"02:57:53:{index:02x}:00:01", f"{NET}.{index}.1"),
+        Endpoint(b[0], b[1], f"02:57:53:{index:02x}:00:02", f"{NET}.{index}.2"),
+    )
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise UsageError(f"lab name must be 1-12 lowercase letters or digits, got {name!r}")
+    return name
+
+
+def pair(name: str = "lab") -> Topology:
+    """gen — sink over one veth pair."""
+    return Topology(check_name(name), ("gen", "sink"), (wire(0, ("gen", "veth0"), ("sink", "veth0")),))
+
+
+def chain(name: str = "lab") -> Topology:
+    """gen — fwd — sink over two veth pairs."""
+    return Topology(
+        check_name(name),
+        ("gen", "fwd", "sink"),
+        (
+            wire(0, ("gen", "veth0"), ("fwd", "veth0")),
+            wire(1, ("fwd", "veth1"), ("sink", "veth0")),
+        ),
+    )
+
+
+TOPOLOGIES = {"pair": pair, "chain": chain}
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise PrivilegeError(f"{what} needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN to create network namespaces)")
+
+
+@contextmanager
+def enter_netns(name: str) -> Iterator[None]:
+    """Run the body with this thread in namespace `name`; sockets opened there stay there."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        try:
+            netns.setns(name, flags=0)
+        except FileNotFoundError:
+            raise WirespeedError(f"network namespace {name} does not exist") from None
+        try:
+            yield
+        finally:
+            netns.setns(home, flags=0)
+    finally:
+        os.close(home)
+
+
+def _sysctl(path: str, value: str) -> None:
+    """Write a sysctl of the current thread's namespace; absent ones (no IPv6) are skipped."""
+    try:
+        with open(f"/proc/sys/{path}", "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        pass
+
+
+def lab_namespaces(name: str | None = None) -> list[str]:
+    """Our namespaces: those of lab `name`, or all of them."""
+    want = f"{PREFIX}{name}-" if name else PREFIX
+    return sorted(ns for ns in netns.listnetns() if ns.startswith(want))
+
+
+def _remove(ns: str) -> None:
+    try:
+        netns.remove(ns)
+    except FileNotFoundError:
+        pass
+
+
+class Lab:
+    """Create, enter and remove one topology. As a context manager it removes what it made."""
+
+    def __init__(self, topology: Topology, keep: bool = False):
+        self.topology = topology
+        self.keep = keep
+
+    def __enter__(self) -> "Lab":
+        self.up()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.keep:
+            self.down()
+
+    def netns(self, node: str) -> str:
+        return self.topology.netns(node)
+
+    def enter(self, node: str):
+        return enter_netns(self.netns(node))
+
+    def ifindex(self, node: str, ifname: str) -> int:
+        with NetNS(self.netns(node)) as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise WirespeedError(f"no interface {ifname} in {self.netns(node)}")
+        return found[0]
+
+    def up(self) -> None:
+        """Create whatever is missing and configure all of it; a failure undoes what this call made."""
+        require_root("wirespeed lab")
+        made_ns: list[str] = []
+        made_wires: list[Wire] = []
+        try:
+            existing = set(netns.listnetns())
+            for node in self.topology.nodes:
+                ns = self.netns(node)
+                if ns not in existing:
+                    netns.create(ns)
+                    made_ns.append(ns)
+                with enter_netns(ns):
+                    # New interfaces inherit this: no router solicitations or DAD in the lab.
+                    _sysctl("net/ipv6/conf/default/disable_ipv6", "1")
+                with NetNS(ns) as ipr:
+                    ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            for w in self.topology.wires:
+                if self._ensure_wire(w):
+                    made_wires.append(w)
+            self._wait_carrier()
+        except BaseException as e:
+            for w in made_wires:
+                self._delete_wire(w)
+            for ns in made_ns:
+                _remove(ns)
+            if isinstance(e, NetlinkError) and e.code == errno.EPERM:
+                raise PrivilegeError(f"lab up: {os.strerror(e.code)} (needs CAP_NET_ADMIN)") from None
+            if isinstance(e, NetlinkError):
+                raise WirespeedError(f"lab up: netlink error: {e}") from None
+            raise
+
+    def _ensure_wire(self, w: Wire) -> bool:
+        """Make the veth pair exist and be configured; True if it was created now."""
+        created = False
+        with NetNS(self.netns(w.a.node)) as a, NetNS(self.netns(w.b.node)) as b:
+            ia, ib = a.link_lookup(ifname=w.a.ifname), b.link_lookup(ifname=w.b.ifname)
+            if not (ia and ib):
+                # Half a wire (its peer namespace was removed under it): start this wire over.
+                if ia:
+                    a.link("del", index=ia[0])
+                if ib:
+                    b.link("del", index=ib[0])
+                a.link(
+                    "add",
+                    ifname=w.a.ifname,
+                    kind="veth",
+                    address=w.a.mac,
+                    peer={"ifname": w.b.ifname, "net_ns_fd": self.netns(w.b.node), "address": w.b.mac},
+                )
+                created = True
+            for ipr, (end, peer) in zip((a, b), w.ends()):
+                idx = ipr.link_lookup(ifname=end.ifname)[0]
+                ipr.link("set", index=idx, address=end.mac)
+                have = {x.get("IFA_ADDRESS") for x in ipr.get_addr(index=idx, family=socket.AF_INET)}
+                if end.address not in have:
+                    ipr.addr("add", index=idx, address=end.address, prefixlen=end.prefixlen)
+                ipr.link("set", index=idx, state="up")
+                ipr.neigh("replace", dst=peer.address, lladdr=peer.mac, ifindex=idx, state="permanent")
+        return created
+
+    def _wait_carrier(self, timeout: float = 5.0) -> None:
+        """Return once every lab interface reports operstate UP (veth ends come up asynchronously)."""
+        deadline = time.monotonic() + timeout
+        for node in self.topology.nodes:
+            ends = {e.ifname for e in self.topology.endpoints(node)}
+            with NetNS(self.netns(node)) as ipr:
+                while True:
+                    states = {l.get("ifname"): l.get("operstate") for l in ipr.get_links()}
+                    down = [i for i in ends if states.get(i) != "UP"]
+                    if not down:
+                        break
+                    if time.monotonic() > deadline:
+                        raise WirespeedError(f"lab up: {', '.join(down)} in {self.netns(node)} did not come up")
+                    time.sleep(0.01)
+
+    def _delete_wire(self, w: Wire) -> None:
+        try:
+            with NetNS(self.netns(w.a.node)) as a:
+                idx = a.link_lookup(ifname=w.a.ifname)
+                if idx:
+                    a.link("del", index=idx[0])
+        except (OSError, NetlinkError):
+            pass
+
+    def down(self) -> list[str]:
+        """Remove this lab's namespaces (their veths go with them). Returns what was removed."""
+        return down(self.topology.name)
+
+
+def down(name: str | None) -> list[str]:
+    """Remove lab `name`'s namespaces, or every wirespeed namespace when name is None."""
+    require_root("wirespeed lab")
+    gone = lab_namespaces(name)
+    for ns in gone:
+        _remove(ns)
+    return gone
+
+
+def status() -> list[dict]:
+    """Every wirespeed namespace with its interfaces: one dict per interface (or per empty ns)."""
+    require_root("wirespeed lab status")
+    rows = []
+    for ns in lab_namespaces():
+        lab, _, node = ns[len(PREFIX):].partition("-")
+        base = {"lab": lab, "node": node, "netns": ns}
+        with NetNS(ns) as ipr:
+            links = [link for link in ipr.get_links() if link.get("ifname") != "lo"]
+            if not links:
+                rows.append({**base, "ifname": None, "mac": None, "state": None, "addresses": []})
+            for link in links:
+                idx = link["index"]
+                addrs = [
+                    f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
+                    for a in ipr.get_addr(index=idx, family=socket.AF_INET)
+                ]
+                rows.append(
+                    {
+                        **base,
+                        "ifname": link.get("ifname"),
+                        "mac": link.get("address"),
+                        "state": link.get("operstate"),
+                        "addresses": addrs,
+                    }
+                )
+    return rows

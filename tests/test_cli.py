@@ -1,0 +1,60 @@
+"""Bad input: one line naming the problem, the right exit status, no traceback, nothing left."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import root_only, run_cli
+from wirespeed import cli, lab
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["budget", "--link", "7G"], "unknown link speed"),
+        (["budget", "--link", "0G"], "link speed must be positive"),
+        (["budget", "--link=-10G"], "link speed must be positive"),
+        (["budget", "--frame", "63"], "frame size"),
+        (["budget", "--frame", "0"], "frame size"),
+        (["budget", "--frame=-1"], "frame size"),
+        (["budget", "--frame", "jumbo"], "frame size"),
+        (["budget", "--time", "0"], "--time"),
+        (["budget", "--reps=-2"], "must be at least 1"),
+        (["budget", "--mem-size", "0"], "--mem-size"),
+        (["lab", "up", "--name", "Bad-Name"], "lab name"),
+        (["lab", "up", "--topology", "ring"], "--topology"),
+        (["nosuch"], "invalid choice"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0]
+    assert lines[0].startswith("wirespeed: ")
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("action", [["up"], ["down"], ["down", "--all"], ["status"]])
+def test_lab_without_root_exits_1(monkeypatch, capsys, action):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["lab", *action]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs root" in err[0]
+
+
+@root_only
+def test_lab_as_unprivileged_user_exits_1_and_creates_nothing(lab_name):
+    """A real unprivileged process, not a patched euid."""
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+    probe = subprocess.run([*drop, sys.executable, "-c", "import wirespeed"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"the installed package is not readable by nobody: {probe.stderr.strip()[-80:]}")
+    r = subprocess.run([*drop, sys.executable, "-m", "wirespeed", "lab", "up", "--name", lab_name],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and "needs root" in r.stderr
+    assert lab.lab_namespaces(lab_name) == []
