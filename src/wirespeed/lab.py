@@ -114,6 +114,20 @@ def require_root(what: str) -> None:
 
 
 @contextmanager
+def privileged(what: str) -> Iterator[None]:
+    """Root alone is not enough (a container may drop capabilities): EPERM becomes one line."""
+    require_root(what)
+    try:
+        yield
+    except PermissionError as e:
+        raise PrivilegeError(f"{what}: {e.strerror or e} (needs CAP_SYS_ADMIN and CAP_NET_ADMIN)") from None
+    except NetlinkError as e:
+        if e.code in (errno.EPERM, errno.EACCES):
+            raise PrivilegeError(f"{what}: {os.strerror(e.code)} (needs CAP_NET_ADMIN)") from None
+        raise WirespeedError(f"{what}: netlink error: {e}") from None
+
+
+@contextmanager
 def enter_netns(name: str) -> Iterator[None]:
     """Run the body with this thread in namespace `name`; sockets opened there stay there."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
@@ -150,6 +164,10 @@ def _remove(ns: str) -> None:
         netns.remove(ns)
     except FileNotFoundError:
         pass
+    except OSError as e:
+        if e.errno == errno.EBUSY:  # the unmount before the unlink was refused
+            raise PrivilegeError(f"cannot remove network namespace {ns}: still mounted (unmounting needs CAP_SYS_ADMIN)") from None
+        raise
 
 
 class Lab:
@@ -182,7 +200,10 @@ class Lab:
 
     def up(self) -> None:
         """Create whatever is missing and configure all of it; a failure undoes what this call made."""
-        require_root("wirespeed lab")
+        with privileged("wirespeed lab up"):
+            self._up()
+
+    def _up(self) -> None:
         made_ns: list[str] = []
         made_wires: list[Wire] = []
         try:
@@ -201,15 +222,11 @@ class Lab:
                 if self._ensure_wire(w):
                     made_wires.append(w)
             self._wait_carrier()
-        except BaseException as e:
+        except BaseException:
             for w in made_wires:
                 self._delete_wire(w)
             for ns in made_ns:
                 _remove(ns)
-            if isinstance(e, NetlinkError) and e.code == errno.EPERM:
-                raise PrivilegeError(f"lab up: {os.strerror(e.code)} (needs CAP_NET_ADMIN)") from None
-            if isinstance(e, NetlinkError):
-                raise WirespeedError(f"lab up: netlink error: {e}") from None
             raise
 
     def _ensure_wire(self, w: Wire) -> bool:
@@ -272,37 +289,36 @@ class Lab:
 
 def down(name: str | None) -> list[str]:
     """Remove lab `name`'s namespaces, or every wirespeed namespace when name is None."""
-    require_root("wirespeed lab")
-    gone = lab_namespaces(name)
-    for ns in gone:
-        _remove(ns)
+    with privileged("wirespeed lab down"):
+        gone = lab_namespaces(name)
+        for ns in gone:
+            _remove(ns)
     return gone
 
 
 def status() -> list[dict]:
     """Every wirespeed namespace with its interfaces: one dict per interface (or per empty ns)."""
-    require_root("wirespeed lab status")
-    rows = []
-    for ns in lab_namespaces():
-        lab, _, node = ns[len(PREFIX):].partition("-")
-        base = {"lab": lab, "node": node, "netns": ns}
-        with NetNS(ns) as ipr:
-            links = [link for link in ipr.get_links() if link.get("ifname") != "lo"]
-            if not links:
-                rows.append({**base, "ifname": None, "mac": None, "state": None, "addresses": []})
-            for link in links:
-                idx = link["index"]
-                addrs = [
+    with privileged("wirespeed lab status"):
+        return [row for ns in lab_namespaces() for row in _ns_status(ns)]
+
+
+def _ns_status(ns: str) -> list[dict]:
+    lab, _, node = ns[len(PREFIX):].partition("-")
+    base = {"lab": lab, "node": node, "netns": ns}
+    with NetNS(ns) as ipr:
+        links = [link for link in ipr.get_links() if link.get("ifname") != "lo"]
+        if not links:
+            return [{**base, "ifname": None, "mac": None, "state": None, "addresses": []}]
+        return [
+            {
+                **base,
+                "ifname": link.get("ifname"),
+                "mac": link.get("address"),
+                "state": link.get("operstate"),
+                "addresses": [
                     f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
-                    for a in ipr.get_addr(index=idx, family=socket.AF_INET)
-                ]
-                rows.append(
-                    {
-                        **base,
-                        "ifname": link.get("ifname"),
-                        "mac": link.get("address"),
-                        "state": link.get("operstate"),
-                        "addresses": addrs,
-                    }
-                )
-    return rows
+                    for a in ipr.get_addr(index=link["index"], family=socket.AF_INET)
+                ],
+            }
+            for link in links
+        ]
