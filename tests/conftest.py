@@ -33,20 +33,21 @@ def lab_name() -> str:
     return TEST_LAB_PREFIX + uuid.uuid4().hex[:8]
 
 
-@pytest.fixture
-def pair_lab(lab_name):
+def _lab(topology):
     if not _is_root():
         pytest.skip("needs root to create network namespaces")
-    with labmod.Lab(labmod.pair(lab_name)) as lab:
+    with labmod.Lab(topology) as lab:
         yield lab
+
+
+@pytest.fixture
+def pair_lab(lab_name):
+    yield from _lab(labmod.pair(lab_name))
 
 
 @pytest.fixture
 def chain_lab(lab_name):
-    if not _is_root():
-        pytest.skip("needs root to create network namespaces")
-    with labmod.Lab(labmod.chain(lab_name)) as lab:
-        yield lab
+    yield from _lab(labmod.chain(lab_name))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -166,25 +166,12 @@ static uint64_t tb_malloc_free_256(uint64_t n, uint64_t arg)
 	return acc;
 }
 
-/* Amortisation: n packets handled in batches of `arg`; each packet costs one store into a
- * descriptor ring, each batch pays one expensive operation. */
+/* Amortisation: n packets handled in batches of `batch`; each packet costs one store into a
+ * descriptor ring, each batch pays one expensive operation `op` (inlined: it is a constant). */
 #define TB_RING 512
 
-static uint64_t tb_lock_per_batch(uint64_t n, uint64_t batch)
-{
-	static uint64_t ring[TB_RING];
-	uint64_t word = 0, pkt = 0;
-
-	while (pkt < n) {
-		for (uint64_t i = 0; i < batch; i++, pkt++)
-			ring[pkt & (TB_RING - 1)] = pkt;
-		barrier();
-		cmpxchg_locked(&word, word, word + 1);
-	}
-	return word;
-}
-
-static uint64_t tb_syscall_per_batch(uint64_t n, uint64_t batch)
+static inline __attribute__((always_inline)) uint64_t
+tb_per_batch(uint64_t n, uint64_t batch, uint64_t (*op)(uint64_t))
 {
 	static uint64_t ring[TB_RING];
 	uint64_t acc = 0, pkt = 0;
@@ -193,9 +180,32 @@ static uint64_t tb_syscall_per_batch(uint64_t n, uint64_t batch)
 		for (uint64_t i = 0; i < batch; i++, pkt++)
 			ring[pkt & (TB_RING - 1)] = pkt;
 		barrier();
-		acc += (uint64_t)getppid();
+		acc = op(acc);
 	}
 	return acc;
+}
+
+static uint64_t tb_word;
+
+static inline uint64_t tb_op_lock(uint64_t acc)
+{
+	cmpxchg_locked(&tb_word, tb_word, acc + 1);
+	return acc + 1;
+}
+
+static inline uint64_t tb_op_syscall(uint64_t acc)
+{
+	return acc + (uint64_t)getppid();
+}
+
+static uint64_t tb_lock_per_batch(uint64_t n, uint64_t batch)
+{
+	return tb_per_batch(n, batch, tb_op_lock);
+}
+
+static uint64_t tb_syscall_per_batch(uint64_t n, uint64_t batch)
+{
+	return tb_per_batch(n, batch, tb_op_syscall);
 }
 
 /* Pointer chase: every cache line holds the address of the next one in a random cycle, so
