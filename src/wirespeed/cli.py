@@ -112,6 +112,171 @@ def _cmd_lab(args) -> int:
     return 0
 
 
+def _ip_range(text: str):
+    """'A' or 'A-B' -> (first address, Range over the low 32 bits)."""
+    import ipaddress
+
+    from wirespeed.gen import Range
+
+    lo_text, _, hi_text = text.partition("-") if text.count(":") == 0 or "-" in text else (text, "", "")
+    try:
+        lo = ipaddress.ip_address(lo_text.strip())
+        hi = ipaddress.ip_address(hi_text.strip()) if hi_text else lo
+    except ValueError:
+        raise UsageError(f"bad address or range {text!r}: use A or A-B") from None
+    if lo.version != hi.version or int(hi) < int(lo) or (int(hi) >> 32) != (int(lo) >> 32):
+        raise UsageError(f"bad range {text!r}: same IP version, first <= last, differing only in the low 32 bits")
+    return lo, Range(int(lo) & 0xFFFFFFFF, int(hi) - int(lo) + 1, text)
+
+
+def _port_range(text: str, option: str):
+    from wirespeed.gen import Range
+
+    lo_text, _, hi_text = text.partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text or lo_text)
+    except ValueError:
+        raise UsageError(f"{option}: bad port or range {text!r}: use P or P-Q") from None
+    if not 0 <= lo <= hi <= 65535:
+        raise UsageError(f"{option}: ports must be 0..65535 with first <= last, got {text!r}")
+    return Range(lo, hi - lo + 1, text)
+
+
+def _where(args, node: str):
+    """The interface a tool uses: the one named (optionally in --netns), else the lab's."""
+    from wirespeed import lab
+    from wirespeed.ports import Where
+
+    if args.iface:
+        if args.lab:
+            raise UsageError("give an interface or --lab, not both")
+        return Where(args.iface, args.netns), None, False
+    lab.require_root(f"wirespeed {args.command} in the lab")
+    topo, created = lab.resolve(lab.check_name(args.lab_name), args.lab)
+    end = topo.endpoints(node)[0]
+    return Where(end.ifname, topo.netns(node)), topo, created
+
+
+def _cpus(text: str | None):
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--cpu takes a comma-separated list of CPU numbers, got {text!r}") from None
+
+
+def _gen_config(args, where, topo):
+    import ipaddress
+
+    from wirespeed.gen import GenConfig, link_bps
+    from wirespeed.netdev import link_info
+    from wirespeed.packet import parse_mac
+    from wirespeed.units import parse_frame, parse_link, parse_rate
+
+    if args.ipv6 and (args.ip_id is not None or args.no_df):
+        raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
+    if topo is not None:
+        end = topo.endpoints("gen")[0]
+        peer = topo.peer(end)
+        defaults = (end.address6, peer.address6) if args.ipv6 else (end.address, peer.address)
+        src_mac, dst_mac = end.mac, peer.mac
+    else:
+        defaults = ("2001:2::1", "2001:2::2") if args.ipv6 else ("198.18.0.1", "198.18.0.2")
+        src_mac = None
+        if args.backend == "afpacket" and not args.dst_mac:
+            raise UsageError(f"--dst-mac is needed to send on {where}")
+        dst_mac = args.dst_mac or "00:00:00:00:00:00"
+    src_ip, src_ips = _ip_range(args.src_ip or defaults[0])
+    dst_ip, dst_ips = _ip_range(args.dst_ip or defaults[1])
+    for ip in (src_ip, dst_ip):
+        if (ip.version == 6) != args.ipv6:
+            raise UsageError(f"address {ip} is IPv{ip.version}, the template is IPv{6 if args.ipv6 else 4} (-6 picks IPv6)")
+    if args.src_mac:
+        src_mac = args.src_mac
+    if src_mac is None:
+        src_mac = link_info(where)["mac"]
+    mix = parse_frame(args.size) if args.size.lower() == "imix" else None
+    if mix is None:
+        try:
+            size = int(args.size)
+        except ValueError:
+            raise UsageError(f"-s/--size must be a frame size in bytes or imix, got {args.size!r}") from None
+        from wirespeed.units import frame
+
+        mix = frame(size)
+    rate = parse_rate(args.rate) if args.rate else None
+    link = parse_link(args.link)[1] if args.link else None
+    if rate is not None and rate.link_share is not None and link is None:
+        link = link_bps(where)
+    return GenConfig(
+        where=where, src_mac=parse_mac(src_mac), dst_mac=parse_mac(dst_mac),
+        src_ip=src_ip, dst_ip=dst_ip, src_ips=src_ips, dst_ips=dst_ips,
+        sports=_port_range(args.sport, "--sport"), dports=_port_range(args.dport, "--dport"),
+        vary=args.vary, frame=mix, flows=args.flows, seed=args.seed, stamp=not args.no_stamp,
+        backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
+        link_bps=link, workers=args.workers, cpus=_cpus(args.cpu), interval=args.interval, json=args.json,
+        qdisc_bypass=not args.no_bypass, ttl=args.ttl, tos=args.tos, df=not args.no_df,
+        ip_id=args.ip_id or 0, exit_after_setup=args.exit_after_setup,
+    )
+
+
+def _run_in_lab(args, node: str, body) -> int:
+    """Resolve where to run, run body(where, topo), remove a lab this run created."""
+    from wirespeed import lab
+
+    where, topo, created = _where(args, node)
+    try:
+        body(where, topo)
+    finally:
+        if created:
+            lab.down(topo.name)
+    return 0
+
+
+def _reporter(args, tool: str):
+    from wirespeed.stats import Reporter
+
+    return Reporter(tool, args.json, output.console())
+
+
+def _cmd_gen(args) -> int:
+    from wirespeed import gen
+
+    return _run_in_lab(args, "gen", lambda where, topo: gen.run(_gen_config(args, where, topo), _reporter(args, "gen")))
+
+
+def _cmd_sink(args) -> int:
+    from wirespeed import sink
+
+    def body(where, topo):
+        bind = args.bind or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
+        cfg = sink.SinkConfig(
+            where=where, backend=args.backend, bind_ip=bind, port=args.port, filter_port=args.filter_port,
+            count=args.count, duration=args.duration, interval=args.interval, json=args.json,
+            workers=args.workers, cpus=_cpus(args.cpu), batch=args.batch, exit_after_setup=args.exit_after_setup,
+        )
+        sink.run(cfg, _reporter(args, "sink"))
+
+    return _run_in_lab(args, "sink", body)
+
+
+def _add_common_tool_args(p, batch_default: int) -> None:
+    p.add_argument("iface", nargs="?", metavar="IFACE", help="interface (default: the lab's)")
+    p.add_argument("--netns", help="network namespace IFACE lives in")
+    p.add_argument("--lab", action="store_true", help="create the lab if it is not up (and remove it after)")
+    p.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
+    p.add_argument("--backend", choices=("afpacket", "udp"), default="afpacket")
+    p.add_argument("-b", "--batch", type=_positive_int, default=batch_default, help=f"frames per batch (default {batch_default})")
+    p.add_argument("-c", "--count", type=_positive_int, help="stop after this many packets")
+    p.add_argument("-d", "--duration", type=_positive_float, metavar="S", help="stop after this many seconds")
+    p.add_argument("-w", "--workers", type=_positive_int, default=1, help="worker processes, one per CPU")
+    p.add_argument("--cpu", metavar="LIST", help="CPUs for the workers, e.g. 1 or 0,1")
+    p.add_argument("-i", "--interval", type=_positive_float, default=1.0, metavar="S", help="stats interval (default 1 s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="wirespeed", description="Move packets at the kernel's ceiling; see where every ns goes.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -126,6 +291,36 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--reps", type=_positive_int, default=3, help="repetitions per operation (default 3)")
     b.add_argument("--mem-size", type=_size, metavar="SIZE", help="buffer for the memory-miss chase (default 4×LLC, ≤2G)")
     b.set_defaults(func=_cmd_budget)
+
+    g = sub.add_parser("gen", help="traffic generator")
+    _add_common_tool_args(g, 64)
+    g.add_argument("-6", "--ipv6", action="store_true", help="IPv6 template (default IPv4)")
+    g.add_argument("--src-mac")
+    g.add_argument("--dst-mac")
+    g.add_argument("--src-ip", metavar="A[-B]", help="source address or range")
+    g.add_argument("--dst-ip", metavar="A[-B]", help="destination address or range")
+    g.add_argument("--sport", default="9", metavar="P[-Q]", help="UDP source port or range (default 9)")
+    g.add_argument("--dport", default="9", metavar="P[-Q]", help="UDP destination port or range (default 9)")
+    g.add_argument("--vary", choices=("inc", "random"), default="inc", help="how ranges are walked")
+    g.add_argument("--flows", type=_positive_int, default=0, help="incrementing fields cycle over N flows")
+    g.add_argument("--seed", type=int, default=1, help="seed for --vary random")
+    g.add_argument("-s", "--size", default="64", help="frame size incl. FCS, or imix (default 64)")
+    g.add_argument("--ttl", type=int, default=64, choices=range(0, 256), metavar="N")
+    g.add_argument("--tos", type=int, default=0, choices=range(0, 256), metavar="N", help="TOS / traffic class")
+    g.add_argument("--no-df", action="store_true", help="IPv4: clear don't-fragment")
+    g.add_argument("--ip-id", type=int, choices=range(0, 65536), metavar="N", help="IPv4 identification")
+    g.add_argument("--no-stamp", action="store_true", help="no pktgen header (magic, seq, timestamp)")
+    g.add_argument("-r", "--rate", help="500kpps, 1.5mpps, 2gbit (L1), 50%% of the link")
+    g.add_argument("--link", metavar="SPEED", help="link speed for %% rates when the interface reports none")
+    g.add_argument("--no-bypass", action="store_true", help="AF_PACKET: go through the qdisc")
+    g.set_defaults(func=_cmd_gen)
+
+    k = sub.add_parser("sink", help="receiver: counts, loss, reordering, latency")
+    _add_common_tool_args(k, 256)
+    k.add_argument("--port", type=int, default=9, help="UDP port to bind (udp) or count (--filter-port)")
+    k.add_argument("--bind", metavar="ADDR", help="UDP: address to bind (default: the lab's sink address)")
+    k.add_argument("--filter-port", action="store_true", help="AF_PACKET: count only UDP to --port as traffic")
+    k.set_defaults(func=_cmd_sink)
 
     lab = sub.add_parser("lab", help="network namespaces joined by veth pairs")
     lsub = lab.add_subparsers(dest="action", required=True, parser_class=_Parser)

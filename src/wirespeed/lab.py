@@ -37,6 +37,7 @@ class Endpoint:
     ifname: str
     mac: str
     address: str
+    address6: str  # for IPv6 templates (RFC 5180 benchmarking range); not configured: IPv6 is off
     prefixlen: int = 24
 
 
@@ -77,8 +78,8 @@ class Topology:
 def wire(index: int, a: tuple[str, str], b: tuple[str, str]) -> Wire:
     """Wire number `index` between (node, ifname) a and b, with its addresses and MACs."""
     return Wire(
-        Endpoint(a[0], a[1], f"02:57:53:{index:02x}:00:01", f"{NET}.{index}.1"),
-        Endpoint(b[0], b[1], f"02:57:53:{index:02x}:00:02", f"{NET}.{index}.2"),
+        Endpoint(a[0], a[1], f"02:57:53:{index:02x}:00:01", f"{NET}.{index}.1", f"2001:2:0:{index:x}::1"),
+        Endpoint(b[0], b[1], f"02:57:53:{index:02x}:00:02", f"{NET}.{index}.2", f"2001:2:0:{index:x}::2"),
     )
 
 
@@ -285,6 +286,18 @@ class Lab:
     def down(self) -> list[str]:
         """Remove this lab's namespaces (their veths go with them). Returns what was removed."""
         return down(self.topology.name)
+
+
+def resolve(name: str, create: bool) -> tuple[Topology, bool]:
+    """The pair lab `name` and whether this call created it; without `create` it must exist."""
+    topo = pair(name)
+    present = set(netns.listnetns())
+    if all(topo.netns(n) in present for n in topo.nodes):
+        return topo, False
+    if not create:
+        raise WirespeedError(f"no lab {name!r}: run 'wirespeed lab up --name {name}' first, or add --lab")
+    Lab(topo).up()
+    return topo, True
 
 
 def down(name: str | None) -> list[str]:

@@ -34,8 +34,10 @@ def print_json(obj: dict, stream=None) -> None:
 
 def make_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], caption: str | None = None) -> Group:
     """Columns whose header starts with '<' are left-aligned; all others right-aligned (numbers).
-    The caption is printed under the table at full width, dimmed."""
-    t = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    All-empty headers mean a key/value table with no header line. The caption is printed under
+    the table at full width, dimmed."""
+    show_header = any(c.lstrip("<") for c in columns)
+    t = Table(title=title, title_justify="left", box=None, pad_edge=False, show_header=show_header)
     for c in columns:
         left = c.startswith("<")
         t.add_column(c.lstrip("<"), justify="left" if left else "right", no_wrap=True)

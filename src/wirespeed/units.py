@@ -98,3 +98,43 @@ def parse_frame(text: str) -> FrameMix:
 
 def default_frames() -> tuple[FrameMix, ...]:
     return tuple(frame(s) for s in DEFAULT_FRAMES) + (IMIX,)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A sending rate: packets per second, or bits per second on the wire (L1), or a share of
+    the link speed. Bit rates count preamble, SFD, gap and FCS, as the link does."""
+
+    pps: float | None = None
+    l1_bps: float | None = None
+    link_share: float | None = None
+
+    def packets_per_second(self, mean_wire_bytes: float, link_bps: float | None) -> float:
+        if self.pps is not None:
+            return self.pps
+        if self.l1_bps is not None:
+            return self.l1_bps / (mean_wire_bytes * 8)
+        if link_bps is None:
+            raise UsageError("a rate in % needs the link speed: give --link (the interface reports none)")
+        return link_bps * self.link_share / (mean_wire_bytes * 8)
+
+
+_RATE_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(%|[kmg]?pps|[kmgt]?(?:bit|bps|b/s))\s*$", re.I)
+_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_rate(text: str) -> Rate:
+    """'500kpps', '1.5mpps', '2gbit', '100mbps', '50%'."""
+    m = _RATE_RE.match(text)
+    if not m:
+        raise UsageError(f"bad rate {text!r}: use e.g. 500kpps, 1.5mpps, 2gbit, 100mbps or 50%")
+    value, unit = float(m.group(1)), m.group(2).lower()
+    if value <= 0:
+        raise UsageError(f"rate must be positive, got {text!r}")
+    if unit == "%":
+        if value > 100:
+            raise UsageError(f"rate must be at most 100% of the link, got {text!r}")
+        return Rate(link_share=value / 100)
+    if unit.endswith("pps"):
+        return Rate(pps=value * _PREFIX[unit[:-3]])
+    return Rate(l1_bps=value * _PREFIX[unit[0] if unit[0] in "kmgt" else ""])

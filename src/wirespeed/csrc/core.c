@@ -5,6 +5,9 @@
 
 #include "tsc.h"
 #include "timebench.h"
+#include "afpacket.h"
+#include "udp.h"
+#include "ports.h"
 
 static PyObject *core_clock(PyObject *self, PyObject *unused)
 {
@@ -127,5 +130,11 @@ static struct PyModuleDef core_module = {
 
 PyMODINIT_FUNC PyInit__core(void)
 {
-	return PyModule_Create(&core_module);
+	PyObject *m = PyModule_Create(&core_module);
+
+	if (!m || ports_init(m) < 0) {
+		Py_XDECREF(m);
+		return NULL;
+	}
+	return m;
 }

@@ -1,0 +1,187 @@
+/* The generator engine: builds Ethernet/IPv4|IPv6/UDP frames from a template, varying fields
+ * per packet, with a pktgen header (magic 0xbe9be955, seq, tv_sec, tv_usec; big-endian).
+ *
+ * The UDP checksum is incremental: the sum over everything constant is taken once at set-up
+ * (varying words zeroed); each packet adds only the words it changes. The IPv4 header
+ * checksum is recomputed over its 20 bytes.
+ */
+#ifndef WS_GEN_H
+#define WS_GEN_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "csum.h"
+
+#define GEN_MAX_FRAME 9216 /* frame bytes without FCS fit below this */
+#define GEN_MAX_SIZES 64
+#define GEN_FIELDS 4
+#define PKTGEN_MAGIC 0xbe9be955u
+#define PKTGEN_HDR_LEN 16
+#define SEQ_BITS 28 /* low bits count; the top 4 name the worker (stream) */
+#define SEQ_MASK ((1u << SEQ_BITS) - 1)
+#define ETH_HLEN_ 14
+
+enum gen_field_id { F_SADDR, F_DADDR, F_SPORT, F_DPORT };
+enum gen_mode { M_FIXED, M_INC, M_RANDOM };
+
+struct gen_field {
+	uint32_t lo, count; /* values lo .. lo+count-1 */
+	uint32_t mode;
+};
+
+struct gen {
+	uint8_t tmpl[GEN_MAX_FRAME];
+	uint32_t sizes[GEN_MAX_SIZES]; /* frame lengths without FCS, used in turn */
+	uint32_t nsizes;
+	uint32_t l3, l4, payload; /* offsets */
+	uint32_t ipv6, stamp;
+	struct gen_field f[GEN_FIELDS];
+	uint32_t flows; /* 0: incrementing fields follow the packet index; N: index mod N */
+	uint32_t seq_base, seq;
+	uint64_t pkt; /* packets built */
+	uint64_t rng;
+	uint64_t udp_sum; /* constant part of the UDP checksum, pseudo-header included */
+	uint32_t tv_sec, tv_usec; /* stamp of the batch being built */
+	/* pacing: packet k is due at t0 + k * ns_per_pkt */
+	uint64_t pace_t0, pace_sent;
+	double ns_per_pkt;
+};
+
+static inline uint64_t gen_rand(struct gen *g)
+{
+	uint64_t x = g->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	g->rng = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint32_t gen_value(struct gen *g, const struct gen_field *f)
+{
+	uint64_t k;
+
+	switch (f->mode) {
+	case M_INC:
+		k = g->flows ? g->pkt % g->flows : g->pkt;
+		return f->lo + (uint32_t)(k % f->count);
+	case M_RANDOM:
+		return f->lo + (uint32_t)(gen_rand(g) % f->count);
+	default:
+		return f->lo;
+	}
+}
+
+static inline uint32_t gen_addr_off(const struct gen *g, int which)
+{
+	/* IPv4: saddr at 12, daddr at 16. IPv6: the low 32 bits of saddr (8..23) and daddr (24..39). */
+	if (g->ipv6)
+		return g->l3 + (which == F_SADDR ? 20 : 36);
+	return g->l3 + (which == F_SADDR ? 12 : 16);
+}
+
+/* Zero every byte that varies per packet, then sum the rest of what the UDP checksum covers. */
+static int gen_prepare(struct gen *g)
+{
+	uint8_t t[GEN_MAX_FRAME];
+	uint32_t maxlen = 0;
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < g->nsizes; i++)
+		if (g->sizes[i] > maxlen)
+			maxlen = g->sizes[i];
+	memcpy(t, g->tmpl, maxlen);
+	memset(t + gen_addr_off(g, F_SADDR), 0, 4);
+	memset(t + gen_addr_off(g, F_DADDR), 0, 4);
+	memset(t + g->l4, 0, 8); /* ports, length, checksum */
+	if (g->stamp)
+		memset(t + g->payload + 4, 0, PKTGEN_HDR_LEN - 4); /* seq, tv_sec, tv_usec */
+	if (g->ipv6)
+		sum = csum_add(sum, t + g->l3 + 8, 32); /* constant parts of both addresses */
+	sum += 17;                                      /* pseudo-header: protocol UDP */
+	sum = csum_add(sum, t + g->l4, maxlen - g->l4); /* padding beyond a packet's length is zero */
+	g->udp_sum = sum;
+	return 0;
+}
+
+/* Build the next frame at dst; returns its length (no FCS). */
+static inline uint32_t gen_build(struct gen *g, uint8_t *dst)
+{
+	uint32_t len = g->sizes[g->pkt % g->nsizes];
+	uint32_t udp_len = len - g->l4;
+	uint32_t v[GEN_FIELDS];
+	uint64_t sum = g->udp_sum;
+	uint8_t *l3 = dst + g->l3, *l4 = dst + g->l4;
+
+	memcpy(dst, g->tmpl, len);
+	for (int i = 0; i < GEN_FIELDS; i++)
+		v[i] = gen_value(g, &g->f[i]);
+	put32(dst + gen_addr_off(g, F_SADDR), v[F_SADDR]);
+	put32(dst + gen_addr_off(g, F_DADDR), v[F_DADDR]);
+	put16(l4, (uint16_t)v[F_SPORT]);
+	put16(l4 + 2, (uint16_t)v[F_DPORT]);
+	put16(l4 + 4, (uint16_t)udp_len);
+	sum = csum_add32(sum, v[F_SADDR]);
+	sum = csum_add32(sum, v[F_DADDR]);
+	sum += v[F_SPORT] + v[F_DPORT] + 2 * udp_len; /* header length + pseudo-header length */
+	if (g->stamp) {
+		uint32_t seq = g->seq_base | (g->seq & SEQ_MASK);
+		uint8_t *p = dst + g->payload;
+
+		put32(p + 4, seq);
+		put32(p + 8, g->tv_sec);
+		put32(p + 12, g->tv_usec);
+		sum = csum_add32(sum, seq);
+		sum = csum_add32(sum, g->tv_sec);
+		sum = csum_add32(sum, g->tv_usec);
+		g->seq++;
+	}
+	if (g->ipv6) {
+		put16(l3 + 4, (uint16_t)udp_len);
+	} else {
+		put16(l3 + 2, (uint16_t)(len - g->l3));
+		put16(l3 + 10, 0);
+		put16(l3 + 10, csum_fold(csum_add(0, l3, 20)));
+	}
+	{
+		uint16_t c = csum_fold(sum);
+		put16(l4 + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP over IPv4 */
+	}
+	g->pkt++;
+	return len;
+}
+
+static inline void gen_stamp(struct gen *g)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	g->tv_sec = (uint32_t)ts.tv_sec;
+	g->tv_usec = (uint32_t)(ts.tv_nsec / 1000);
+}
+
+/* How many of `want` packets may go now under the rate; 0 after waiting means try again.
+ * Shapes at batch granularity: a batch leaves when its first packet is due. */
+static inline uint32_t gen_pace(struct gen *g, uint32_t want, uint64_t now)
+{
+	uint64_t due;
+
+	if (g->ns_per_pkt <= 0)
+		return want;
+	if (!g->pace_t0)
+		g->pace_t0 = now;
+	due = g->pace_t0 + (uint64_t)(g->pace_sent * g->ns_per_pkt);
+	if (now + 1000 < due) {
+		uint64_t wait = due - now;
+		/* Sleep most of a long wait, spin the last stretch: timer slack is ~50 us. */
+		if (wait > 200000) {
+			struct timespec ts = { 0, (long)(wait - 100000) };
+			nanosleep(&ts, NULL);
+		}
+		return 0;
+	}
+	return want;
+}
+
+#endif

@@ -1,0 +1,168 @@
+/* The sink's accounting: counts, and from the pktgen header loss, reordering, duplicates and
+ * one-way latency. Streams are told apart by the top 4 bits of the sequence number (the
+ * sending worker); within a stream, a window of the last SINK_WIN sequence numbers tells a
+ * late arrival (reordered) from a repeat (duplicate).
+ */
+#ifndef WS_SINK_H
+#define WS_SINK_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "csum.h"
+#include "gen.h"
+
+#define SINK_STREAMS 16
+#define SINK_WIN_BITS 16
+#define SINK_WIN (1u << SINK_WIN_BITS)
+#define SINK_HIST_SUB 6 /* 64 buckets per power of two: <= 1.6 % bucket width */
+#define SINK_HIST (64 << SINK_HIST_SUB)
+
+struct sink_stream {
+	uint32_t started, expected;
+	uint64_t seen[SINK_WIN / 64];
+};
+
+enum {
+	S_PKTGEN,    /* frames carrying the pktgen header */
+	S_OTHER,     /* frames without it */
+	S_LOST,      /* sequence numbers skipped and not (yet) seen */
+	S_REORDERED, /* arrived after a higher sequence number */
+	S_DUPLICATE, /* seen before */
+	S_LAT_N, S_LAT_SUM, S_LAT_MIN, S_LAT_MAX, S_LAT_NEG, /* latency, ns */
+	S_FIRST_NS, S_LAST_NS, /* CLOCK_REALTIME of the first and last frame */
+	S_COUNT
+};
+
+#define SINK_STAT_NAMES "pktgen", "other", "lost", "reordered", "duplicated", \
+	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns"
+
+struct sink {
+	uint64_t s[S_COUNT];
+	uint64_t hist[SINK_HIST];
+	uint32_t udp_port; /* count only UDP to this destination port (frames mode); 0: any */
+	struct sink_stream st[SINK_STREAMS];
+};
+
+static inline int bit_test_set(uint64_t *map, uint32_t i)
+{
+	uint64_t m = 1ull << (i & 63);
+	int was = (map[i >> 6] & m) != 0;
+
+	map[i >> 6] |= m;
+	return was;
+}
+
+static inline void bit_clear(uint64_t *map, uint32_t i)
+{
+	map[i >> 6] &= ~(1ull << (i & 63));
+}
+
+static inline void sink_seq(struct sink *k, uint32_t seq32)
+{
+	struct sink_stream *st = &k->st[seq32 >> SEQ_BITS];
+	uint32_t seq = seq32 & SEQ_MASK, ahead, back;
+
+	if (!st->started) {
+		st->started = 1;
+		st->expected = (seq + 1) & SEQ_MASK;
+		bit_test_set(st->seen, seq & (SINK_WIN - 1));
+		return;
+	}
+	ahead = (seq - st->expected) & SEQ_MASK;
+	if (ahead < (1u << (SEQ_BITS - 1))) {
+		/* At or past the next expected: everything skipped is lost until it shows up. */
+		if (ahead >= SINK_WIN)
+			memset(st->seen, 0, sizeof(st->seen));
+		else
+			for (uint32_t i = 0; i < ahead; i++)
+				bit_clear(st->seen, (st->expected + i) & (SINK_WIN - 1));
+		bit_clear(st->seen, seq & (SINK_WIN - 1));
+		bit_test_set(st->seen, seq & (SINK_WIN - 1));
+		k->s[S_LOST] += ahead;
+		st->expected = (seq + 1) & SEQ_MASK;
+		return;
+	}
+	back = (st->expected - seq) & SEQ_MASK;
+	if (back <= SINK_WIN && bit_test_set(st->seen, seq & (SINK_WIN - 1))) {
+		k->s[S_DUPLICATE]++;
+		return;
+	}
+	k->s[S_REORDERED]++;
+	if (k->s[S_LOST])
+		k->s[S_LOST]--;
+}
+
+static inline uint32_t hist_bucket(uint64_t ns)
+{
+	int msb;
+
+	if (ns < (1u << SINK_HIST_SUB))
+		return (uint32_t)ns;
+	msb = 63 - __builtin_clzll(ns);
+	return (uint32_t)((msb - SINK_HIST_SUB + 1) << SINK_HIST_SUB) +
+	       (uint32_t)((ns >> (msb - SINK_HIST_SUB)) & ((1u << SINK_HIST_SUB) - 1));
+}
+
+/* A UDP payload; rx_ns is CLOCK_REALTIME at receipt. */
+static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, uint64_t rx_ns)
+{
+	uint64_t tx_ns;
+
+	if (!k->s[S_FIRST_NS])
+		k->s[S_FIRST_NS] = rx_ns;
+	k->s[S_LAST_NS] = rx_ns;
+	if (len < PKTGEN_HDR_LEN || get32(p) != PKTGEN_MAGIC) {
+		k->s[S_OTHER]++;
+		return;
+	}
+	k->s[S_PKTGEN]++;
+	sink_seq(k, get32(p + 4));
+	tx_ns = (uint64_t)get32(p + 8) * 1000000000ull + (uint64_t)get32(p + 12) * 1000ull;
+	if (rx_ns < tx_ns) {
+		k->s[S_LAT_NEG]++;
+		return;
+	}
+	tx_ns = rx_ns - tx_ns;
+	k->s[S_LAT_N]++;
+	k->s[S_LAT_SUM] += tx_ns;
+	if (!k->s[S_LAT_MIN] || tx_ns < k->s[S_LAT_MIN])
+		k->s[S_LAT_MIN] = tx_ns;
+	if (tx_ns > k->s[S_LAT_MAX])
+		k->s[S_LAT_MAX] = tx_ns;
+	k->hist[hist_bucket(tx_ns)]++;
+}
+
+/* An Ethernet frame: find the UDP payload (IPv4 without options or fragments, or IPv6 with
+ * UDP as next header), else count it as other. */
+static inline void sink_frame(struct sink *k, const uint8_t *f, uint32_t len, uint64_t rx_ns)
+{
+	uint32_t l4;
+	uint16_t type;
+
+	if (len < ETH_HLEN_ + 20)
+		goto other;
+	type = get16(f + 12);
+	if (type == 0x0800) {
+		const uint8_t *ip = f + ETH_HLEN_;
+		uint32_t ihl = (ip[0] & 0x0f) * 4u;
+
+		if (ip[9] != 17 || (get16(ip + 6) & 0x3fff))
+			goto other;
+		l4 = ETH_HLEN_ + ihl;
+	} else if (type == 0x86dd) {
+		if (len < ETH_HLEN_ + 40 || f[ETH_HLEN_ + 6] != 17)
+			goto other;
+		l4 = ETH_HLEN_ + 40;
+	} else {
+		goto other;
+	}
+	if (l4 + 8 > len || (k->udp_port && get16(f + l4 + 2) != k->udp_port))
+		goto other;
+	sink_payload(k, f + l4 + 8, len - l4 - 8, rx_ns);
+	return;
+other:
+	k->s[S_OTHER]++;
+}
+
+#endif

@@ -1,0 +1,78 @@
+"""UDP backend: a connected (TX) or bound (RX) datagram socket driven with sendmmsg/recvmmsg.
+Frames here are UDP payloads; the kernel builds the headers."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+
+from wirespeed import core
+from wirespeed.ports import Batch, Where, in_netns, port_error
+
+SOCKBUF = 8 << 20  # bytes of socket buffer asked for (forced past rmem_max/wmem_max as root)
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+class UdpPort:
+    backend = "udp"
+
+    def __init__(
+        self,
+        where: Where,
+        local: tuple[str, int],
+        remote: tuple[str, int] | None = None,
+        batch: int = 64,
+        slot: int = 2048,
+        counters: np.ndarray | None = None,
+        reuseport: bool = False,
+    ):
+        self.where = where
+        self.counters = counters if counters is not None else np.zeros(core.N_COUNTERS, np.uint64)
+        family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+        with in_netns(where):
+            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuseport:  # several workers share the port, the kernel spreads datagrams
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            for opt, fallback in ((SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, opt, SOCKBUF)
+                except PermissionError:
+                    self.sock.setsockopt(socket.SOL_SOCKET, fallback, SOCKBUF)
+            self.sock.bind(local)
+            if remote:
+                self.sock.connect(remote)
+        except OSError as e:
+            self.sock.close()
+            raise port_error(e, f"UDP socket {local[0]}:{local[1]}", where) from None
+        self._port = core.UdpPort(self.sock.fileno(), batch, slot)
+        self.data = np.frombuffer(self._port, np.uint8)
+
+    def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
+        return self._port.gen_run(gen, batch, max_packets, until_ns, self.counters)
+
+    def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
+        return self._port.sink_run(sink, batch, max_packets, until_ns, self.counters)
+
+    def rx_batch(self, size: int) -> Batch:
+        return Batch.empty(size, self.data)
+
+    def rx_burst(self, batch: Batch, timeout_ms: int = 0) -> int:
+        batch.n = self._port.rx_burst(batch.offsets, batch.lengths, batch.timestamps, self.counters, timeout_ms)
+        return batch.n
+
+    def tx_burst(self, batch: Batch) -> int:
+        return self._port.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
+
+    def kernel_drops(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.data = None
+        if self._port is not None:
+            self._port.close()
+            self._port = None
+        self.sock.close()
