@@ -59,6 +59,7 @@ class GenConfig:
     interval: float = 1.0
     json: bool = False
     qdisc_bypass: bool = True
+    linear: bool = True
     ttl: int = 64
     tos: int = 0
     df: bool = True
@@ -146,7 +147,7 @@ def _open_port(cfg: GenConfig, counters):
     from wirespeed.ports.afpacket import AfPacketPort
 
     return AfPacketPort(cfg.where, tx=True, max_frame=max(cfg.frame.sizes), qdisc_bypass=cfg.qdisc_bypass,
-                        counters=counters)
+                        linear=cfg.linear, counters=counters)
 
 
 class _GenStep(workers.Step):
@@ -176,8 +177,19 @@ def ns_per_packet(cfg: GenConfig) -> float:
     return 1e9 * cfg.workers / pps
 
 
+def check_mtu(cfg: GenConfig) -> None:
+    """The kernel skips its own MTU check for frames with a virtio_net_hdr: do it here."""
+    if cfg.backend != "afpacket":
+        return
+    mtu = link_info(cfg.where)["mtu"]
+    biggest = max(cfg.frame.sizes)
+    if biggest - FCS > mtu + 14:
+        raise UsageError(f"frame size {biggest} exceeds the MTU of {cfg.where} ({mtu} + 14 + 4 FCS = {mtu + 18})")
+
+
 def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
     check(cfg)
+    check_mtu(cfg)
     pace = ns_per_packet(cfg)
     shared = workers.Shared(cfg.workers)
     cpus = workers.cpu_plan(cfg.workers, cfg.cpus, descending=True)

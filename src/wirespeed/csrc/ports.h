@@ -467,22 +467,32 @@ typedef struct {
 	struct afp_tx t;
 } PacketTxObject;
 
+/* A fresh object owns no socket: fd -1, so an early close() or dealloc touches nothing. */
+static PyObject *PacketTx_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	PacketTxObject *self = (PacketTxObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->t.fd = -1;
+	return (PyObject *)self;
+}
+
 static int PacketTx_init(PacketTxObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "ifindex", "frame_size", "frame_nr", "qdisc_bypass", "dontwait", NULL };
-	int ifindex, bypass = 1, dontwait = 0, err;
+	static char *kwlist[] = { "ifindex", "frame_size", "frame_nr", "qdisc_bypass", "dontwait", "linear", NULL };
+	int ifindex, bypass = 1, dontwait = 0, linear = 0, err;
 	unsigned int frame_size = 2048, frame_nr = 4096;
 	const char *step = "";
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIpp", kwlist, &ifindex, &frame_size, &frame_nr, &bypass,
-					 &dontwait))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIppp", kwlist, &ifindex, &frame_size, &frame_nr, &bypass,
+					 &dontwait, &linear))
 		return -1;
 	if (frame_size < 128 || frame_size % TPACKET_ALIGNMENT || frame_nr < 16) {
 		PyErr_SetString(PyExc_ValueError, "frame_size: multiple of 16, >= 128; frame_nr >= 16");
 		return -1;
 	}
 	afp_tx_close(&self->t);
-	err = afp_tx_open(&self->t, ifindex, frame_size, frame_nr, bypass, &step);
+	err = afp_tx_open(&self->t, ifindex, frame_size, frame_nr, bypass, linear, &step);
 	if (err) {
 		afp_tx_close(&self->t);
 		oserror_step(err, step);
@@ -567,7 +577,7 @@ static PyTypeObject PacketTxType = {
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "PacketTx(ifindex, frame_size=2048, frame_nr=4096, qdisc_bypass=True, dontwait=False):\\n"
 		  "AF_PACKET TPACKET_V2 TX ring on the interface of this thread's namespace.",
-	.tp_new = PyType_GenericNew,
+	.tp_new = PacketTx_new,
 	.tp_init = (initproc)PacketTx_init,
 	.tp_dealloc = (destructor)PacketTx_dealloc,
 	.tp_methods = PacketTx_methods,
@@ -580,6 +590,15 @@ typedef struct {
 	struct afp_rx r;
 	Py_ssize_t exports;
 } PacketRxObject;
+
+static PyObject *PacketRx_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	PacketRxObject *self = (PacketRxObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->r.fd = -1;
+	return (PyObject *)self;
+}
 
 static int PacketRx_init(PacketRxObject *self, PyObject *args, PyObject *kw)
 {
@@ -717,7 +736,7 @@ static PyTypeObject PacketRxType = {
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "PacketRx(ifindex, block_size=256K, block_nr=64, timeout_ms=2, fanout_group=-1, fanout_mode=HASH):\\n"
 		  "AF_PACKET TPACKET_V3 RX block ring; its buffer is the ring itself.",
-	.tp_new = PyType_GenericNew,
+	.tp_new = PacketRx_new,
 	.tp_init = (initproc)PacketRx_init,
 	.tp_dealloc = (destructor)PacketRx_dealloc,
 	.tp_methods = PacketRx_methods,
@@ -732,13 +751,21 @@ typedef struct {
 	Py_ssize_t exports;
 } UdpPortObject;
 
+static PyObject *UdpPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	UdpPortObject *self = (UdpPortObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->u.fd = -1;
+	return (PyObject *)self;
+}
+
 static int UdpPort_init(UdpPortObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "fd", "batch", "slot", NULL };
 	int fd, err;
 	unsigned int batch = 64, slot = 2048;
 
-	self->u.fd = -1;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|II", kwlist, &fd, &batch, &slot))
 		return -1;
 	if (batch < 1 || batch > 1024 || slot < 64 || slot % 64) {
@@ -936,7 +963,7 @@ static PyTypeObject UdpPortType = {
 	.tp_basicsize = sizeof(UdpPortObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "UdpPort(fd, batch=64, slot=2048): sendmmsg/recvmmsg over a socket Python owns.",
-	.tp_new = PyType_GenericNew,
+	.tp_new = UdpPort_new,
 	.tp_init = (initproc)UdpPort_init,
 	.tp_dealloc = (destructor)UdpPort_dealloc,
 	.tp_methods = UdpPort_methods,

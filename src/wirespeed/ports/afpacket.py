@@ -1,5 +1,12 @@
 """AF_PACKET backend: a TPACKET_V2 TX ring (PACKET_QDISC_BYPASS on by default) kicked once per
-batch, and a TPACKET_V3 RX block ring read in place, with PACKET_FANOUT for several workers."""
+batch, and a TPACKET_V3 RX block ring read in place, with PACKET_FANOUT for several workers.
+
+linear (default): each TX frame carries a virtio_net_hdr whose hdr_len is the whole frame, so
+the kernel copies the frame into the skb's linear area. Without it (trafgen's path) the kernel
+copies 14 bytes and hangs the rest of the ring page on the skb as a fragment: a get_page /
+put_page pair per packet and header pulls on receive. Measured on veth, 64-byte frames,
+batch 64: 1.29 vs 1.10 Mpps; 1518-byte frames: 1.13 vs 0.97 Mpps.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ class AfPacketPort:
         max_frame: int = 1514,
         tx_frames: int = 4096,
         qdisc_bypass: bool = True,
+        linear: bool = True,
         rx_block_size: int = 1 << 18,
         rx_blocks: int = 64,
         rx_timeout_ms: int = 2,
@@ -42,7 +50,7 @@ class AfPacketPort:
             index = ifindex(where)
             try:
                 if tx:
-                    self._tx = core.PacketTx(index, _frame_slot(max_frame), tx_frames, qdisc_bypass)
+                    self._tx = core.PacketTx(index, _frame_slot(max_frame), tx_frames, qdisc_bypass, False, linear)
                 if rx:
                     self._rx = core.PacketRx(
                         index, rx_block_size, rx_blocks, rx_timeout_ms, fanout_group,
