@@ -205,6 +205,12 @@ def _gen_config(args, where, topo):
         from wirespeed.units import frame
 
         mix = frame(size)
+    payload = b""
+    if args.payload:
+        try:
+            payload = bytes.fromhex(args.payload)
+        except ValueError:
+            raise UsageError(f"--payload takes hex bytes, e.g. 0000000000000000000100000012, got {args.payload!r}") from None
     rate = parse_rate(args.rate) if args.rate else None
     link = parse_link(args.link)[1] if args.link else None
     if rate is not None and rate.link_share is not None and link is None:
@@ -213,11 +219,11 @@ def _gen_config(args, where, topo):
         where=where, src_mac=parse_mac(src_mac), dst_mac=parse_mac(dst_mac),
         src_ip=src_ip, dst_ip=dst_ip, src_ips=src_ips, dst_ips=dst_ips,
         sports=_port_range(args.sport, "--sport"), dports=_port_range(args.dport, "--dport"),
-        vary=args.vary, frame=mix, flows=args.flows, seed=args.seed, stamp=not args.no_stamp,
+        vary=args.vary, frame=mix, flows=args.flows, seed=args.seed, stamp=not (args.no_stamp or payload),
         backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
         link_bps=link, workers=args.workers, cpus=_cpus(args.cpu), interval=args.interval, json=args.json,
         qdisc_bypass=not args.no_bypass, linear=not args.no_linear, ttl=args.ttl, tos=args.tos, df=not args.no_df,
-        ip_id=args.ip_id or 0, exit_after_setup=args.exit_after_setup,
+        ip_id=args.ip_id or 0, payload=payload, exit_after_setup=args.exit_after_setup,
     )
 
 
@@ -310,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-df", action="store_true", help="IPv4: clear don't-fragment")
     g.add_argument("--ip-id", type=int, choices=range(0, 65536), metavar="N", help="IPv4 identification")
     g.add_argument("--no-stamp", action="store_true", help="no pktgen header (magic, seq, timestamp)")
+    g.add_argument("--payload", metavar="HEX", help="fixed UDP payload instead of the pktgen header, zero-padded")
     g.add_argument("-r", "--rate", help="500kpps, 1.5mpps, 2gbit (L1), 50%% of the link")
     g.add_argument("--link", metavar="SPEED", help="link speed for %% rates when the interface reports none")
     g.add_argument("--no-bypass", action="store_true", help="AF_PACKET: go through the qdisc")

@@ -64,6 +64,7 @@ class GenConfig:
     tos: int = 0
     df: bool = True
     ip_id: int = 0
+    payload: bytes = b""
     exit_after_setup: bool = False
 
 
@@ -82,13 +83,13 @@ def check(cfg: GenConfig) -> None:
     """Every user mistake the generator can see before it opens anything."""
     if cfg.backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
-    smallest = header_bytes(cfg.src_ip.version == 6, cfg.stamp)
+    smallest = header_bytes(cfg.src_ip.version == 6, cfg.stamp) + len(cfg.payload)
     for size in cfg.frame.sizes:
         if not smallest <= size <= MAX_FRAME:
             what = "IPv6" if cfg.src_ip.version == 6 else "IPv4"
+            carried = " with the pktgen header" if cfg.stamp else f" with a {len(cfg.payload)}-byte payload"
             raise UsageError(
-                f"frame size {size} out of range: {what}/UDP{' with the pktgen header' if cfg.stamp else ''} "
-                f"needs {smallest}..{MAX_FRAME} bytes (FCS included)"
+                f"frame size {size} out of range: {what}/UDP{carried} needs {smallest}..{MAX_FRAME} bytes (FCS included)"
             )
     if cfg.batch < 1 or cfg.batch > 1024:
         raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
@@ -123,7 +124,7 @@ def _fields(cfg: GenConfig) -> list[tuple[int, int, int]]:
 def make_gen(cfg: GenConfig, worker: int = 0) -> core.Gen:
     t = build_template(
         cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
-        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id,
+        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload,
     )
     return core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),

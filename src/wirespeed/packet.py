@@ -63,8 +63,10 @@ def build_template(
     tos: int = 0,
     df: bool = True,
     ip_id: int = 0,
+    payload: bytes = b"",
 ) -> Template:
-    """max_frame counts the FCS. Length and checksum fields are left for the core to fill."""
+    """max_frame counts the FCS. Length and checksum fields are left for the core to fill.
+    The UDP payload starts with the pktgen header (stamp) or with `payload`; zeros follow."""
     ipv6 = src_ip.version == 6
     if (dst_ip.version == 6) != ipv6:
         raise UsageError(f"source {src_ip} and destination {dst_ip} are not the same IP version")
@@ -76,6 +78,7 @@ def build_template(
         l3 = struct.pack("!BBHHHBBH", 0x45, tos, 0, ip_id, 0x4000 if df else 0, ttl, 17, 0)
         l3 += src_ip.packed + dst_ip.packed
     udp = struct.pack("!HHHH", sport, dport, 0, 0)
-    payload = struct.pack("!I", PKTGEN_MAGIC) if stamp else b""
-    frame = eth + l3 + udp + payload
+    if stamp and payload:
+        raise UsageError("a fixed payload replaces the pktgen header: use it without the stamp")
+    frame = eth + l3 + udp + (struct.pack("!I", PKTGEN_MAGIC) if stamp else payload)
     return Template(frame + bytes(length - len(frame)), ETH_HLEN, ETH_HLEN + len(l3), ipv6)
