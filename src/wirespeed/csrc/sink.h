@@ -19,7 +19,7 @@
 #define SINK_HIST (64 << SINK_HIST_SUB)
 
 struct sink_stream {
-	uint32_t started, expected;
+	uint32_t started, first, expected;
 	uint64_t seen[SINK_WIN / 64];
 };
 
@@ -65,6 +65,7 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 
 	if (!st->started) {
 		st->started = 1;
+		st->first = seq;
 		st->expected = (seq + 1) & SEQ_MASK;
 		bit_test_set(st->seen, seq & (SINK_WIN - 1));
 		return;
@@ -89,7 +90,8 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 		return;
 	}
 	k->s[S_REORDERED]++;
-	if (k->s[S_LOST])
+	/* Late, but was it counted lost? Only if the stream had started before it. */
+	if (((seq - st->first) & SEQ_MASK) < ((st->expected - st->first) & SEQ_MASK) && k->s[S_LOST])
 		k->s[S_LOST]--;
 }
 
