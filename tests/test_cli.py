@@ -26,6 +26,18 @@ from wirespeed import cli, lab
         (["lab", "up", "--name", "Bad-Name"], "lab name"),
         (["lab", "up", "--topology", "ring"], "--topology"),
         (["nosuch"], "invalid choice"),
+        (["gen", "-r", "5zpps"], "bad rate"),
+        (["gen", "-r", "0kpps"], "rate must be positive"),
+        (["gen", "-s", "20"], "frame size 20 out of range"),
+        (["gen", "-s", "9001"], "frame size 9001 out of range"),
+        (["gen", "-6", "-s", "64"], "IPv6/UDP"),
+        (["gen", "-6", "--no-df"], "IPv4 header fields"),
+        (["gen", "-6", "--ip-id", "7"], "IPv4 header fields"),
+        (["gen", "--payload", "zz"], "--payload"),
+        (["gen", "-b", "0"], "--batch"),
+        (["gen", "nosuch0"], "unknown interface nosuch0"),
+        (["sink", "nosuch0"], "unknown interface nosuch0"),
+        (["sink", "--port", "70000"], "--port"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(args, needle):
@@ -65,3 +77,19 @@ def test_lab_as_root_without_capabilities_exits_1_and_creates_nothing(lab_name, 
             assert lab.lab_namespaces(lab_name) == []
     finally:
         lab.down(lab_name)
+
+
+@pytest.mark.parametrize("tool", ["gen", "sink"])
+def test_tools_in_the_lab_without_root_exit_1(monkeypatch, capsys, tool):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main([tool, "-c", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs root" in err[0]
+
+
+@root_only
+def test_a_failure_after_the_lab_was_made_leaves_nothing(lab_name):
+    r = run_cli("gen", "--lab", "--lab-name", lab_name, "-c", "1", "--cpu", "99")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "CPU 99" in r.stderr and "Traceback" not in r.stderr
+    assert lab.lab_namespaces(lab_name) == []

@@ -39,6 +39,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _udp_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1..65535, got {text!r}")
+    return value
+
+
 def _size(text: str) -> int:
     """'512M', '2G', '65536' -> bytes."""
     m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", text, re.I)
@@ -150,7 +160,11 @@ def _where(args, node: str):
     if args.iface:
         if args.lab:
             raise UsageError("give an interface or --lab, not both")
-        return Where(args.iface, args.netns), None, False
+        from wirespeed.netdev import link_info
+
+        where = Where(args.iface, args.netns)
+        link_info(where)  # an unknown interface or namespace is named before anything else
+        return where, None, False
     lab.require_root(f"wirespeed {args.command} in the lab")
     topo, created = lab.resolve(lab.check_name(args.lab_name), args.lab)
     end = topo.endpoints(node)[0]
@@ -166,16 +180,41 @@ def _cpus(text: str | None):
         raise UsageError(f"--cpu takes a comma-separated list of CPU numbers, got {text!r}") from None
 
 
-def _gen_config(args, where, topo):
-    import ipaddress
-
-    from wirespeed.gen import GenConfig, link_bps
-    from wirespeed.netdev import link_info
-    from wirespeed.packet import parse_mac
-    from wirespeed.units import parse_frame, parse_link, parse_rate
+def _gen_values(args) -> dict:
+    """The generator's options that need no interface: checked before anything is opened."""
+    from wirespeed.units import frame, parse_frame, parse_link, parse_rate
 
     if args.ipv6 and (args.ip_id is not None or args.no_df):
         raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
+    if args.size.lower() == "imix":
+        mix = parse_frame(args.size)
+    else:
+        try:
+            mix = frame(int(args.size))
+        except ValueError:
+            raise UsageError(f"-s/--size must be a frame size in bytes or imix, got {args.size!r}") from None
+    payload = b""
+    if args.payload:
+        try:
+            payload = bytes.fromhex(args.payload)
+        except ValueError:
+            raise UsageError(f"--payload takes hex bytes, e.g. 0000000000000000000100000012, got {args.payload!r}") from None
+    from wirespeed.gen import check_frame
+
+    check_frame(mix, args.ipv6, not (args.no_stamp or payload), payload)
+    return {
+        "frame": mix,
+        "payload": payload,
+        "rate": parse_rate(args.rate) if args.rate else None,
+        "link_bps": parse_link(args.link)[1] if args.link else None,
+    }
+
+
+def _gen_config(args, values: dict, where, topo):
+    from wirespeed.gen import GenConfig, link_bps
+    from wirespeed.netdev import link_info
+    from wirespeed.packet import parse_mac
+
     if topo is not None:
         end = topo.endpoints("gen")[0]
         peer = topo.peer(end)
@@ -196,30 +235,14 @@ def _gen_config(args, where, topo):
         src_mac = args.src_mac
     if src_mac is None:
         src_mac = link_info(where)["mac"]
-    mix = parse_frame(args.size) if args.size.lower() == "imix" else None
-    if mix is None:
-        try:
-            size = int(args.size)
-        except ValueError:
-            raise UsageError(f"-s/--size must be a frame size in bytes or imix, got {args.size!r}") from None
-        from wirespeed.units import frame
-
-        mix = frame(size)
-    payload = b""
-    if args.payload:
-        try:
-            payload = bytes.fromhex(args.payload)
-        except ValueError:
-            raise UsageError(f"--payload takes hex bytes, e.g. 0000000000000000000100000012, got {args.payload!r}") from None
-    rate = parse_rate(args.rate) if args.rate else None
-    link = parse_link(args.link)[1] if args.link else None
+    rate, link, payload = values["rate"], values["link_bps"], values["payload"]
     if rate is not None and rate.link_share is not None and link is None:
         link = link_bps(where)
     return GenConfig(
         where=where, src_mac=parse_mac(src_mac), dst_mac=parse_mac(dst_mac),
         src_ip=src_ip, dst_ip=dst_ip, src_ips=src_ips, dst_ips=dst_ips,
         sports=_port_range(args.sport, "--sport"), dports=_port_range(args.dport, "--dport"),
-        vary=args.vary, frame=mix, flows=args.flows, seed=args.seed, stamp=not (args.no_stamp or payload),
+        vary=args.vary, frame=values["frame"], flows=args.flows, seed=args.seed, stamp=not (args.no_stamp or payload),
         backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
         link_bps=link, workers=args.workers, cpus=_cpus(args.cpu), interval=args.interval, json=args.json,
         qdisc_bypass=not args.no_bypass, linear=not args.no_linear, ttl=args.ttl, tos=args.tos, df=not args.no_df,
@@ -249,7 +272,8 @@ def _reporter(args, tool: str):
 def _cmd_gen(args) -> int:
     from wirespeed import gen
 
-    return _run_in_lab(args, "gen", lambda where, topo: gen.run(_gen_config(args, where, topo), _reporter(args, "gen")))
+    values = _gen_values(args)
+    return _run_in_lab(args, "gen", lambda where, topo: gen.run(_gen_config(args, values, where, topo), _reporter(args, "gen")))
 
 
 def _cmd_sink(args) -> int:
@@ -326,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("sink", help="receiver: counts, loss, reordering, latency")
     _add_common_tool_args(k, 256)
-    k.add_argument("--port", type=int, default=9, help="UDP port to bind (udp) or count (--filter-port)")
+    k.add_argument("--port", type=_udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
     k.add_argument("--bind", metavar="ADDR", help="UDP: address to bind (default: the lab's sink address)")
     k.add_argument("--filter-port", action="store_true", help="AF_PACKET: count only UDP to --port as traffic")
     k.set_defaults(func=_cmd_sink)

@@ -79,18 +79,23 @@ def spread_sizes(mix: FrameMix) -> list[int]:
     return out
 
 
+def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"") -> None:
+    """Every frame size of the mix holds the headers and the payload, and fits MAX_FRAME."""
+    smallest = header_bytes(ipv6, stamp) + len(payload)
+    for size in mix.sizes:
+        if not smallest <= size <= MAX_FRAME:
+            carried = " with the pktgen header" if stamp else f" with a {len(payload)}-byte payload"
+            raise UsageError(
+                f"frame size {size} out of range: IPv{6 if ipv6 else 4}/UDP{carried} needs "
+                f"{smallest}..{MAX_FRAME} bytes (FCS included)"
+            )
+
+
 def check(cfg: GenConfig) -> None:
     """Every user mistake the generator can see before it opens anything."""
     if cfg.backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
-    smallest = header_bytes(cfg.src_ip.version == 6, cfg.stamp) + len(cfg.payload)
-    for size in cfg.frame.sizes:
-        if not smallest <= size <= MAX_FRAME:
-            what = "IPv6" if cfg.src_ip.version == 6 else "IPv4"
-            carried = " with the pktgen header" if cfg.stamp else f" with a {len(cfg.payload)}-byte payload"
-            raise UsageError(
-                f"frame size {size} out of range: {what}/UDP{carried} needs {smallest}..{MAX_FRAME} bytes (FCS included)"
-            )
+    check_frame(cfg.frame, cfg.src_ip.version == 6, cfg.stamp, cfg.payload)
     if cfg.batch < 1 or cfg.batch > 1024:
         raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
     if cfg.workers < 1 or cfg.workers > 16:
@@ -209,7 +214,7 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
                    batch=cfg.batch, frame=cfg.frame.name, rate_pps=(1e9 * cfg.workers / pace) if pace else None)
     res = workers.run(
         shared, lambda i: _GenStep(cfg, i, shared, pace), cpus, cfg.interval, cfg.duration, on_interval,
-        exit_after_setup=cfg.exit_after_setup,
+        exit_after_setup=cfg.exit_after_setup, on_ready=lambda: reporter.event("ready"),
     )
     if cfg.exit_after_setup:
         return {"setup_only": True}

@@ -162,7 +162,7 @@ def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
     reporter.event("start", interface=str(cfg.where), backend=cfg.backend, workers=cfg.workers, cpus=cpus)
     res = workers.run(
         shared, lambda i: _SinkStep(cfg, i, shared, group), cpus, cfg.interval, cfg.duration, on_interval,
-        should_stop=enough, exit_after_setup=cfg.exit_after_setup,
+        should_stop=enough, exit_after_setup=cfg.exit_after_setup, on_ready=lambda: reporter.event("ready"),
     )
     if cfg.exit_after_setup:
         return {"setup_only": True}

@@ -124,8 +124,10 @@ def run(
     on_interval: Callable[[float, float], None],
     should_stop: Callable[[], bool] = lambda: False,
     exit_after_setup: bool = False,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> RunResult:
-    """Start the workers, report each interval, stop them all; returns how long they ran."""
+    """Start the workers, report each interval, stop them all; returns how long they ran.
+    on_ready runs once every worker has opened its port, before any of them moves a packet."""
     ctx = mp.get_context("fork")
     procs, conns = [], []
     for i, cpu in enumerate(cpus):
@@ -151,6 +153,7 @@ def run(
                 raise err
         if exit_after_setup:
             return RunResult(0, False)
+        on_ready()
         t0 = time.monotonic_ns()
         ctl[DEADLINE] = t0 + int(duration_s * 1e9) if duration_s else FOREVER
         ctl[GO] = 1
