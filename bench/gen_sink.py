@@ -11,6 +11,7 @@ reported as medians.
 
   gen/AF_PACKET      vs trafgen -P1 (netsniff-ng), 64-byte UDP, into the same AF_PACKET sink
   gen/UDP            vs iperf3 -u -l 18 and sockperf tp -m 18, each into its own server
+                     (with UDP GSO, the default, and with --no-gso: one message per datagram)
   sink/UDP           vs sockperf sr, both fed by gen/AF_PACKET carrying sockperf's message header
   batching curve     gen/AF_PACKET at batch 1, 2, 4 ... 256
 
@@ -151,7 +152,7 @@ def run_sender(name: str, window: float, trafgen_cfg: str) -> dict:
         if name in ("wirespeed-afpacket", "wirespeed-afpacket-nolinear", "trafgen"):
             recv = start(ns_cmd(SINK_NS, RX_CPU, ws("sink", SINK_END.ifname, "--netns", SINK_NS, "--cpu",
                                                      str(RX_CPU), "-d", str(dur + 2), "--json")))
-        elif name == "wirespeed-udp":
+        elif name in ("wirespeed-udp", "wirespeed-udp-nogso"):
             recv = start(ws("sink", "--lab-name", LAB, "--backend", "udp", "--cpu", str(RX_CPU), "-d", str(dur + 2),
                             "--json"))
         elif name == "iperf3":
@@ -160,7 +161,8 @@ def run_sender(name: str, window: float, trafgen_cfg: str) -> dict:
             recv = start(ns_cmd(SINK_NS, RX_CPU, ["sockperf", "sr", "-i", SINK_END.address, "-p", str(SOCKPERF_PORT)]))
         time.sleep(0.5)
         if name.startswith("wirespeed"):
-            extra = ["--backend", "udp"] if name == "wirespeed-udp" else []
+            extra = ["--backend", "udp"] if name.startswith("wirespeed-udp") else []
+            extra += ["--no-gso"] if name.endswith("nogso") else []
             extra += ["--no-linear"] if name.endswith("nolinear") else []
             send = start(ws("gen", "--lab-name", LAB, "--cpu", str(TX_CPU), "-d", str(dur), "--json", *extra))
         elif name == "trafgen":
@@ -262,7 +264,8 @@ def main() -> int:
                     f"daddr={SINK_END.address}, ttl=64), udp(sport=9, dport=9), fill(0x00, 18) }}\n")
 
         senders: dict[str, list[dict]] = {}
-        order = ["wirespeed-afpacket", "trafgen", "wirespeed-afpacket-nolinear", "wirespeed-udp", "iperf3", "sockperf"]
+        order = ["wirespeed-afpacket", "trafgen", "wirespeed-afpacket-nolinear", "wirespeed-udp", "iperf3", "sockperf",
+                 "wirespeed-udp-nogso"]
         for _ in range(args.reps):
             for name in order:
                 senders.setdefault(name, []).append(run_sender(name, args.window, cfg))
@@ -286,14 +289,17 @@ def main() -> int:
         out["gen_afpacket_vs_trafgen"]["met"] = out["gen_afpacket_vs_trafgen"]["ratio"] >= 1.0
         out["gen_udp_vs_iperf3_sockperf"] = {
             "wirespeed_pps": median_of([r["tx_pps"] for r in senders["wirespeed-udp"]]),
+            "wirespeed_no_gso_pps": median_of([r["tx_pps"] for r in senders["wirespeed-udp-nogso"]]),
             "iperf3_pps": median_of([r["tx_pps"] for r in senders["iperf3"]]),
             "sockperf_pps": median_of([r["tx_pps"] for r in senders["sockperf"]]),
             "ratio_iperf3": med("wirespeed-udp") / med("iperf3"),
             "ratio_sockperf": med("wirespeed-udp") / med("sockperf"),
+            "ratio_iperf3_no_gso": med("wirespeed-udp-nogso") / med("iperf3"),
             "target_iperf3": 1.2,
             "wirespeed_ns_per_pkt": med("wirespeed-udp", "ns_per_pkt"),
-            "counters_agree": all(r["agree"] and r["sink_agree"] for r in senders["wirespeed-udp"]),
-            "runs": {n: senders[n] for n in ("wirespeed-udp", "iperf3", "sockperf")},
+            "counters_agree": all(r["agree"] and r["sink_agree"] for n in ("wirespeed-udp", "wirespeed-udp-nogso")
+                                  for r in senders[n]),
+            "runs": {n: senders[n] for n in ("wirespeed-udp", "wirespeed-udp-nogso", "iperf3", "sockperf")},
         }
         out["gen_udp_vs_iperf3_sockperf"]["met"] = out["gen_udp_vs_iperf3_sockperf"]["ratio_iperf3"] >= 1.2
 

@@ -33,19 +33,20 @@ SUMMARY_FIELDS = {
 INTERVAL_FIELDS = {"type", "tool", "t", "pps", "l2_mbps", "l1_mbps"}
 
 
-@pytest.mark.parametrize("backend,size", [("afpacket", "64"), ("afpacket", "imix"), ("udp", "64")])
-def test_count_mode_sends_and_receives_exactly_n(pair_lab, tools, backend, size):
+@pytest.mark.parametrize("backend,size,extra", [("afpacket", "64", []), ("afpacket", "imix", []), ("udp", "64", []),
+                                                ("udp", "64", ["--no-gso"]), ("udp", "imix", [])])
+def test_count_mode_sends_and_receives_exactly_n(pair_lab, tools, backend, size, extra):
     n = 20_000
     name = pair_lab.topology.name
     sink = tools("sink", "--lab-name", name, "--backend", backend, "-c", str(n), "-d", "20", "-i", "0.5")
     sink.wait_for("ready")
     gen = tools("gen", "--lab-name", name, "--backend", backend, "-c", str(n), "-r", "100kpps", "-s", size,
-                "-i", "0.5")
+                "-i", "0.5", *extra)
     g = gen.finish()
     s = sink.finish()
     assert g["packets"] == n and g["errors"] == 0
-    if backend == "afpacket":
-        assert g["interface_tx_packets"] == n
+    assert g["gso_bytes"] == (18 if backend == "udp" and size == "64" and not extra else 0)
+    assert g["interface_tx_packets"] == n  # the lab's veths count GSO datagrams one by one
     assert s["packets"] == n and s["pktgen"] == n
     assert (s["lost"], s["reordered"], s["duplicated"]) == (0, 0, 0)
     assert s["interface_rx_packets"] >= n

@@ -5,6 +5,7 @@ import socket
 
 import pytest
 from pyroute2 import IPRoute, NetNS, netns
+from pyroute2.ethtool.ioctl import IoctlEthtool
 
 from conftest import root_only, run_cli
 from wirespeed import lab as labmod
@@ -28,6 +29,12 @@ def test_pair_is_wired_as_described(pair_lab):
             assert link.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_KIND") == "veth"
             rows = [r for r in labmod.status() if r["netns"] == pair_lab.netns(end.node)]
             assert rows[0]["addresses"] == [f"{end.address}/24"]
+            with pair_lab.enter(end.node):
+                e = IoctlEthtool(end.ifname)
+                try:  # so that the interface counts UDP GSO datagrams one by one
+                    assert not e.get_features()["tx-udp-segmentation"]
+                finally:
+                    e.close()
 
 
 def test_datagram_crosses_the_veth_pair(pair_lab):

@@ -245,7 +245,7 @@ def _gen_config(args, values: dict, where, topo):
         vary=args.vary, frame=values["frame"], flows=args.flows, seed=args.seed, stamp=not (args.no_stamp or payload),
         backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
         link_bps=link, workers=args.workers, cpus=_cpus(args.cpu), interval=args.interval, json=args.json,
-        qdisc_bypass=not args.no_bypass, linear=not args.no_linear, ttl=args.ttl, tos=args.tos, df=not args.no_df,
+        qdisc_bypass=not args.no_bypass, linear=not args.no_linear, gso=not args.no_gso, ttl=args.ttl, tos=args.tos, df=not args.no_df,
         ip_id=args.ip_id or 0, payload=payload, exit_after_setup=args.exit_after_setup,
     )
 
@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--payload", metavar="HEX", help="fixed UDP payload instead of the pktgen header, zero-padded")
     g.add_argument("-r", "--rate", help="500kpps, 1.5mpps, 2gbit (L1), 50%% of the link")
     g.add_argument("--link", metavar="SPEED", help="link speed for %% rates when the interface reports none")
+    g.add_argument("--no-gso", action="store_true", help="UDP: one message per datagram instead of GSO batches")
     g.add_argument("--no-bypass", action="store_true", help="AF_PACKET: go through the qdisc")
     g.add_argument("--no-linear", action="store_true",
                    help="AF_PACKET: let the kernel reference ring pages (trafgen's path) instead of copying frames")

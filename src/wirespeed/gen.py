@@ -60,6 +60,7 @@ class GenConfig:
     json: bool = False
     qdisc_bypass: bool = True
     linear: bool = True
+    gso: bool = True  # UDP: send in GSO messages when every frame has one size
     ttl: int = 64
     tos: int = 0
     df: bool = True
@@ -137,6 +138,13 @@ def make_gen(cfg: GenConfig, worker: int = 0) -> core.Gen:
     )
 
 
+def gso_bytes(cfg: GenConfig) -> int:
+    """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0."""
+    if cfg.backend != "udp" or not cfg.gso or len(set(cfg.frame.sizes)) != 1:
+        return 0
+    return cfg.frame.sizes[0] - header_bytes(cfg.src_ip.version == 6, False)
+
+
 def l2_extra(cfg: GenConfig) -> int:
     """Bytes per packet the port does not count but L2 does."""
     if cfg.backend == "udp":
@@ -149,7 +157,8 @@ def _open_port(cfg: GenConfig, counters):
         from wirespeed.ports.udp import UdpPort
 
         return UdpPort(cfg.where, (str(cfg.src_ip), cfg.sports.lo), (str(cfg.dst_ip), cfg.dports.lo),
-                       batch=cfg.batch, slot=max(2048, (max(cfg.frame.sizes) + 63) // 64 * 64), counters=counters)
+                       batch=cfg.batch, slot=max(2048, (max(cfg.frame.sizes) + 63) // 64 * 64), counters=counters,
+                       gso=gso_bytes(cfg))
     from wirespeed.ports.afpacket import AfPacketPort
 
     return AfPacketPort(cfg.where, tx=True, max_frame=max(cfg.frame.sizes), qdisc_bypass=cfg.qdisc_bypass,
@@ -210,7 +219,8 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         r = stats.rates(int(d[core.C["packets"]]), int(d[core.C["bytes"]]), dt, extra)
         reporter.interval(t + dt, r, {"errors": int(d[core.C["errors"]]), "ring_full": int(d[core.C["ring_full"]])})
 
-    reporter.event("start", interface=str(cfg.where), backend=cfg.backend, workers=cfg.workers, cpus=cpus,
+    reporter.event("start", interface=str(cfg.where), backend=cfg.backend, gso_bytes=gso_bytes(cfg),
+                   workers=cfg.workers, cpus=cpus,
                    batch=cfg.batch, frame=cfg.frame.name, rate_pps=(1e9 * cfg.workers / pace) if pace else None)
     res = workers.run(
         shared, lambda i: _GenStep(cfg, i, shared, pace), cpus, cfg.interval, cfg.duration, on_interval,
@@ -224,6 +234,7 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
     out = {
         "interface": str(cfg.where),
         "backend": cfg.backend,
+        "gso_bytes": gso_bytes(cfg),
         "frame": cfg.frame.name,
         "batch": cfg.batch,
         "workers": cfg.workers,
@@ -240,7 +251,8 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         "interrupted": res.interrupted,
     }
     rows = [
-        ("interface", f"{cfg.where} ({cfg.backend}, batch {cfg.batch}, {cfg.workers} worker(s))"),
+        ("interface", f"{cfg.where} ({cfg.backend}{', GSO' if gso_bytes(cfg) else ''}, batch {cfg.batch}, "
+                      f"{cfg.workers} worker(s))"),
         ("packets sent", stats.fmt(out["packets"])),
         ("interface tx / dropped", f"{stats.fmt(out['interface_tx_packets'])} / {stats.fmt(out['interface_tx_dropped'])}"),
         ("seconds", stats.fmt(secs, 3)),

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyroute2 import NetNS, netns
+from pyroute2.ethtool.ioctl import IoctlEthtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 from wirespeed.errors import PrivilegeError, UsageError, WirespeedError
@@ -154,6 +155,20 @@ def _sysctl(path: str, value: str) -> None:
         pass
 
 
+def _segment_udp_before_the_driver(ifname: str) -> None:
+    """veth hands a UDP GSO packet to its peer whole and counts it as one packet. With
+    tx-udp-segmentation off, the stack cuts it into datagrams just before the driver, so the
+    interface counts datagrams, as a NIC that segments in hardware counts frames on the wire."""
+    e = IoctlEthtool(ifname)
+    try:
+        features = e.get_features()
+        if "tx-udp-segmentation" in features and features["tx-udp-segmentation"]:
+            features["tx-udp-segmentation"] = False
+            e.set_features(features)
+    finally:
+        e.close()
+
+
 def lab_namespaces(name: str | None = None) -> list[str]:
     """Our namespaces: those of lab `name`, or all of them."""
     want = f"{PREFIX}{name}-" if name else PREFIX
@@ -257,6 +272,9 @@ class Lab:
                     ipr.addr("add", index=idx, address=end.address, prefixlen=end.prefixlen)
                 ipr.link("set", index=idx, state="up")
                 ipr.neigh("replace", dst=peer.address, lladdr=peer.mac, ifindex=idx, state="permanent")
+        for end in (w.a, w.b):
+            with enter_netns(self.netns(end.node)):
+                _segment_udp_before_the_driver(end.ifname)
         return created
 
     def _wait_carrier(self, timeout: float = 5.0) -> None:

@@ -762,14 +762,14 @@ static PyObject *UdpPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static int UdpPort_init(UdpPortObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "fd", "batch", "slot", NULL };
+	static char *kwlist[] = { "fd", "batch", "slot", "gso", NULL };
 	int fd, err;
-	unsigned int batch = 64, slot = 2048;
+	unsigned int batch = 64, slot = 2048, gso = 0;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|II", kwlist, &fd, &batch, &slot))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|III", kwlist, &fd, &batch, &slot, &gso))
 		return -1;
-	if (batch < 1 || batch > 1024 || slot < 64 || slot % 64) {
-		PyErr_SetString(PyExc_ValueError, "batch 1..1024, slot a multiple of 64");
+	if (batch < 1 || batch > 1024 || slot < 64 || slot % 64 || gso > slot) {
+		PyErr_SetString(PyExc_ValueError, "batch 1..1024, slot a multiple of 64, gso <= slot");
 		return -1;
 	}
 	if (self->exports) {
@@ -777,7 +777,7 @@ static int UdpPort_init(UdpPortObject *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	udp_port_free(&self->u);
-	err = udp_port_init(&self->u, fd, batch, slot);
+	err = udp_port_init(&self->u, fd, batch, slot, gso);
 	if (err) {
 		udp_port_free(&self->u);
 		PyErr_NoMemory();
@@ -962,7 +962,8 @@ static PyTypeObject UdpPortType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.UdpPort",
 	.tp_basicsize = sizeof(UdpPortObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "UdpPort(fd, batch=64, slot=2048): sendmmsg/recvmmsg over a socket Python owns.",
+	.tp_doc = "UdpPort(fd, batch=64, slot=2048, gso=0): sendmmsg/recvmmsg over a socket Python owns;\n"
+		  "gso: datagram bytes when the socket has UDP_SEGMENT set (gen_run sends in GSO messages).",
 	.tp_new = UdpPort_new,
 	.tp_init = (initproc)UdpPort_init,
 	.tp_dealloc = (destructor)UdpPort_dealloc,

@@ -8,11 +8,13 @@ import socket
 import numpy as np
 
 from wirespeed import core
+from wirespeed.errors import WirespeedError
 from wirespeed.ports import Batch, Where, in_netns, port_error
 
 SOCKBUF = 8 << 20  # bytes of socket buffer asked for (forced past rmem_max/wmem_max as root)
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+UDP_SEGMENT = 103  # linux/udp.h: GSO segment size for the socket's sends
 
 
 class UdpPort:
@@ -27,7 +29,10 @@ class UdpPort:
         slot: int = 2048,
         counters: np.ndarray | None = None,
         reuseport: bool = False,
+        gso: int = 0,
     ):
+        """gso: datagram bytes to send in GSO messages of up to 64 (every datagram that size);
+        0 sends one message per datagram."""
         self.where = where
         self.counters = counters if counters is not None else np.zeros(core.N_COUNTERS, np.uint64)
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
@@ -45,10 +50,18 @@ class UdpPort:
             self.sock.bind(local)
             if remote:
                 self.sock.connect(remote)
-        except OSError as e:
+            if gso:
+                try:
+                    self.sock.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, gso)
+                except OSError as e:  # ENOPROTOOPT before Linux 4.18
+                    raise WirespeedError(f"UDP GSO (UDP_SEGMENT) on {where}: {e.strerror}; use --no-gso") from None
+        except (OSError, WirespeedError) as e:
             self.sock.close()
+            if isinstance(e, WirespeedError):
+                raise
             raise port_error(e, f"UDP socket {local[0]}:{local[1]}", where) from None
-        self._port = core.UdpPort(self.sock.fileno(), batch, slot)
+        self.gso = gso
+        self._port = core.UdpPort(self.sock.fileno(), batch, slot, gso)
         self.data = np.frombuffer(self._port, np.uint8)
 
     def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
