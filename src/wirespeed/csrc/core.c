@@ -8,6 +8,7 @@
 #include "afpacket.h"
 #include "udp.h"
 #include "ports.h"
+#include "bpf.h"
 
 static PyObject *core_clock(PyObject *self, PyObject *unused)
 {
@@ -121,6 +122,7 @@ static PyMethodDef core_methods[] = {
 	  "chase_setup(bytes, seed=...): build the random pointer chase walked by timebench('chase')." },
 	{ "chase_free", core_chase_free, METH_NOARGS, "Release the pointer-chase buffer." },
 	{ "noop", core_noop, METH_NOARGS, "Do nothing: the cost of one call from Python into the core." },
+	BPF_METHODS
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -1,0 +1,154 @@
+"""BPF from Python without libbpf or clang: programs from `asm`, loaded with the bpf() system
+call (the C core's thin wrappers), maps, and XDP attachment through a bpf_link.
+
+A bpf_link keeps the program attached only while its fd is open, so a tool that exits, is
+interrupted or is killed (SIGKILL included) leaves nothing attached. An interface that already
+carries an XDP program is never taken over: attaching fails with one line naming it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+
+from wirespeed import core
+from wirespeed.bpf.asm import Program
+from wirespeed.errors import PrivilegeError, WirespeedError
+
+# enum bpf_prog_type / bpf_map_type / attach flags (linux/bpf.h, linux/if_link.h)
+PROG_TYPE_XDP = 6
+MAP_ARRAY, MAP_PERCPU_ARRAY, MAP_XSKMAP = 2, 6, 17
+XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+MODES = {"native": XDP_FLAGS_DRV_MODE, "skb": XDP_FLAGS_SKB_MODE}
+
+
+class BpfError(WirespeedError):
+    """A bpf() call failed; `log` holds the verifier's words when a load was refused."""
+
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log
+
+
+def _fail(e: OSError, what: str) -> WirespeedError:
+    if e.errno in (errno.EPERM, errno.EACCES):
+        return PrivilegeError(f"{what}: {e.strerror} (needs root or CAP_BPF + CAP_NET_ADMIN)")
+    if e.errno in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return WirespeedError(f"{what}: {e.strerror} (this kernel lacks the BPF feature)")
+    return WirespeedError(f"{what}: {e.strerror}")
+
+
+def possible_cpus() -> int:
+    """CPUs a per-CPU map holds a value for (/sys/devices/system/cpu/possible)."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        n = 0
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n = max(n, int(hi or lo) + 1)
+        return n
+
+
+class Map:
+    """A BPF map with u32 keys; per-CPU values come back as one row per possible CPU."""
+
+    def __init__(self, kind: int, value_size: int, entries: int, name: str):
+        self.kind, self.value_size, self.entries, self.name = kind, value_size, entries, name
+        try:
+            self.fd = core.bpf_map_create(kind, 4, value_size, entries, name)
+        except OSError as e:
+            raise _fail(e, f"creating BPF map {name}") from None
+        self.per_cpu = kind == MAP_PERCPU_ARRAY
+
+    def update(self, key: int, value: bytes) -> None:
+        try:
+            core.bpf_map_update(self.fd, key.to_bytes(4, "little"), value)
+        except OSError as e:
+            raise _fail(e, f"updating BPF map {self.name}[{key}]") from None
+
+    def lookup_u64(self, key: int = 0) -> np.ndarray:
+        """The value as u64 words: shape (cpus, words) for per-CPU maps, (words,) otherwise."""
+        rows = possible_cpus() if self.per_cpu else 1
+        words = (self.value_size + 7) // 8
+        out = np.zeros(rows * words, np.uint64)
+        core.bpf_map_lookup(self.fd, key.to_bytes(4, "little"), out)
+        return out.reshape(rows, words) if self.per_cpu else out
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Prog:
+    """A loaded program; the maps it names must be open while it loads."""
+
+    def __init__(self, program: Program, maps: dict[str, Map] | None = None, prog_type: int = PROG_TYPE_XDP):
+        self.program = program
+        fds = {name: m.fd for name, m in (maps or {}).items()}
+        fd, log = core.bpf_prog_load(prog_type, program.assemble(fds), "GPL", program.name[:15])
+        if fd < 0:
+            err = -fd
+            what = f"loading BPF program {program.name}: {os.strerror(err)}"
+            if err in (errno.EPERM,):
+                raise PrivilegeError(f"{what} (needs root or CAP_BPF)")
+            raise BpfError(what + (" (verifier log follows)" if log.strip() else ""), log)
+        self.fd = fd
+        self.id, _ = core.bpf_prog_info(fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def xdp_of_link(link) -> dict | None:
+    """The XDP program a netlink link message reports: {'id', 'mode'} or None."""
+    xdp = link.get_attr("IFLA_XDP")
+    mode = xdp.get_attr("IFLA_XDP_ATTACHED") if xdp is not None else None
+    if not mode:
+        return None
+    prog_id = (xdp.get_attr("IFLA_XDP_PROG_ID") or xdp.get_attr("IFLA_XDP_DRV_PROG_ID")
+               or xdp.get_attr("IFLA_XDP_SKB_PROG_ID"))
+    return {"id": prog_id, "mode": {1: "native", 2: "skb", 3: "offload", 4: "multi"}.get(mode, str(mode))}
+
+
+def xdp_attached(ifindex: int) -> dict | None:
+    """The XDP program on an interface of this thread's namespace: {'id', 'mode'} or None."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return xdp_of_link(ipr.get_links(ifindex)[0])
+
+
+class XdpLink:
+    """prog attached to ifindex (this thread's namespace) while this object is open."""
+
+    def __init__(self, prog: Prog, ifindex: int, ifname: str, mode: str = "native"):
+        self.fd = -1
+        self.mode = mode
+        present = xdp_attached(ifindex)
+        if present is not None:
+            raise WirespeedError(f"{ifname} already has an XDP program attached (id {present['id']}, "
+                                 f"{present['mode']}); not replacing it")
+        modes = [mode] if mode != "auto" else ["native", "skb"]
+        for m in modes:
+            try:
+                self.fd = core.bpf_link_create_xdp(prog.fd, ifindex, MODES[m])
+                self.mode = m
+                return
+            except OSError as e:
+                if e.errno in (errno.EOPNOTSUPP, errno.EINVAL) and m != modes[-1]:
+                    continue
+                if e.errno == errno.EBUSY:
+                    raise WirespeedError(f"{ifname} already has an XDP program attached; not replacing it") from None
+                if e.errno in (errno.EOPNOTSUPP, errno.EINVAL) and m == "native":
+                    raise WirespeedError(f"{ifname} has no native XDP ({e.strerror}): use -m skb") from None
+                raise _fail(e, f"attaching XDP ({m}) to {ifname}") from None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

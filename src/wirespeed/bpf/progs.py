@@ -1,0 +1,190 @@
+"""The XDP programs wirespeed loads, written with `asm`. Each returns a Program; `listing()`
+shows it as the verifier prints it.
+
+  xdp_verdict(v)   return v (XDP_PASS or XDP_DROP): the peer of a veth needs some XDP
+                   program (or GRO) for frames sent with XDP to arrive at all
+  xdp_count()      count packets and bytes per CPU, then drop: the host's receive ceiling
+  xsk_redirect()   hand each frame to the AF_XDP socket of its RX queue, else pass it on
+  gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
+                   a sequence number in the pktgen header, the source port over N flows,
+                   the UDP checksum updated incrementally (RFC 1624), then XDP_TX
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wirespeed.bpf.asm import (
+    MD_DATA,
+    MD_DATA_END,
+    MD_RX_QUEUE_INDEX,
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    XDP_DROP,
+    XDP_PASS,
+    XDP_TX,
+    Program,
+)
+
+COUNT_VALUE = 16  # xdp_count's per-CPU value: packets u64, bytes u64
+# gen_live's state, u64 words: frames sent, next frame due (ns, CLOCK_MONOTONIC), ns between
+# frames (0: unpaced), stop after this many sent, how far behind schedule it may catch up (ns)
+GEN_SENT, GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK = range(5)
+GEN_VALUE = 40
+
+
+def xdp_verdict(verdict: int) -> Program:
+    p = Program("ws_pass" if verdict == XDP_PASS else "ws_drop")
+    p.mov(R0, verdict)
+    p.exit()
+    return p
+
+
+def _lookup_key0(p: Program, map_name: str, miss: str) -> None:
+    """r0 = &map[0], or goto miss. Clobbers r1-r5."""
+    p.st(4, R10, -4, 0)
+    p.mov_reg(R2, R10)
+    p.add(R2, -4)
+    p.ld_map(R1, map_name)
+    p.call("map_lookup_elem")
+    p.jmp("==", R0, 0, miss)
+
+
+def xdp_count(verdict: int = XDP_DROP) -> Program:
+    """Per-CPU packets and bytes (frame bytes without FCS) in map 'counters', then verdict.
+    A per-CPU value needs no atomic operation: each CPU adds to its own."""
+    p = Program("ws_count")
+    p.ldx(4, R2, R1, MD_DATA)
+    p.ldx(4, R7, R1, MD_DATA_END)
+    p.alu("-", R7, R2, reg=True)  # r7 = frame length
+    _lookup_key0(p, "counters", "out")
+    p.ldx(8, R1, R0, 0)
+    p.add(R1, 1)
+    p.stx(8, R0, 0, R1)
+    p.ldx(8, R1, R0, 8)
+    p.add_reg(R1, R7)
+    p.stx(8, R0, 8, R1)
+    p.label("out")
+    p.mov(R0, verdict)
+    p.exit()
+    return p
+
+
+def xsk_redirect() -> Program:
+    """bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS): the flags' low bits are the verdict
+    when the queue has no socket."""
+    p = Program("ws_xsk")
+    p.ldx(4, R2, R1, MD_RX_QUEUE_INDEX)
+    p.ld_map(R1, "xsks")
+    p.mov(R3, XDP_PASS)
+    p.call("redirect_map")
+    p.exit()
+    return p
+
+
+@dataclass(frozen=True)
+class GenLayout:
+    """Where gen_live writes, in bytes from the frame start, and the template's values there."""
+
+    seq_off: int  # pktgen sequence (u32, big-endian)
+    seq_base: int  # the template's sequence value: worker << SEQ_BITS
+    seq_mask: int  # low bits that count
+    csum_off: int  # UDP checksum
+    csum: int  # the template's UDP checksum
+    sport_off: int  # UDP source port
+    sport_lo: int  # the template's source port: flows count up from it
+    flows: int  # 0 or 1: source port fixed
+    paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
+
+
+def gen_live(layout: GenLayout) -> Program:
+    """Frame k (k = state[GEN_SENT]) gets seq = seq_base | (k & mask) and, with flows > 1,
+    sport = sport_lo + k % flows; the UDP checksum follows by RFC 1624:
+    HC' = ~(~HC + ~m + m') over the 16-bit words that changed.
+
+    Frames past state[GEN_LIMIT], and (paced) frames not yet due, are dropped instead of sent:
+    a dropped live frame is recycled at once, so pacing costs a spin, as pktgen's does."""
+    L = layout
+    varied = L.flows > 1
+    # ~HC + ~m for the template's words, folded later with the new words m'.
+    base = (~L.csum & 0xFFFF) + (~(L.seq_base >> 16) & 0xFFFF) + (~L.seq_base & 0xFFFF)
+    if varied:
+        base += ~L.sport_lo & 0xFFFF
+    need = max(L.seq_off + 4, L.csum_off + 2, L.sport_off + 2)
+
+    p = Program("ws_gen")
+    p.ldx(4, R7, R1, MD_DATA)
+    p.ldx(4, R8, R1, MD_DATA_END)
+    p.mov_reg(R2, R7)
+    p.add(R2, need)
+    p.jmp(">", R2, R8, "out", reg=True)  # the verifier needs the bound; frames always pass it
+    _lookup_key0(p, "state", "out")
+    p.mov_reg(R6, R0)  # r6 = state, kept across helper calls
+    p.ldx(8, R9, R6, 8 * GEN_SENT)  # r9 = k
+    p.ldx(8, R1, R6, 8 * GEN_LIMIT)
+    p.jmp(">=", R9, R1, "drop", reg=True)
+    if L.paced:
+        p.call("ktime_get_ns")  # r0 = now
+        p.ldx(8, R1, R6, 8 * GEN_DUE)
+        p.jmp("<", R0, R1, "drop", reg=True)
+        p.ldx(8, R2, R6, 8 * GEN_INTERVAL)
+        p.add_reg(R1, R2)  # the next one is due an interval after this one was
+        p.mov_reg(R3, R0)
+        p.ldx(8, R2, R6, 8 * GEN_SLACK)
+        p.alu("-", R3, R2, reg=True)
+        p.jmp(">=", R1, R3, "due_set", reg=True)
+        p.mov_reg(R1, R3)  # fell too far behind (a stall): catch up no more than the slack
+        p.label("due_set")
+        p.stx(8, R6, 8 * GEN_DUE, R1)
+    p.mov_reg(R1, R9)
+    p.add(R1, 1)
+    p.stx(8, R6, 8 * GEN_SENT, R1)
+    # sequence
+    p.mov_reg(R3, R9)
+    p.alu("&", R3, L.seq_mask, bits=32)
+    p.alu("|", R3, L.seq_base, bits=32)
+    p.mov_reg(R5, R3)
+    p.to_be(R5, 32)
+    p.stx(4, R7, L.seq_off, R5)
+    # checksum words: base + m'
+    p.mov(R2, base)
+    p.mov_reg(R1, R3)
+    p.alu(">>", R1, 16)
+    p.add_reg(R2, R1)
+    p.mov_reg(R1, R3)
+    p.alu("&", R1, 0xFFFF)
+    p.add_reg(R2, R1)
+    if varied:
+        p.mov_reg(R4, R9)
+        p.alu("%", R4, L.flows)
+        p.add(R4, L.sport_lo)
+        p.add_reg(R2, R4)
+        p.to_be(R4, 16)
+        p.stx(2, R7, L.sport_off, R4)
+    for _ in range(2):  # fold the carries back in
+        p.mov_reg(R1, R2)
+        p.alu(">>", R1, 16)
+        p.alu("&", R2, 0xFFFF)
+        p.add_reg(R2, R1)
+    p.alu("^", R2, 0xFFFF)
+    p.jmp("!=", R2, 0, "store")
+    p.mov(R2, 0xFFFF)  # UDP sends a computed zero as all ones
+    p.label("store")
+    p.to_be(R2, 16)
+    p.stx(2, R7, L.csum_off, R2)
+    p.label("out")
+    p.mov(R0, XDP_TX)
+    p.exit()
+    p.label("drop")
+    p.mov(R0, XDP_DROP)
+    p.exit()
+    return p
