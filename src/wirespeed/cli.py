@@ -111,10 +111,11 @@ def _cmd_lab(args) -> int:
         output.console().print(
             output.make_table(
                 "wirespeed lab",
-                ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state"],
+                ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "<xdp"],
                 [
                     (r["lab"], r["node"], r["netns"], r["ifname"] or "-", r["mac"] or "-",
-                     " ".join(r["addresses"]) or "-", r["state"] or "-")
+                     " ".join(r["addresses"]) or "-", r["state"] or "-",
+                     f"id {r['xdp']['id']} ({r['xdp']['mode']})" if r["xdp"] else "-")
                     for r in rows
                 ],
             )
@@ -273,7 +274,16 @@ def _cmd_gen(args) -> int:
     from wirespeed import gen
 
     values = _gen_values(args)
-    return _run_in_lab(args, "gen", lambda where, topo: gen.run(_gen_config(args, values, where, topo), _reporter(args, "gen")))
+    def body(where, topo):
+        peer = None
+        if topo is not None:
+            far = topo.peer(topo.endpoints("gen")[0])
+            peer = Where(far.ifname, topo.netns(far.node))
+        gen.run(_gen_config(args, values, where, topo), _reporter(args, "gen"), peer=peer)
+
+    from wirespeed.ports import Where
+
+    return _run_in_lab(args, "gen", body)
 
 
 def _cmd_sink(args) -> int:
@@ -284,19 +294,20 @@ def _cmd_sink(args) -> int:
         cfg = sink.SinkConfig(
             where=where, backend=args.backend, bind_ip=bind, port=args.port, filter_port=args.filter_port,
             count=args.count, duration=args.duration, interval=args.interval, json=args.json,
-            workers=args.workers, cpus=_cpus(args.cpu), batch=args.batch, exit_after_setup=args.exit_after_setup,
+            workers=args.workers, cpus=_cpus(args.cpu), batch=args.batch, xdp_mode=args.xdp_mode,
+            exit_after_setup=args.exit_after_setup,
         )
         sink.run(cfg, _reporter(args, "sink"))
 
     return _run_in_lab(args, "sink", body)
 
 
-def _add_common_tool_args(p, batch_default: int) -> None:
+def _add_common_tool_args(p, batch_default: int, backends: tuple[str, ...]) -> None:
     p.add_argument("iface", nargs="?", metavar="IFACE", help="interface (default: the lab's)")
     p.add_argument("--netns", help="network namespace IFACE lives in")
     p.add_argument("--lab", action="store_true", help="create the lab if it is not up (and remove it after)")
     p.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
-    p.add_argument("--backend", choices=("afpacket", "udp"), default="afpacket")
+    p.add_argument("--backend", choices=backends, default="afpacket")
     p.add_argument("-b", "--batch", type=_positive_int, default=batch_default, help=f"frames per batch (default {batch_default})")
     p.add_argument("-c", "--count", type=_positive_int, help="stop after this many packets")
     p.add_argument("-d", "--duration", type=_positive_float, metavar="S", help="stop after this many seconds")
@@ -304,6 +315,8 @@ def _add_common_tool_args(p, batch_default: int) -> None:
     p.add_argument("--cpu", metavar="LIST", help="CPUs for the workers, e.g. 1 or 0,1")
     p.add_argument("-i", "--interval", type=_positive_float, default=1.0, metavar="S", help="stats interval (default 1 s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native",
+                   help="XDP backends: driver (native) or generic (skb) attach; auto tries native first")
     p.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
 
 
@@ -323,7 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_budget)
 
     g = sub.add_parser("gen", help="traffic generator")
-    _add_common_tool_args(g, 64)
+    from wirespeed.gen import BACKENDS as GEN_BACKENDS
+    from wirespeed.sink import BACKENDS as SINK_BACKENDS
+
+    _add_common_tool_args(g, 64, GEN_BACKENDS)
     g.add_argument("-6", "--ipv6", action="store_true", help="IPv6 template (default IPv4)")
     g.add_argument("--src-mac")
     g.add_argument("--dst-mac")
@@ -350,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_gen)
 
     k = sub.add_parser("sink", help="receiver: counts, loss, reordering, latency")
-    _add_common_tool_args(k, 256)
+    _add_common_tool_args(k, 256, SINK_BACKENDS)
     k.add_argument("--port", type=_udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
     k.add_argument("--bind", metavar="ADDR", help="UDP: address to bind (default: the lab's sink address)")
     k.add_argument("--filter-port", action="store_true", help="AF_PACKET: count only UDP to --port as traffic")

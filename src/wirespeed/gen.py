@@ -19,7 +19,7 @@ from wirespeed.ports import Where
 from wirespeed.units import FrameMix, Rate, frame
 
 MODES = {"fixed": 0, "inc": 1, "random": 2}
-BACKENDS = ("afpacket", "udp")
+BACKENDS = ("afpacket", "udp", "kernel")
 MAX_FRAME = 9000
 
 
@@ -109,6 +109,10 @@ def check(cfg: GenConfig) -> None:
         raise UsageError(f"-i/--interval must be positive, got {cfg.interval}")
     if cfg.flows < 0:
         raise UsageError(f"--flows must be at least 1, got {cfg.flows}")
+    if cfg.backend == "kernel":
+        from wirespeed import kgen
+
+        kgen.check(cfg)
     if cfg.backend == "udp":
         varied = [n for n, r in (("--src-ip", cfg.src_ips), ("--dst-ip", cfg.dst_ips), ("--sport", cfg.sports),
                                  ("--dport", cfg.dports)) if r.count > 1]
@@ -202,9 +206,23 @@ def check_mtu(cfg: GenConfig) -> None:
         raise UsageError(f"frame size {biggest} exceeds the MTU of {cfg.where} ({mtu} + 14 + 4 FCS = {mtu + 18})")
 
 
-def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
+def run(cfg: GenConfig, reporter: stats.Reporter, peer: Where | None = None) -> dict:
+    """peer: the far end of a veth (the lab knows it), for backends that must prepare it."""
     check(cfg)
     check_mtu(cfg)
+    if cfg.backend == "kernel":
+        from wirespeed import kgen
+
+        kg = kgen.KernelGen(cfg, ns_per_packet(cfg), peer, note=lambda text: reporter.note(text))
+        try:
+            return _run(cfg, reporter, lambda i, shared, pace: kgen.KernelStep(kg, i, shared),
+                        sync=lambda shared: kg.sync(shared, max(cfg.frame.sizes) - FCS))
+        finally:
+            kg.close()
+    return _run(cfg, reporter, lambda i, shared, pace: _GenStep(cfg, i, shared, pace))
+
+
+def _run(cfg: GenConfig, reporter: stats.Reporter, make_step, sync=lambda shared: None) -> dict:
     pace = ns_per_packet(cfg)
     shared = workers.Shared(cfg.workers)
     cpus = workers.cpu_plan(cfg.workers, cfg.cpus, descending=True)
@@ -213,6 +231,7 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
     prev = {"c": shared.totals().copy()}
 
     def on_interval(t: float, dt: float) -> None:
+        sync(shared)
         c = shared.totals()
         d = c - prev["c"]
         prev["c"] = c.copy()
@@ -223,12 +242,13 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
                    workers=cfg.workers, cpus=cpus,
                    batch=cfg.batch, frame=cfg.frame.name, rate_pps=(1e9 * cfg.workers / pace) if pace else None)
     res = workers.run(
-        shared, lambda i: _GenStep(cfg, i, shared, pace), cpus, cfg.interval, cfg.duration, on_interval,
+        shared, lambda i: make_step(i, shared, pace), cpus, cfg.interval, cfg.duration, on_interval,
         exit_after_setup=cfg.exit_after_setup, on_ready=lambda: reporter.event("ready"),
     )
     if cfg.exit_after_setup:
         return {"setup_only": True}
     iface1 = link_stats(cfg.where)
+    sync(shared)
     c = shared.totals()
     secs = res.elapsed_ns / 1e9
     out = {

@@ -334,12 +334,14 @@ def status() -> list[dict]:
 
 
 def _ns_status(ns: str) -> list[dict]:
+    from wirespeed.bpf import xdp_of_link
+
     lab, _, node = ns[len(PREFIX):].partition("-")
     base = {"lab": lab, "node": node, "netns": ns}
     with NetNS(ns) as ipr:
         links = [link for link in ipr.get_links() if link.get("ifname") != "lo"]
         if not links:
-            return [{**base, "ifname": None, "mac": None, "state": None, "addresses": []}]
+            return [{**base, "ifname": None, "mac": None, "state": None, "addresses": [], "xdp": None}]
         return [
             {
                 **base,
@@ -350,6 +352,7 @@ def _ns_status(ns: str) -> list[dict]:
                     f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
                     for a in ipr.get_addr(index=link["index"], family=socket.AF_INET)
                 ],
+                "xdp": xdp_of_link(link),
             }
             for link in links
         ]

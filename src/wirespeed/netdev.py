@@ -48,3 +48,24 @@ def link_info(where: Where) -> dict:
     except OSError:
         pass
     return info
+
+
+def xdp_stats(where: Where) -> dict[str, int]:
+    """The driver's own XDP counters (ethtool -S), summed over queues: e.g. veth's
+    rx_queue_N_xdp_packets -> xdp_packets. Empty for a driver that keeps none."""
+    out: dict[str, int] = {}
+    try:
+        with in_netns(where):
+            e = IoctlEthtool(where.ifname)
+            try:
+                for name, value in e.get_statistics():
+                    if "xdp" not in name:
+                        continue
+                    key = name.split("_", 3)[3] if name.startswith(("rx_queue_", "tx_queue_")) else name
+                    key = ("tx_" if name.startswith("tx_queue_") else "") + key
+                    out[key] = out.get(key, 0) + int(value)
+            finally:
+                e.close()
+    except OSError:
+        pass
+    return out

@@ -82,3 +82,24 @@ def build_template(
         raise UsageError("a fixed payload replaces the pktgen header: use it without the stamp")
     frame = eth + l3 + udp + (struct.pack("!I", PKTGEN_MAGIC) if stamp else payload)
     return Template(frame + bytes(length - len(frame)), ETH_HLEN, ETH_HLEN + len(l3), ipv6)
+
+
+def inet_checksum(data: bytes) -> int:
+    """RFC 1071 Internet checksum of data (once per run: templates, not packets)."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def udp_checksum(frame: bytes, l3: int, l4: int, ipv6: bool) -> int:
+    """The UDP checksum a frame should carry (pseudo-header included), 0xFFFF for a zero sum."""
+    udp = bytearray(frame[l4:])
+    udp[6:8] = b"\0\0"
+    if ipv6:
+        pseudo = frame[l3 + 8 : l3 + 40] + struct.pack("!I3xB", len(udp), 17)
+    else:
+        pseudo = frame[l3 + 12 : l3 + 20] + struct.pack("!BBH", 0, 17, len(udp))
+    return inet_checksum(pseudo + bytes(udp)) or 0xFFFF

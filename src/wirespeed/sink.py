@@ -16,7 +16,8 @@ from wirespeed.netdev import link_stats
 from wirespeed.packet import FCS, header_bytes
 from wirespeed.ports import Where
 
-BACKENDS = ("afpacket", "udp")
+BACKENDS = ("afpacket", "udp", "xdp-count")
+POLL_S = 0.01  # xdp-count: how often the per-CPU counters are read
 S = {name: i for i, name in enumerate(core.SINK_STAT_NAMES)}
 SEQ_KEYS = ("lost", "reordered", "duplicated")
 
@@ -35,6 +36,7 @@ class SinkConfig:
     workers: int = 1
     cpus: list[int] | None = None
     batch: int = 256
+    xdp_mode: str = "native"  # xdp-count: native, skb or auto
     exit_after_setup: bool = False
 
 
@@ -137,8 +139,87 @@ def summarize(shared: workers.Shared, seconds: float, cfg: SinkConfig) -> dict:
     return out
 
 
+def run_xdp_count(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
+    """Count and drop in the kernel: an XDP program adds packets and bytes to a per-CPU map,
+    read here every POLL_S. No frame reaches user space: this is the host's receive ceiling."""
+    from wirespeed.bpf import MAP_PERCPU_ARRAY, Map, Prog, XdpLink
+    from wirespeed.bpf import progs
+    from wirespeed.netdev import xdp_stats
+    from wirespeed.ports import ifindex, in_netns
+
+    with in_netns(cfg.where):
+        index = ifindex(cfg.where)
+    counters = Map(MAP_PERCPU_ARRAY, progs.COUNT_VALUE, 1, "ws_counters")
+    prog = link = None
+    try:
+        prog = Prog(progs.xdp_count(), {"counters": counters})
+        with in_netns(cfg.where):
+            link = XdpLink(prog, index, str(cfg.where), cfg.xdp_mode)
+        reporter.event("start", interface=str(cfg.where), backend=cfg.backend, xdp_mode=link.mode, prog_id=prog.id)
+        if cfg.exit_after_setup:
+            return {"setup_only": True}
+        x0, i0 = xdp_stats(cfg.where), link_stats(cfg.where)
+        base = counters.lookup_u64()
+        reporter.event("ready")
+        t0 = time.monotonic()
+        deadline = t0 + cfg.duration if cfg.duration else float("inf")
+        first = last = None
+        prev, tprev, tick = np.zeros(2, np.uint64), t0, t0 + cfg.interval
+        interrupted = False
+        total = polled = prev
+        per_cpu = np.zeros_like(base)
+        try:
+            while True:
+                time.sleep(POLL_S)
+                now = time.monotonic()
+                per_cpu = counters.lookup_u64() - base
+                total = per_cpu.sum(axis=0)
+                if total[0] != polled[0]:  # traffic came since the last poll
+                    first = first if first is not None else now - POLL_S
+                    last = now
+                polled = total
+                if now >= tick or now >= deadline or (cfg.count and total[0] >= cfg.count):
+                    d = total - prev
+                    reporter.interval(now - t0, stats.rates(int(d[0]), int(d[1]), now - tprev, FCS),
+                                      {"cpus": int((per_cpu[:, 0] > 0).sum())})
+                    prev, tprev, tick = total.copy(), now, now + cfg.interval
+                if now >= deadline or (cfg.count and total[0] >= cfg.count):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        x1, i1 = xdp_stats(cfg.where), link_stats(cfg.where)
+        seconds = time.monotonic() - t0
+        active = (last - first) if first is not None and last > first else seconds
+        pkts, nbytes = int(total[0]), int(total[1])
+        out = {
+            "interface": str(cfg.where), "backend": cfg.backend, "xdp_mode": link.mode, "seconds": seconds,
+            "active_seconds": active, "packets": pkts, "bytes": nbytes, **stats.rates(pkts, nbytes, active, FCS),
+            "per_cpu_packets": [int(x) for x in per_cpu[:, 0]],
+            "interface_rx_packets": i1["rx_packets"] - i0["rx_packets"],
+            "interface_xdp_packets": x1.get("xdp_packets", 0) - x0.get("xdp_packets", 0) if x0 else None,
+            "interface_xdp_drops": x1.get("xdp_drops", 0) - x0.get("xdp_drops", 0) if x0 else None,
+            "interrupted": interrupted,
+        }
+        f = stats.fmt
+        rows = [
+            ("interface", f"{cfg.where} (xdp-count, {link.mode} XDP, program id {prog.id})"),
+            ("packets counted and dropped", f(pkts)),
+            ("interface XDP packets / drops", f"{f(out['interface_xdp_packets'])} / {f(out['interface_xdp_drops'])}"),
+            ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
+            ("packets per CPU", " / ".join(f(x) for x in out["per_cpu_packets"])),
+        ]
+        reporter.summary(out, rows, "sink summary")
+        return out
+    finally:
+        for obj in (link, prog, counters):
+            if obj is not None:
+                obj.close()
+
+
 def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
     check(cfg)
+    if cfg.backend == "xdp-count":
+        return run_xdp_count(cfg, reporter)
     shared = workers.Shared(cfg.workers)
     cpus = workers.cpu_plan(cfg.workers, cfg.cpus, descending=False)
     group = (id(shared) ^ time.monotonic_ns()) & 0xFFFF

@@ -86,6 +86,13 @@ class Reporter:
         if self.json:
             print_json({"type": kind, "tool": self.tool, **fields})
 
+    def note(self, text: str) -> None:
+        """Something the user should know that is neither a figure nor an error."""
+        if self.json:
+            print_json({"type": "note", "tool": self.tool, "text": text})
+        else:
+            self.console.print(f"note: {text}", style="dim")
+
     def interval(self, t: float, r: dict, extra: dict) -> None:
         if self.json:
             print_json({"type": "interval", "tool": self.tool, "t": round(t, 3), **r, **extra})

@@ -26,6 +26,7 @@ from wirespeed.errors import WirespeedError
 SLICE_NS = 50_000_000  # a worker looks at the stop flag at least this often
 SETUP_TIMEOUT_S = 20
 GO, STOP, DEADLINE = 0, 1, 2  # control words
+WAKE = signal.SIGUSR1  # sent to workers on stop: ends a long system call (BPF_PROG_RUN) with EINTR
 FOREVER = 2**63 - 1
 
 
@@ -85,6 +86,7 @@ def cpu_plan(workers: int, cpus: list[int] | None, descending: bool) -> list[int
 def _worker(i: int, cpu: int | None, setup: Callable[[int], Step], shared: Shared, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(WAKE, lambda *_: None)  # interrupts the system call; the step sees STOP
     step = None
     try:
         _pin(cpu)
@@ -107,6 +109,16 @@ def _worker(i: int, cpu: int | None, setup: Callable[[int], Step], shared: Share
         shared.cpu_ns[i] = int((ru.ru_utime + ru.ru_stime) * 1e9)
         step.close()
         shared.done[i] = 1
+
+
+def _wake(procs) -> bool:
+    for p in procs:
+        if p.is_alive():
+            try:
+                os.kill(p.pid, WAKE)
+            except ProcessLookupError:
+                pass
+    return True
 
 
 @dataclass
@@ -159,7 +171,10 @@ def run(
         ctl[GO] = 1
         last = t0
         tick = t0 + int(interval_s * 1e9)
+        woken = False
         while True:
+            if not woken and time.monotonic_ns() >= ctl[DEADLINE]:
+                woken = _wake(procs)
             try:
                 while not shared.done.all() and time.monotonic_ns() < tick and not should_stop():
                     time.sleep(0.005)
@@ -180,6 +195,7 @@ def run(
         return RunResult(last - t0, interrupted)
     finally:
         ctl[STOP] = 1
+        _wake(procs)
         for p in procs:
             p.join(5)
             if p.is_alive():

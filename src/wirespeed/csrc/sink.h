@@ -120,6 +120,8 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 	}
 	k->s[S_PKTGEN]++;
 	sink_seq(k, get32(p + 4));
+	if (!get32(p + 8) && !get32(p + 12))
+		return; /* not stamped (the in-kernel generator's frames): no latency sample */
 	tx_ns = (uint64_t)get32(p + 8) * 1000000000ull + (uint64_t)get32(p + 12) * 1000ull;
 	if (rx_ns < tx_ns) {
 		k->s[S_LAT_NEG]++;

@@ -1,0 +1,126 @@
+"""XDP for real in the lab: the in-kernel generator, the in-kernel drop-and-count sink, their
+counters against the veth's own, attachment rules and clean-up. Needs root."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import root_only, run_cli
+from wirespeed import lab as labmod
+from wirespeed.netdev import xdp_stats
+from wirespeed.ports import Where
+
+pytestmark = root_only
+
+
+def sink_where(pair_lab) -> Where:
+    return Where(pair_lab.topology.wires[0].b.ifname, pair_lab.netns("sink"))
+
+
+def test_kernel_gen_into_xdp_count_exact_and_agreeing(pair_lab, tools):
+    name = pair_lab.topology.name
+    before = xdp_stats(sink_where(pair_lab))
+    sink = tools("sink", "--lab-name", name, "--backend", "xdp-count", "-c", "2000000", "-d", "20")
+    start = sink.wait_for("start")
+    assert start["xdp_mode"] == "native"
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "kernel", "-c", "2000000").finish()
+    s = sink.finish()
+    after = xdp_stats(sink_where(pair_lab))
+    assert g["packets"] == g["interface_tx_packets"] == 2_000_000
+    assert s["packets"] == 2_000_000 and s["bytes"] == 2_000_000 * 60
+    assert after["xdp_packets"] - before["xdp_packets"] == 2_000_000
+    assert s["interface_xdp_drops"] == 2_000_000
+    assert sum(s["per_cpu_packets"]) == 2_000_000
+
+
+def test_kernel_gen_paces_in_the_program(pair_lab, tools):
+    name = pair_lab.topology.name
+    sink = tools("sink", "--lab-name", name, "--backend", "xdp-count", "-d", "4")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "kernel", "-r", "100kpps", "-d", "1.5", "--flows", "8",
+              "--sport", "1000-1999").finish()
+    s = sink.finish()
+    assert g["pps"] == pytest.approx(100_000, rel=0.05)
+    assert s["packets"] == g["packets"]
+
+
+def test_kernel_gen_without_an_xdp_peer_attaches_pass_and_says_so(pair_lab, tools):
+    """An AF_PACKET sink on the peer: the generator makes the veth deliver, sequence intact."""
+    name = pair_lab.topology.name
+    sink = tools("sink", "--lab-name", name, "-c", "30000", "-d", "20")
+    sink.wait_for("ready")
+    gen = tools("gen", "--lab-name", name, "--backend", "kernel", "-c", "30000", "-r", "300kpps")
+    g = gen.finish()
+    s = sink.finish()
+    notes = [x["text"] for x in gen.lines if x["type"] == "note"]
+    assert notes and "XDP_PASS" in notes[0]
+    assert g["packets"] == s["packets"] == s["pktgen"] == 30000
+    assert (s["lost"], s["reordered"], s["duplicated"]) == (0, 0, 0)
+    assert s["lat_min_ns"] is None  # the kernel's frames carry no timestamp
+    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == name)  # detached after
+
+
+def test_an_attached_program_is_never_replaced(pair_lab):
+    from wirespeed.bpf import Prog, XdpLink, progs
+    from wirespeed.bpf.asm import XDP_PASS
+
+    where = sink_where(pair_lab)
+    with pair_lab.enter("sink"):
+        index = socket.if_nametoindex(where.ifname)
+    prog = Prog(progs.xdp_verdict(XDP_PASS))
+    with pair_lab.enter("sink"):
+        link = XdpLink(prog, index, where.ifname)
+    try:
+        r = run_cli("sink", "--lab-name", pair_lab.topology.name, "--backend", "xdp-count", "-d", "1")
+        assert r.returncode == 1, r.stderr
+        assert "already has an XDP program attached" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        rows = [x for x in labmod.status() if x["netns"] == where.netns]
+        assert rows[0]["xdp"]["id"] == prog.id
+    finally:
+        link.close()
+        prog.close()
+
+
+def test_sigkill_leaves_nothing_attached(pair_lab, tools):
+    sink = tools("sink", "--lab-name", pair_lab.topology.name, "--backend", "xdp-count", "-d", "30")
+    sink.wait_for("ready")
+    assert [r["xdp"] for r in labmod.status() if r["netns"] == pair_lab.netns("sink")][0] is not None
+    sink.proc.send_signal(signal.SIGKILL)
+    sink.proc.wait(10)
+    deadline = time.monotonic() + 5  # the kernel releases the link when the last fd closes
+    while time.monotonic() < deadline:
+        if all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name):
+            break
+        time.sleep(0.05)
+    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name)
+
+
+def test_sigint_gives_a_summary_and_detaches(pair_lab, tools):
+    sink = tools("sink", "--lab-name", pair_lab.topology.name, "--backend", "xdp-count", "-d", "30")
+    sink.wait_for("ready")
+    sink.proc.send_signal(signal.SIGINT)
+    out, err = sink.proc.communicate(timeout=10)
+    assert sink.proc.returncode == 0, err
+    assert '"interrupted":true' in out.splitlines()[-1]
+    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name)
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-s", "imix"], "one frame size"),
+        (["--dst-ip", "198.18.0.2-198.18.0.9"], "--dst-ip"),
+        (["--no-stamp"], "needs the stamp"),
+        (["--sport", "1-9", "--vary", "random"], "--vary random"),
+    ],
+)
+def test_kernel_backend_bad_input(pair_lab, args, needle):
+    r = run_cli("gen", "--lab-name", pair_lab.topology.name, "--backend", "kernel", "-c", "10", *args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert all(x["xdp"] is None for x in labmod.status() if x["lab"] == pair_lab.topology.name)
