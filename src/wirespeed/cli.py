@@ -246,7 +246,7 @@ def _gen_config(args, values: dict, where, topo):
         vary=args.vary, frame=values["frame"], flows=args.flows, seed=args.seed, stamp=not (args.no_stamp or payload),
         backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
         link_bps=link, workers=args.workers, cpus=_cpus(args.cpu), interval=args.interval, json=args.json,
-        qdisc_bypass=not args.no_bypass, linear=not args.no_linear, gso=not args.no_gso, ttl=args.ttl, tos=args.tos, df=not args.no_df,
+        qdisc_bypass=not args.no_bypass, linear=not args.no_linear, gso=not args.no_gso, copy=args.copy, ttl=args.ttl, tos=args.tos, df=not args.no_df,
         ip_id=args.ip_id or 0, payload=payload, exit_after_setup=args.exit_after_setup,
     )
 
@@ -295,7 +295,7 @@ def _cmd_sink(args) -> int:
             where=where, backend=args.backend, bind_ip=bind, port=args.port, filter_port=args.filter_port,
             count=args.count, duration=args.duration, interval=args.interval, json=args.json,
             workers=args.workers, cpus=_cpus(args.cpu), batch=args.batch, xdp_mode=args.xdp_mode,
-            exit_after_setup=args.exit_after_setup,
+            copy=args.copy, exit_after_setup=args.exit_after_setup,
         )
         sink.run(cfg, _reporter(args, "sink"))
 
@@ -315,6 +315,8 @@ def _add_common_tool_args(p, batch_default: int, backends: tuple[str, ...]) -> N
     p.add_argument("--cpu", metavar="LIST", help="CPUs for the workers, e.g. 1 or 0,1")
     p.add_argument("-i", "--interval", type=_positive_float, default=1.0, metavar="S", help="stats interval (default 1 s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("-C", "--copy", choices=("auto", "copy", "zc"), default="auto",
+                   help="AF_XDP: zero-copy (zc), copy, or zc when the driver offers it (auto)")
     p.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native",
                    help="XDP backends: driver (native) or generic (skb) attach; auto tries native first")
     p.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")

@@ -19,7 +19,8 @@ from wirespeed.ports import Where
 from wirespeed.units import FrameMix, Rate, frame
 
 MODES = {"fixed": 0, "inc": 1, "random": 2}
-BACKENDS = ("afpacket", "udp", "kernel")
+BACKENDS = ("afpacket", "udp", "xdp", "kernel")
+XSK_FRAME = 4096  # AF_XDP UMEM frame bytes: the largest frame the xdp backend sends
 MAX_FRAME = 9000
 
 
@@ -61,6 +62,7 @@ class GenConfig:
     qdisc_bypass: bool = True
     linear: bool = True
     gso: bool = True  # UDP: send in GSO messages when every frame has one size
+    copy: str = "auto"  # AF_XDP: zc, copy or auto
     ttl: int = 64
     tos: int = 0
     df: bool = True
@@ -113,6 +115,11 @@ def check(cfg: GenConfig) -> None:
         from wirespeed import kgen
 
         kgen.check(cfg)
+    if cfg.backend == "xdp":
+        if max(cfg.frame.sizes) - FCS > XSK_FRAME:
+            raise UsageError(f"--backend xdp sends frames up to {XSK_FRAME + FCS} bytes (one UMEM frame each)")
+        if cfg.workers > 1:
+            raise UsageError("--backend xdp: one AF_XDP socket per queue, and this port uses queue 0: -w 1")
     if cfg.backend == "udp":
         varied = [n for n, r in (("--src-ip", cfg.src_ips), ("--dst-ip", cfg.dst_ips), ("--sport", cfg.sports),
                                  ("--dport", cfg.dports)) if r.count > 1]
@@ -163,6 +170,10 @@ def _open_port(cfg: GenConfig, counters):
         return UdpPort(cfg.where, (str(cfg.src_ip), cfg.sports.lo), (str(cfg.dst_ip), cfg.dports.lo),
                        batch=cfg.batch, slot=max(2048, (max(cfg.frame.sizes) + 63) // 64 * 64), counters=counters,
                        gso=gso_bytes(cfg))
+    if cfg.backend == "xdp":
+        from wirespeed.ports.xdp import XdpPort
+
+        return XdpPort(cfg.where, tx=True, copy=cfg.copy, frame_size=XSK_FRAME, counters=counters)
     from wirespeed.ports.afpacket import AfPacketPort
 
     return AfPacketPort(cfg.where, tx=True, max_frame=max(cfg.frame.sizes), qdisc_bypass=cfg.qdisc_bypass,
@@ -185,6 +196,8 @@ class _GenStep(workers.Step):
         return self.left > 0 and time.monotonic_ns() < self.ctl[workers.DEADLINE]
 
     def close(self) -> None:
+        if hasattr(self.port, "drain"):
+            self.port.drain()  # what is in the TX ring leaves before the count is final
         self.port.close()
 
 

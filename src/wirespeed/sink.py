@@ -16,7 +16,7 @@ from wirespeed.netdev import link_stats
 from wirespeed.packet import FCS, header_bytes
 from wirespeed.ports import Where
 
-BACKENDS = ("afpacket", "udp", "xdp-count")
+BACKENDS = ("afpacket", "udp", "xdp", "xdp-count")
 POLL_S = 0.01  # xdp-count: how often the per-CPU counters are read
 S = {name: i for i, name in enumerate(core.SINK_STAT_NAMES)}
 SEQ_KEYS = ("lost", "reordered", "duplicated")
@@ -36,7 +36,8 @@ class SinkConfig:
     workers: int = 1
     cpus: list[int] | None = None
     batch: int = 256
-    xdp_mode: str = "native"  # xdp-count: native, skb or auto
+    xdp_mode: str = "native"  # xdp, xdp-count: native, skb or auto
+    copy: str = "auto"  # xdp: zc, copy or auto
     exit_after_setup: bool = False
 
 
@@ -53,6 +54,8 @@ def check(cfg: SinkConfig) -> None:
         raise UsageError(f"-i/--interval must be positive, got {cfg.interval}")
     if not 1 <= cfg.workers <= 16:
         raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
+    if cfg.backend == "xdp" and cfg.workers > 1:
+        raise UsageError("--backend xdp: one AF_XDP socket per queue, and this port uses queue 0: -w 1")
     if not 1 <= cfg.batch <= 1024:
         raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
 
@@ -63,6 +66,10 @@ def _open_port(cfg: SinkConfig, counters, group: int):
 
         return UdpPort(cfg.where, (cfg.bind_ip, cfg.port), batch=cfg.batch, counters=counters,
                        reuseport=cfg.workers > 1)
+    if cfg.backend == "xdp":
+        from wirespeed.ports.xdp import XdpPort
+
+        return XdpPort(cfg.where, tx=False, rx=True, copy=cfg.copy, xdp_mode=cfg.xdp_mode, counters=counters)
     from wirespeed.ports.afpacket import AfPacketPort
 
     return AfPacketPort(cfg.where, tx=False, rx=True, fanout_group=group if cfg.workers > 1 else -1,

@@ -9,6 +9,7 @@
 #include "udp.h"
 #include "ports.h"
 #include "bpf.h"
+#include "xskport.h"
 
 static PyObject *core_clock(PyObject *self, PyObject *unused)
 {
@@ -134,7 +135,7 @@ PyMODINIT_FUNC PyInit__core(void)
 {
 	PyObject *m = PyModule_Create(&core_module);
 
-	if (!m || ports_init(m) < 0) {
+	if (!m || ports_init(m) < 0 || xskport_init(m) < 0) {
 		Py_XDECREF(m);
 		return NULL;
 	}

@@ -1,0 +1,284 @@
+/* The Python type over the AF_XDP engine: XskPort. Included once, from core.c, after ports.h
+ * (its helpers and run loops). */
+#ifndef WS_XSKPORT_H
+#define WS_XSKPORT_H
+
+#include "ports.h"
+#include "xsk.h"
+
+typedef struct {
+	PyObject_HEAD
+	struct xsk x;
+	Py_ssize_t exports;
+} XskPortObject;
+
+static PyObject *XskPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	XskPortObject *self = (XskPortObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->x.fd = -1;
+	return (PyObject *)self;
+}
+
+static int XskPort_init(XskPortObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "ifindex", "queue", "ring_size", "frame_size", "bind_flags", "rx", "tx", NULL };
+	int ifindex, rx = 1, tx = 1, err;
+	unsigned int queue = 0, ring = 2048, frame = 4096, flags = 0;
+	const char *step = "";
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIIIpp", kwlist, &ifindex, &queue, &ring, &frame, &flags, &rx,
+					 &tx))
+		return -1;
+	if (!ring || (ring & (ring - 1)) || ring > (1u << 16) || frame < 2048 || (frame & (frame - 1))) {
+		PyErr_SetString(PyExc_ValueError, "ring_size a power of two up to 65536, frame_size a power of two >= 2048");
+		return -1;
+	}
+	if (self->exports) {
+		PyErr_SetString(PyExc_BufferError, "UMEM still viewed");
+		return -1;
+	}
+	xsk_close(&self->x);
+	Py_BEGIN_ALLOW_THREADS
+	err = xsk_open(&self->x, ifindex, queue, ring, frame, flags, rx, tx, &step);
+	Py_END_ALLOW_THREADS
+	if (err) {
+		xsk_close(&self->x);
+		oserror_step(err, step);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *XskPort_gen_run(XskPortObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->x.fd >= 0 && self->x.has_tx);
+	PORT_GEN_RUN(self, &self->x, xsk_tx_gen, xsk_tx_wait);
+}
+
+static PyObject *XskPort_sink_run(XskPortObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->x.fd >= 0 && self->x.has_rx);
+	PORT_SINK_RUN(self, &self->x, xsk_rx_sink, xsk_rx_wait);
+}
+
+/* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n */
+static PyObject *XskPort_rx_burst(XskPortObject *self, PyObject *args)
+{
+	PyObject *oo, *lo, *to, *co;
+	Py_buffer o, l, t, cv;
+	int timeout = 0;
+	uint32_t got = 0, max;
+	uint64_t *c;
+
+	CHECK_OPEN(self->x.fd >= 0 && self->x.has_rx);
+	if (!PyArg_ParseTuple(args, "OOOO|i", &oo, &lo, &to, &co, &timeout))
+		return NULL;
+	if (!buf_get(oo, &o, 8, 1, "offsets"))
+		return NULL;
+	max = (uint32_t)(o.len / 8);
+	if (!buf_get(lo, &l, 4, max, "lengths"))
+		goto e1;
+	if (!buf_get(to, &t, 8, max, "timestamps"))
+		goto e2;
+	if (!(c = counters_get(co, &cv)))
+		goto e3;
+	Py_BEGIN_ALLOW_THREADS
+	got = xsk_rx_burst(&self->x, o.buf, l.buf, t.buf, max, c);
+	if (!got && timeout) {
+		xsk_rx_wait(&self->x, timeout, c);
+		got = xsk_rx_burst(&self->x, o.buf, l.buf, t.buf, max, c);
+	}
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	PyBuffer_Release(&t);
+	PyBuffer_Release(&l);
+	PyBuffer_Release(&o);
+	return PyLong_FromUnsignedLong(got);
+e3:
+	PyBuffer_Release(&t);
+e2:
+	PyBuffer_Release(&l);
+e1:
+	PyBuffer_Release(&o);
+	return NULL;
+}
+
+/* tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort: copied into UMEM) */
+static PyObject *XskPort_tx_burst(XskPortObject *self, PyObject *args)
+{
+	PyObject *bo, *oo, *lo, *co;
+	Py_buffer b, o, l, cv;
+	unsigned int n;
+	uint32_t sent = 0;
+	uint64_t *c;
+
+	CHECK_OPEN(self->x.fd >= 0 && self->x.has_tx);
+	if (!PyArg_ParseTuple(args, "OOOIO", &bo, &oo, &lo, &n, &co))
+		return NULL;
+	if (PyObject_GetBuffer(bo, &b, PyBUF_C_CONTIGUOUS) < 0)
+		return NULL;
+	if (!buf_get(oo, &o, 8, n, "offsets"))
+		goto e1;
+	if (!buf_get(lo, &l, 4, n, "lengths"))
+		goto e2;
+	if (!(c = counters_get(co, &cv)))
+		goto e3;
+	Py_BEGIN_ALLOW_THREADS
+	sent = xsk_tx_burst(&self->x, b.buf, (size_t)b.len, o.buf, l.buf, n, c);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+e3:
+	PyBuffer_Release(&l);
+e2:
+	PyBuffer_Release(&o);
+e1:
+	PyBuffer_Release(&b);
+	if (PyErr_Occurred())
+		return NULL;
+	return PyLong_FromUnsignedLong(sent);
+}
+
+/* drain(timeout_ms, counters) -> frames still outstanding: kick until the kernel completed all */
+static PyObject *XskPort_drain(XskPortObject *self, PyObject *args)
+{
+	int timeout;
+	PyObject *co;
+	Py_buffer cv;
+	uint64_t *c, until;
+	uint32_t left;
+
+	CHECK_OPEN(self->x.fd >= 0);
+	if (!PyArg_ParseTuple(args, "iO", &timeout, &co))
+		return NULL;
+	if (!(c = counters_get(co, &cv)))
+		return NULL;
+	if (!self->x.has_tx) {
+		PyBuffer_Release(&cv);
+		return PyLong_FromLong(0);
+	}
+	Py_BEGIN_ALLOW_THREADS
+	until = mono_ns() + (uint64_t)timeout * 1000000ull;
+	for (;;) {
+		xsk_complete(&self->x);
+		left = xsk_tx_outstanding(&self->x);
+		if (!left || mono_ns() >= until)
+			break;
+		xsk_tx_wait(&self->x, c);
+	}
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	return PyLong_FromUnsignedLong(left);
+}
+
+/* stats() -> dict of struct xdp_statistics */
+static PyObject *XskPort_stats(XskPortObject *self, PyObject *unused)
+{
+	struct xdp_statistics s;
+	socklen_t len = sizeof(s);
+
+	CHECK_OPEN(self->x.fd >= 0);
+	memset(&s, 0, sizeof(s));
+	if (getsockopt(self->x.fd, SOL_XDP, XDP_STATISTICS, &s, &len))
+		return PyErr_SetFromErrno(PyExc_OSError);
+	return Py_BuildValue("{sKsKsKsKsKsK}", "rx_dropped", (unsigned long long)s.rx_dropped, "rx_invalid_descs",
+			     (unsigned long long)s.rx_invalid_descs, "tx_invalid_descs",
+			     (unsigned long long)s.tx_invalid_descs, "rx_ring_full", (unsigned long long)s.rx_ring_full,
+			     "rx_fill_ring_empty_descs", (unsigned long long)s.rx_fill_ring_empty_descs,
+			     "tx_ring_empty_descs", (unsigned long long)s.tx_ring_empty_descs);
+}
+
+static PyObject *XskPort_close(XskPortObject *self, PyObject *unused)
+{
+	if (self->exports) {
+		/* Numpy views of the UMEM outlive the socket: close it, keep the memory. */
+		if (self->x.fd >= 0)
+			close(self->x.fd);
+		self->x.fd = -1;
+	} else {
+		xsk_close(&self->x);
+	}
+	Py_RETURN_NONE;
+}
+
+static void XskPort_dealloc(XskPortObject *self)
+{
+	xsk_close(&self->x);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *XskPort_get_fd(XskPortObject *self, void *c) { return PyLong_FromLong(self->x.fd); }
+static PyObject *XskPort_get_tx_budget(XskPortObject *self, void *c)
+{
+	return PyLong_FromUnsignedLong(self->x.tx_budget);
+}
+
+static int XskPort_getbuffer(XskPortObject *self, Py_buffer *view, int flags)
+{
+	if (!self->x.umem) {
+		PyErr_SetString(PyExc_BufferError, "port is closed");
+		return -1;
+	}
+	if (PyBuffer_FillInfo(view, (PyObject *)self, self->x.umem, (Py_ssize_t)self->x.umem_len, 0, flags) < 0)
+		return -1;
+	self->exports++;
+	return 0;
+}
+
+static void XskPort_releasebuffer(XskPortObject *self, Py_buffer *view) { self->exports--; }
+
+static PyBufferProcs XskPort_as_buffer = {
+	(getbufferproc)XskPort_getbuffer,
+	(releasebufferproc)XskPort_releasebuffer,
+};
+
+static PyMethodDef XskPort_methods[] = {
+	{ "gen_run", (PyCFunction)XskPort_gen_run, METH_VARARGS, RUN_DOC_GEN },
+	{ "sink_run", (PyCFunction)XskPort_sink_run, METH_VARARGS, RUN_DOC_SINK },
+	{ "rx_burst", (PyCFunction)XskPort_rx_burst, METH_VARARGS,
+	  "rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n (best effort, zero copy:\n"
+	  "offsets index the UMEM (this object's buffer); the frames stay ours until the next rx_burst)" },
+	{ "tx_burst", (PyCFunction)XskPort_tx_burst, METH_VARARGS,
+	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort, copied into the UMEM)" },
+	{ "drain", (PyCFunction)XskPort_drain, METH_VARARGS,
+	  "drain(timeout_ms, counters) -> frames not yet completed by the kernel" },
+	{ "stats", (PyCFunction)XskPort_stats, METH_NOARGS, "The socket's XDP_STATISTICS as a dict." },
+	{ "close", (PyCFunction)XskPort_close, METH_NOARGS, "Close the socket; the UMEM goes with the last view." },
+	{ NULL },
+};
+
+static PyGetSetDef XskPort_getset[] = {
+	{ "fd", (getter)XskPort_get_fd, NULL, "the AF_XDP socket (for the XSKMAP)", NULL },
+	{ "tx_budget", (getter)XskPort_get_tx_budget, NULL, "frames one copy-mode kick may send", NULL },
+	{ NULL },
+};
+
+static PyTypeObject XskPortType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.XskPort",
+	.tp_basicsize = sizeof(XskPortObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "XskPort(ifindex, queue=0, ring_size=2048, frame_size=4096, bind_flags=0, rx=True, tx=True):\n"
+		  "an AF_XDP socket bound to a queue of an interface of this thread's namespace; its buffer is the UMEM.",
+	.tp_new = XskPort_new,
+	.tp_init = (initproc)XskPort_init,
+	.tp_dealloc = (destructor)XskPort_dealloc,
+	.tp_methods = XskPort_methods,
+	.tp_getset = XskPort_getset,
+	.tp_as_buffer = &XskPort_as_buffer,
+};
+
+static int xskport_init(PyObject *m)
+{
+	if (PyType_Ready(&XskPortType) < 0)
+		return -1;
+	Py_INCREF(&XskPortType);
+	if (PyModule_AddObject(m, "XskPort", (PyObject *)&XskPortType) < 0)
+		return -1;
+	if (PyModule_AddIntConstant(m, "XDP_COPY", XDP_COPY) < 0 ||
+	    PyModule_AddIntConstant(m, "XDP_ZEROCOPY", XDP_ZEROCOPY) < 0)
+		return -1;
+	return 0;
+}
+
+#endif
