@@ -124,3 +124,63 @@ def test_kernel_backend_bad_input(pair_lab, args, needle):
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert all(x["xdp"] is None for x in labmod.status() if x["lab"] == pair_lab.topology.name)
+
+
+# --- AF_XDP ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gen_backend,xdp_mode", [("xdp", "native"), ("afpacket", "skb"), ("xdp", "auto")])
+def test_af_xdp_count_mode_exact(pair_lab, tools, gen_backend, xdp_mode):
+    name = pair_lab.topology.name
+    n = 50_000
+    sink = tools("sink", "--lab-name", name, "--backend", "xdp", "-m", xdp_mode, "-C", "copy", "-c", str(n), "-d", "20")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", gen_backend, "-c", str(n), "-r", "200kpps").finish()
+    s = sink.finish()
+    assert g["packets"] == g["interface_tx_packets"] == n
+    assert s["packets"] == s["pktgen"] == n
+    assert (s["lost"], s["reordered"], s["duplicated"], s["kernel_drops"]) == (0, 0, 0, 0)
+    assert s["lat_min_ns"] > 0
+
+
+def test_af_xdp_burst_api_round_trip(pair_lab):
+    """tx_burst of crafted frames on one end, rx_burst on the other: numpy views of the UMEM."""
+    import numpy as np
+
+    from wirespeed.ports import Batch
+    from wirespeed.ports.xdp import XdpPort
+
+    a, b = pair_lab.topology.wires[0].a, pair_lab.topology.wires[0].b
+    rx = XdpPort(Where(b.ifname, pair_lab.netns("sink")), tx=False, rx=True, copy="copy")
+    tx = XdpPort(Where(a.ifname, pair_lab.netns("gen")), tx=True, copy="copy")
+    try:
+        assert rx.copy == tx.copy == "copy" and rx.xdp_mode == "native"
+        frames = [bytes.fromhex(b.mac.replace(":", "") + a.mac.replace(":", "")) + b"\x88\xb5" + bytes([i]) * 50
+                  for i in range(40)]
+        data = np.frombuffer(b"".join(frames), np.uint8)
+        batch = Batch(data, np.arange(40, dtype=np.uint64) * 64, np.full(40, 64, np.uint32),
+                      np.zeros(40, np.uint64), n=40)
+        assert tx.tx_burst(batch) == 40
+        assert tx.drain() == 0
+        got, rb = [], rx.rx_batch(64)
+        deadline = time.monotonic() + 5
+        while len(got) < 40 and time.monotonic() < deadline:
+            for i in range(rx.rx_burst(rb, 10)):
+                got.append(bytes(rb.frame(i)))
+        assert got == frames
+    finally:
+        tx.close()
+        rx.close()
+    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name)
+
+
+def test_zero_copy_on_veth_is_refused_in_one_line(pair_lab):
+    r = run_cli("sink", "--lab-name", pair_lab.topology.name, "--backend", "xdp", "-C", "zc", "-d", "1")
+    assert r.returncode == 1, r.stderr
+    assert "no zero-copy here" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert all(x["xdp"] is None for x in labmod.status() if x["lab"] == pair_lab.topology.name)
+
+
+@pytest.mark.parametrize("tool", ["gen", "sink"])
+def test_af_xdp_one_worker_per_queue(pair_lab, tool):
+    r = run_cli(tool, "--lab-name", pair_lab.topology.name, "--backend", "xdp", "-w", "2", "-d", "1")
+    assert r.returncode == 2 and "-w 1" in r.stderr, r.stderr
