@@ -24,15 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 
+from common import (WARMUP, ensure_peers, last_json, median_of, ns_cmd, raised_sysctls, start, stop,
+                    window_rate, within, ws)
 from wirespeed import lab
 from wirespeed.netdev import link_stats
 from wirespeed.ports import Where
@@ -44,61 +44,10 @@ GEN_END, SINK_END = TOPO.wires[0].a, TOPO.wires[0].b
 TX_IF, RX_IF = Where(GEN_END.ifname, GEN_NS), Where(SINK_END.ifname, SINK_NS)
 CPUS = sorted(os.sched_getaffinity(0))
 RX_CPU, TX_CPU = CPUS[0], CPUS[-1]
-WARMUP = 0.7
 SOCKPERF_PORT = 11111
 # sockperf's client message, 18 bytes: sequence (u64), flags (u16, 1 = client), length (u32), padding.
 SOCKPERF_MSG = "0000000000000000" + "0001" + "00000012" + "00000000"
 PEERS = {"trafgen": "netsniff-ng", "iperf3": "iperf3", "sockperf": "sockperf"}
-SYSCTLS = ("net/core/wmem_default", "net/core/wmem_max")
-
-
-def ensure_peers() -> None:
-    missing = sorted({pkg for tool, pkg in PEERS.items() if not shutil.which(tool)})
-    if not missing:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
-@contextmanager
-def raised_sysctls(value: int = 4 << 20):
-    saved = {}
-    try:
-        for name in SYSCTLS:
-            with open(f"/proc/sys/{name}") as f:
-                saved[name] = f.read().strip()
-            if int(saved[name]) < value:
-                with open(f"/proc/sys/{name}", "w") as f:
-                    f.write(str(value))
-        yield
-    finally:
-        for name, old in saved.items():
-            with open(f"/proc/sys/{name}", "w") as f:
-                f.write(old)
-
-
-def ns_cmd(ns: str, cpu: int, argv: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", ns, "taskset", "-c", str(cpu), *argv]
-
-
-def ws(*args: str) -> list[str]:
-    return [sys.executable, "-m", "wirespeed", *args]
-
-
-def start(argv: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kw)
-
-
-def stop(p: subprocess.Popen, sig=signal.SIGINT, timeout: float = 10) -> tuple[str, str]:
-    if p.poll() is None:
-        os.killpg(p.pid, sig)
-    try:
-        return p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        return p.communicate()
 
 
 def udp_snmp(ns: str) -> dict[str, int]:
@@ -106,38 +55,6 @@ def udp_snmp(ns: str) -> dict[str, int]:
                          check=True).stdout.splitlines()
     rows = [line.split() for line in out if line.startswith("Udp:")]
     return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])}
-
-
-def wait_traffic(where: Where, key: str, timeout: float = 10.0) -> None:
-    """Return once the counter moves: tools differ in how long they take to start sending."""
-    first = link_stats(where)[key]
-    deadline = time.monotonic() + timeout
-    while link_stats(where)[key] == first:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no traffic on {where} within {timeout} s")
-        time.sleep(0.01)
-
-
-def window_rate(where: Where, key: str, window: float) -> tuple[float, dict, dict]:
-    """Rate of one interface counter over `window` seconds, from the warm-up's end after traffic starts."""
-    wait_traffic(where, key)
-    time.sleep(WARMUP)
-    a, ta = link_stats(where), time.monotonic()
-    time.sleep(window)
-    b, tb = link_stats(where), time.monotonic()
-    return (b[key] - a[key]) / (tb - ta), a, b
-
-
-def last_json(text: str) -> dict:
-    return json.loads(text.strip().splitlines()[-1])
-
-
-def within(a: float, b: float, tol: float = 0.005) -> bool:
-    return b > 0 and abs(a / b - 1) <= tol
-
-
-def median_of(runs: list[float]) -> dict:
-    return {"median": statistics.median(runs), "runs": runs}
 
 
 # --- senders ---------------------------------------------------------------------------------
@@ -254,7 +171,7 @@ def main() -> int:
         return 1
     if args.quick:
         args.reps, args.window = 1, 1.0
-    ensure_peers()
+    ensure_peers(PEERS)
     out: dict = {"bench": "gen_sink", "kernel": os.uname().release, "cpus": {"sender": TX_CPU, "receiver": RX_CPU},
                  "reps": args.reps, "window_s": args.window}
     with tempfile.TemporaryDirectory() as tmp, raised_sysctls(), lab.Lab(TOPO):

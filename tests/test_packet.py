@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from wirespeed import core
 from wirespeed.errors import UsageError
 from wirespeed.gen import GenConfig, Range, check_frame, make_gen, spread_sizes
-from wirespeed.packet import FCS, build_template, header_bytes
+from wirespeed.packet import FCS, header_bytes
 from wirespeed.ports import Where
 from wirespeed.units import frame, parse_frame, parse_rate
 

@@ -1,0 +1,117 @@
+"""Helpers the benchmark scripts share: peers from Debian packages, sysctls raised for a run
+and restored, processes in lab namespaces on chosen CPUs, interface-counter rate windows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+from wirespeed.netdev import link_stats
+from wirespeed.ports import Where
+
+WARMUP = 0.7  # seconds of traffic before a counting window opens
+
+
+def ensure_peers(peers: dict[str, str]) -> None:
+    """peers: command -> Debian package; installs the packages of the missing commands."""
+    missing = sorted({pkg for tool, pkg in peers.items() if not shutil.which(tool)})
+    if not missing:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+@contextmanager
+def raised_sysctls(names: tuple[str, ...] = ("net/core/wmem_default", "net/core/wmem_max"), value: int = 4 << 20):
+    """Raise these sysctls to at least value for the run (peers in a namespace cannot); restore them."""
+    saved = {}
+    try:
+        for name in names:
+            with open(f"/proc/sys/{name}") as f:
+                saved[name] = f.read().strip()
+            if int(saved[name]) < value:
+                with open(f"/proc/sys/{name}", "w") as f:
+                    f.write(str(value))
+        yield
+    finally:
+        for name, old in saved.items():
+            with open(f"/proc/sys/{name}", "w") as f:
+                f.write(old)
+
+
+def ns_cmd(ns: str, cpu: int, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", ns, "taskset", "-c", str(cpu), *argv]
+
+
+def ws(*args: str) -> list[str]:
+    return [sys.executable, "-m", "wirespeed", *args]
+
+
+def start(argv: list[str], **kw) -> subprocess.Popen:
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def stop(p: subprocess.Popen, sig=signal.SIGINT, timeout: float = 10) -> tuple[str, str]:
+    if p.poll() is None:
+        os.killpg(p.pid, sig)
+    try:
+        return p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        return p.communicate()
+
+
+def wait_traffic(where: Where, key: str, timeout: float = 10.0) -> None:
+    """Return once the counter moves: tools differ in how long they take to start sending."""
+    first = link_stats(where)[key]
+    deadline = time.monotonic() + timeout
+    while link_stats(where)[key] == first:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no traffic on {where} within {timeout} s")
+        time.sleep(0.01)
+
+
+def counter_window(read, window: float, timeout: float = 10.0) -> float:
+    """Rate of a counter (read() -> int) over `window` s, from WARMUP after it starts to move."""
+    first = read()
+    deadline = time.monotonic() + timeout
+    while read() == first:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no traffic within {timeout} s")
+        time.sleep(0.01)
+    time.sleep(WARMUP)
+    a, ta = read(), time.monotonic()
+    time.sleep(window)
+    b, tb = read(), time.monotonic()
+    return (b - a) / (tb - ta)
+
+
+def window_rate(where: Where, key: str, window: float) -> tuple[float, dict, dict]:
+    """Rate of one interface counter over `window` seconds, from the warm-up's end after traffic starts."""
+    wait_traffic(where, key)
+    time.sleep(WARMUP)
+    a, ta = link_stats(where), time.monotonic()
+    time.sleep(window)
+    b, tb = link_stats(where), time.monotonic()
+    return (b[key] - a[key]) / (tb - ta), a, b
+
+
+def last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def within(a: float, b: float, tol: float = 0.005) -> bool:
+    return b > 0 and abs(a / b - 1) <= tol
+
+
+def median_of(runs: list[float]) -> dict:
+    return {"median": statistics.median(runs), "runs": runs}
