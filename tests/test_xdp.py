@@ -184,3 +184,15 @@ def test_zero_copy_on_veth_is_refused_in_one_line(pair_lab):
 def test_af_xdp_one_worker_per_queue(pair_lab, tool):
     r = run_cli(tool, "--lab-name", pair_lab.topology.name, "--backend", "xdp", "-w", "2", "-d", "1")
     assert r.returncode == 2 and "-w 1" in r.stderr, r.stderr
+
+
+def test_no_native_xdp_is_one_line_and_generic_works(pair_lab):
+    """A namespace's loopback has no driver XDP: native is refused, skb and auto work."""
+    ns = pair_lab.netns("sink")
+    r = run_cli("sink", "lo", "--netns", ns, "--backend", "xdp-count", "-m", "native", "-d", "0.3")
+    assert r.returncode == 1 and "has no native XDP" in r.stderr and "-m skb" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    for mode in ("skb", "auto"):
+        r = run_cli("sink", "lo", "--netns", ns, "--backend", "xdp-count", "-m", mode, "-d", "0.3", "--json")
+        assert r.returncode == 0, r.stderr
+        assert '"xdp_mode":"skb"' in r.stdout.splitlines()[-1]

@@ -4,7 +4,7 @@ These are the independent counters our tools' figures are checked against."""
 from __future__ import annotations
 
 from pyroute2 import IPRoute
-from pyroute2.ethtool.ioctl import IoctlEthtool
+from pyroute2.ethtool.ioctl import IoctlEthtool, NotSupportedError
 
 from wirespeed.errors import UsageError
 from wirespeed.ports import Where, in_netns
@@ -45,7 +45,7 @@ def link_info(where: Where) -> dict:
                     info["speed_mbps"] = speed
             finally:
                 e.close()
-    except OSError:
+    except (OSError, NotSupportedError):  # a driver without ethtool (lo): nothing to read
         pass
     return info
 
@@ -66,6 +66,6 @@ def xdp_stats(where: Where) -> dict[str, int]:
                     out[key] = out.get(key, 0) + int(value)
             finally:
                 e.close()
-    except OSError:
+    except (OSError, NotSupportedError):  # a driver without ethtool (lo): nothing to read
         pass
     return out
