@@ -10,6 +10,7 @@
 #include "ports.h"
 #include "bpf.h"
 #include "xskport.h"
+#include "memtypes.h"
 
 static PyObject *core_clock(PyObject *self, PyObject *unused)
 {
@@ -124,6 +125,7 @@ static PyMethodDef core_methods[] = {
 	{ "chase_free", core_chase_free, METH_NOARGS, "Release the pointer-chase buffer." },
 	{ "noop", core_noop, METH_NOARGS, "Do nothing: the cost of one call from Python into the core." },
 	BPF_METHODS
+	MEM_METHODS
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -135,7 +137,7 @@ PyMODINIT_FUNC PyInit__core(void)
 {
 	PyObject *m = PyModule_Create(&core_module);
 
-	if (!m || ports_init(m) < 0 || xskport_init(m) < 0) {
+	if (!m || ports_init(m) < 0 || xskport_init(m) < 0 || memtypes_init(m) < 0) {
 		Py_XDECREF(m);
 		return NULL;
 	}
