@@ -10,7 +10,8 @@ QUICK = dict(min_time=0.02, reps=3)
 @pytest.fixture(scope="module")
 def prof():
     keys = {"loop", "call", "cmpxchg", "lock_cmpxchg", "l1_hit", "mem_miss", "getppid", "py_call",
-            "py_to_core", "amortised"}
+            "py_to_core", "amortised", "ring_mpmc", "ring_mpmc_bulk16", "pool_256", "pool_nocache_256",
+            "rings"}
     return profile.measure(only=keys, mem_size=256 << 20, batches=(1, 64), **QUICK)
 
 
@@ -74,3 +75,12 @@ def test_bad_cpu_is_a_usage_error():
 
     with pytest.raises(UsageError):
         profile.measure(cpu=4096, only={"loop"}, **QUICK)
+
+
+def test_bulk_amortises_the_ring_and_the_cache_spares_the_pool(prof):
+    assert ns(prof, "ring_mpmc_bulk16") < ns(prof, "ring_mpmc")
+    assert ns(prof, "pool_256") < ns(prof, "pool_nocache_256")
+    one, sixty_four = prof.rings
+    assert one["mpmc_lock_ops_per_handle"] == 2.0  # one CAS to enqueue, one to dequeue
+    assert sixty_four["mpmc_lock_ops_per_handle"] == 2.0 / 64
+    assert sixty_four["mpmc_ns"] < one["mpmc_ns"]

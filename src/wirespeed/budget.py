@@ -104,4 +104,6 @@ def run(cfg: BudgetConfig, progress=None) -> dict:
         }
         for a in profile.amortised
     ]
+    out["rings"] = [{**r, "spsc_share": r["spsc_ns"] / sel_ns, "mpmc_share": r["mpmc_ns"] / sel_ns}
+                    for r in profile.rings]
     return out

@@ -33,11 +33,24 @@ OPERATIONS = (
     ("clock_gettime", "clock_gettime vDSO"),
     ("malloc_free", "malloc+free reused"),
     ("malloc_free_256", "malloc+free 256/256"),
+    ("ring_spsc", "ring SPSC enq+deq, single"),
+    ("ring_spsc_bulk16", "ring SPSC enq+deq, bulk 16"),
+    ("ring_mpmc", "ring MPMC enq+deq, single"),
+    ("ring_mpmc_bulk16", "ring MPMC enq+deq, bulk 16"),
+    ("pool_reuse", "pool alloc+free reused"),
+    ("pool_256", "pool alloc+free 256/256"),
+    ("pool_reuse_bulk16", "pool alloc+free reused, bulk 16"),
+    ("pool_256_bulk16", "pool alloc+free 256/256, bulk 16"),
+    ("pool_nocache_256", "pool 256/256, no cache"),
     ("py_loop", "Python loop iteration"),
     ("py_call", "Python function call"),
     ("py_to_core", "Python → C core call"),
 )
 CHASE_LEVELS = ("l1_hit", "l2_hit", "l3_hit", "mem_miss")
+RING_OPS = {"ring_spsc": (0, 1), "ring_spsc_bulk16": (0, 16), "ring_mpmc": (3, 1), "ring_mpmc_bulk16": (3, 16)}
+# (pattern: 0 reuse, 1 256-then-256; batch; per-worker cache size)
+POOL_OPS = {"pool_reuse": (0, 1, 64), "pool_256": (1, 1, 64), "pool_reuse_bulk16": (0, 16, 64),
+            "pool_256_bulk16": (1, 16, 64), "pool_nocache_256": (1, 1, 0)}
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SIZING_NS = 10_000_000  # a sizing run must last this long before we trust its rate
 
@@ -77,6 +90,7 @@ class Profile:
     caches: dict[str, int]
     samples: list[Sample] = field(default_factory=list)
     amortised: list[Amortised] = field(default_factory=list)
+    rings: list[dict] = field(default_factory=list)
 
 
 def calibrate_tsc(windows: int = 5, window_ns: int = 50_000_000) -> float:
@@ -179,6 +193,15 @@ def _core_runner(op: str, batch: int = 0) -> Runner:
     return lambda n: core.timebench(op, n, batch)
 
 
+def _ring_runner(flags: int, batch: int) -> Runner:
+    """One handle through the ring: enqueue + dequeue, `batch` at a time."""
+    return lambda n: core.ring_bench(flags, batch, n)[:3]
+
+
+def _pool_runner(pattern: int, batch: int, cache: int) -> Runner:
+    return lambda n: core.pool_bench(pattern, batch, n, cache)[:3]
+
+
 def _python_runner(body: Callable[[int], None]) -> Runner:
     def run(n: int) -> tuple[int, int, int]:
         t0, m0 = core.clock()
@@ -268,6 +291,13 @@ def measure(
                     body = _py_call_loop if key == "py_call" else _py_core_loop
                     res = _minus(_measure(_python_runner(body), min_time, reps), py_loop)
                     detail = "loop overhead subtracted"
+            elif key in RING_OPS:
+                res = _measure(_ring_runner(*RING_OPS[key]), min_time, reps)
+                detail = "per handle, one thread"
+            elif key in POOL_OPS:
+                res = _measure(_pool_runner(*POOL_OPS[key]), min_time, reps)
+                cache = POOL_OPS[key][2]
+                detail = f"per buffer, {'cache of ' + str(cache) if cache else 'straight to the MPMC ring'}"
             else:
                 res = _measure(_core_runner(key), min_time, reps)
                 if key == "malloc_free" or key == "malloc_free_256":
@@ -289,4 +319,15 @@ def measure(
                         syscall_cycles=statistics.median(sysc[0]),
                     )
                 )
+        if only is None or "rings" in only:
+            for b in batches:
+                note(f"ring, batch {b}")
+                row: dict = {"batch": b}
+                for name, flags in (("spsc", 0), ("mpmc", core.RING_MP | core.RING_MC)):
+                    res = _measure(_ring_runner(flags, b), min_time, reps)
+                    row[f"{name}_ns"] = statistics.median(res[1])
+                    row[f"{name}_cycles"] = statistics.median(res[0])
+                _, _, done, locks = core.ring_bench(core.RING_MP | core.RING_MC, b, 1 << 16)
+                row["mpmc_lock_ops_per_handle"] = locks / done
+                prof.rings.append(row)
     return prof

@@ -26,4 +26,10 @@ REFERENCES: dict[str, Reference] = {
     "getppid": Reference("~42 / ~75 ns (audit+SELinux off/on)", 42.0),
     "malloc_free": Reference("~19 ns (slab)", 19.0),
     "malloc_free_256": Reference("~38-45 ns (slab)", 38.0),
+    "ring_spsc": Reference("~2.0 ns", 2.0),
+    "ring_spsc_bulk16": Reference("~0.75 ns", 0.75),
+    "ring_mpmc": Reference("~8.6 ns", 8.6),
+    "ring_mpmc_bulk16": Reference("~1.1 ns", 1.1),
+    "pool_reuse": Reference("~9 ns (qmempool)", 9.0),
+    "pool_256": Reference("~12.5 ns (qmempool)", 12.5),
 }
