@@ -302,6 +302,40 @@ def _cmd_sink(args) -> int:
     return _run_in_lab(args, "sink", body)
 
 
+def _cmd_fwd(args) -> int:
+    from wirespeed import fwd, hooks, lab
+    from wirespeed.ports import Where
+
+    hook = hooks.load(args.hook) if args.hook else None
+    if bool(args.inp) != bool(args.out):
+        raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
+    if args.inp:
+        if args.lab:
+            raise UsageError("give IN OUT or --lab, not both")
+        from wirespeed.netdev import link_info
+
+        inp, out, topo, created = Where(args.inp, args.netns), Where(args.out, args.netns), None, False
+        link_info(inp), link_info(out)
+    else:
+        lab.require_root("wirespeed fwd in the lab")
+        topo, created = lab.resolve(lab.check_name(args.lab_name), args.lab, topology="chain")
+        ends = topo.endpoints("fwd")
+        inp, out = (Where(e.ifname, topo.netns("fwd")) for e in ends)
+    try:
+        cfg = fwd.FwdConfig(
+            inp=inp, out=out, backend=args.backend, batch=args.batch, hook=hook, hook_name=args.hook or "none",
+            qdisc=args.qdisc, limit=args.limit, bulk=not args.no_bulk, bypass=not args.no_bypass,
+            byte_budget=args.byte_budget, pool_bufs=args.pool, count=args.count, duration=args.duration,
+            interval=args.interval, idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy, xdp_mode=args.xdp_mode,
+            json=args.json, exit_after_setup=args.exit_after_setup,
+        )
+        fwd.run(cfg, _reporter(args, "fwd"))
+    finally:
+        if created:
+            lab.down(topo.name)
+    return 0
+
+
 def _add_common_tool_args(p, batch_default: int, backends: tuple[str, ...]) -> None:
     p.add_argument("iface", nargs="?", metavar="IFACE", help="interface (default: the lab's)")
     p.add_argument("--netns", help="network namespace IFACE lives in")
@@ -369,6 +403,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("sink", help="receiver: counts, loss, reordering, latency")
     _add_common_tool_args(k, 256, SINK_BACKENDS)
+    f = sub.add_parser("fwd", help="forward IN -> user code per batch -> qdisc -> OUT")
+    f.add_argument("inp", nargs="?", metavar="IN", help="receiving interface (default: the lab's fwd node)")
+    f.add_argument("out", nargs="?", metavar="OUT", help="transmitting interface")
+    f.add_argument("--netns", help="network namespace IN and OUT live in")
+    f.add_argument("--lab", action="store_true", help="create the chain lab if it is not up (and remove it after)")
+    f.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
+    f.add_argument("--backend", choices=("afpacket", "xdp"), default="afpacket")
+    f.add_argument("-b", "--batch", type=_positive_int, default=64, help="frames per batch (default 64)")
+    f.add_argument("--hook", metavar="SPEC", help="mac-swap, ttl-dec, drop-udp:PORT or module:function")
+    f.add_argument("--qdisc", choices=("pfifo", "prio"), default="pfifo", help="prio: 3 bands by DSCP")
+    f.add_argument("--limit", type=_positive_int, default=1024, help="qdisc packets per band (default 1024)")
+    f.add_argument("--byte-budget", type=_positive_int, default=65536, help="bytes per bulk dequeue (default 64 KiB)")
+    f.add_argument("--no-bulk", action="store_true", help="dequeue one packet per token (the unbatched cost)")
+    f.add_argument("--no-bypass", action="store_true", help="always enqueue, even into an empty queue")
+    f.add_argument("--pool", type=_positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
+    f.add_argument("-c", "--count", type=_positive_int, help="stop after receiving this many packets")
+    f.add_argument("-d", "--duration", type=_positive_float, metavar="S", help="stop after this many seconds")
+    f.add_argument("--idle-stop", type=_positive_float, metavar="S", help="stop S seconds after traffic stops")
+    f.add_argument("--cpu", type=int, help="CPU to pin the forwarder to")
+    f.add_argument("-i", "--interval", type=_positive_float, default=1.0, metavar="S", help="stats interval (default 1 s)")
+    f.add_argument("--json", action="store_true", help="one JSON object per line")
+    f.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
+    f.add_argument("-C", "--copy", choices=("auto", "copy", "zc"), default="auto", help="AF_XDP copy mode")
+    f.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native", help="XDP attach mode")
+    f.set_defaults(func=_cmd_fwd)
+
     k.add_argument("--port", type=_udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
     k.add_argument("--bind", metavar="ADDR", help="UDP: address to bind (default: the lab's sink address)")
     k.add_argument("--filter-port", action="store_true", help="AF_PACKET: count only UDP to --port as traffic")

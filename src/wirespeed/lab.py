@@ -306,14 +306,19 @@ class Lab:
         return down(self.topology.name)
 
 
-def resolve(name: str, create: bool) -> tuple[Topology, bool]:
-    """The pair lab `name` and whether this call created it; without `create` it must exist."""
-    topo = pair(name)
+def resolve(name: str, create: bool, topology: str = "pair") -> tuple[Topology, bool]:
+    """Lab `name` as it is up (a chain if its fwd node exists, else a pair) and whether this call
+    created it; without `create` it must exist. A tool needing a chain (fwd) says so."""
     present = set(netns.listnetns())
-    if all(topo.netns(n) in present for n in topo.nodes):
-        return topo, False
+    for topo in (chain(name), pair(name)):
+        if topology == "chain" and "fwd" not in topo.nodes:
+            continue
+        if all(topo.netns(n) in present for n in topo.nodes):
+            return topo, False
     if not create:
-        raise WirespeedError(f"no lab {name!r}: run 'wirespeed lab up --name {name}' first, or add --lab")
+        raise WirespeedError(f"no {topology} lab {name!r}: run 'wirespeed lab up --name {name} --topology "
+                             f"{topology}' first, or add --lab")
+    topo = TOPOLOGIES[topology](name)
     Lab(topo).up()
     return topo, True
 

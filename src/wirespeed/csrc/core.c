@@ -11,6 +11,7 @@
 #include "bpf.h"
 #include "xskport.h"
 #include "memtypes.h"
+#include "qdisctype.h"
 
 static PyObject *core_clock(PyObject *self, PyObject *unused)
 {
@@ -126,6 +127,7 @@ static PyMethodDef core_methods[] = {
 	{ "noop", core_noop, METH_NOARGS, "Do nothing: the cost of one call from Python into the core." },
 	BPF_METHODS
 	MEM_METHODS
+	QDISC_METHODS
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -137,7 +139,7 @@ PyMODINIT_FUNC PyInit__core(void)
 {
 	PyObject *m = PyModule_Create(&core_module);
 
-	if (!m || ports_init(m) < 0 || xskport_init(m) < 0 || memtypes_init(m) < 0) {
+	if (!m || ports_init(m) < 0 || xskport_init(m) < 0 || memtypes_init(m) < 0 || qdisctype_init(m) < 0) {
 		Py_XDECREF(m);
 		return NULL;
 	}

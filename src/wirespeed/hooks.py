@@ -1,0 +1,144 @@
+"""User code for `wirespeed fwd`: a callable run once per batch, never per packet.
+
+    def hook(batch: HookBatch) -> None | np.ndarray
+
+`batch.data` is the pool's memory (writable), frame i is data[offsets[i] : offsets[i] +
+lengths[i]]; set `batch.verdicts[i]` to DROP to drop frame i (all start as PASS), or return an
+array of n verdicts. Everything here works on whole batches with numpy.
+
+Built-in hooks: mac_swap, ttl_dec (IPv4 with RFC 1624 checksum update, IPv6 hop limit; a
+packet whose TTL would reach 0 is dropped), drop_udp_port(port).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from wirespeed.errors import UsageError
+
+DROP, PASS = 0, 1
+SIX = np.arange(6, dtype=np.uint64)
+
+
+@dataclass
+class HookBatch:
+    data: np.ndarray  # uint8, the pool's buffers
+    offsets: np.ndarray  # uint64, frame starts in data
+    lengths: np.ndarray  # uint32
+    verdicts: np.ndarray  # uint8, PASS or DROP per frame
+
+    @property
+    def n(self) -> int:
+        return len(self.offsets)
+
+    def frame(self, i: int) -> np.ndarray:
+        o = int(self.offsets[i])
+        return self.data[o : o + int(self.lengths[i])]
+
+    def byte(self, at: int, where: np.ndarray | None = None) -> np.ndarray:
+        """Byte `at` of every frame (or of the frames selected by index array `where`)."""
+        off = self.offsets if where is None else self.offsets[where]
+        return self.data[off + np.uint64(at)]
+
+    def u16(self, at: np.ndarray | int, where: np.ndarray | None = None) -> np.ndarray:
+        """Big-endian 16-bit field at `at` (per frame or one offset) of every (selected) frame."""
+        off = (self.offsets if where is None else self.offsets[where]) + np.asarray(at, np.uint64)
+        return (self.data[off].astype(np.uint32) << 8) | self.data[off + np.uint64(1)]
+
+
+Hook = Callable[[HookBatch], "np.ndarray | None"]
+
+
+def mac_swap(b: HookBatch) -> None:
+    """Swap destination and source MAC of every frame (testpmd's macswap)."""
+    dst = b.offsets[:, None] + SIX
+    src = dst + np.uint64(6)
+    b.data[dst], b.data[src] = b.data[src], b.data[dst].copy()
+
+
+def _ipv4(b: HookBatch) -> np.ndarray:
+    return np.flatnonzero((b.byte(12) == 0x08) & (b.byte(13) == 0x00) & (b.lengths >= 34))
+
+
+def _ipv6(b: HookBatch) -> np.ndarray:
+    return np.flatnonzero((b.byte(12) == 0x86) & (b.byte(13) == 0xDD) & (b.lengths >= 54))
+
+
+def ttl_dec(b: HookBatch) -> None:
+    """IPv4 TTL - 1 with the header checksum updated incrementally (RFC 1624: the word holding
+    TTL and protocol drops by 0x0100), IPv6 hop limit - 1; 0 after it means drop."""
+    v4 = _ipv4(b)
+    if len(v4):
+        ttl_at = b.offsets[v4] + np.uint64(22)
+        ttl = b.data[ttl_at]
+        dead = ttl <= 1
+        b.verdicts[v4[dead]] = DROP
+        live, at = v4[~dead], ttl_at[~dead]
+        b.data[at] = b.data[at] - 1
+        csum_at = b.offsets[live] + np.uint64(24)
+        hc = (b.data[csum_at].astype(np.uint32) << 8) | b.data[csum_at + np.uint64(1)]
+        # HC' = ~(~HC + ~m + m') with m' = m - 0x0100: ~HC + 0xFEFF (the sum of ~m and m'), folded.
+        s = (~hc & 0xFFFF) + 0xFEFF
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        new = ~s & 0xFFFF
+        b.data[csum_at] = (new >> 8).astype(np.uint8)
+        b.data[csum_at + np.uint64(1)] = (new & 0xFF).astype(np.uint8)
+    v6 = _ipv6(b)
+    if len(v6):
+        hop_at = b.offsets[v6] + np.uint64(21)
+        hop = b.data[hop_at]
+        dead = hop <= 1
+        b.verdicts[v6[dead]] = DROP
+        b.data[hop_at[~dead]] = hop[~dead] - 1
+
+
+def drop_udp_port(port: int) -> Hook:
+    """A hook dropping UDP datagrams to `port` (IPv4 with any header length, IPv6)."""
+    if not 0 < port < 65536:
+        raise UsageError(f"drop-udp port must be 1..65535, got {port}")
+
+    def hook(b: HookBatch) -> None:
+        v4 = _ipv4(b)
+        if len(v4):
+            udp = v4[b.byte(23, v4) == 17]
+            l4 = ((b.byte(14, udp) & 0x0F).astype(np.uint64) * np.uint64(4)) + np.uint64(14)
+            hit = udp[b.u16(l4 + np.uint64(2), udp) == port]
+            b.verdicts[hit] = DROP
+        v6 = _ipv6(b)
+        if len(v6):
+            udp = v6[b.byte(20, v6) == 17]
+            b.verdicts[udp[b.u16(56, udp) == port]] = DROP
+
+    hook.__name__ = f"drop_udp_port({port})"
+    return hook
+
+
+BUILTIN = {"mac-swap": mac_swap, "ttl-dec": ttl_dec}
+
+
+def load(spec: str) -> Hook:
+    """'mac-swap', 'ttl-dec', 'drop-udp:PORT', or 'module:function' (a callable, or a factory
+    called with no arguments when its name ends in '()')."""
+    if spec in BUILTIN:
+        return BUILTIN[spec]
+    if spec.startswith("drop-udp:"):
+        try:
+            return drop_udp_port(int(spec.split(":", 1)[1]))
+        except ValueError:
+            raise UsageError(f"--hook drop-udp:PORT needs a port number, got {spec!r}") from None
+    mod_name, sep, attr = spec.partition(":")
+    if not sep or not mod_name or not attr:
+        raise UsageError(f"--hook takes mac-swap, ttl-dec, drop-udp:PORT or module:function, got {spec!r}")
+    try:
+        mod = importlib.import_module(mod_name)
+    except Exception as e:  # the user's module: any import failure is theirs to see
+        raise UsageError(f"--hook {spec}: cannot import {mod_name} ({type(e).__name__}: {e})") from None
+    fn = getattr(mod, attr.removesuffix("()"), None)
+    if fn is None or not callable(fn):
+        raise UsageError(f"--hook {spec}: {mod_name} has no callable {attr.removesuffix('()')}")
+    return fn() if attr.endswith("()") else fn
