@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Pool, ring, qdisc and the forwarder, in one run. Prints one JSON object.
+
+    python3 bench/fwd.py [--reps 3] [--window 1.5] [--quick]
+
+  ring and pool    per-operation cost on this host beside the published figures (the profile's
+                   own measurement, pinned, medians)
+  qdisc            LOCK-prefixed operations and ns per packet: no bulk, bulk dequeue, bulk +
+                   empty-queue bypass (the talk's point)
+  fwd              gen (AF_PACKET, one CPU) -> fwd (the other CPU) -> sink xdp-count, in the
+                   chain lab; forwarded rate with no hook and with a Python hook (MAC swap in
+                   numpy) at batch 1 ... 256. Target: at batch 64 the hook costs <= 10 %.
+
+Rates are counted by the sink veth's own XDP counters over a steady window; the forwarder's
+own count is checked against them. Repetitions interleaved, medians reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import sys
+import time
+
+from common import WARMUP, counter_window, last_json, median_of, start, stop, ws
+from wirespeed import core, lab, profile
+from wirespeed.netdev import xdp_stats
+from wirespeed.ports import Where
+from wirespeed.reference import REFERENCES, SOURCE
+
+LAB = "bfwd"
+TOPO = lab.chain(LAB)
+SINK_IF = Where(TOPO.endpoints("sink")[0].ifname, TOPO.netns("sink"))
+CPUS = sorted(os.sched_getaffinity(0))
+FWD_CPU, GEN_CPU = CPUS[0], CPUS[-1]
+MEM_KEYS = ("ring_spsc", "ring_spsc_bulk16", "ring_mpmc", "ring_mpmc_bulk16", "pool_reuse", "pool_256",
+            "pool_reuse_bulk16", "pool_256_bulk16", "pool_nocache_256", "malloc_free", "malloc_free_256")
+
+
+def mem_costs(reps: int) -> list[dict]:
+    prof = profile.measure(cpu=FWD_CPU, min_time=0.2, reps=reps, only=set(MEM_KEYS))
+    out = []
+    for s in prof.samples:
+        ref = REFERENCES.get(s.key)
+        out.append({"key": s.key, "label": s.label, "ns": s.ns, "ns_min": s.ns_min, "ns_max": s.ns_max,
+                    "cycles": s.cycles, "reference": {"text": ref.text, "ns": ref.ns, "source": SOURCE} if ref else None})
+    return out
+
+
+def qdisc_costs() -> list[dict]:
+    rows = []
+    for bulk, bypass, label in ((False, False, "no bulk, no bypass"), (True, False, "bulk dequeue"),
+                                (True, True, "bulk + bypass")):
+        for batch in (1, 16, 64):
+            cycles, ns, packets, locks = core.qdisc_bench(bulk, bypass, batch, 4_000_000)
+            rows.append({"mode": label, "batch": batch, "ns_per_pkt": ns / packets, "lock_ops_per_pkt": locks / packets})
+    return rows
+
+
+def sink_xdp_packets() -> int:
+    return xdp_stats(SINK_IF)["xdp_packets"]
+
+
+def fwd_run(batch: int, hook: str | None, window: float) -> dict:
+    dur = WARMUP + window + 0.8
+    procs = []
+    try:
+        sink = start(ws("sink", "--lab-name", LAB, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
+        procs.append(sink)
+        while '"ready"' not in sink.stdout.readline():
+            pass
+        args = ["fwd", "--lab-name", LAB, "-b", str(batch), "--cpu", str(FWD_CPU), "-d", str(dur + 0.5), "--json"]
+        fwd = start(ws(*args, *(["--hook", hook] if hook else [])))
+        procs.append(fwd)
+        while '"ready"' not in fwd.stdout.readline():
+            pass
+        x0 = sink_xdp_packets()
+        gen = start(ws("gen", "--lab-name", LAB, "--cpu", str(GEN_CPU), "-d", str(dur), "--json"))
+        procs.append(gen)
+        rate = counter_window(sink_xdp_packets, window)
+        gen.communicate(timeout=dur + 30)
+        f = last_json(fwd.communicate(timeout=dur + 30)[0])
+        time.sleep(0.2)
+        x1 = sink_xdp_packets()
+        stop(sink, signal.SIGINT)
+        return {"pps": rate, "fwd_tx": f["tx"], "sink_veth_xdp_packets": x1 - x0,
+                "agree": abs(f["tx"] - (x1 - x0)) <= max(1, 0.005 * f["tx"]),
+                "cpu_ns_per_pkt": f["cpu_ns_per_pkt"], "mean_batch": f["mean_batch"],
+                "lock_ops_per_pkt": f["lock_ops_per_pkt"], "kernel_drops": f["kernel_drops"]}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                stop(p, signal.SIGKILL)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--window", type=float, default=1.5)
+    ap.add_argument("--quick", action="store_true", help="1 rep, batches 1/64/256")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench/fwd.py needs root", file=sys.stderr)
+        return 1
+    batches = (1, 64, 256) if args.quick else (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    reps = 1 if args.quick else args.reps
+    out: dict = {"bench": "fwd", "kernel": os.uname().release, "cpus": {"fwd": FWD_CPU, "gen": GEN_CPU}, "reps": reps}
+    out["mem"] = mem_costs(reps)
+    out["qdisc"] = qdisc_costs()
+    curve = []
+    with lab.Lab(TOPO):
+        for b in batches:
+            runs: dict[str, list[dict]] = {"none": [], "mac-swap": []}
+            for _ in range(reps):
+                runs["none"].append(fwd_run(b, None, args.window))
+                runs["mac-swap"].append(fwd_run(b, "mac-swap", args.window))
+            plain = statistics.median(r["pps"] for r in runs["none"])
+            hooked = statistics.median(r["pps"] for r in runs["mac-swap"])
+            curve.append({"batch": b, "no_hook_pps": median_of([r["pps"] for r in runs["none"]]),
+                          "hook_pps": median_of([r["pps"] for r in runs["mac-swap"]]),
+                          "hook_cost": 1 - hooked / plain, "counters_agree": all(r["agree"] for rs in runs.values()
+                                                                                   for r in rs),
+                          "runs": runs})
+    out["fwd_batch_curve"] = curve
+    at64 = next((c for c in curve if c["batch"] == 64), None)
+    if at64:
+        out["hook_cost_at_64"] = at64["hook_cost"]
+        out["hook_target"] = 0.10
+        out["met"] = at64["hook_cost"] <= 0.10
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
