@@ -47,6 +47,16 @@ def raised_sysctls(names: tuple[str, ...] = ("net/core/wmem_default", "net/core/
                 f.write(old)
 
 
+def trafgen_config(directory: str, src, dst) -> str:
+    """A trafgen config for the frame gen sends by default: 64 bytes on the wire, UDP 9 -> 9,
+    18 zero bytes of payload, between two lab endpoints. Returns its path."""
+    path = os.path.join(directory, "udp64.cfg")
+    with open(path, "w") as f:
+        f.write(f"{{ eth(da={dst.mac}, sa={src.mac}), ipv4(saddr={src.address}, daddr={dst.address}, ttl=64), "
+                f"udp(sport=9, dport=9), fill(0x00, 18) }}\n")
+    return path
+
+
 def ns_cmd(ns: str, cpu: int, argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", ns, "taskset", "-c", str(cpu), *argv]
 

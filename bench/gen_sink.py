@@ -32,7 +32,7 @@ import tempfile
 import time
 
 from common import (WARMUP, ensure_peers, last_json, median_of, ns_cmd, raised_sysctls, start, stop,
-                    window_rate, within, ws)
+                    trafgen_config, window_rate, within, ws)
 from wirespeed import lab
 from wirespeed.netdev import link_stats
 from wirespeed.ports import Where
@@ -175,10 +175,7 @@ def main() -> int:
     out: dict = {"bench": "gen_sink", "kernel": os.uname().release, "cpus": {"sender": TX_CPU, "receiver": RX_CPU},
                  "reps": args.reps, "window_s": args.window}
     with tempfile.TemporaryDirectory() as tmp, raised_sysctls(), lab.Lab(TOPO):
-        cfg = os.path.join(tmp, "udp64.cfg")
-        with open(cfg, "w") as f:  # the same 64-byte frame gen sends: 18 bytes of UDP payload
-            f.write(f"{{ eth(da={SINK_END.mac}, sa={GEN_END.mac}), ipv4(saddr={GEN_END.address}, "
-                    f"daddr={SINK_END.address}, ttl=64), udp(sport=9, dport=9), fill(0x00, 18) }}\n")
+        cfg = trafgen_config(tmp, GEN_END, SINK_END)
 
         senders: dict[str, list[dict]] = {}
         order = ["wirespeed-afpacket", "trafgen", "wirespeed-afpacket-nolinear", "wirespeed-udp", "iperf3", "sockperf",

@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from common import (WARMUP, counter_window, ensure_peers, last_json, median_of, ns_cmd, raised_sysctls, start,
-                    stop, within, ws)
+                    stop, trafgen_config, within, ws)
 from wirespeed import lab
 from wirespeed.netdev import xdp_stats
 from wirespeed.ports import Where
@@ -126,10 +126,7 @@ def main() -> int:
     out: dict = {"bench": "xdp", "kernel": os.uname().release, "cpus": {"sender": TX_CPU, "receiver": RX_CPU},
                  "reps": args.reps, "window_s": args.window}
     with tempfile.TemporaryDirectory() as tmp, raised_sysctls(), lab.Lab(TOPO):
-        cfg = os.path.join(tmp, "udp64.cfg")
-        with open(cfg, "w") as f:  # the same 64-byte frame gen sends: 18 bytes of UDP payload
-            f.write(f"{{ eth(da={SINK_END.mac}, sa={GEN_END.mac}), ipv4(saddr={GEN_END.address}, "
-                    f"daddr={SINK_END.address}, ttl=64), udp(sport=9, dport=9), fill(0x00, 18) }}\n")
+        cfg = trafgen_config(tmp, GEN_END, SINK_END)
         runs: dict[str, list[dict]] = {n: [] for n in SENDERS}
         for _ in range(args.reps):
             for name in SENDERS:

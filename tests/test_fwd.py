@@ -32,9 +32,12 @@ def frames_of(b: HookBatch) -> list[bytes]:
 
 # --- hooks -----------------------------------------------------------------------------------
 
-def test_mac_swap():
+@pytest.mark.parametrize("as_pool", [False, True])
+def test_mac_swap(as_pool):
     frames, _ = build(cfg_for(), 5)
     b = batch_of(frames)
+    if as_pool:  # frames in pool buffers: the row view the forwarder passes
+        b.rows, b.index = b.data.reshape(-1, STRIDE), np.arange(5, dtype=np.intp)
     hooks.mac_swap(b)
     for before, after in zip(frames, frames_of(b)):
         assert after[:6] == before[6:12] and after[6:12] == before[:6] and after[12:] == before[12:]

@@ -143,7 +143,8 @@ class Forwarder:
         np.minimum(lengths, self.cfg.buf_size, out=lengths)
         verdicts = np.full(m, PASS, np.uint8)
         if self.cfg.hook is not None:
-            verdicts = self._run_hook(HookBatch(self.flat, idx * np.uint64(self.cfg.buf_size), lengths, verdicts))
+            verdicts = self._run_hook(HookBatch(self.flat, idx * np.uint64(self.cfg.buf_size), lengths, verdicts,
+                                                self.pool.buffers, idx.astype(np.intp)))
         keep = verdicts != DROP
         if not keep.all():
             self.c["hook_dropped"] += int(m - keep.sum())

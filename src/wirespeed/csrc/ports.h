@@ -40,6 +40,50 @@ static uint64_t *counters_get(PyObject *obj, Py_buffer *v)
 	return buf_get(obj, v, 8, C_COUNT, "counters");
 }
 
+/* The arrays rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) fills, taken from
+ * the call's arguments; max is how many frames they hold. */
+struct burst_bufs {
+	Py_buffer o, l, t, c;
+	uint64_t *off, *ts, *counters;
+	uint32_t *len;
+	uint32_t max;
+	int timeout;
+};
+
+static int burst_bufs_get(PyObject *args, struct burst_bufs *b)
+{
+	PyObject *oo, *lo, *to, *co;
+
+	b->timeout = 0;
+	if (!PyArg_ParseTuple(args, "OOOO|i", &oo, &lo, &to, &co, &b->timeout))
+		return -1;
+	if (!(b->off = buf_get(oo, &b->o, 8, 1, "offsets")))
+		return -1;
+	b->max = (uint32_t)(b->o.len / 8);
+	if (!(b->len = buf_get(lo, &b->l, 4, b->max, "lengths")))
+		goto e1;
+	if (!(b->ts = buf_get(to, &b->t, 8, b->max, "timestamps")))
+		goto e2;
+	if (!(b->counters = counters_get(co, &b->c)))
+		goto e3;
+	return 0;
+e3:
+	PyBuffer_Release(&b->t);
+e2:
+	PyBuffer_Release(&b->l);
+e1:
+	PyBuffer_Release(&b->o);
+	return -1;
+}
+
+static void burst_bufs_release(struct burst_bufs *b)
+{
+	PyBuffer_Release(&b->c);
+	PyBuffer_Release(&b->t);
+	PyBuffer_Release(&b->l);
+	PyBuffer_Release(&b->o);
+}
+
 /* OSError(errno, "<step>: <strerror>"): names which set-up step the kernel refused. */
 static PyObject *oserror_step(int err, const char *step)
 {
@@ -633,43 +677,21 @@ static PyObject *PacketRx_sink_run(PacketRxObject *self, PyObject *args)
 /* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n */
 static PyObject *PacketRx_rx_burst(PacketRxObject *self, PyObject *args)
 {
-	PyObject *oo, *lo, *to, *co;
-	Py_buffer o, l, t, cv;
-	int timeout = 0;
-	uint32_t got = 0, max;
-	uint64_t *c;
+	struct burst_bufs b;
+	uint32_t got;
 
 	CHECK_OPEN(self->r.fd >= 0);
-	if (!PyArg_ParseTuple(args, "OOOO|i", &oo, &lo, &to, &co, &timeout))
+	if (burst_bufs_get(args, &b))
 		return NULL;
-	if (!buf_get(oo, &o, 8, 1, "offsets"))
-		return NULL;
-	max = (uint32_t)(o.len / 8);
-	if (!buf_get(lo, &l, 4, max, "lengths"))
-		goto e1;
-	if (!buf_get(to, &t, 8, max, "timestamps"))
-		goto e2;
-	if (!(c = counters_get(co, &cv)))
-		goto e3;
 	Py_BEGIN_ALLOW_THREADS
-	got = afp_rx_burst(&self->r, o.buf, l.buf, t.buf, max, c);
-	if (!got && timeout) {
-		afp_rx_wait(&self->r, timeout, c);
-		got = afp_rx_burst(&self->r, o.buf, l.buf, t.buf, max, c);
+	got = afp_rx_burst(&self->r, b.off, b.len, b.ts, b.max, b.counters);
+	if (!got && b.timeout) {
+		afp_rx_wait(&self->r, b.timeout, b.counters);
+		got = afp_rx_burst(&self->r, b.off, b.len, b.ts, b.max, b.counters);
 	}
 	Py_END_ALLOW_THREADS
-	PyBuffer_Release(&cv);
-	PyBuffer_Release(&t);
-	PyBuffer_Release(&l);
-	PyBuffer_Release(&o);
+	burst_bufs_release(&b);
 	return PyLong_FromUnsignedLong(got);
-e3:
-	PyBuffer_Release(&t);
-e2:
-	PyBuffer_Release(&l);
-e1:
-	PyBuffer_Release(&o);
-	return NULL;
 }
 
 static PyObject *PacketRx_kernel_drops(PacketRxObject *self, PyObject *unused)
@@ -801,36 +823,26 @@ static PyObject *UdpPort_sink_run(UdpPortObject *self, PyObject *args)
 /* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n: datagrams in this buffer. */
 static PyObject *UdpPort_rx_burst(UdpPortObject *self, PyObject *args)
 {
-	PyObject *oo, *lo, *to, *co;
-	Py_buffer o, l, t, cv;
-	int timeout = 0, r;
-	uint32_t max;
-	uint64_t *c;
+	struct burst_bufs b;
 	struct timespec ts;
+	uint64_t *c;
+	int r;
 
 	CHECK_OPEN(self->u.fd >= 0);
-	if (!PyArg_ParseTuple(args, "OOOO|i", &oo, &lo, &to, &co, &timeout))
+	if (burst_bufs_get(args, &b))
 		return NULL;
-	if (!buf_get(oo, &o, 8, 1, "offsets"))
-		return NULL;
-	max = (uint32_t)(o.len / 8);
-	if (!buf_get(lo, &l, 4, max, "lengths"))
-		goto e1;
-	if (!buf_get(to, &t, 8, max, "timestamps"))
-		goto e2;
-	if (!(c = counters_get(co, &cv)))
-		goto e3;
+	c = b.counters;
 	Py_BEGIN_ALLOW_THREADS
-	r = udp_recv(&self->u, max, c);
-	if (r <= 0 && timeout) {
-		udp_wait(&self->u, timeout, c);
-		r = udp_recv(&self->u, max, c);
+	r = udp_recv(&self->u, b.max, c);
+	if (r <= 0 && b.timeout) {
+		udp_wait(&self->u, b.timeout, c);
+		r = udp_recv(&self->u, b.max, c);
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	for (int i = 0; i < r; i++) {
-		((uint64_t *)o.buf)[i] = (uint64_t)i * self->u.slot;
-		((uint32_t *)l.buf)[i] = self->u.msgs[i].msg_len;
-		((uint64_t *)t.buf)[i] = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		b.off[i] = (uint64_t)i * self->u.slot;
+		b.len[i] = self->u.msgs[i].msg_len;
+		b.ts[i] = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		c[C_BYTES] += self->u.msgs[i].msg_len;
 	}
 	if (r > 0) {
@@ -838,18 +850,8 @@ static PyObject *UdpPort_rx_burst(UdpPortObject *self, PyObject *args)
 		c[C_BATCHES]++;
 	}
 	Py_END_ALLOW_THREADS
-	PyBuffer_Release(&cv);
-	PyBuffer_Release(&t);
-	PyBuffer_Release(&l);
-	PyBuffer_Release(&o);
+	burst_bufs_release(&b);
 	return PyLong_FromLong(r > 0 ? r : 0);
-e3:
-	PyBuffer_Release(&t);
-e2:
-	PyBuffer_Release(&l);
-e1:
-	PyBuffer_Release(&o);
-	return NULL;
 }
 
 /* tx_burst(buffer, offsets, lengths, n, counters) -> sent: datagram payloads, one sendmmsg(). */

@@ -66,43 +66,21 @@ static PyObject *XskPort_sink_run(XskPortObject *self, PyObject *args)
 /* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n */
 static PyObject *XskPort_rx_burst(XskPortObject *self, PyObject *args)
 {
-	PyObject *oo, *lo, *to, *co;
-	Py_buffer o, l, t, cv;
-	int timeout = 0;
-	uint32_t got = 0, max;
-	uint64_t *c;
+	struct burst_bufs b;
+	uint32_t got;
 
 	CHECK_OPEN(self->x.fd >= 0 && self->x.has_rx);
-	if (!PyArg_ParseTuple(args, "OOOO|i", &oo, &lo, &to, &co, &timeout))
+	if (burst_bufs_get(args, &b))
 		return NULL;
-	if (!buf_get(oo, &o, 8, 1, "offsets"))
-		return NULL;
-	max = (uint32_t)(o.len / 8);
-	if (!buf_get(lo, &l, 4, max, "lengths"))
-		goto e1;
-	if (!buf_get(to, &t, 8, max, "timestamps"))
-		goto e2;
-	if (!(c = counters_get(co, &cv)))
-		goto e3;
 	Py_BEGIN_ALLOW_THREADS
-	got = xsk_rx_burst(&self->x, o.buf, l.buf, t.buf, max, c);
-	if (!got && timeout) {
-		xsk_rx_wait(&self->x, timeout, c);
-		got = xsk_rx_burst(&self->x, o.buf, l.buf, t.buf, max, c);
+	got = xsk_rx_burst(&self->x, b.off, b.len, b.ts, b.max, b.counters);
+	if (!got && b.timeout) {
+		xsk_rx_wait(&self->x, b.timeout, b.counters);
+		got = xsk_rx_burst(&self->x, b.off, b.len, b.ts, b.max, b.counters);
 	}
 	Py_END_ALLOW_THREADS
-	PyBuffer_Release(&cv);
-	PyBuffer_Release(&t);
-	PyBuffer_Release(&l);
-	PyBuffer_Release(&o);
+	burst_bufs_release(&b);
 	return PyLong_FromUnsignedLong(got);
-e3:
-	PyBuffer_Release(&t);
-e2:
-	PyBuffer_Release(&l);
-e1:
-	PyBuffer_Release(&o);
-	return NULL;
 }
 
 /* tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort: copied into UMEM) */
