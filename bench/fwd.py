@@ -103,13 +103,16 @@ def fwd_run(batch: int, hook: str | None, window: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--window", type=float, default=1.5)
+    ap.add_argument("--window", type=float, default=1.5, help="seconds counted per run")
     ap.add_argument("--quick", action="store_true", help="1 rep, batches 1/64/256")
+    ap.add_argument("--batches", help="comma-separated batch sizes (default 1,2,4 ... 256)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/fwd.py needs root", file=sys.stderr)
         return 1
     batches = (1, 64, 256) if args.quick else (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    if args.batches:
+        batches = tuple(int(x) for x in args.batches.split(","))
     reps = 1 if args.quick else args.reps
     out: dict = {"bench": "fwd", "kernel": os.uname().release, "cpus": {"fwd": FWD_CPU, "gen": GEN_CPU}, "reps": reps}
     out["mem"] = mem_costs(reps)

@@ -119,6 +119,7 @@ class Forwarder:
         self.bands = np.zeros(b, np.uint32)
         self.dropped = np.zeros(b, np.uint64)
         self.dq = np.zeros(b, np.uint64)
+        self.verdicts = np.zeros(b, np.uint8)
         self.pending = np.zeros(0, np.uint64)  # descriptors the device refused last time
 
     # -- one batch ----------------------------------------------------------------------------
@@ -141,17 +142,19 @@ class Forwarder:
         lengths = self.rb.lengths[:m].copy()
         core.copy_frames(self.rb.data, self.rb.offsets, lengths, m, self.flat, idx, self.cfg.buf_size)
         np.minimum(lengths, self.cfg.buf_size, out=lengths)
-        verdicts = np.full(m, PASS, np.uint8)
         if self.cfg.hook is not None:
-            verdicts = self._run_hook(HookBatch(self.flat, idx * np.uint64(self.cfg.buf_size), lengths, verdicts,
-                                                self.pool.buffers, idx.astype(np.intp)))
-        keep = verdicts != DROP
-        if not keep.all():
-            self.c["hook_dropped"] += int(m - keep.sum())
-            self.pool.free_bulk(idx[~keep])
-            idx, lengths = idx[keep], lengths[keep]
-        if not len(idx):
-            return
+            verdicts = self.verdicts[:m]
+            verdicts.fill(PASS)
+            verdicts = self._run_hook(HookBatch(self.flat, None, lengths, verdicts, self.pool.buffers,
+                                                idx.view(np.intp)))
+            passed = int(np.count_nonzero(verdicts))  # PASS is 1, DROP 0
+            if passed < m:
+                keep = verdicts.view(np.bool_)
+                self.c["hook_dropped"] += m - passed
+                self.pool.free_bulk(idx[~keep])
+                idx, lengths = idx[keep], lengths[keep]
+            if not passed:
+                return
         descs = idx | (lengths.astype(np.uint64) << np.uint64(32))
         if self.cfg.bypass and not len(self.pending) and self.qd.try_bypass():
             sent = self._send(descs)
@@ -174,7 +177,7 @@ class Forwarder:
             r = np.asarray(r)
             if r.shape != (hb.n,):
                 raise WirespeedError(f"returned verdicts of shape {r.shape}, expected ({hb.n},)")
-            return r.astype(np.uint8)
+            return (r != DROP).astype(np.uint8)  # anything but DROP passes
         except Exception as e:  # the user's code: its failure drops the batch, never the forwarder
             self.c["hook_errors"] += 1
             self.last_error = f"{type(e).__name__}: {e}"

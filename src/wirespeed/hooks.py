@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,18 +22,26 @@ from wirespeed.errors import UsageError
 DROP, PASS = 0, 1
 
 
-@dataclass
 class HookBatch:
-    data: np.ndarray  # uint8, the pool's buffers
-    offsets: np.ndarray  # uint64, frame starts in data
-    lengths: np.ndarray  # uint32
-    verdicts: np.ndarray  # uint8, PASS or DROP per frame
-    rows: np.ndarray | None = None  # (buffers, buffer bytes): frame i starts row index[i], when in a pool
-    index: np.ndarray | None = None  # intp, each frame's row
+    """data (uint8), offsets (uint64, frame starts in data), lengths (uint32), verdicts (uint8,
+    PASS or DROP per frame). When the frames sit in pool buffers, rows (buffers x buffer bytes)
+    and index (intp, each frame's row) too; offsets are then worked out only if asked for."""
+
+    __slots__ = ("data", "_offsets", "lengths", "verdicts", "rows", "index")
+
+    def __init__(self, data, offsets, lengths, verdicts, rows=None, index=None):
+        self.data, self._offsets, self.lengths, self.verdicts = data, offsets, lengths, verdicts
+        self.rows, self.index = rows, index
+
+    @property
+    def offsets(self) -> np.ndarray:
+        if self._offsets is None:
+            self._offsets = self.index.astype(np.uint64) * np.uint64(self.rows.shape[1])
+        return self._offsets
 
     @property
     def n(self) -> int:
-        return len(self.offsets)
+        return len(self.lengths)
 
     def frame(self, i: int) -> np.ndarray:
         o = int(self.offsets[i])
@@ -61,11 +68,11 @@ TWELVE = np.arange(12, dtype=np.uint64)
 
 def mac_swap(b: HookBatch) -> None:
     """Swap destination and source MAC of every frame (testpmd's macswap). numpy's cost is per
-    call, not per byte: one gather, one permutation, one scatter (4.6 µs per 64 frames here,
-    against 14 µs for six byte-wise gathers and scatters)."""
+    call, not per byte: one permuting gather and one scatter of 16-bit words over the pool's rows
+    (5.0 µs per 64 frames here, against 14 µs for byte-wise gathers and scatters)."""
     if b.rows is not None and b.rows.shape[1] % 2 == 0:
         words = b.rows.view(np.uint16)
-        words[b.index, :6] = words[b.index, :6][:, SWAP_WORDS]
+        words[b.index, :6] = words[b.index[:, None], SWAP_WORDS]  # gathered already permuted
         return
     at = b.offsets[:, None] + TWELVE
     b.data[at] = b.data[b.offsets[:, None] + SWAP_BYTES]
