@@ -86,7 +86,9 @@ def _open_ports(cfg: FwdConfig):
             raise
     from wirespeed.ports.afpacket import AfPacketPort
 
-    inp = AfPacketPort(cfg.inp, tx=False, rx=True)
+    # A TPACKET_V3 block reaches us only when full or timed out: small blocks keep the forwarder
+    # fed without bubbles (measured: 993 vs 930 kpps forwarded with 32 KiB vs 256 KiB blocks).
+    inp = AfPacketPort(cfg.inp, tx=False, rx=True, rx_block_size=1 << 15, rx_blocks=512)
     try:
         return inp, AfPacketPort(cfg.out, tx=True, max_frame=cfg.buf_size)
     except BaseException:
