@@ -146,21 +146,23 @@ def test_lock_ops_per_packet_fall_with_bulk_and_bypass(bulk, bypass, expected):
 # --- fwd for real ----------------------------------------------------------------------------
 
 @root_only
-@pytest.mark.parametrize("backend", ["afpacket", "xdp"])
-def test_fwd_count_mode_delivers_all_but_what_the_hook_dropped(chain_lab, tools, backend):
+@pytest.mark.parametrize("backend,extra", [("afpacket", []), ("xdp", []), ("xdp", ["--no-zero-copy"])])
+def test_fwd_count_mode_delivers_all_but_what_the_hook_dropped(chain_lab, tools, backend, extra):
     name = chain_lab.topology.name
     n = 30_000
     sink = tools("sink", "--lab-name", name, "-c", str(n // 2), "-d", "20")
     sink.wait_for("ready")
     fwd = tools("fwd", "--lab-name", name, "--backend", backend, "-C", "copy", "--hook", "drop-udp:10",
-                "-c", str(n), "-d", "20", "--idle-stop", "2")
+                "-c", str(n), "-d", "20", "--idle-stop", "2", *extra)
+    start = fwd.wait_for("start")
+    assert start["zero_copy"] == (backend == "xdp" and not extra)
     fwd.wait_for("ready")
     g = tools("gen", "--lab-name", name, "-c", str(n), "-r", "100kpps", "--dport", "9-10").finish()
     f = fwd.finish()
     s = sink.finish()
     assert g["packets"] == n
     assert f["rx"] == n and f["hook_dropped"] == n // 2 and f["tx"] == n // 2
-    assert f["pool"]["in_flight"] == 0
+    assert f["buffers"]["in_flight"] == 0 and f["buffers"]["kind"] == ("umem" if start["zero_copy"] else "pool")
     assert s["packets"] == s["pktgen"] == n // 2
     assert s["duplicated"] == 0 and s["reordered"] == 0
 

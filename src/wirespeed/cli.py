@@ -327,6 +327,7 @@ def _cmd_fwd(args) -> int:
             qdisc=args.qdisc, limit=args.limit, bulk=not args.no_bulk, bypass=not args.no_bypass,
             byte_budget=args.byte_budget, pool_bufs=args.pool, count=args.count, duration=args.duration,
             interval=args.interval, idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy, xdp_mode=args.xdp_mode,
+            zero_copy=not args.no_zero_copy,
             json=args.json, exit_after_setup=args.exit_after_setup,
         )
         fwd.run(cfg, _reporter(args, "fwd"))
@@ -426,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--json", action="store_true", help="one JSON object per line")
     f.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
     f.add_argument("-C", "--copy", choices=("auto", "copy", "zc"), default="auto", help="AF_XDP copy mode")
+    f.add_argument("--no-zero-copy", action="store_true",
+                   help="xdp: copy frames through the pool instead of sending from the shared UMEM")
     f.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native", help="XDP attach mode")
     f.set_defaults(func=_cmd_fwd)
 

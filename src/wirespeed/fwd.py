@@ -53,6 +53,7 @@ class FwdConfig:
     cpu: int | None = None
     copy: str = "auto"
     xdp_mode: str = "native"
+    zero_copy: bool = True  # xdp backend: IN and OUT share one UMEM, frames are never copied by us
     json: bool = False
     exit_after_setup: bool = False
 
@@ -97,7 +98,10 @@ def _open_ports(cfg: FwdConfig):
 
 
 class Forwarder:
-    """The loop's state: ports, pool, qdisc and counters. step() moves one batch."""
+    """The loop's state: ports, buffers, qdisc and counters. step() moves one batch.
+
+    Frames are held by a key: here a pool buffer index (frames are copied in from the RX ring);
+    in ZeroCopyForwarder a UMEM address. A descriptor is key | length << 32."""
 
     KEYS = ("rx", "tx", "tx_bytes", "hook_dropped", "qdisc_dropped", "no_buffer", "hook_errors", "batches", "tx_refused")
 
@@ -105,14 +109,11 @@ class Forwarder:
         self.cfg = cfg
         self.inp = self.out = self.pool = None
         try:
-            self.inp, self.out = _open_ports(cfg)
-            self.pool = Pool(cfg.pool_bufs, cfg.buf_size, cache=min(256, cfg.pool_bufs // 4))
+            self._open()
         except BaseException:
             self.close()
             raise
         self.qd = core.Qdisc(QDISCS[cfg.qdisc], cfg.limit, cfg.bulk, cfg.byte_budget)
-        self.flat = self.pool.buffers.reshape(-1)
-        self.rb = self.inp.rx_batch(cfg.batch)
         self.c = dict.fromkeys(self.KEYS, 0)
         self.last_error = ""
         self.kernel_drops = 0
@@ -124,40 +125,82 @@ class Forwarder:
         self.verdicts = np.zeros(b, np.uint8)
         self.pending = np.zeros(0, np.uint64)  # descriptors the device refused last time
 
-    # -- one batch ----------------------------------------------------------------------------
-    def step(self, timeout_ms: int) -> int:
-        """Receive, run the hook, queue or bypass, transmit. Returns frames received."""
-        n = self.inp.rx_burst(self.rb, timeout_ms)
-        if n:
-            self.c["rx"] += n
-            self.c["batches"] += 1
-            self._admit(n)
-        self._transmit()
-        return n
+    # -- the buffer strategy: pool buffers, frames copied in ------------------------------------
+    def _open(self) -> None:
+        self.inp, self.out = _open_ports(self.cfg)
+        self.pool = Pool(self.cfg.pool_bufs, self.cfg.buf_size, cache=min(256, self.cfg.pool_bufs // 4))
+        self.data = self.pool.buffers.reshape(-1)
+        self.rb = self.inp.rx_batch(self.cfg.batch)
 
-    def _admit(self, n: int) -> None:
+    def _receive(self, timeout_ms: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(keys, lengths) of the frames now held, and how many arrived."""
+        n = self.inp.rx_burst(self.rb, timeout_ms)
+        if not n:
+            return self.dq[:0], self.rb.lengths[:0], 0
         idx = self.pool.alloc_burst(n)
         m = len(idx)
         self.c["no_buffer"] += n - m
-        if not m:
-            return
         lengths = self.rb.lengths[:m].copy()
-        core.copy_frames(self.rb.data, self.rb.offsets, lengths, m, self.flat, idx, self.cfg.buf_size)
+        core.copy_frames(self.rb.data, self.rb.offsets, lengths, m, self.data, idx, self.cfg.buf_size)
         np.minimum(lengths, self.cfg.buf_size, out=lengths)
+        return idx, lengths, n
+
+    def _offsets(self, keys: np.ndarray) -> np.ndarray:
+        return keys * np.uint64(self.cfg.buf_size)
+
+    def _hook_batch(self, keys, lengths, verdicts) -> HookBatch:
+        return HookBatch(self.data, None, lengths, verdicts, self.pool.buffers, keys.view(np.intp))
+
+    def _free(self, keys: np.ndarray) -> None:
+        self.pool.free_bulk(keys)
+
+    def _send(self, descs: np.ndarray) -> int:
+        """Transmit; what went is freed; returns how many."""
+        idx = descs & np.uint64(0xFFFFFFFF)
+        batch = Batch(self.data, idx * np.uint64(self.cfg.buf_size), (descs >> np.uint64(32)).astype(np.uint32),
+                      np.zeros(0, np.uint64), n=len(descs))
+        sent = self.out.tx_burst(batch)
+        if sent:
+            self.pool.free_bulk(idx[:sent])
+        return self._sent(sent, batch.lengths, len(descs))
+
+    def _sent(self, sent: int, lengths: np.ndarray, offered: int) -> int:
+        self.c["tx"] += sent
+        self.c["tx_bytes"] += int(lengths[:sent].sum())
+        if sent < offered:
+            self.c["tx_refused"] += 1
+        return sent
+
+    def buffers(self) -> dict:
+        return {"kind": "pool", **self.pool.accounting()}
+
+    # -- one batch ----------------------------------------------------------------------------
+    def step(self, timeout_ms: int) -> int:
+        """Receive, run the hook, queue or bypass, transmit. Returns frames received."""
+        keys, lengths, n = self._receive(timeout_ms)
+        if n:
+            self.c["rx"] += n
+            self.c["batches"] += 1
+            if len(keys):
+                self._admit(keys, lengths)
+        self._transmit()
+        return n
+
+    def _admit(self, keys: np.ndarray, lengths: np.ndarray) -> None:
+        m = len(keys)
         if self.cfg.hook is not None:
             verdicts = self.verdicts[:m]
             verdicts.fill(PASS)
-            verdicts = self._run_hook(HookBatch(self.flat, None, lengths, verdicts, self.pool.buffers,
-                                                idx.view(np.intp)))
+            verdicts = self._run_hook(self._hook_batch(keys, lengths, verdicts))
             passed = int(np.count_nonzero(verdicts))  # PASS is 1, DROP 0
             if passed < m:
                 keep = verdicts.view(np.bool_)
                 self.c["hook_dropped"] += m - passed
-                self.pool.free_bulk(idx[~keep])
-                idx, lengths = idx[keep], lengths[keep]
+                self._free(keys[~keep])
+                keys, lengths = keys[keep], lengths[keep]
             if not passed:
                 return
-        descs = idx | (lengths.astype(np.uint64) << np.uint64(32))
+        descs = keys | (lengths.astype(np.uint64) << np.uint64(32))
         if self.cfg.bypass and not len(self.pending) and self.qd.try_bypass():
             sent = self._send(descs)
             self.qd.run_end(sent)
@@ -165,11 +208,11 @@ class Forwarder:
             if not len(descs):
                 return
         k = len(descs)
-        self.qd.classify(self.flat, idx[-k:] * np.uint64(self.cfg.buf_size), lengths[-k:], k, self.bands)
+        self.qd.classify(self.data, self._offsets(keys[-k:]), lengths[-k:], k, self.bands)
         dropped = self.qd.enqueue(descs, self.bands, k, self.dropped)
         if dropped:
             self.c["qdisc_dropped"] += dropped
-            self.pool.free_bulk(self.dropped[:dropped] & np.uint64(0xFFFFFFFF))
+            self._free(self.dropped[:dropped] & np.uint64(0xFFFFFFFF))
 
     def _run_hook(self, hb: HookBatch) -> np.ndarray:
         try:
@@ -184,20 +227,6 @@ class Forwarder:
             self.c["hook_errors"] += 1
             self.last_error = f"{type(e).__name__}: {e}"
             return np.full(hb.n, DROP, np.uint8)
-
-    def _send(self, descs: np.ndarray) -> int:
-        """tx_burst of pool buffers; frees what went, returns how many."""
-        idx = descs & np.uint64(0xFFFFFFFF)
-        batch = Batch(self.flat, idx * np.uint64(self.cfg.buf_size), (descs >> np.uint64(32)).astype(np.uint32),
-                      np.zeros(0, np.uint64), n=len(descs))
-        sent = self.out.tx_burst(batch)
-        if sent:
-            self.pool.free_bulk(idx[:sent])
-            self.c["tx"] += sent
-            self.c["tx_bytes"] += int(batch.lengths[:sent].sum())
-        if sent < len(descs):
-            self.c["tx_refused"] += 1
-        return sent
 
     def _transmit(self) -> None:
         if len(self.pending):
@@ -220,12 +249,60 @@ class Forwarder:
             self.out.drain()
 
     def close(self) -> None:
-        for p in (self.inp, self.out):
+        for p in (self.out, self.inp):
             if p is not None:
                 p.close()
         if self.pool is not None:
             self.pool.close()
         self.inp = self.out = self.pool = None
+
+
+class ZeroCopyForwarder(Forwarder):
+    """AF_XDP on both sides over one UMEM (XDP_SHARED_UMEM): the frame the kernel wrote on
+    receive is the frame OUT sends; keys are UMEM addresses. A dropped frame goes straight back
+    to IN's fill ring; a sent one when OUT's completion ring returns it."""
+
+    def _open(self) -> None:
+        from wirespeed.ports.xdp import XdpPort
+
+        cfg = self.cfg
+        self.inp = XdpPort(cfg.inp, tx=False, rx=True, copy=cfg.copy, xdp_mode=cfg.xdp_mode)
+        self.out = XdpPort(cfg.out, tx=True, share=self.inp)
+        self.data = self.inp.data
+        self.addrs = np.zeros(cfg.batch, np.uint64)
+        self.lens = np.zeros(cfg.batch, np.uint32)
+
+    def _receive(self, timeout_ms: int) -> tuple[np.ndarray, np.ndarray, int]:
+        self.out.recycle()
+        n = self.inp.rx_take(self.addrs, self.lens)
+        if not n and timeout_ms:
+            self.inp.wait(timeout_ms)
+            n = self.inp.rx_take(self.addrs, self.lens)
+        return self.addrs[:n].copy(), self.lens[:n].copy(), n
+
+    def _offsets(self, keys: np.ndarray) -> np.ndarray:
+        return keys
+
+    def _hook_batch(self, keys, lengths, verdicts) -> HookBatch:
+        return HookBatch(self.data, keys, lengths, verdicts)
+
+    def _free(self, keys: np.ndarray) -> None:
+        self.inp.refill(keys)
+
+    def _send(self, descs: np.ndarray) -> int:
+        lengths = (descs >> np.uint64(32)).astype(np.uint32)
+        sent = self.out.tx_addrs(descs & np.uint64(0xFFFFFFFF), lengths)
+        return self._sent(sent, lengths, len(descs))
+
+    def buffers(self) -> dict:
+        return {"kind": "umem", "in_flight": self.out.inflight, "queued": self.qd.stats()["backlog"] + len(self.pending)}
+
+    def drain(self, timeout_s: float = 1.0) -> None:
+        super().drain(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self.out.inflight and time.monotonic() < deadline:
+            self.out.tx_addrs(self.addrs[:0], self.lens[:0])  # a kick
+            self.out.recycle()
 
 
 def run(cfg: FwdConfig, reporter: stats.Reporter) -> dict:
@@ -234,9 +311,10 @@ def run(cfg: FwdConfig, reporter: stats.Reporter) -> dict:
         if cfg.cpu not in os.sched_getaffinity(0):
             raise WirespeedError(f"CPU {cfg.cpu} is not available (allowed: {sorted(os.sched_getaffinity(0))})")
         os.sched_setaffinity(0, {cfg.cpu})
-    fw = Forwarder(cfg)
+    fw = (ZeroCopyForwarder if cfg.backend == "xdp" and cfg.zero_copy else Forwarder)(cfg)
     try:
         reporter.event("start", inp=str(cfg.inp), out=str(cfg.out), backend=cfg.backend, batch=cfg.batch,
+                       zero_copy=isinstance(fw, ZeroCopyForwarder),
                        hook=cfg.hook_name, qdisc=cfg.qdisc, bulk=cfg.bulk, bypass=cfg.bypass)
         if cfg.exit_after_setup:
             return {"setup_only": True}
@@ -297,7 +375,7 @@ def _loop(fw: Forwarder, cfg: FwdConfig, reporter: stats.Reporter) -> dict:
         "cpu_ns_per_pkt": ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) * 1e9 / max(1, c["rx"]),
         "qdisc_lock_ops": q["lock_ops"], "lock_ops_per_pkt": q["lock_ops"] / max(1, c["tx"]),
         "bypassed": q["bypassed"], "enqueued": q["enqueued"], "dequeue_batch_hist": q["dequeue_batch_hist"],
-        "pool": fw.pool.accounting(),
+        "buffers": fw.buffers(),
         "kernel_drops": fw.kernel_drops,
     }
     f = stats.fmt

@@ -5,6 +5,7 @@
 #ifndef WS_AFPACKET_H
 #define WS_AFPACKET_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>

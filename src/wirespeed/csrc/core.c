@@ -132,7 +132,7 @@ static PyMethodDef core_methods[] = {
 };
 
 static struct PyModuleDef core_module = {
-	PyModuleDef_HEAD_INIT, "wirespeed._core", "wirespeed's compiled core.", -1, core_methods,
+	PyModuleDef_HEAD_INIT, "wirespeed._core", "wirespeed's compiled core.", -1, core_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__core(void)

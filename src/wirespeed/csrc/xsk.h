@@ -58,6 +58,8 @@ struct xsk {
 	uint64_t *held; /* frames handed to Python by rx_burst, back to the fill ring on the next */
 	uint32_t nheld;
 	int need_wakeup, has_rx, has_tx;
+	int shared;         /* the UMEM is another socket's (XDP_SHARED_UMEM): not ours to unmap */
+	uint32_t inflight;  /* shared: frames sent by address, not yet completed */
 	uint32_t tx_budget; /* frames one kick sends in copy mode */
 };
 
@@ -95,7 +97,7 @@ static void xsk_close(struct xsk *x)
 	if (x->fd >= 0)
 		close(x->fd);
 	x->fd = -1;
-	if (x->umem)
+	if (x->umem && !x->shared)
 		munmap(x->umem, x->umem_len);
 	x->umem = NULL;
 	free(x->free_tx);
@@ -183,6 +185,68 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 	x->need_wakeup = 1;
 	x->tx_budget = 32;
 	if (tx && !setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)))
+		x->tx_budget = budget;
+	return 0;
+}
+
+/* A socket on another interface (or queue) sharing `owner`'s UMEM: its own fill, completion
+ * and TX rings (the kernel asks for own fill/completion rings when the device differs), no
+ * frames of its own. Its TX descriptors point at frames the owner received: forwarding
+ * without copying; its completion ring gives them back (xsk_recycle). */
+static int xsk_open_shared(struct xsk *x, struct xsk *owner, int ifindex, uint32_t queue, const char **step)
+{
+	struct xdp_mmap_offsets off;
+	struct sockaddr_xdp sxdp;
+	socklen_t optlen = sizeof(off);
+	uint32_t ring_size = owner->ring_size, budget = 256;
+	int err;
+
+	memset(x, 0, sizeof(*x));
+	x->fd = -1;
+	x->ring_size = ring_size;
+	x->frame_size = owner->frame_size;
+	x->umem = owner->umem;
+	x->umem_len = owner->umem_len;
+	x->shared = 1;
+	x->has_tx = 1;
+	*step = "socket(AF_XDP)";
+	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (x->fd < 0)
+		return -errno;
+	x->free_tx = calloc(1, sizeof(uint64_t));
+	x->held = calloc(1, sizeof(uint64_t));
+	if (!x->free_tx || !x->held)
+		return -ENOMEM;
+	*step = "ring sizes";
+	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &ring_size, sizeof(ring_size)) ||
+	    setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring_size, sizeof(ring_size)) ||
+	    setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &ring_size, sizeof(ring_size)))
+		return -errno;
+	*step = "XDP_MMAP_OFFSETS";
+	if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
+		return -errno;
+	*step = "mapping the rings";
+	if ((err = xsk_map_ring(x, &x->fq, &off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t))) ||
+	    (err = xsk_map_ring(x, &x->cq, &off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t))) ||
+	    (err = xsk_map_ring(x, &x->tx, &off.tx, XDP_PGOFF_TX_RING, sizeof(struct xdp_desc))))
+		return err;
+	memset(&sxdp, 0, sizeof(sxdp));
+	sxdp.sxdp_family = AF_XDP;
+	sxdp.sxdp_ifindex = (uint32_t)ifindex;
+	sxdp.sxdp_queue_id = queue;
+	sxdp.sxdp_flags = XDP_SHARED_UMEM; /* copy mode and wakeup follow the UMEM's first socket */
+	sxdp.sxdp_shared_umem_fd = (uint32_t)owner->fd;
+	*step = "bind (shared UMEM)";
+	for (int tries = 0;; tries++) {
+		if (!bind(x->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
+			break;
+		if (errno != EBUSY || tries >= 100)
+			return -errno;
+		usleep(10000);
+	}
+	x->need_wakeup = 0; /* kick every time: the flag is the first socket's choice */
+	x->tx_budget = 32;
+	if (!setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)))
 		x->tx_budget = budget;
 	return 0;
 }
@@ -407,6 +471,78 @@ static uint32_t xsk_rx_burst(struct xsk *x, uint64_t *off, uint32_t *len, uint64
 	c[C_PACKETS] += n;
 	c[C_BYTES] += bytes;
 	c[C_BATCHES]++;
+	return n;
+}
+
+/* Up to max received frames as (addr, len), zero copy, and NOT given back to the fill ring:
+ * the caller owns them until it refills them (dropped) or another socket sends and
+ * completes them (xsk_recycle). */
+static uint32_t xsk_rx_take(struct xsk *x, uint64_t *addr, uint32_t *len, uint32_t max, uint64_t *c)
+{
+	uint32_t prod = ring_load(x->rx.producer), n = prod - x->rx.cons;
+	struct xdp_desc *d = x->rx.ring;
+	uint64_t bytes = 0;
+
+	if (n > max)
+		n = max;
+	if (!n) {
+		xsk_kick_rx(x, c);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *e = &d[(x->rx.cons + i) & x->rx.mask];
+
+		addr[i] = e->addr;
+		len[i] = e->len;
+		bytes += e->len;
+	}
+	x->rx.cons += n;
+	ring_store(x->rx.consumer, x->rx.cons);
+	c[C_PACKETS] += n;
+	c[C_BYTES] += bytes;
+	c[C_BATCHES]++;
+	return n;
+}
+
+/* Send n frames already in the (shared) UMEM by address: best effort, no copy. */
+static uint32_t xsk_tx_addrs(struct xsk *x, const uint64_t *addr, const uint32_t *len, uint32_t n, uint64_t *c)
+{
+	uint32_t room = xsk_tx_room(x), k = n < room ? n : room;
+	struct xdp_desc *d = x->tx.ring;
+	uint64_t bytes = 0;
+
+	for (uint32_t i = 0; i < k; i++) {
+		d[(x->tx.prod + i) & x->tx.mask] = (struct xdp_desc){ .addr = addr[i], .len = len[i] };
+		bytes += len[i];
+	}
+	if (k) {
+		x->inflight += k;
+		xsk_tx_publish(x, k, c);
+		c[C_PACKETS] += k;
+		c[C_BYTES] += bytes;
+		c[C_BATCHES]++;
+	} else {
+		c[C_RING_FULL]++;
+		xsk_kick_tx(x, c);
+	}
+	return k;
+}
+
+/* Frames `tx` has finished sending go back to `rx`'s fill ring. Returns how many. */
+static uint32_t xsk_recycle(struct xsk *tx, struct xsk *rx)
+{
+	uint32_t prod = ring_load(tx->cq.producer), n = prod - tx->cq.cons;
+	uint64_t *f = rx->fq.ring, keep = ~(uint64_t)(rx->frame_size - 1);
+
+	for (uint32_t i = 0; i < n; i++)
+		f[(rx->fq.prod + i) & rx->fq.mask] = ((uint64_t *)tx->cq.ring)[(tx->cq.cons + i) & tx->cq.mask] & keep;
+	tx->cq.cons = prod;
+	ring_store(tx->cq.consumer, prod);
+	tx->inflight -= n;
+	if (n) {
+		rx->fq.prod += n;
+		ring_store(rx->fq.producer, rx->fq.prod);
+	}
 	return n;
 }
 

@@ -10,7 +10,10 @@ typedef struct {
 	PyObject_HEAD
 	struct xsk x;
 	Py_ssize_t exports;
+	PyObject *owner; /* shared: the XskPort whose UMEM this socket uses (kept alive) */
 } XskPortObject;
+
+static PyTypeObject XskPortType;
 
 static PyObject *XskPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
@@ -23,14 +26,35 @@ static PyObject *XskPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static int XskPort_init(XskPortObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "ifindex", "queue", "ring_size", "frame_size", "bind_flags", "rx", "tx", NULL };
+	static char *kwlist[] = { "ifindex", "queue", "ring_size", "frame_size", "bind_flags", "rx", "tx", "share", NULL };
 	int ifindex, rx = 1, tx = 1, err;
 	unsigned int queue = 0, ring = 2048, frame = 4096, flags = 0;
 	const char *step = "";
+	PyObject *share = Py_None;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIIIpp", kwlist, &ifindex, &queue, &ring, &frame, &flags, &rx,
-					 &tx))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIIIppO", kwlist, &ifindex, &queue, &ring, &frame, &flags, &rx,
+					 &tx, &share))
 		return -1;
+	if (share != Py_None) {
+		XskPortObject *o = (XskPortObject *)share;
+
+		if (!PyObject_TypeCheck(share, &XskPortType) || o->x.fd < 0 || o->x.shared || !o->x.has_rx) {
+			PyErr_SetString(PyExc_ValueError, "share must be an open receiving XskPort with a UMEM of its own");
+			return -1;
+		}
+		xsk_close(&self->x);
+		Py_BEGIN_ALLOW_THREADS
+		err = xsk_open_shared(&self->x, &o->x, ifindex, queue, &step);
+		Py_END_ALLOW_THREADS
+		if (err) {
+			xsk_close(&self->x);
+			oserror_step(err, step);
+			return -1;
+		}
+		Py_INCREF(share);
+		Py_XSETREF(self->owner, share);
+		return 0;
+	}
 	if (!ring || (ring & (ring - 1)) || ring > (1u << 16) || frame < 2048 || (frame & (frame - 1))) {
 		PyErr_SetString(PyExc_ValueError, "ring_size a power of two up to 65536, frame_size a power of two >= 2048");
 		return -1;
@@ -132,7 +156,7 @@ static PyObject *XskPort_drain(XskPortObject *self, PyObject *args)
 		return NULL;
 	if (!(c = counters_get(co, &cv)))
 		return NULL;
-	if (!self->x.has_tx) {
+	if (!self->x.has_tx || self->x.shared) { /* a shared socket drains through recycle() */
 		PyBuffer_Release(&cv);
 		return PyLong_FromLong(0);
 	}
@@ -183,10 +207,110 @@ static PyObject *XskPort_close(XskPortObject *self, PyObject *unused)
 static void XskPort_dealloc(XskPortObject *self)
 {
 	xsk_close(&self->x);
+	Py_CLEAR(self->owner);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* rx_take(addrs, lengths, counters) -> n: received frames by UMEM address, kept out of the fill
+ * ring until refill() (dropped) or a sharing socket's recycle() (sent). */
+static PyObject *XskPort_rx_take(XskPortObject *self, PyObject *args)
+{
+	PyObject *ao, *lo, *co;
+	Py_buffer a, l, cv;
+	uint32_t got, max;
+	uint64_t *c;
+
+	CHECK_OPEN(self->x.fd >= 0 && self->x.has_rx);
+	if (!PyArg_ParseTuple(args, "OOO", &ao, &lo, &co))
+		return NULL;
+	if (!buf_get(ao, &a, 8, 1, "addrs"))
+		return NULL;
+	max = (uint32_t)(a.len / 8);
+	if (!buf_get(lo, &l, 4, max, "lengths")) {
+		PyBuffer_Release(&a);
+		return NULL;
+	}
+	if (!(c = counters_get(co, &cv))) {
+		PyBuffer_Release(&l);
+		PyBuffer_Release(&a);
+		return NULL;
+	}
+	got = xsk_rx_take(&self->x, a.buf, l.buf, max, c);
+	PyBuffer_Release(&cv);
+	PyBuffer_Release(&l);
+	PyBuffer_Release(&a);
+	return PyLong_FromUnsignedLong(got);
+}
+
+/* tx_addrs(addrs, lengths, n, counters) -> sent: frames already in the shared UMEM, no copy */
+static PyObject *XskPort_tx_addrs(XskPortObject *self, PyObject *args)
+{
+	PyObject *ao, *lo, *co;
+	Py_buffer a, l, cv;
+	unsigned int n;
+	uint32_t sent;
+	uint64_t *c, *addr;
+
+	CHECK_OPEN(self->x.fd >= 0 && self->x.shared);
+	if (!PyArg_ParseTuple(args, "OOIO", &ao, &lo, &n, &co))
+		return NULL;
+	if (!(addr = buf_get(ao, &a, 8, n, "addrs")))
+		return NULL;
+	if (!buf_get(lo, &l, 4, n, "lengths")) {
+		PyBuffer_Release(&a);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (addr[i] + ((uint32_t *)l.buf)[i] > self->x.umem_len) {
+			PyBuffer_Release(&l);
+			PyBuffer_Release(&a);
+			return PyErr_Format(PyExc_ValueError, "frame outside the UMEM");
+		}
+	if (!(c = counters_get(co, &cv))) {
+		PyBuffer_Release(&l);
+		PyBuffer_Release(&a);
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	sent = xsk_tx_addrs(&self->x, addr, l.buf, n, c);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	PyBuffer_Release(&l);
+	PyBuffer_Release(&a);
+	return PyLong_FromUnsignedLong(sent);
+}
+
+/* recycle() -> n: frames this shared socket finished sending, back to the owner's fill ring */
+static PyObject *XskPort_recycle(XskPortObject *self, PyObject *unused)
+{
+	CHECK_OPEN(self->x.fd >= 0 && self->x.shared && self->owner);
+	if (((XskPortObject *)self->owner)->x.fd < 0)
+		return PyErr_Format(PyExc_ValueError, "the UMEM's owner is closed");
+	return PyLong_FromUnsignedLong(xsk_recycle(&self->x, &((XskPortObject *)self->owner)->x));
+}
+
+/* refill(addrs, n): frames taken with rx_take and not sent, back to the fill ring */
+static PyObject *XskPort_refill(XskPortObject *self, PyObject *args)
+{
+	PyObject *ao;
+	unsigned int n;
+	Py_buffer a;
+
+	CHECK_OPEN(self->x.fd >= 0 && self->x.has_rx && !self->x.shared);
+	if (!PyArg_ParseTuple(args, "OI", &ao, &n))
+		return NULL;
+	if (!buf_get(ao, &a, 8, n, "addrs"))
+		return NULL;
+	xsk_refill(&self->x, a.buf, n);
+	PyBuffer_Release(&a);
+	Py_RETURN_NONE;
+}
+
 static PyObject *XskPort_get_fd(XskPortObject *self, void *c) { return PyLong_FromLong(self->x.fd); }
+static PyObject *XskPort_get_inflight(XskPortObject *self, void *c)
+{
+	return PyLong_FromUnsignedLong(self->x.inflight);
+}
 static PyObject *XskPort_get_tx_budget(XskPortObject *self, void *c)
 {
 	return PyLong_FromUnsignedLong(self->x.tx_budget);
@@ -222,6 +346,13 @@ static PyMethodDef XskPort_methods[] = {
 	{ "drain", (PyCFunction)XskPort_drain, METH_VARARGS,
 	  "drain(timeout_ms, counters) -> frames not yet completed by the kernel" },
 	{ "stats", (PyCFunction)XskPort_stats, METH_NOARGS, "The socket's XDP_STATISTICS as a dict." },
+	{ "rx_take", (PyCFunction)XskPort_rx_take, METH_VARARGS,
+	  "rx_take(addrs, lengths, counters) -> n: frames by UMEM address, kept until refill/recycle" },
+	{ "tx_addrs", (PyCFunction)XskPort_tx_addrs, METH_VARARGS,
+	  "tx_addrs(addrs, lengths, n, counters) -> sent: shared socket, frames of the UMEM, no copy" },
+	{ "recycle", (PyCFunction)XskPort_recycle, METH_NOARGS,
+	  "recycle() -> n: completed frames back to the UMEM owner's fill ring" },
+	{ "refill", (PyCFunction)XskPort_refill, METH_VARARGS, "refill(addrs, n): frames back to the fill ring" },
 	{ "close", (PyCFunction)XskPort_close, METH_NOARGS, "Close the socket; the UMEM goes with the last view." },
 	{ NULL },
 };
@@ -229,6 +360,7 @@ static PyMethodDef XskPort_methods[] = {
 static PyGetSetDef XskPort_getset[] = {
 	{ "fd", (getter)XskPort_get_fd, NULL, "the AF_XDP socket (for the XSKMAP)", NULL },
 	{ "tx_budget", (getter)XskPort_get_tx_budget, NULL, "frames one copy-mode kick may send", NULL },
+	{ "inflight", (getter)XskPort_get_inflight, NULL, "shared socket: frames sent, not completed", NULL },
 	{ NULL },
 };
 
@@ -236,8 +368,9 @@ static PyTypeObject XskPortType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.XskPort",
 	.tp_basicsize = sizeof(XskPortObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "XskPort(ifindex, queue=0, ring_size=2048, frame_size=4096, bind_flags=0, rx=True, tx=True):\n"
-		  "an AF_XDP socket bound to a queue of an interface of this thread's namespace; its buffer is the UMEM.",
+	.tp_doc = "XskPort(ifindex, queue=0, ring_size=2048, frame_size=4096, bind_flags=0, rx=True, tx=True,\n"
+		  "share=None): an AF_XDP socket bound to a queue of an interface of this thread's namespace; its\n"
+		  "buffer is the UMEM. share=port: transmit-only on port's UMEM (XDP_SHARED_UMEM).",
 	.tp_new = XskPort_new,
 	.tp_init = (initproc)XskPort_init,
 	.tp_dealloc = (destructor)XskPort_dealloc,

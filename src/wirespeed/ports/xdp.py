@@ -36,7 +36,10 @@ class XdpPort:
         ring_size: int = 2048,
         frame_size: int = 4096,
         counters: np.ndarray | None = None,
+        share: XdpPort | None = None,
     ):
+        """share: a receiving XdpPort whose UMEM this (transmit-only) port sends from, by address:
+        forwarding between the two without copying (XDP_SHARED_UMEM)."""
         from wirespeed.bpf import MAP_XSKMAP, Map, Prog, XdpLink, progs
 
         if copy not in COPY_MODES:
@@ -49,7 +52,14 @@ class XdpPort:
         try:
             with in_netns(where):
                 index = ifindex(where)
-                self._xsk, self.copy = self._bind(index, queue, copy, ring_size, frame_size, rx, tx)
+                if share is not None:
+                    try:
+                        self._xsk = core.XskPort(index, queue, share=share._xsk)
+                    except OSError as e:
+                        raise port_error(e, "AF_XDP (shared UMEM)", where) from None
+                    self.copy = share.copy
+                else:
+                    self._xsk, self.copy = self._bind(index, queue, copy, ring_size, frame_size, rx, tx)
                 if rx:
                     self._map = Map(MAP_XSKMAP, 4, queue + 1, "ws_xsks")
                     self._map.update(queue, int(self._xsk.fd).to_bytes(4, "little"))
@@ -101,6 +111,33 @@ class XdpPort:
     def drain(self, timeout_ms: int = 1000) -> int:
         """Wait until the kernel has sent every queued frame; how many it had not."""
         return self._xsk.drain(timeout_ms, self.counters) if self._xsk is not None else 0
+
+    # -- zero-copy forwarding (fwd): frames change hands by UMEM address -------------------------
+    def rx_take(self, addrs: np.ndarray, lengths: np.ndarray) -> int:
+        """Received frames by address; ours until refill() or a sharing port's recycle()."""
+        return self._xsk.rx_take(addrs, lengths, self.counters)
+
+    def refill(self, addrs: np.ndarray) -> None:
+        self._xsk.refill(addrs, len(addrs))
+
+    def tx_addrs(self, addrs: np.ndarray, lengths: np.ndarray) -> int:
+        return self._xsk.tx_addrs(addrs, lengths, len(addrs), self.counters)
+
+    def recycle(self) -> int:
+        """Frames sent and completed go back to the owner's fill ring."""
+        return self._xsk.recycle()
+
+    @property
+    def inflight(self) -> int:
+        return self._xsk.inflight
+
+    def wait(self, timeout_ms: int) -> None:
+        """Sleep until a frame arrives or timeout_ms passes (one poll())."""
+        import select
+
+        p = select.poll()
+        p.register(self._xsk.fd, select.POLLIN)
+        p.poll(timeout_ms)
 
     def kernel_drops(self) -> int:
         """Frames the kernel lost before our RX ring (ring full, no fill frames) since the last call."""
