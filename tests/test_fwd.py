@@ -32,11 +32,17 @@ def frames_of(b: HookBatch) -> list[bytes]:
 
 # --- hooks -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("as_pool", [False, True])
-def test_mac_swap(as_pool):
-    frames, _ = build(cfg_for(), 5)
+def staged(frames: list[bytes]) -> HookBatch:
+    """The forwarder's layout: frame i starts row i, offsets left to the batch to work out."""
     b = batch_of(frames)
-    if as_pool:  # frames in pool buffers: the row view the forwarder passes
+    return HookBatch(b.data, None, b.lengths, b.verdicts, b.data.reshape(-1, STRIDE))
+
+
+@pytest.mark.parametrize("layout", ["offsets", "indexed rows", "staged rows"])
+def test_mac_swap(layout):
+    frames, _ = build(cfg_for(), 5)
+    b = staged(frames) if layout == "staged rows" else batch_of(frames)
+    if layout == "indexed rows":  # frames in pool buffers picked by index
         b.rows, b.index = b.data.reshape(-1, STRIDE), np.arange(5, dtype=np.intp)
     hooks.mac_swap(b)
     for before, after in zip(frames, frames_of(b)):
@@ -65,10 +71,11 @@ def test_ttl_dec_ipv6_hop_limit():
     assert [f[21] for f in frames_of(b)] == [8, 8, 8]
 
 
-def test_drop_udp_port_drops_only_that_port():
+@pytest.mark.parametrize("layout", [batch_of, staged])
+def test_drop_udp_port_drops_only_that_port(layout):
     frames, _ = build(cfg_for(dports=Range(9, 3)), 9)  # ports 9, 10, 11, 9, 10, 11 ...
     six, _ = build(cfg_for(ipv6=True, size=128, dports=Range(10, 1)), 2)
-    b = batch_of(frames + six)
+    b = layout(frames + six)
     hooks.drop_udp_port(10)(b)
     ports = [parse(f)["dport"] for f in frames + six]
     assert [v == DROP for v in b.verdicts] == [p == 10 for p in ports]

@@ -131,25 +131,51 @@ class Forwarder:
         self.pool = Pool(self.cfg.pool_bufs, self.cfg.buf_size, cache=min(256, self.cfg.pool_bufs // 4))
         self.data = self.pool.buffers.reshape(-1)
         self.rb = self.inp.rx_batch(self.cfg.batch)
+        # With a hook, a batch is staged as consecutive rows first (frame i = row i), so the hook
+        # reaches every frame by slicing; only the frames it keeps move on into pool buffers.
+        self.stage = np.zeros((self.cfg.batch, self.cfg.buf_size), np.uint8)
+        self.rows_at = np.arange(self.cfg.batch, dtype=np.uint64) * np.uint64(self.cfg.buf_size)
 
     def _receive(self, timeout_ms: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """(keys, lengths) of the frames now held, and how many arrived."""
+        """(keys, lengths) of the frames now held and passed by the hook, and how many arrived."""
         n = self.inp.rx_burst(self.rb, timeout_ms)
         if not n:
             return self.dq[:0], self.rb.lengths[:0], 0
-        idx = self.pool.alloc_burst(n)
+        bs = self.cfg.buf_size
+        lengths = np.minimum(self.rb.lengths[:n], bs)
+        src, at = self.rb.data, self.rb.offsets[:n]
+        if self.cfg.hook is not None:
+            flat = self.stage.reshape(-1)
+            core.copy_frames(src, at, lengths, n, flat, np.arange(n, dtype=np.uint64), bs)
+            keep = self._hook(HookBatch(flat, None, lengths, self._fresh_verdicts(n), self.stage[:n]))
+            if keep is not None:
+                lengths = lengths[keep]
+            src, at = flat, self.rows_at[:n] if keep is None else self.rows_at[:n][keep]
+            n_keep = len(lengths)
+        else:
+            n_keep = n
+        idx = self.pool.alloc_burst(n_keep)
         m = len(idx)
-        self.c["no_buffer"] += n - m
-        lengths = self.rb.lengths[:m].copy()
-        core.copy_frames(self.rb.data, self.rb.offsets, lengths, m, self.data, idx, self.cfg.buf_size)
-        np.minimum(lengths, self.cfg.buf_size, out=lengths)
-        return idx, lengths, n
+        self.c["no_buffer"] += n_keep - m
+        core.copy_frames(src, at, lengths, m, self.data, idx, bs)
+        return idx, lengths[:m], n
+
+    def _fresh_verdicts(self, n: int) -> np.ndarray:
+        v = self.verdicts[:n]
+        v.fill(PASS)
+        return v
+
+    def _hook(self, hb: HookBatch) -> np.ndarray | None:
+        """Run the hook; None if it kept every frame, else the boolean mask of those it kept."""
+        verdicts = self._run_hook(hb)
+        passed = int(np.count_nonzero(verdicts))  # PASS is 1, DROP 0
+        if passed == hb.n:
+            return None
+        self.c["hook_dropped"] += hb.n - passed
+        return verdicts.view(np.bool_)
 
     def _offsets(self, keys: np.ndarray) -> np.ndarray:
         return keys * np.uint64(self.cfg.buf_size)
-
-    def _hook_batch(self, keys, lengths, verdicts) -> HookBatch:
-        return HookBatch(self.data, None, lengths, verdicts, self.pool.buffers, keys.view(np.intp))
 
     def _free(self, keys: np.ndarray) -> None:
         self.pool.free_bulk(keys)
@@ -187,19 +213,6 @@ class Forwarder:
         return n
 
     def _admit(self, keys: np.ndarray, lengths: np.ndarray) -> None:
-        m = len(keys)
-        if self.cfg.hook is not None:
-            verdicts = self.verdicts[:m]
-            verdicts.fill(PASS)
-            verdicts = self._run_hook(self._hook_batch(keys, lengths, verdicts))
-            passed = int(np.count_nonzero(verdicts))  # PASS is 1, DROP 0
-            if passed < m:
-                keep = verdicts.view(np.bool_)
-                self.c["hook_dropped"] += m - passed
-                self._free(keys[~keep])
-                keys, lengths = keys[keep], lengths[keep]
-            if not passed:
-                return
         descs = keys | (lengths.astype(np.uint64) << np.uint64(32))
         if self.cfg.bypass and not len(self.pending) and self.qd.try_bypass():
             sent = self._send(descs)
@@ -278,13 +291,16 @@ class ZeroCopyForwarder(Forwarder):
         if not n and timeout_ms:
             self.inp.wait(timeout_ms)
             n = self.inp.rx_take(self.addrs, self.lens)
-        return self.addrs[:n].copy(), self.lens[:n].copy(), n
+        keys, lengths = self.addrs[:n].copy(), self.lens[:n].copy()
+        if n and self.cfg.hook is not None:
+            keep = self._hook(HookBatch(self.data, keys, lengths, self._fresh_verdicts(n)))
+            if keep is not None:
+                self._free(keys[~keep])
+                keys, lengths = keys[keep], lengths[keep]
+        return keys, lengths, n
 
     def _offsets(self, keys: np.ndarray) -> np.ndarray:
         return keys
-
-    def _hook_batch(self, keys, lengths, verdicts) -> HookBatch:
-        return HookBatch(self.data, keys, lengths, verdicts)
 
     def _free(self, keys: np.ndarray) -> None:
         self.inp.refill(keys)

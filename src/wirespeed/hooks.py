@@ -24,8 +24,9 @@ DROP, PASS = 0, 1
 
 class HookBatch:
     """data (uint8), offsets (uint64, frame starts in data), lengths (uint32), verdicts (uint8,
-    PASS or DROP per frame). When the frames sit in pool buffers, rows (buffers x buffer bytes)
-    and index (intp, each frame's row) too; offsets are then worked out only if asked for."""
+    PASS or DROP per frame). When frames start rows of a 2-D array, rows (uint8, rows x row
+    bytes) too: frame i is rows[i] when index is None (the forwarder's staged batch: plain
+    slicing reaches every frame), else rows[index[i]]. Offsets are worked out only if asked."""
 
     __slots__ = ("data", "_offsets", "lengths", "verdicts", "rows", "index")
 
@@ -36,7 +37,9 @@ class HookBatch:
     @property
     def offsets(self) -> np.ndarray:
         if self._offsets is None:
-            self._offsets = self.index.astype(np.uint64) * np.uint64(self.rows.shape[1])
+            row = np.uint64(self.rows.shape[1])
+            at = np.arange(len(self.lengths), dtype=np.uint64) if self.index is None else self.index.astype(np.uint64)
+            self._offsets = at * row
         return self._offsets
 
     @property
@@ -68,11 +71,14 @@ TWELVE = np.arange(12, dtype=np.uint64)
 
 def mac_swap(b: HookBatch) -> None:
     """Swap destination and source MAC of every frame (testpmd's macswap). numpy's cost is per
-    call, not per byte: one permuting gather and one scatter of 16-bit words over the pool's rows
-    (5.0 µs per 64 frames here, against 14 µs for byte-wise gathers and scatters)."""
+    call, not per byte: on the forwarder's staged batch one 6-column gather and a slice store
+    of 16-bit words (2.4 µs per 64 frames here; rows picked by index 5.0 µs; byte-wise 14 µs)."""
     if b.rows is not None and b.rows.shape[1] % 2 == 0:
         words = b.rows.view(np.uint16)
-        words[b.index, :6] = words[b.index[:, None], SWAP_WORDS]  # gathered already permuted
+        if b.index is None:  # frame i is row i: slicing, and one small gather of 6 columns
+            words[:, :6] = words[:, SWAP_WORDS]
+        else:
+            words[b.index, :6] = words[b.index[:, None], SWAP_WORDS]  # gathered already permuted
         return
     at = b.offsets[:, None] + TWELVE
     b.data[at] = b.data[b.offsets[:, None] + SWAP_BYTES]
