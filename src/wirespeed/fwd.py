@@ -146,7 +146,7 @@ class Forwarder:
         src, at = self.rb.data, self.rb.offsets[:n]
         if self.cfg.hook is not None:
             flat = self.stage.reshape(-1)
-            core.copy_frames(src, at, lengths, n, flat, np.arange(n, dtype=np.uint64), bs)
+            core.copy_frames(src, at, lengths, n, flat, None, bs)
             keep = self._hook(HookBatch(flat, None, lengths, self._fresh_verdicts(n), self.stage[:n]))
             if keep is not None:
                 lengths = lengths[keep]

@@ -179,7 +179,8 @@ static PyTypeObject QdiscType = {
 };
 
 /* copy_frames(src, offsets, lengths, n, dst, indices, buf_size) -> bytes copied: frame i to
- * dst[indices[i] * buf_size]; a frame longer than buf_size is cut (and counted by the caller). */
+ * dst[indices[i] * buf_size] (indices None: to dst[i * buf_size]); a frame longer than buf_size
+ * is cut. */
 static PyObject *core_copy_frames(PyObject *self, PyObject *args)
 {
 	PyObject *so, *oo, *lo, *dobj, *io;
@@ -197,10 +198,11 @@ static PyObject *core_copy_frames(PyObject *self, PyObject *args)
 		goto e2;
 	if (!buf_get(dobj, &d, 1, 0, "dst"))
 		goto e3;
-	if (!buf_get(io, &ix, 8, n, "indices"))
+	/* indices None: frame i to row i (staging a batch) */
+	if (io != Py_None && !buf_get(io, &ix, 8, n, "indices"))
 		goto e4;
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t off = ((uint64_t *)o.buf)[i], dst = ((uint64_t *)ix.buf)[i] * bsize;
+		uint64_t off = ((uint64_t *)o.buf)[i], dst = (io == Py_None ? i : ((uint64_t *)ix.buf)[i]) * bsize;
 		uint32_t len = ((uint32_t *)l.buf)[i];
 
 		if (len > bsize)
@@ -212,7 +214,8 @@ static PyObject *core_copy_frames(PyObject *self, PyObject *args)
 		memcpy((uint8_t *)d.buf + dst, (uint8_t *)s.buf + off, len);
 		bytes += len;
 	}
-	PyBuffer_Release(&ix);
+	if (io != Py_None)
+		PyBuffer_Release(&ix);
 e4:
 	PyBuffer_Release(&d);
 e3:
