@@ -105,6 +105,51 @@ static void xsk_close(struct xsk *x)
 	x->free_tx = x->held = NULL;
 }
 
+/* Size the fill and completion rings (and RX, TX when wanted), then map them. */
+static int xsk_rings(struct xsk *x, int rx, int tx, const char **step)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	uint32_t size = x->ring_size;
+	int err;
+
+	*step = "ring sizes";
+	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &size, sizeof(size)) ||
+	    setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &size, sizeof(size)) ||
+	    (rx && setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &size, sizeof(size))) ||
+	    (tx && setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &size, sizeof(size))))
+		return -errno;
+	*step = "XDP_MMAP_OFFSETS";
+	if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
+		return -errno;
+	*step = "mapping the rings";
+	if ((err = xsk_map_ring(x, &x->fq, &off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t))) ||
+	    (err = xsk_map_ring(x, &x->cq, &off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t))) ||
+	    (rx && (err = xsk_map_ring(x, &x->rx, &off.rx, XDP_PGOFF_RX_RING, sizeof(struct xdp_desc)))) ||
+	    (tx && (err = xsk_map_ring(x, &x->tx, &off.tx, XDP_PGOFF_TX_RING, sizeof(struct xdp_desc)))))
+		return err;
+	return 0;
+}
+
+/* Bind; a queue just released by another socket can refuse with EBUSY for a moment. Then ask
+ * for a larger TX budget per kick where the kernel has the option. */
+static int xsk_bind(struct xsk *x, struct sockaddr_xdp *sxdp, const char **step)
+{
+	uint32_t budget = 256;
+
+	for (int tries = 0;; tries++) {
+		if (!bind(x->fd, (struct sockaddr *)sxdp, sizeof(*sxdp)))
+			break;
+		if (errno != EBUSY || tries >= 100)
+			return -errno;
+		usleep(10000);
+	}
+	x->tx_budget = 32;
+	if (x->has_tx && !setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)))
+		x->tx_budget = budget;
+	return 0;
+}
+
 /* Open, register the UMEM, map the rings, bind to ifindex/queue. bind_flags: XDP_COPY,
  * XDP_ZEROCOPY or 0 (the kernel picks), XDP_USE_NEED_WAKEUP added here. *step names what
  * failed. A queue just released by another socket can refuse with EBUSY for a moment. */
@@ -112,10 +157,8 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 		    uint32_t bind_flags, int rx, int tx, const char **step)
 {
 	struct xdp_umem_reg mr;
-	struct xdp_mmap_offsets off;
 	struct sockaddr_xdp sxdp;
-	socklen_t optlen = sizeof(off);
-	uint32_t nframes = 2 * ring_size, budget = 256;
+	uint32_t nframes = 2 * ring_size;
 	int err = 0;
 
 	memset(x, 0, sizeof(*x));
@@ -146,20 +189,7 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 	*step = "XDP_UMEM_REG";
 	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr)))
 		return -errno;
-	*step = "ring sizes";
-	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &ring_size, sizeof(ring_size)) ||
-	    setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring_size, sizeof(ring_size)) ||
-	    (rx && setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &ring_size, sizeof(ring_size))) ||
-	    (tx && setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &ring_size, sizeof(ring_size))))
-		return -errno;
-	*step = "XDP_MMAP_OFFSETS";
-	if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
-		return -errno;
-	*step = "mapping the rings";
-	if ((err = xsk_map_ring(x, &x->fq, &off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t))) ||
-	    (err = xsk_map_ring(x, &x->cq, &off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t))) ||
-	    (rx && (err = xsk_map_ring(x, &x->rx, &off.rx, XDP_PGOFF_RX_RING, sizeof(struct xdp_desc)))) ||
-	    (tx && (err = xsk_map_ring(x, &x->tx, &off.tx, XDP_PGOFF_TX_RING, sizeof(struct xdp_desc)))))
+	if ((err = xsk_rings(x, rx, tx, step)))
 		return err;
 	/* Give the kernel every RX frame before the socket can receive. */
 	for (uint32_t i = 0; i < x->rx_frames; i++)
@@ -175,17 +205,9 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 	sxdp.sxdp_queue_id = queue;
 	sxdp.sxdp_flags = (uint16_t)(bind_flags | XDP_USE_NEED_WAKEUP);
 	*step = "bind";
-	for (int tries = 0;; tries++) {
-		if (!bind(x->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
-			break;
-		if (errno != EBUSY || tries >= 100)
-			return -errno;
-		usleep(10000);
-	}
+	if ((err = xsk_bind(x, &sxdp, step)))
+		return err;
 	x->need_wakeup = 1;
-	x->tx_budget = 32;
-	if (tx && !setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)))
-		x->tx_budget = budget;
 	return 0;
 }
 
@@ -195,15 +217,12 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
  * without copying; its completion ring gives them back (xsk_recycle). */
 static int xsk_open_shared(struct xsk *x, struct xsk *owner, int ifindex, uint32_t queue, const char **step)
 {
-	struct xdp_mmap_offsets off;
 	struct sockaddr_xdp sxdp;
-	socklen_t optlen = sizeof(off);
-	uint32_t ring_size = owner->ring_size, budget = 256;
 	int err;
 
 	memset(x, 0, sizeof(*x));
 	x->fd = -1;
-	x->ring_size = ring_size;
+	x->ring_size = owner->ring_size;
 	x->frame_size = owner->frame_size;
 	x->umem = owner->umem;
 	x->umem_len = owner->umem_len;
@@ -217,18 +236,7 @@ static int xsk_open_shared(struct xsk *x, struct xsk *owner, int ifindex, uint32
 	x->held = calloc(1, sizeof(uint64_t));
 	if (!x->free_tx || !x->held)
 		return -ENOMEM;
-	*step = "ring sizes";
-	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &ring_size, sizeof(ring_size)) ||
-	    setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring_size, sizeof(ring_size)) ||
-	    setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &ring_size, sizeof(ring_size)))
-		return -errno;
-	*step = "XDP_MMAP_OFFSETS";
-	if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
-		return -errno;
-	*step = "mapping the rings";
-	if ((err = xsk_map_ring(x, &x->fq, &off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t))) ||
-	    (err = xsk_map_ring(x, &x->cq, &off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t))) ||
-	    (err = xsk_map_ring(x, &x->tx, &off.tx, XDP_PGOFF_TX_RING, sizeof(struct xdp_desc))))
+	if ((err = xsk_rings(x, 0, 1, step)))
 		return err;
 	memset(&sxdp, 0, sizeof(sxdp));
 	sxdp.sxdp_family = AF_XDP;
@@ -237,17 +245,9 @@ static int xsk_open_shared(struct xsk *x, struct xsk *owner, int ifindex, uint32
 	sxdp.sxdp_flags = XDP_SHARED_UMEM; /* copy mode and wakeup follow the UMEM's first socket */
 	sxdp.sxdp_shared_umem_fd = (uint32_t)owner->fd;
 	*step = "bind (shared UMEM)";
-	for (int tries = 0;; tries++) {
-		if (!bind(x->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
-			break;
-		if (errno != EBUSY || tries >= 100)
-			return -errno;
-		usleep(10000);
-	}
+	if ((err = xsk_bind(x, &sxdp, step)))
+		return err;
 	x->need_wakeup = 0; /* kick every time: the flag is the first socket's choice */
-	x->tx_budget = 32;
-	if (!setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)))
-		x->tx_budget = budget;
 	return 0;
 }
 
