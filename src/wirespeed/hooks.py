@@ -2,9 +2,10 @@
 
     def hook(batch: HookBatch) -> None | np.ndarray
 
-`batch.data` is the pool's memory (writable), frame i is data[offsets[i] : offsets[i] +
-lengths[i]]; set `batch.verdicts[i]` to DROP to drop frame i (all start as PASS), or return an
-array of n verdicts. Everything here works on whole batches with numpy.
+Frame i is data[offsets[i] : offsets[i] + lengths[i]] (writable); in the forwarder's AF_PACKET
+path it is also row i of `batch.rows`, a 2-D view where plain slicing reaches every frame. Set
+`batch.verdicts[i]` to DROP to drop frame i (all start as PASS), or return an array of n
+verdicts. Everything here works on whole batches with numpy.
 
 Built-in hooks: mac_swap, ttl_dec (IPv4 with RFC 1624 checksum update, IPv6 hop limit; a
 packet whose TTL would reach 0 is dropped), drop_udp_port(port).
