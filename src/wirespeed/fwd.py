@@ -313,12 +313,6 @@ class ZeroCopyForwarder(Forwarder):
     def buffers(self) -> dict:
         return {"kind": "umem", "in_flight": self.out.inflight, "queued": self.qd.stats()["backlog"] + len(self.pending)}
 
-    def drain(self, timeout_s: float = 1.0) -> None:
-        super().drain(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while self.out.inflight and time.monotonic() < deadline:
-            self.out.tx_addrs(self.addrs[:0], self.lens[:0])  # a kick
-            self.out.recycle()
 
 
 def run(cfg: FwdConfig, reporter: stats.Reporter) -> dict:

@@ -278,28 +278,40 @@ static inline uint32_t xsk_tx_room(struct xsk *x)
 	return x->ring_size - (x->tx.prod - ring_load(x->tx.consumer));
 }
 
-/* Publish k descriptors already written at tx.prod..; kick once per budget's worth. */
-static inline void xsk_tx_publish(struct xsk *x, uint32_t k, uint64_t *c)
+/* Publish k descriptors already written at tx.prod.., kick once per budget's worth, count them. */
+static inline void xsk_tx_send(struct xsk *x, uint32_t k, uint64_t bytes, uint64_t *c)
 {
 	x->tx.prod += k;
 	ring_store(x->tx.producer, x->tx.prod);
 	for (uint32_t sent = 0; sent < k; sent += x->tx_budget)
 		xsk_kick_tx(x, c);
+	c[C_PACKETS] += k;
+	c[C_BYTES] += bytes;
+	c[C_BATCHES]++;
 }
 
-/* Build up to n frames straight into free TX frames of the UMEM and send them.
- * Measured on veth, copy mode, 64-byte frames, batch 64: see the port's docstring. */
-static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
+/* How many of n frames can go now: completed frames taken back first, then bounded by free TX
+ * frames and TX ring room. */
+static inline uint32_t xsk_tx_claim(struct xsk *x, uint32_t n)
 {
-	struct xsk *x = port;
-	uint32_t k, room;
-	uint64_t bytes = 0;
-	struct xdp_desc *d = x->tx.ring;
+	uint32_t room;
 
 	xsk_complete(x);
 	room = xsk_tx_room(x);
-	k = n < x->nfree ? n : x->nfree;
-	k = k < room ? k : room;
+	n = n < x->nfree ? n : x->nfree;
+	return n < room ? n : room;
+}
+
+/* Build up to n frames straight into free TX frames of the UMEM and send them.
+ * Measured on veth, copy mode, 64-byte frames, batch 64, into XDP drop on the peer:
+ * 600 ns/pkt data path (1.67 Mpps), nearly all of it the kernel's copy-mode transmit. */
+static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
+{
+	struct xsk *x = port;
+	uint32_t k = xsk_tx_claim(x, n);
+	uint64_t bytes = 0;
+	struct xdp_desc *d = x->tx.ring;
+
 	if (!k) {
 		c[C_RING_FULL]++;
 		return 0;
@@ -313,10 +325,7 @@ static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		d[(x->tx.prod + i) & x->tx.mask] = (struct xdp_desc){ .addr = addr, .len = len };
 		bytes += len;
 	}
-	xsk_tx_publish(x, k, c);
-	c[C_PACKETS] += k;
-	c[C_BYTES] += bytes;
-	c[C_BATCHES]++;
+	xsk_tx_send(x, k, bytes, c);
 	return k;
 }
 
@@ -333,14 +342,10 @@ static void xsk_tx_wait(void *port, uint64_t *c)
 static uint32_t xsk_tx_burst(struct xsk *x, const uint8_t *buf, size_t buflen, const uint64_t *off,
 			     const uint32_t *len, uint32_t n, uint64_t *c)
 {
-	uint32_t k, room;
+	uint32_t k = xsk_tx_claim(x, n);
 	uint64_t bytes = 0;
 	struct xdp_desc *d = x->tx.ring;
 
-	xsk_complete(x);
-	room = xsk_tx_room(x);
-	k = n < x->nfree ? n : x->nfree;
-	k = k < room ? k : room;
 	for (uint32_t i = 0; i < k; i++) {
 		uint64_t addr = x->free_tx[x->nfree - 1];
 
@@ -354,12 +359,8 @@ static uint32_t xsk_tx_burst(struct xsk *x, const uint8_t *buf, size_t buflen, c
 		d[(x->tx.prod + i) & x->tx.mask] = (struct xdp_desc){ .addr = addr, .len = len[i] };
 		bytes += len[i];
 	}
-	if (k) {
-		xsk_tx_publish(x, k, c);
-		c[C_PACKETS] += k;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
-	}
+	if (k)
+		xsk_tx_send(x, k, bytes, c);
 	return k;
 }
 
@@ -395,7 +396,8 @@ static inline void xsk_kick_rx(struct xsk *x, uint64_t *c)
 	}
 }
 
-/* Account up to max received frames in place and give them straight back to the fill ring. */
+/* Account up to max received frames in place and give them straight back to the fill ring.
+ * Measured: 34 ns/pkt data path at batch 256, 6.7 Mpps received from the in-kernel generator. */
 static uint32_t xsk_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *c)
 {
 	struct xsk *x = port;
@@ -517,10 +519,7 @@ static uint32_t xsk_tx_addrs(struct xsk *x, const uint64_t *addr, const uint32_t
 	}
 	if (k) {
 		x->inflight += k;
-		xsk_tx_publish(x, k, c);
-		c[C_PACKETS] += k;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
+		xsk_tx_send(x, k, bytes, c);
 	} else {
 		c[C_RING_FULL]++;
 		xsk_kick_tx(x, c);

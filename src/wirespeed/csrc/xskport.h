@@ -156,18 +156,24 @@ static PyObject *XskPort_drain(XskPortObject *self, PyObject *args)
 		return NULL;
 	if (!(c = counters_get(co, &cv)))
 		return NULL;
-	if (!self->x.has_tx || self->x.shared) { /* a shared socket drains through recycle() */
+	if (!self->x.has_tx || (self->x.shared && (!self->owner || ((XskPortObject *)self->owner)->x.fd < 0))) {
 		PyBuffer_Release(&cv);
 		return PyLong_FromLong(0);
 	}
 	Py_BEGIN_ALLOW_THREADS
 	until = mono_ns() + (uint64_t)timeout * 1000000ull;
 	for (;;) {
-		xsk_complete(&self->x);
-		left = xsk_tx_outstanding(&self->x);
+		if (self->x.shared) { /* frames in flight go back to the owner's fill ring as they complete */
+			xsk_recycle(&self->x, &((XskPortObject *)self->owner)->x);
+			left = self->x.inflight;
+		} else {
+			xsk_complete(&self->x);
+			left = xsk_tx_outstanding(&self->x);
+		}
 		if (!left || mono_ns() >= until)
 			break;
-		xsk_tx_wait(&self->x, c);
+		c[C_SYSCALLS]++;
+		sendto(self->x.fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
 	}
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&cv);
