@@ -80,6 +80,21 @@ def stop(p: subprocess.Popen, sig=signal.SIGINT, timeout: float = 10) -> tuple[s
         return p.communicate()
 
 
+def wait_ready(p: subprocess.Popen) -> None:
+    """Read a wirespeed tool's --json lines until its 'ready' event: its ports are open."""
+    for line in p.stdout:
+        if '"ready"' in line:
+            return
+    raise RuntimeError(f"{' '.join(p.args[-6:])} ended before it was ready: {p.stderr.read().strip()}")
+
+
+def kill_all(procs) -> None:
+    """Whatever is still running (a benchmark leaving early) is killed."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            stop(p, signal.SIGKILL)
+
+
 def wait_traffic(where: Where, key: str, timeout: float = 10.0) -> None:
     """Return once the counter moves: tools differ in how long they take to start sending."""
     first = link_stats(where)[key]

@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 
-from common import WARMUP, counter_window, last_json, median_of, start, stop, ws
+from common import (WARMUP, counter_window, kill_all, last_json, median_of, start, stop, wait_ready, ws)
 from wirespeed import core, lab, profile
 from wirespeed.netdev import xdp_stats
 from wirespeed.ports import Where
@@ -72,13 +72,11 @@ def fwd_run(batch: int, hook: str | None, window: float) -> dict:
     try:
         sink = start(ws("sink", "--lab-name", LAB, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
         procs.append(sink)
-        while '"ready"' not in sink.stdout.readline():
-            pass
+        wait_ready(sink)
         args = ["fwd", "--lab-name", LAB, "-b", str(batch), "--cpu", str(FWD_CPU), "-d", str(dur + 0.5), "--json"]
         fwd = start(ws(*args, *(["--hook", hook] if hook else [])))
         procs.append(fwd)
-        while '"ready"' not in fwd.stdout.readline():
-            pass
+        wait_ready(fwd)
         x0 = sink_xdp_packets()
         # The in-kernel generator offers more than the forwarder can take, so its ceiling is measured.
         gen = start(ws("gen", "--lab-name", LAB, "--backend", "kernel", "-r", OFFERED, "--cpu", str(GEN_CPU),
@@ -95,9 +93,7 @@ def fwd_run(batch: int, hook: str | None, window: float) -> dict:
                 "cpu_ns_per_pkt": f["cpu_ns_per_pkt"], "mean_batch": f["mean_batch"],
                 "lock_ops_per_pkt": f["lock_ops_per_pkt"], "kernel_drops": f["kernel_drops"]}
     finally:
-        for p in procs:
-            if p.poll() is None:
-                stop(p, signal.SIGKILL)
+        kill_all(procs)
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from common import (WARMUP, ensure_peers, last_json, median_of, ns_cmd, raised_sysctls, start, stop,
+from common import (WARMUP, ensure_peers, kill_all, last_json, median_of, ns_cmd, raised_sysctls, start, stop,
                     trafgen_config, window_rate, within, ws)
 from wirespeed import lab
 from wirespeed.netdev import link_stats
@@ -114,9 +114,7 @@ def run_sender(name: str, window: float, trafgen_cfg: str) -> dict:
                 res["sink_agree"] = within(s["packets"], res["sink_interface_packets"])
         return res
     finally:
-        for p in (send, recv):
-            if p is not None and p.poll() is None:
-                stop(p, signal.SIGKILL)
+        kill_all((send, recv))
 
 
 # --- receivers -------------------------------------------------------------------------------
@@ -138,8 +136,7 @@ def run_receiver(name: str, window: float) -> dict:
         time.sleep(1.0)  # let the receiver drain its socket
         rout, rerr = stop(recv, signal.SIGINT) if name == "sockperf" else recv.communicate(timeout=30)
     finally:
-        if recv.poll() is None:
-            stop(recv, signal.SIGKILL)
+        kill_all((recv,))
     s1 = udp_snmp(SINK_NS)
     g = last_json(gout)
     delivered = s1["InDatagrams"] - s0["InDatagrams"]

@@ -28,8 +28,8 @@ import sys
 import tempfile
 import time
 
-from common import (WARMUP, counter_window, ensure_peers, last_json, median_of, ns_cmd, raised_sysctls, start,
-                    stop, trafgen_config, within, ws)
+from common import (WARMUP, counter_window, ensure_peers, kill_all, last_json, median_of, ns_cmd, raised_sysctls,
+                    start, stop, trafgen_config, wait_ready, within, ws)
 from wirespeed import lab
 from wirespeed.netdev import xdp_stats
 from wirespeed.ports import Where
@@ -53,8 +53,7 @@ def run_sender(name: str, window: float, trafgen_cfg: str) -> dict:
     sink = send = None
     try:
         sink = start(ws("sink", "--lab-name", LAB, "--backend", "xdp-count", "-d", str(dur + 3), "--json"))
-        while '"ready"' not in sink.stdout.readline():
-            pass
+        wait_ready(sink)
         x0 = xdp_packets()
         if name == "trafgen":
             send = start(ns_cmd(GEN_NS, TX_CPU, ["trafgen", "--dev", GEN_END.ifname, "--conf", trafgen_cfg,
@@ -79,9 +78,7 @@ def run_sender(name: str, window: float, trafgen_cfg: str) -> dict:
                                                            or within(res["own_packets"], x1 - x0)))
         return res
     finally:
-        for p in (send, sink):
-            if p is not None and p.poll() is None:
-                stop(p, signal.SIGKILL)
+        kill_all((send, sink))
 
 
 def run_xsk_sink(window: float) -> dict:
@@ -91,8 +88,7 @@ def run_xsk_sink(window: float) -> dict:
     try:
         sink = start(ws("sink", "--lab-name", LAB, "--backend", "xdp", "-C", "copy", "--cpu", str(RX_CPU),
                         "-d", str(dur + 4), "--json"))
-        while '"ready"' not in sink.stdout.readline():
-            pass
+        wait_ready(sink)
         send = start(ws("gen", "--lab-name", LAB, "--backend", "kernel", "--cpu", str(TX_CPU), "-d", str(dur),
                         "--json"))
         g = last_json(send.communicate(timeout=dur + 30)[0])
@@ -106,9 +102,7 @@ def run_xsk_sink(window: float) -> dict:
             "sink_syscalls_per_pkt": s["syscalls_per_pkt"],
         }
     finally:
-        for p in (send, sink):
-            if p is not None and p.poll() is None:
-                stop(p, signal.SIGKILL)
+        kill_all((send, sink))
 
 
 def main() -> int:
