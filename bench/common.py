@@ -13,8 +13,8 @@ import sys
 import time
 from contextlib import contextmanager
 
-from wirespeed.netdev import link_stats
-from wirespeed.ports import Where
+from wirespeed.base.netdev import link_stats
+from wirespeed.base.netns import Where
 
 WARMUP = 0.7  # seconds of traffic before a counting window opens
 

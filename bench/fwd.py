@@ -27,10 +27,11 @@ import sys
 import time
 
 from common import (WARMUP, counter_window, kill_all, last_json, median_of, start, stop, wait_ready, ws)
-from wirespeed import core, lab, profile
-from wirespeed.netdev import xdp_stats
-from wirespeed.ports import Where
-from wirespeed.reference import REFERENCES, SOURCE
+from wirespeed import core, lab
+from wirespeed.tools import profile
+from wirespeed.base.netdev import xdp_stats
+from wirespeed.base.netns import Where
+from wirespeed.base.reference import REFERENCES, SOURCE
 
 LAB = "bfwd"
 TOPO = lab.chain(LAB)

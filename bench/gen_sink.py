@@ -34,8 +34,8 @@ import time
 from common import (WARMUP, ensure_peers, kill_all, last_json, median_of, ns_cmd, raised_sysctls, start, stop,
                     trafgen_config, window_rate, within, ws)
 from wirespeed import lab
-from wirespeed.netdev import link_stats
-from wirespeed.ports import Where
+from wirespeed.base.netdev import link_stats
+from wirespeed.base.netns import Where
 
 LAB = "bench"
 TOPO = lab.pair(LAB)

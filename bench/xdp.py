@@ -31,8 +31,8 @@ import time
 from common import (WARMUP, counter_window, ensure_peers, kill_all, last_json, median_of, ns_cmd, raised_sysctls,
                     start, stop, trafgen_config, wait_ready, within, ws)
 from wirespeed import lab
-from wirespeed.netdev import xdp_stats
-from wirespeed.ports import Where
+from wirespeed.base.netdev import xdp_stats
+from wirespeed.base.netns import Where
 
 LAB = "bxdp"
 TOPO = lab.pair(LAB)

@@ -25,7 +25,8 @@ from pyroute2 import NetNS, netns
 from pyroute2.ethtool.ioctl import IoctlEthtool
 from pyroute2.netlink.exceptions import NetlinkError
 
-from wirespeed.errors import PrivilegeError, UsageError, WirespeedError
+from wirespeed.base.errors import PrivilegeError, UsageError, WirespeedError
+from wirespeed.base.netns import enter_netns
 
 PREFIX = "ws-"
 NAME_RE = re.compile(r"^[a-z0-9]{1,12}$")
@@ -127,23 +128,6 @@ def privileged(what: str) -> Iterator[None]:
         if e.code in (errno.EPERM, errno.EACCES):
             raise PrivilegeError(f"{what}: {os.strerror(e.code)} (needs CAP_NET_ADMIN)") from None
         raise WirespeedError(f"{what}: netlink error: {e}") from None
-
-
-@contextmanager
-def enter_netns(name: str) -> Iterator[None]:
-    """Run the body with this thread in namespace `name`; sockets opened there stay there."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        try:
-            netns.setns(name, flags=0)
-        except FileNotFoundError:
-            raise WirespeedError(f"network namespace {name} does not exist") from None
-        try:
-            yield
-        finally:
-            netns.setns(home, flags=0)
-    finally:
-        os.close(home)
 
 
 def _sysctl(path: str, value: str) -> None:

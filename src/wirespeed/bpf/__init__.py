@@ -9,17 +9,19 @@ carries an XDP program is never taken over: attaching fails with one line naming
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 
 import numpy as np
 
 from wirespeed import core
 from wirespeed.bpf.asm import Program
-from wirespeed.errors import PrivilegeError, WirespeedError
+from wirespeed.base.errors import PrivilegeError, WirespeedError
 
 # enum bpf_prog_type / bpf_map_type / attach flags (linux/bpf.h, linux/if_link.h)
 PROG_TYPE_XDP = 6
 MAP_ARRAY, MAP_PERCPU_ARRAY, MAP_XSKMAP = 2, 6, 17
+BPF_F_MMAPABLE = 1 << 10
 XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 MODES = {"native": XDP_FLAGS_DRV_MODE, "skb": XDP_FLAGS_SKB_MODE}
@@ -52,15 +54,28 @@ def possible_cpus() -> int:
 
 
 class Map:
-    """A BPF map with u32 keys; per-CPU values come back as one row per possible CPU."""
+    """A BPF map with u32 keys; per-CPU values come back as one row per possible CPU.
+    mmapable: an array whose values user space maps (`words`): read in place, no system call."""
 
-    def __init__(self, kind: int, value_size: int, entries: int, name: str):
+    def __init__(self, kind: int, value_size: int, entries: int, name: str, mmapable: bool = False):
         self.kind, self.value_size, self.entries, self.name = kind, value_size, entries, name
+        self._mem = None
         try:
-            self.fd = core.bpf_map_create(kind, 4, value_size, entries, name)
+            self.fd = core.bpf_map_create(kind, 4, value_size, entries, name, BPF_F_MMAPABLE if mmapable else 0)
         except OSError as e:
             raise _fail(e, f"creating BPF map {name}") from None
         self.per_cpu = kind == MAP_PERCPU_ARRAY
+        if mmapable:
+            size = -(-value_size * entries // mmap.PAGESIZE) * mmap.PAGESIZE
+            try:
+                self._mem = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            except OSError as e:
+                self.close()
+                raise _fail(e, f"mapping BPF map {name}") from None
+
+    def words(self) -> np.ndarray:
+        """The values of an mmapable map as (entries, value_size / 8) u64, live."""
+        return np.ndarray((self.entries, self.value_size // 8), np.uint64, buffer=self._mem)
 
     def update(self, key: int, value: bytes) -> None:
         try:
@@ -77,6 +92,7 @@ class Map:
         return out.reshape(rows, words) if self.per_cpu else out
 
     def close(self) -> None:
+        """The fd now; the memory when the last numpy view of it goes."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

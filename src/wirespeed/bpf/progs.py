@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wirespeed import core
+
 from wirespeed.bpf.asm import (
     MD_DATA,
     MD_DATA_END,
@@ -35,11 +37,17 @@ from wirespeed.bpf.asm import (
     Program,
 )
 
-COUNT_VALUE = 16  # xdp_count's per-CPU value: packets u64, bytes u64
-# gen_live's state, u64 words: frames sent, next frame due (ns, CLOCK_MONOTONIC), ns between
-# frames (0: unpaced), stop after this many sent, how far behind schedule it may catch up (ns)
-GEN_SENT, GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK = range(5)
-GEN_VALUE = 40
+# The in-kernel ports count into the same counters every port has (core.COUNTER_NAMES), kept in
+# an array map user space maps (BPF_F_MMAPABLE) and reads in place: one SLOT of u64 words per
+# CPU (xdp_count) or per worker (gen_live), 128 bytes apart so no two writers share a line.
+SLOT_WORDS = 16
+SLOT = 8 * SLOT_WORDS
+C_PACKETS, C_BYTES = 0, 1  # counters.h
+# gen_live's state after the counters, u64 words: next frame due (ns, CLOCK_MONOTONIC), ns
+# between frames (0: unpaced), stop once this many were sent, how far behind it may catch up
+GEN_SENT = C_PACKETS
+GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK = range(core.N_COUNTERS, core.N_COUNTERS + 4)
+assert GEN_SLACK < SLOT_WORDS
 
 
 def xdp_verdict(verdict: int) -> Program:
@@ -49,9 +57,13 @@ def xdp_verdict(verdict: int) -> Program:
     return p
 
 
-def _lookup_key0(p: Program, map_name: str, miss: str) -> None:
-    """r0 = &map[0], or goto miss. Clobbers r1-r5."""
-    p.st(4, R10, -4, 0)
+def _lookup(p: Program, map_name: str, miss: str, key: int | None = None) -> None:
+    """r0 = &map[key] (key None: this CPU's slot), or goto miss. Clobbers r1-r5."""
+    if key is None:
+        p.call("get_smp_processor_id")
+        p.stx(4, R10, -4, R0)
+    else:
+        p.st(4, R10, -4, key)
     p.mov_reg(R2, R10)
     p.add(R2, -4)
     p.ld_map(R1, map_name)
@@ -60,19 +72,19 @@ def _lookup_key0(p: Program, map_name: str, miss: str) -> None:
 
 
 def xdp_count(verdict: int = XDP_DROP) -> Program:
-    """Per-CPU packets and bytes (frame bytes without FCS) in map 'counters', then verdict.
-    A per-CPU value needs no atomic operation: each CPU adds to its own."""
+    """Packets and bytes (frame bytes without FCS) into this CPU's slot of map 'counters', then
+    verdict. Each CPU adds to its own slot: no atomic operation."""
     p = Program("ws_count")
     p.ldx(4, R2, R1, MD_DATA)
     p.ldx(4, R7, R1, MD_DATA_END)
     p.alu("-", R7, R2, reg=True)  # r7 = frame length
-    _lookup_key0(p, "counters", "out")
-    p.ldx(8, R1, R0, 0)
+    _lookup(p, "counters", "out")
+    p.ldx(8, R1, R0, 8 * C_PACKETS)
     p.add(R1, 1)
-    p.stx(8, R0, 0, R1)
-    p.ldx(8, R1, R0, 8)
+    p.stx(8, R0, 8 * C_PACKETS, R1)
+    p.ldx(8, R1, R0, 8 * C_BYTES)
     p.add_reg(R1, R7)
-    p.stx(8, R0, 8, R1)
+    p.stx(8, R0, 8 * C_BYTES, R1)
     p.label("out")
     p.mov(R0, verdict)
     p.exit()
@@ -104,6 +116,7 @@ class GenLayout:
     sport_lo: int  # the template's source port: flows count up from it
     flows: int  # 0 or 1: source port fixed
     paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
+    key: int = 0  # this worker's slot in the state map
 
 
 def gen_live(layout: GenLayout) -> Program:
@@ -127,7 +140,7 @@ def gen_live(layout: GenLayout) -> Program:
     p.mov_reg(R2, R7)
     p.add(R2, need)
     p.jmp(">", R2, R8, "out", reg=True)  # the verifier needs the bound; frames always pass it
-    _lookup_key0(p, "state", "out")
+    _lookup(p, "state", "out", L.key)
     p.mov_reg(R6, R0)  # r6 = state, kept across helper calls
     p.ldx(8, R9, R6, 8 * GEN_SENT)  # r9 = k
     p.ldx(8, R1, R6, 8 * GEN_LIMIT)
@@ -148,6 +161,11 @@ def gen_live(layout: GenLayout) -> Program:
     p.mov_reg(R1, R9)
     p.add(R1, 1)
     p.stx(8, R6, 8 * GEN_SENT, R1)
+    p.mov_reg(R1, R8)  # bytes += frame length (data_end - data)
+    p.alu("-", R1, R7, reg=True)
+    p.ldx(8, R2, R6, 8 * C_BYTES)
+    p.add_reg(R2, R1)
+    p.stx(8, R6, 8 * C_BYTES, R2)
     # sequence
     p.mov_reg(R3, R9)
     p.alu("&", R3, L.seq_mask, bits=32)

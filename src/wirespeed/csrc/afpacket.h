@@ -160,8 +160,10 @@ static inline void afp_tx_kick(struct afp_tx *t, uint32_t n, uint64_t *c)
 		c[C_ERRORS] += n;
 }
 
-static inline void afp_tx_wait(struct afp_tx *t, uint64_t *c)
+/* The ring is full: wait (at most 1 ms) for the kernel to free slots. */
+static void afp_tx_wait(void *port, uint64_t *c)
 {
+	struct afp_tx *t = port;
 	struct pollfd p = { .fd = t->fd, .events = POLLOUT };
 
 	c[C_RING_FULL]++;
@@ -184,16 +186,13 @@ static uint32_t afp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		afp_tx_post(t, len);
 		bytes += len;
 	}
-	if (i) {
+	if (i)
 		afp_tx_kick(t, i, c);
-		c[C_PACKETS] += i;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
-	}
+	counters_batch(c, i, bytes);
 	return i;
 }
 
-/* Copy n frames (base + off[i], len[i]) into the ring and kick once. */
+/* Copy n frames (base + off[i], len[i]) into the ring and kick once: the forwarder's transmit. */
 static uint32_t afp_tx_frames(struct afp_tx *t, const uint8_t *base, const uint64_t *off,
 			      const uint32_t *len, uint32_t n, uint64_t *c)
 {
@@ -207,12 +206,9 @@ static uint32_t afp_tx_frames(struct afp_tx *t, const uint8_t *base, const uint6
 		afp_tx_post(t, l);
 		bytes += l;
 	}
-	if (i) {
+	if (i)
 		afp_tx_kick(t, i, c);
-		c[C_PACKETS] += i;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
-	}
+	counters_batch(c, i, bytes);
 	return i;
 }
 
@@ -301,8 +297,9 @@ static inline int afp_rx_ready(struct afp_rx *r)
 	return __atomic_load_n(&afp_rx_block(r, r->cur)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
 }
 
-static inline int afp_rx_wait(struct afp_rx *r, int timeout_ms, uint64_t *c)
+static int afp_rx_wait(void *port, int timeout_ms, uint64_t *c)
 {
+	struct afp_rx *r = port;
 	struct pollfd p = { .fd = r->fd, .events = POLLIN | POLLERR };
 
 	c[C_SYSCALLS]++;
@@ -353,11 +350,7 @@ static uint32_t afp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 	AFP_RX_WALK(r, max, SINK_VISIT);
 #undef SINK_VISIT
 	afp_rx_release(r); /* nobody else looks at these frames */
-	if (got) {
-		c[C_PACKETS] += got;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
-	}
+	counters_batch(c, got, bytes);
 	return got;
 }
 
@@ -377,23 +370,20 @@ static uint32_t afp_rx_burst(struct afp_rx *r, uint64_t *off, uint32_t *len, uin
 	} while (0)
 	AFP_RX_WALK(r, max, BURST_VISIT);
 #undef BURST_VISIT
-	if (got) {
-		c[C_PACKETS] += got;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
-	}
+	counters_batch(c, got, bytes);
 	return got;
 }
 
-/* Frames the kernel dropped because the ring was full, since the last call (it resets them). */
-static uint64_t afp_rx_kernel_drops(struct afp_rx *r)
+/* Frames the kernel dropped because the ring was full since the last call (the kernel resets
+ * its count on each read), added to the counters. One getsockopt: once per slice, not per batch. */
+static void afp_rx_update_drops(void *port, uint64_t *c)
 {
+	struct afp_rx *r = port;
 	struct tpacket_stats_v3 st;
 	socklen_t sl = sizeof(st);
 
-	if (getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl))
-		return 0;
-	return st.tp_drops;
+	if (r->fd >= 0 && !getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl))
+		c[C_KDROPS] += st.tp_drops;
 }
 
 #endif

@@ -1,9 +1,12 @@
-/* Per-port counters: a uint64 array owned by Python (shared memory when several workers run),
- * bumped by the core once per batch. Python reads it by the names in COUNTER_NAMES. */
+/* Per-port counters: a uint64 array owned by Python (shared memory when several workers run,
+ * or a BPF map's memory for the in-kernel ports), bumped by the core once per batch. Python
+ * reads it by the names in COUNTER_NAMES and never writes it. */
 #ifndef WS_COUNTERS_H
 #define WS_COUNTERS_H
 
 #include <stdint.h>
+
+#include "tsc.h"
 
 enum {
 	C_PACKETS,   /* frames moved */
@@ -12,7 +15,7 @@ enum {
 	C_ERRORS,    /* frames the kernel refused or a call failed for */
 	C_RING_FULL, /* times a batch stopped early because the ring had no room */
 	C_BATCHES,   /* calls that moved at least one frame */
-	C_KDROPS,    /* frames the kernel dropped before our ring (PACKET_STATISTICS) */
+	C_KDROPS,    /* frames the kernel dropped before our ring (PACKET_STATISTICS, XDP_STATISTICS) */
 	C_CYCLES,    /* TSC cycles spent inside the data path */
 	C_NS,        /* CLOCK_MONOTONIC ns spent inside the data path */
 	C_COUNT
@@ -20,5 +23,22 @@ enum {
 
 #define COUNTER_NAMES "packets", "bytes", "syscalls", "errors", "ring_full", "batches", \
 	"kernel_drops", "cycles", "ns"
+
+/* The tail of every batch: n frames of `bytes` moved by one call. */
+static inline void counters_batch(uint64_t *c, uint32_t n, uint64_t bytes)
+{
+	if (n) {
+		c[C_PACKETS] += n;
+		c[C_BYTES] += bytes;
+		c[C_BATCHES]++;
+	}
+}
+
+/* Time spent in the data path since (tsc0, ns0), read with tsc_begin() and mono_ns(). */
+static inline void counters_time(uint64_t *c, uint64_t tsc0, uint64_t ns0)
+{
+	c[C_CYCLES] += tsc_end() - tsc0;
+	c[C_NS] += mono_ns() - ns0;
+}
 
 #endif

@@ -10,6 +10,7 @@
 #ifndef WS_POOL_H
 #define WS_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 

@@ -31,18 +31,32 @@ enum {
 	S_DUPLICATE, /* seen before */
 	S_LAT_N, S_LAT_SUM, S_LAT_MIN, S_LAT_MAX, S_LAT_NEG, /* latency, ns */
 	S_FIRST_NS, S_LAST_NS, /* CLOCK_REALTIME of the first and last frame */
+	S_STREAMS,   /* streams seen */
 	S_COUNT
 };
 
 #define SINK_STAT_NAMES "pktgen", "other", "lost", "reordered", "duplicated", \
-	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns"
+	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns", "streams"
+
+/* The statistics (S_COUNT words, then SINK_HIST latency buckets) live in memory the caller
+ * gives: shared memory, so the parent reads them live while the worker runs. */
+#define SINK_STATS_WORDS (S_COUNT + SINK_HIST)
 
 struct sink {
-	uint64_t s[S_COUNT];
-	uint64_t hist[SINK_HIST];
+	uint64_t *s;       /* S_COUNT counters */
+	uint64_t *hist;    /* SINK_HIST latency buckets */
 	uint32_t udp_port; /* count only UDP to this destination port (frames mode); 0: any */
 	struct sink_stream st[SINK_STREAMS];
 };
+
+static void sink_init(struct sink *k, uint64_t *stats, uint32_t udp_port)
+{
+	memset(k, 0, sizeof(*k));
+	memset(stats, 0, SINK_STATS_WORDS * sizeof(uint64_t));
+	k->s = stats;
+	k->hist = stats + S_COUNT;
+	k->udp_port = udp_port;
+}
 
 static inline int bit_test_set(uint64_t *map, uint32_t i)
 {
@@ -65,6 +79,7 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 
 	if (!st->started) {
 		st->started = 1;
+		k->s[S_STREAMS]++;
 		st->first = seq;
 		st->expected = (seq + 1) & SEQ_MASK;
 		bit_test_set(st->seen, seq & (SINK_WIN - 1));
@@ -138,7 +153,9 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 }
 
 /* An Ethernet frame: find the UDP payload (IPv4 without options or fragments, or IPv6 with
- * UDP as next header), else count it as other. */
+ * UDP as next header), else count it as other. Measured: 12.5 ns/frame for 64-byte pktgen
+ * frames in batches of 256 (Sink.frames over a numpy batch, the call included; the same
+ * batch again and again, so every frame after the first pass takes the duplicate path). */
 static inline void sink_frame(struct sink *k, const uint8_t *f, uint32_t len, uint64_t rx_ns)
 {
 	uint32_t l4;

@@ -2,11 +2,17 @@
 #ifndef WS_UDP_H
 #define WS_UDP_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sendmmsg, recvmmsg */
+#endif
+
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "counters.h"
 #include "gen.h"
@@ -119,11 +125,7 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		sent = udp_tx_gen_gso(u, g, n, c);
 		g->pkt -= n - sent;
 		g->seq -= n - sent;
-		if (sent) {
-			c[C_PACKETS] += sent;
-			c[C_BYTES] += (uint64_t)sent * u->gso;
-			c[C_BATCHES]++;
-		}
+		counters_batch(c, sent, (uint64_t)sent * u->gso);
 		return sent;
 	}
 	for (i = 0; i < n; i++) {
@@ -139,11 +141,7 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 	g->seq -= n - sent;
 	for (i = 0; i < sent; i++)
 		bytes += u->iov[i].iov_len;
-	if (sent) {
-		c[C_PACKETS] += sent;
-		c[C_BYTES] += bytes;
-		c[C_BATCHES]++;
-	}
+	counters_batch(c, sent, bytes);
 	return sent;
 }
 
@@ -167,12 +165,24 @@ static inline int udp_recv(struct udp_port *u, uint32_t max, uint64_t *c)
 	return r;
 }
 
-static inline int udp_wait(struct udp_port *u, int timeout_ms, uint64_t *c)
+static int udp_rx_wait(void *port, int timeout_ms, uint64_t *c)
 {
+	struct udp_port *u = port;
 	struct pollfd p = { .fd = u->fd, .events = POLLIN };
 
 	c[C_SYSCALLS]++;
 	return poll(&p, 1, timeout_ms);
+}
+
+/* The socket buffer is full: wait (at most 1 ms) for room. */
+static void udp_tx_wait(void *port, uint64_t *c)
+{
+	struct udp_port *u = port;
+	struct pollfd p = { .fd = u->fd, .events = POLLOUT };
+
+	c[C_RING_FULL]++;
+	c[C_SYSCALLS]++;
+	poll(&p, 1, 1);
 }
 
 /* Receive up to max datagrams with one recvmmsg() and account them. */
@@ -191,10 +201,52 @@ static uint32_t udp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 		sink_payload(k, u->buf + (size_t)i * u->slot, u->msgs[i].msg_len, now);
 		bytes += u->msgs[i].msg_len;
 	}
-	c[C_PACKETS] += (uint32_t)r;
-	c[C_BYTES] += bytes;
-	c[C_BATCHES]++;
+	counters_batch(c, (uint32_t)r, bytes);
 	return (uint32_t)r;
+}
+
+/* Up to max datagrams with one recvmmsg(), zero copy: offsets into the port's buffer,
+ * lengths, and the receive time (one clock read per batch). */
+static uint32_t udp_rx_burst(struct udp_port *u, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max,
+			     uint64_t *c)
+{
+	int r = udp_recv(u, max, c);
+	uint64_t now, bytes = 0;
+	struct timespec t;
+
+	if (r <= 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &t);
+	now = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+	for (int i = 0; i < r; i++) {
+		off[i] = (uint64_t)i * u->slot;
+		len[i] = u->msgs[i].msg_len;
+		ts[i] = now;
+		bytes += len[i];
+	}
+	counters_batch(c, (uint32_t)r, bytes);
+	return (uint32_t)r;
+}
+
+/* Send n payloads (base + off[i], len[i]; at most the port's batch) with one sendmmsg(), the
+ * iovecs pointing at them: no copy. */
+static uint32_t udp_tx_frames(struct udp_port *u, const uint8_t *base, const uint64_t *off, const uint32_t *len,
+			      uint32_t n, uint64_t *c)
+{
+	uint64_t bytes = 0;
+	uint32_t sent;
+
+	if (n > u->batch)
+		n = u->batch;
+	for (uint32_t i = 0; i < n; i++) {
+		u->iov[i].iov_base = (uint8_t *)base + off[i];
+		u->iov[i].iov_len = len[i];
+	}
+	sent = udp_send(u, n, c);
+	for (uint32_t i = 0; i < sent; i++)
+		bytes += len[i];
+	counters_batch(c, sent, bytes);
+	return sent;
 }
 
 #endif

@@ -1,14 +1,9 @@
-/* AF_XDP: one socket, one UMEM, the four rings mapped from the kernel.
+/* AF_XDP: one socket, one UMEM, the four rings mapped from the kernel (see xskring.h for how
+ * each ring is shared with the kernel; every loop here goes through it).
  *
  * The UMEM is preallocated once and split: the first half are RX frames, which cycle
  * fill ring -> RX ring -> us -> fill ring; the second half are TX frames, which cycle
  * free stack -> TX ring -> completion ring -> free stack. Nothing is allocated per packet.
- *
- * Each ring is a single-producer single-consumer queue of power-of-two size whose producer
- * and consumer words are shared with the kernel. The side that produces writes the entries,
- * then publishes the new producer index with release order; the side that consumes reads the
- * producer index with acquire order before it reads the entries, and hands slots back by
- * publishing its consumer index with release order once it is done with them.
  */
 #ifndef WS_XSK_H
 #define WS_XSK_H
@@ -27,6 +22,7 @@
 #include "counters.h"
 #include "gen.h"
 #include "sink.h"
+#include "xskring.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44
@@ -37,15 +33,6 @@
 #ifndef XDP_MAX_TX_SKB_BUDGET
 #define XDP_MAX_TX_SKB_BUDGET 9 /* Linux 6.17: frames one copy-mode sendto() may send (default 32) */
 #endif
-
-struct xsk_ring {
-	uint32_t *producer, *consumer, *flags;
-	void *ring;
-	uint32_t mask;
-	uint32_t prod, cons; /* our copy of the index we own */
-	void *map;
-	size_t map_len;
-};
 
 struct xsk {
 	int fd;
@@ -61,10 +48,8 @@ struct xsk {
 	int shared;         /* the UMEM is another socket's (XDP_SHARED_UMEM): not ours to unmap */
 	uint32_t inflight;  /* shared: frames sent by address, not yet completed */
 	uint32_t tx_budget; /* frames one kick sends in copy mode */
+	uint64_t drops_seen; /* XDP_STATISTICS drops already added to the counters */
 };
-
-static inline uint32_t ring_load(uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void ring_store(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 static int xsk_map_ring(struct xsk *x, struct xsk_ring *r, const struct xdp_ring_offset *off, uint64_t pgoff,
 			size_t entry)
@@ -79,6 +64,7 @@ static int xsk_map_ring(struct xsk *x, struct xsk_ring *r, const struct xdp_ring
 	r->consumer = (uint32_t *)((uint8_t *)r->map + off->consumer);
 	r->flags = (uint32_t *)((uint8_t *)r->map + off->flags);
 	r->ring = (uint8_t *)r->map + off->desc;
+	r->size = x->ring_size;
 	r->mask = x->ring_size - 1;
 	r->prod = *r->producer;
 	r->cons = *r->consumer;
@@ -150,9 +136,20 @@ static int xsk_bind(struct xsk *x, struct sockaddr_xdp *sxdp, const char **step)
 	return 0;
 }
 
+/* Return frames to the fill ring (there is always room: frames only cycle). */
+static inline void xsk_refill(struct xsk *x, const uint64_t *addrs, uint32_t n)
+{
+	uint64_t keep = ~(uint64_t)(x->frame_size - 1);
+	uint32_t at, k = xring_reserve(&x->fq, n, &at);
+
+	for (uint32_t i = 0; i < k; i++)
+		*xring_addr(&x->fq, at + i) = addrs[i] & keep;
+	xring_submit(&x->fq, k);
+}
+
 /* Open, register the UMEM, map the rings, bind to ifindex/queue. bind_flags: XDP_COPY,
  * XDP_ZEROCOPY or 0 (the kernel picks), XDP_USE_NEED_WAKEUP added here. *step names what
- * failed. A queue just released by another socket can refuse with EBUSY for a moment. */
+ * failed. */
 static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_size, uint32_t frame_size,
 		    uint32_t bind_flags, int rx, int tx, const char **step)
 {
@@ -193,9 +190,8 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 		return err;
 	/* Give the kernel every RX frame before the socket can receive. */
 	for (uint32_t i = 0; i < x->rx_frames; i++)
-		((uint64_t *)x->fq.ring)[(x->fq.prod + i) & x->fq.mask] = (uint64_t)i * frame_size;
-	x->fq.prod += x->rx_frames;
-	ring_store(x->fq.producer, x->fq.prod);
+		x->held[i] = (uint64_t)i * frame_size;
+	xsk_refill(x, x->held, x->rx_frames);
 	for (uint32_t i = 0; i < ring_size; i++)
 		x->free_tx[x->nfree++] = (uint64_t)(x->rx_frames + i) * frame_size;
 
@@ -254,12 +250,11 @@ static int xsk_open_shared(struct xsk *x, struct xsk *owner, int ifindex, uint32
 /* Take back the TX frames the kernel is done with. */
 static inline void xsk_complete(struct xsk *x)
 {
-	uint32_t prod = ring_load(x->cq.producer), n = prod - x->cq.cons;
+	uint32_t at, n = xring_peek(&x->cq, x->ring_size, &at);
 
 	for (uint32_t i = 0; i < n; i++)
-		x->free_tx[x->nfree++] = ((uint64_t *)x->cq.ring)[(x->cq.cons + i) & x->cq.mask];
-	x->cq.cons = prod;
-	ring_store(x->cq.consumer, prod);
+		x->free_tx[x->nfree++] = *xring_addr(&x->cq, at + i);
+	xring_release(&x->cq, n);
 }
 
 /* Ask the kernel to send what the TX ring holds (copy mode sends inside this call). */
@@ -273,33 +268,22 @@ static inline void xsk_kick_tx(struct xsk *x, uint64_t *c)
 		c[C_ERRORS]++;
 }
 
-static inline uint32_t xsk_tx_room(struct xsk *x)
-{
-	return x->ring_size - (x->tx.prod - ring_load(x->tx.consumer));
-}
-
-/* Publish k descriptors already written at tx.prod.., kick once per budget's worth, count them. */
+/* Publish k descriptors already written at the reserved index, kick once per budget's worth,
+ * count them. */
 static inline void xsk_tx_send(struct xsk *x, uint32_t k, uint64_t bytes, uint64_t *c)
 {
-	x->tx.prod += k;
-	ring_store(x->tx.producer, x->tx.prod);
+	xring_submit(&x->tx, k);
 	for (uint32_t sent = 0; sent < k; sent += x->tx_budget)
 		xsk_kick_tx(x, c);
-	c[C_PACKETS] += k;
-	c[C_BYTES] += bytes;
-	c[C_BATCHES]++;
+	counters_batch(c, k, bytes);
 }
 
-/* How many of n frames can go now: completed frames taken back first, then bounded by free TX
- * frames and TX ring room. */
-static inline uint32_t xsk_tx_claim(struct xsk *x, uint32_t n)
+/* How many of n frames can go now (completed frames taken back first, then bounded by free TX
+ * frames and TX ring room); *at is the first TX ring index to write. */
+static inline uint32_t xsk_tx_claim(struct xsk *x, uint32_t n, uint32_t *at)
 {
-	uint32_t room;
-
 	xsk_complete(x);
-	room = xsk_tx_room(x);
-	n = n < x->nfree ? n : x->nfree;
-	return n < room ? n : room;
+	return xring_reserve(&x->tx, n < x->nfree ? n : x->nfree, at);
 }
 
 /* Build up to n frames straight into free TX frames of the UMEM and send them.
@@ -308,9 +292,8 @@ static inline uint32_t xsk_tx_claim(struct xsk *x, uint32_t n)
 static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 {
 	struct xsk *x = port;
-	uint32_t k = xsk_tx_claim(x, n);
+	uint32_t at, k = xsk_tx_claim(x, n, &at);
 	uint64_t bytes = 0;
-	struct xdp_desc *d = x->tx.ring;
 
 	if (!k) {
 		c[C_RING_FULL]++;
@@ -322,7 +305,7 @@ static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		uint64_t addr = x->free_tx[--x->nfree];
 		uint32_t len = gen_build(g, x->umem + addr);
 
-		d[(x->tx.prod + i) & x->tx.mask] = (struct xdp_desc){ .addr = addr, .len = len };
+		*xring_desc(&x->tx, at + i) = (struct xdp_desc){ .addr = addr, .len = len };
 		bytes += len;
 	}
 	xsk_tx_send(x, k, bytes, c);
@@ -342,9 +325,8 @@ static void xsk_tx_wait(void *port, uint64_t *c)
 static uint32_t xsk_tx_burst(struct xsk *x, const uint8_t *buf, size_t buflen, const uint64_t *off,
 			     const uint32_t *len, uint32_t n, uint64_t *c)
 {
-	uint32_t k = xsk_tx_claim(x, n);
+	uint32_t at, k = xsk_tx_claim(x, n, &at);
 	uint64_t bytes = 0;
-	struct xdp_desc *d = x->tx.ring;
 
 	for (uint32_t i = 0; i < k; i++) {
 		uint64_t addr = x->free_tx[x->nfree - 1];
@@ -356,7 +338,7 @@ static uint32_t xsk_tx_burst(struct xsk *x, const uint8_t *buf, size_t buflen, c
 		}
 		x->nfree--;
 		memcpy(x->umem + addr, buf + off[i], len[i]);
-		d[(x->tx.prod + i) & x->tx.mask] = (struct xdp_desc){ .addr = addr, .len = len[i] };
+		*xring_desc(&x->tx, at + i) = (struct xdp_desc){ .addr = addr, .len = len[i] };
 		bytes += len[i];
 	}
 	if (k)
@@ -375,18 +357,6 @@ static inline uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Return frames to the fill ring (there is always room: frames only cycle). */
-static inline void xsk_refill(struct xsk *x, const uint64_t *addrs, uint32_t n)
-{
-	uint64_t *f = x->fq.ring;
-	uint64_t keep = ~(uint64_t)(x->frame_size - 1);
-
-	for (uint32_t i = 0; i < n; i++)
-		f[(x->fq.prod + i) & x->fq.mask] = addrs[i] & keep;
-	x->fq.prod += n;
-	ring_store(x->fq.producer, x->fq.prod);
-}
-
 /* The fill ring ran dry and the driver sleeps: wake it. */
 static inline void xsk_kick_rx(struct xsk *x, uint64_t *c)
 {
@@ -401,31 +371,25 @@ static inline void xsk_kick_rx(struct xsk *x, uint64_t *c)
 static uint32_t xsk_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *c)
 {
 	struct xsk *x = port;
-	uint32_t prod = ring_load(x->rx.producer), n = prod - x->rx.cons, fprod = x->fq.prod;
-	struct xdp_desc *d = x->rx.ring;
-	uint64_t *f = x->fq.ring, keep = ~(uint64_t)(x->frame_size - 1), bytes = 0, now;
+	uint64_t keep = ~(uint64_t)(x->frame_size - 1), bytes = 0, now;
+	uint32_t at, fat, n = xring_peek(&x->rx, max, &at);
 
-	if (n > max)
-		n = max;
 	if (!n) {
 		xsk_kick_rx(x, c);
 		return 0;
 	}
+	n = xring_reserve(&x->fq, n, &fat); /* always n: frames only cycle */
 	now = realtime_ns();
 	for (uint32_t i = 0; i < n; i++) {
-		const struct xdp_desc *e = &d[(x->rx.cons + i) & x->rx.mask];
+		const struct xdp_desc *e = xring_desc(&x->rx, at + i);
 
 		sink_frame(k, x->umem + e->addr, e->len, now);
 		bytes += e->len;
-		f[(fprod + i) & x->fq.mask] = e->addr & keep;
+		*xring_addr(&x->fq, fat + i) = e->addr & keep;
 	}
-	x->rx.cons += n;
-	ring_store(x->rx.consumer, x->rx.cons);
-	x->fq.prod += n;
-	ring_store(x->fq.producer, x->fq.prod);
-	c[C_PACKETS] += n;
-	c[C_BYTES] += bytes;
-	c[C_BATCHES]++;
+	xring_release(&x->rx, n);
+	xring_submit(&x->fq, n);
+	counters_batch(c, n, bytes);
 	return n;
 }
 
@@ -441,25 +405,19 @@ static int xsk_rx_wait(void *port, int ms, uint64_t *c)
 /* Up to max frames as UMEM offsets and lengths, zero copy; they stay ours until the next call. */
 static uint32_t xsk_rx_burst(struct xsk *x, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max, uint64_t *c)
 {
-	uint32_t prod, n;
-	struct xdp_desc *d = x->rx.ring;
+	uint32_t at, n;
 	uint64_t now, bytes = 0;
 
 	xsk_refill(x, x->held, x->nheld);
 	x->nheld = 0;
-	prod = ring_load(x->rx.producer);
-	n = prod - x->rx.cons;
-	if (n > max)
-		n = max;
-	if (n > x->ring_size)
-		n = x->ring_size;
+	n = xring_peek(&x->rx, max < x->ring_size ? max : x->ring_size, &at);
 	if (!n) {
 		xsk_kick_rx(x, c);
 		return 0;
 	}
 	now = realtime_ns();
 	for (uint32_t i = 0; i < n; i++) {
-		const struct xdp_desc *e = &d[(x->rx.cons + i) & x->rx.mask];
+		const struct xdp_desc *e = xring_desc(&x->rx, at + i);
 
 		off[i] = e->addr;
 		len[i] = e->len;
@@ -468,11 +426,8 @@ static uint32_t xsk_rx_burst(struct xsk *x, uint64_t *off, uint32_t *len, uint64
 		bytes += e->len;
 	}
 	x->nheld = n;
-	x->rx.cons += n;
-	ring_store(x->rx.consumer, x->rx.cons);
-	c[C_PACKETS] += n;
-	c[C_BYTES] += bytes;
-	c[C_BATCHES]++;
+	xring_release(&x->rx, n);
+	counters_batch(c, n, bytes);
 	return n;
 }
 
@@ -481,40 +436,33 @@ static uint32_t xsk_rx_burst(struct xsk *x, uint64_t *off, uint32_t *len, uint64
  * completes them (xsk_recycle). */
 static uint32_t xsk_rx_take(struct xsk *x, uint64_t *addr, uint32_t *len, uint32_t max, uint64_t *c)
 {
-	uint32_t prod = ring_load(x->rx.producer), n = prod - x->rx.cons;
-	struct xdp_desc *d = x->rx.ring;
+	uint32_t at, n = xring_peek(&x->rx, max, &at);
 	uint64_t bytes = 0;
 
-	if (n > max)
-		n = max;
 	if (!n) {
 		xsk_kick_rx(x, c);
 		return 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		const struct xdp_desc *e = &d[(x->rx.cons + i) & x->rx.mask];
+		const struct xdp_desc *e = xring_desc(&x->rx, at + i);
 
 		addr[i] = e->addr;
 		len[i] = e->len;
 		bytes += e->len;
 	}
-	x->rx.cons += n;
-	ring_store(x->rx.consumer, x->rx.cons);
-	c[C_PACKETS] += n;
-	c[C_BYTES] += bytes;
-	c[C_BATCHES]++;
+	xring_release(&x->rx, n);
+	counters_batch(c, n, bytes);
 	return n;
 }
 
 /* Send n frames already in the (shared) UMEM by address: best effort, no copy. */
 static uint32_t xsk_tx_addrs(struct xsk *x, const uint64_t *addr, const uint32_t *len, uint32_t n, uint64_t *c)
 {
-	uint32_t room = xsk_tx_room(x), k = n < room ? n : room;
-	struct xdp_desc *d = x->tx.ring;
+	uint32_t at, k = xring_reserve(&x->tx, n, &at);
 	uint64_t bytes = 0;
 
 	for (uint32_t i = 0; i < k; i++) {
-		d[(x->tx.prod + i) & x->tx.mask] = (struct xdp_desc){ .addr = addr[i], .len = len[i] };
+		*xring_desc(&x->tx, at + i) = (struct xdp_desc){ .addr = addr[i], .len = len[i] };
 		bytes += len[i];
 	}
 	if (k) {
@@ -530,19 +478,33 @@ static uint32_t xsk_tx_addrs(struct xsk *x, const uint64_t *addr, const uint32_t
 /* Frames `tx` has finished sending go back to `rx`'s fill ring. Returns how many. */
 static uint32_t xsk_recycle(struct xsk *tx, struct xsk *rx)
 {
-	uint32_t prod = ring_load(tx->cq.producer), n = prod - tx->cq.cons;
-	uint64_t *f = rx->fq.ring, keep = ~(uint64_t)(rx->frame_size - 1);
+	uint64_t keep = ~(uint64_t)(rx->frame_size - 1);
+	uint32_t at, fat, n = xring_peek(&tx->cq, tx->ring_size, &at);
 
+	n = xring_reserve(&rx->fq, n, &fat); /* room: frames only cycle */
 	for (uint32_t i = 0; i < n; i++)
-		f[(rx->fq.prod + i) & rx->fq.mask] = ((uint64_t *)tx->cq.ring)[(tx->cq.cons + i) & tx->cq.mask] & keep;
-	tx->cq.cons = prod;
-	ring_store(tx->cq.consumer, prod);
+		*xring_addr(&rx->fq, fat + i) = *xring_addr(&tx->cq, at + i) & keep;
+	xring_release(&tx->cq, n);
+	xring_submit(&rx->fq, n);
 	tx->inflight -= n;
-	if (n) {
-		rx->fq.prod += n;
-		ring_store(rx->fq.producer, rx->fq.prod);
-	}
 	return n;
+}
+
+/* Drops the kernel counted for this socket since the last call (ring full, no fill frames),
+ * added to the counters. One getsockopt: call it once per slice, not per batch. */
+static void xsk_update_drops(void *port, uint64_t *c)
+{
+	struct xsk *x = port;
+	struct xdp_statistics s;
+	socklen_t len = sizeof(s);
+	uint64_t total;
+
+	memset(&s, 0, sizeof(s));
+	if (x->fd < 0 || !x->has_rx || getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &s, &len))
+		return;
+	total = s.rx_dropped + s.rx_ring_full;
+	c[C_KDROPS] += total - x->drops_seen;
+	x->drops_seen = total;
 }
 
 #endif

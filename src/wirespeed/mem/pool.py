@@ -8,7 +8,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from wirespeed import core
-from wirespeed.errors import UsageError
+from wirespeed.base.errors import UsageError
 
 
 def _region_bytes(nbufs: int, buf_size: int) -> int:

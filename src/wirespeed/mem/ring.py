@@ -7,7 +7,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from wirespeed import core
-from wirespeed.errors import UsageError
+from wirespeed.base.errors import UsageError
 
 MODES = {"spsc": 0, "mpsc": core.RING_MP, "spmc": core.RING_MC, "mpmc": core.RING_MP | core.RING_MC}
 

@@ -1,26 +1,55 @@
-"""Ports: batched packet I/O over one interface, one module per backend, one interface.
+"""Ports: batched packet I/O over one interface. One contract, one registry, one module per backend.
 
-Every port has
-  counters            numpy uint64[N_COUNTERS] (names in core.COUNTER_NAMES), bumped per batch
-  rx_burst(batch, timeout_ms=0) -> n   best effort: fills batch.offsets/lengths/timestamps
-                                        with up to len(batch) frames; batch.data views them
-  tx_burst(batch) -> n                 best effort: sends batch.n frames, one system call
-  gen_run(gen, batch, max_packets, until_ns) -> packets sent     the generator's C loop
-  sink_run(sink, batch, max_packets, until_ns) -> packets received
-  close()
-Frames never become Python objects: a Batch is numpy arrays over memory the kernel shares.
+The contract (`Port`), what every port has:
+
+    backend: str                   its registry name
+    where: Where                   the interface (and namespace) it is bound to
+    counters: np.ndarray           uint64[N_COUNTERS], names in core.COUNTER_NAMES: packets,
+                                   bytes (frame bytes without FCS; UDP: payload bytes), syscalls,
+                                   errors, ring_full, batches, kernel_drops, cycles and ns (TSC
+                                   cycles and CLOCK_MONOTONIC ns spent in the data path). Bumped
+                                   by C (or by the kernel's BPF program) once per batch; Python
+                                   only reads them.
+    close() -> None
+
+What a port offers depends on what its backend can do (its `Backend` entry says):
+
+    transmit      gen_run(gen, batch, max_packets, until_ns) -> packets sent
+                      the generator's loop in C for one run slice (until CLOCK_MONOTONIC ns)
+                  drain(timeout_ms=1000) -> frames the kernel has not yet sent
+    receive       sink_run(sink, batch, max_packets, until_ns) -> packets received
+    user_frames   rx_batch(size) -> Batch; rx_burst(batch, timeout_ms=0) -> n   best effort,
+                      zero copy: the batch's data is the port's own memory, valid until the
+                      next rx_burst;  tx_burst(batch) -> n   best effort, one system call
+                  update_drops() -> None: the kernel's drop count into counters[kernel_drops]
+    zero_copy     rx_take(addrs, lengths) -> n     frames by address, kept until release()
+                  release(addrs)                   frames back to the receive ring
+                  tx_addrs(addrs, lengths) -> n    send frames of a shared memory by address
+                  recycle() -> n                   sent frames back to their owner
+                  wait(timeout_ms)                 sleep until a frame arrives
+                  data: np.ndarray                 the memory frames live in (UMEM)
+
+Ports are made in two steps, so that a run's counters live where the parent reads them live:
+`prepare(spec, rows)` in the parent (shared memory, or a BPF map the kernel counts into, and
+whatever must exist before the workers fork), then `Prepared.open(i)` inside worker i.
+
+Adding a backend: its module (with `prepare(spec, rows) -> Prepared`, or `open(spec, counters)
+-> Port` for a user-space port) and its entry in BACKENDS. Nothing else.
 """
 
 from __future__ import annotations
 
-import errno
-import socket
-from dataclasses import dataclass
+import importlib
+import mmap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from wirespeed.errors import PrivilegeError, UsageError, WirespeedError
-from wirespeed.lab import enter_netns
+from wirespeed import core
+from wirespeed.base.errors import UsageError
+from wirespeed.base.netns import Where
 
 
 @dataclass
@@ -50,37 +79,170 @@ class Batch:
         return self.data[o : o + int(self.lengths[i])]
 
 
+class Port(Protocol):
+    backend: str
+    where: Where
+    counters: np.ndarray
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
-class Where:
-    """An interface, inside a network namespace or (netns None) in ours."""
+class Backend:
+    """What a backend can do: the one place its rules live."""
 
-    ifname: str
-    netns: str | None = None
+    name: str
+    module: str  # wirespeed.ports.<module>
+    summary: str
+    transmit: bool
+    receive: bool
+    in_kernel: bool = False  # the data path is a BPF program; no frame reaches user space
+    xdp_attach: bool = False  # receiving attaches an XDP program to the interface
+    one_queue: bool = False  # one socket on queue 0: one worker
+    fixed_frame: bool = False  # repeats one template: one frame size per run
+    varies: tuple[str, ...] = ("src_ip", "dst_ip", "sport", "dport")  # header fields it can vary
+    timestamps: bool = True  # its frames carry send times (latency can be measured)
+    user_frames: bool = True  # rx_burst / tx_burst: frames in user space (fwd can use it)
+    zero_copy: bool = False  # frames change hands by address (rx_take / tx_addrs)
+    payload_only: bool = False  # moves UDP payloads; the kernel writes the headers
+    max_frame: int = 9000  # largest frame it sends, FCS included
+    options: frozenset[str] = frozenset()  # the backend-specific options that apply to it
 
-    def __str__(self) -> str:
-        return f"{self.ifname} in {self.netns}" if self.netns else self.ifname
+    @property
+    def l2_extra(self) -> int:
+        """Bytes per packet its byte counter leaves out and L2 counts (the FCS; for a UDP
+        socket also the headers: added by the caller, who knows the IP version)."""
+        return 4
 
 
-def ifindex(where: Where) -> int:
-    """Index of the interface; call with this thread already in its namespace."""
+def _b(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
+                transmit=True, receive=True, options=_b("no_bypass", "no_linear", "filter_port")),
+        Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
+                transmit=True, receive=True, varies=(), payload_only=True, options=_b("no_gso", "bind", "port")),
+        Backend("xdp", "xsk", "AF_XDP socket on queue 0 (UMEM, four rings, copy or zero-copy)",
+                transmit=True, receive=True, xdp_attach=True, one_queue=True, zero_copy=True, max_frame=4100,
+                options=_b("copy", "xdp_mode", "no_zero_copy")),
+        Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
+                transmit=True, receive=False, in_kernel=True, fixed_frame=True, varies=("sport",),
+                timestamps=False, user_frames=False),
+        Backend("xdp-count", "xdpcount", "in-kernel counter: an XDP program counts per CPU and drops",
+                transmit=False, receive=True, in_kernel=True, xdp_attach=True, one_queue=True, timestamps=False,
+                user_frames=False, options=_b("xdp_mode")),
+    )
+}
+
+
+def backend(name: str) -> Backend:
     try:
-        return socket.if_nametoindex(where.ifname)
-    except OSError:
-        raise UsageError(f"unknown interface {where}") from None
+        return BACKENDS[name]
+    except KeyError:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
 
 
-def port_error(e: OSError, what: str, where: Where) -> WirespeedError:
-    """One line for a failed set-up step, privilege problems told apart."""
-    text = f"{what} on {where}: {e.strerror or e}"
-    if e.errno in (errno.EPERM, errno.EACCES):
-        return PrivilegeError(f"{text} (needs root or CAP_NET_RAW)")
-    return WirespeedError(text)
+def names(*, transmit: bool = False, receive: bool = False, user_frames: bool = False) -> tuple[str, ...]:
+    """Backends that can do all of what is asked."""
+    return tuple(b.name for b in BACKENDS.values()
+                 if (b.transmit or not transmit) and (b.receive or not receive) and (b.user_frames or not user_frames))
 
 
-def in_netns(where: Where):
-    """Context: this thread inside the interface's namespace (or where it already is)."""
-    if where.netns:
-        return enter_netns(where.netns)
-    from contextlib import nullcontext
+@dataclass
+class PortSpec:
+    """Everything a backend may need to open a port; each takes what applies to it."""
 
-    return nullcontext()
+    backend: str
+    where: Where
+    tx: bool = False
+    rx: bool = False
+    batch: int = 64
+    max_frame: int = 1518  # largest frame sent, FCS included
+    # afpacket
+    qdisc_bypass: bool = True
+    linear: bool = True
+    rx_block_size: int = 1 << 18
+    rx_blocks: int = 64
+    fanout: int = -1  # PACKET_FANOUT group the workers of one run share (-1: none)
+    # udp
+    local: tuple[str, int] | None = None
+    remote: tuple[str, int] | None = None
+    gso: int = 0  # datagram bytes to send in GSO messages (0: one message per datagram)
+    # xdp, xdp-count
+    copy: str = "auto"
+    xdp_mode: str = "native"
+    share: Any = None  # an open receiving xdp port whose UMEM a transmitting one sends from
+    # kernel
+    gen_of: Callable[[int], Any] | None = None  # worker i's core.Gen: the frame the kernel repeats
+    sports: tuple[int, int] = (9, 1)  # source port and how many flows walk up from it
+    peer: Where | None = None  # the far end of a veth, prepared to receive XDP_TX frames
+    note: Callable[[str], None] = field(default=lambda text: None, repr=False)
+
+
+class Prepared:
+    """A port prepared in the parent for `rows` workers: counters[i] is worker i's, live (an
+    in-kernel counter has a row per CPU instead)."""
+
+    def __init__(self, spec: PortSpec, counters: np.ndarray, opener: Callable[[PortSpec, int], Port],
+                 closers: tuple[Callable[[], None], ...] = ()):
+        self.spec = spec
+        self.counters = counters
+        self._open = opener
+        self._closers = list(closers)
+
+    def open(self, i: int, **override) -> Port:
+        spec = self.spec if not override else PortSpec(**{**self.spec.__dict__, **override})
+        return self._open(spec, i)
+
+    def totals(self) -> np.ndarray:
+        return self.counters.sum(axis=0)
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+
+
+def shared_counters(rows: int) -> tuple[np.ndarray, mmap.mmap]:
+    """rows x N_COUNTERS uint64 in anonymous shared memory (inherited across fork)."""
+    mem = mmap.mmap(-1, max(1, rows) * core.N_COUNTERS * 8)
+    return np.ndarray((rows, core.N_COUNTERS), np.uint64, buffer=mem), mem
+
+
+def _module(b: Backend):
+    return importlib.import_module(f"wirespeed.ports.{b.module}")
+
+
+def prepare(spec: PortSpec, rows: int = 1) -> Prepared:
+    """The parent's half of opening a port for `rows` workers (see the module docstring)."""
+    b = backend(spec.backend)
+    if spec.tx and not b.transmit:
+        raise UsageError(f"--backend {b.name} cannot transmit")
+    if spec.rx and not b.receive:
+        raise UsageError(f"--backend {b.name} cannot receive")
+    mod = _module(b)
+    if hasattr(mod, "prepare"):
+        return mod.prepare(spec, rows)
+    counters, _ = shared_counters(rows)
+    return Prepared(spec, counters, lambda sp, i: mod.open(sp, counters[i]))
+
+
+def open_port(spec: PortSpec) -> Port:
+    """A port opened here and now (one process): prepare and open in one step."""
+    prep = prepare(spec, 1)
+    try:
+        port = prep.open(0)
+    except BaseException:
+        prep.close()
+        raise
+    close = port.close
+
+    def close_both() -> None:  # the port, then what was prepared for it (maps, attachments)
+        close()
+        prep.close()
+
+    port.close = close_both
+    return port

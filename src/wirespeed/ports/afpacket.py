@@ -13,7 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from wirespeed import core
-from wirespeed.ports import Batch, Where, ifindex, in_netns, port_error
+from wirespeed.base.netns import Where, ifindex, in_netns, port_error
+from wirespeed.ports import Batch, PortSpec
+
+FCS = 4
 
 
 def _frame_slot(max_frame: int) -> int:
@@ -28,23 +31,12 @@ def _frame_slot(max_frame: int) -> int:
 class AfPacketPort:
     backend = "afpacket"
 
-    def __init__(
-        self,
-        where: Where,
-        tx: bool = True,
-        rx: bool = False,
-        max_frame: int = 1514,
-        tx_frames: int = 4096,
-        qdisc_bypass: bool = True,
-        linear: bool = True,
-        rx_block_size: int = 1 << 18,
-        rx_blocks: int = 64,
-        rx_timeout_ms: int = 2,
-        fanout_group: int = -1,
-        counters: np.ndarray | None = None,
-    ):
+    def __init__(self, where: Where, counters: np.ndarray, tx: bool = True, rx: bool = False,
+                 max_frame: int = 1514, tx_frames: int = 4096, qdisc_bypass: bool = True, linear: bool = True,
+                 rx_block_size: int = 1 << 18, rx_blocks: int = 64, rx_timeout_ms: int = 2, fanout_group: int = -1):
+        """max_frame: bytes handed to the kernel (no FCS)."""
         self.where = where
-        self.counters = counters if counters is not None else np.zeros(core.N_COUNTERS, np.uint64)
+        self.counters = counters
         self._tx = self._rx = None
         with in_netns(where):
             index = ifindex(where)
@@ -64,6 +56,9 @@ class AfPacketPort:
     def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
         return self._tx.gen_run(gen, batch, max_packets, until_ns, self.counters)
 
+    def drain(self, timeout_ms: int = 1000) -> int:
+        return 0  # the kernel takes the frames inside send(): nothing waits in the ring after it
+
     def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
         return self._rx.sink_run(sink, batch, max_packets, until_ns, self.counters)
 
@@ -78,9 +73,9 @@ class AfPacketPort:
     def tx_burst(self, batch: Batch) -> int:
         return self._tx.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
 
-    def kernel_drops(self) -> int:
-        """Frames the kernel dropped for want of RX ring space since the last call."""
-        return self._rx.kernel_drops() if self._rx is not None else 0
+    def update_drops(self) -> None:
+        if self._rx is not None:
+            self._rx.update_drops(self.counters)
 
     def close(self) -> None:
         self.data = None
@@ -88,3 +83,9 @@ class AfPacketPort:
             if ring is not None:
                 ring.close()
         self._tx = self._rx = None
+
+
+def open(spec: PortSpec, counters: np.ndarray) -> AfPacketPort:
+    return AfPacketPort(spec.where, counters, tx=spec.tx, rx=spec.rx, max_frame=spec.max_frame - FCS,
+                        qdisc_bypass=spec.qdisc_bypass, linear=spec.linear, rx_block_size=spec.rx_block_size,
+                        rx_blocks=spec.rx_blocks, fanout_group=spec.fanout)

@@ -8,8 +8,9 @@ import socket
 import numpy as np
 
 from wirespeed import core
-from wirespeed.errors import WirespeedError
-from wirespeed.ports import Batch, Where, in_netns, port_error
+from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.base.netns import Where, in_netns, port_error
+from wirespeed.ports import Batch, PortSpec
 
 SOCKBUF = 8 << 20  # bytes of socket buffer asked for (forced past rmem_max/wmem_max as root)
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
@@ -35,6 +36,7 @@ class UdpPort:
         0 sends one message per datagram."""
         self.where = where
         self.counters = counters if counters is not None else np.zeros(core.N_COUNTERS, np.uint64)
+        self._port = None
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         with in_netns(where):
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -80,8 +82,11 @@ class UdpPort:
     def tx_burst(self, batch: Batch) -> int:
         return self._port.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
 
-    def kernel_drops(self) -> int:
-        return 0
+    def drain(self, timeout_ms: int = 1000) -> int:
+        return 0  # sendmmsg() returns once the kernel has the datagrams
+
+    def update_drops(self) -> None:
+        pass  # a UDP socket's drops show in the kernel's UDP counters (RcvbufErrors), not per socket
 
     def close(self) -> None:
         self.data = None
@@ -89,3 +94,11 @@ class UdpPort:
             self._port.close()
             self._port = None
         self.sock.close()
+
+
+def open(spec: PortSpec, counters: np.ndarray) -> UdpPort:
+    if spec.local is None:
+        raise UsageError("the UDP backend needs a local address and port")
+    return UdpPort(spec.where, spec.local, spec.remote, batch=spec.batch,
+                   slot=max(2048, (spec.max_frame + 63) // 64 * 64), counters=counters,
+                   reuseport=spec.fanout >= 0, gso=spec.gso)

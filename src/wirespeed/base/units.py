@@ -1,0 +1,140 @@
+"""Parsing of link speeds and frame sizes, and the Ethernet wire arithmetic they feed.
+
+A frame size counts the Ethernet header through the FCS (64 bytes minimum). On the wire every
+frame also takes 7 bytes of preamble, 1 start-of-frame delimiter and 12 of inter-frame gap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from wirespeed.base.errors import UsageError
+
+WIRE_OVERHEAD = 20  # preamble 7 + SFD 1 + inter-frame gap 12, bytes
+MIN_FRAME = 64
+MAX_FRAME = 9216  # the largest jumbo frame common switches accept
+
+# Ethernet speeds defined by IEEE 802.3, bits per second.
+LINK_SPEEDS = {
+    "10M": 10 * 10**6,
+    "100M": 100 * 10**6,
+    "1G": 10**9,
+    "2.5G": 2_500 * 10**6,
+    "5G": 5 * 10**9,
+    "10G": 10 * 10**9,
+    "25G": 25 * 10**9,
+    "40G": 40 * 10**9,
+    "50G": 50 * 10**9,
+    "100G": 100 * 10**9,
+    "200G": 200 * 10**9,
+    "400G": 400 * 10**9,
+    "800G": 800 * 10**9,
+    "1.6T": 1600 * 10**9,
+}
+DEFAULT_LINKS = ("1G", "10G", "25G", "40G", "100G", "200G", "400G")
+
+_SPEED_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([mgt])(?:b(?:it)?(?:/?s|ps)?)?\s*$", re.I)
+_SCALE = {"m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_link(text: str) -> tuple[str, int]:
+    """'10G', '10g', '10Gbit', '10000M' -> ('10G', 10_000_000_000)."""
+    m = _SPEED_RE.match(text)
+    if m:
+        value = Fraction(m.group(1))
+        bps = value * _SCALE[m.group(2).lower()]
+        if bps <= 0:
+            raise UsageError(f"link speed must be positive, got {text!r}")
+        for name, known in LINK_SPEEDS.items():
+            if known == bps:
+                return name, known
+    raise UsageError(
+        f"unknown link speed {text!r}: use one of {', '.join(LINK_SPEEDS)}"
+    )
+
+
+@dataclass(frozen=True)
+class FrameMix:
+    """One frame size, or a weighted mix of sizes such as IMIX. Sizes include the FCS."""
+
+    name: str
+    sizes: tuple[int, ...]
+    weights: tuple[int, ...]
+
+    @property
+    def mean_frame(self) -> Fraction:
+        """Mean frame bytes per packet, exact."""
+        total = sum(self.weights)
+        return Fraction(sum(s * w for s, w in zip(self.sizes, self.weights)), total)
+
+    @property
+    def mean_wire(self) -> Fraction:
+        """Mean bytes on the wire per packet, preamble and gap included."""
+        return self.mean_frame + WIRE_OVERHEAD
+
+
+IMIX = FrameMix("imix", (64, 570, 1518), (7, 4, 1))
+DEFAULT_FRAMES = (64, 128, 256, 512, 1024, 1518)
+
+
+def frame(size: int) -> FrameMix:
+    return FrameMix(str(size), (size,), (1,))
+
+
+def parse_frame(text: str) -> FrameMix:
+    """'64' -> one size; 'imix' -> the 7:4:1 mix of 64/570/1518."""
+    if text.strip().lower() == "imix":
+        return IMIX
+    try:
+        size = int(text)
+    except ValueError:
+        raise UsageError(f"frame size must be a whole number of bytes or 'imix', got {text!r}") from None
+    if not MIN_FRAME <= size <= MAX_FRAME:
+        raise UsageError(f"frame size must be {MIN_FRAME}..{MAX_FRAME} bytes (FCS included) or 'imix', got {size}")
+    return frame(size)
+
+
+def default_frames() -> tuple[FrameMix, ...]:
+    return tuple(frame(s) for s in DEFAULT_FRAMES) + (IMIX,)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A sending rate: packets per second, or bits per second on the wire (L1), or a share of
+    the link speed. Bit rates count preamble, SFD, gap and FCS, as the link does."""
+
+    pps: float | None = None
+    l1_bps: float | None = None
+    link_share: float | None = None
+
+    def packets_per_second(self, mean_wire_bytes: float, link_bps: float | None) -> float:
+        if self.pps is not None:
+            return self.pps
+        if self.l1_bps is not None:
+            return self.l1_bps / (mean_wire_bytes * 8)
+        if link_bps is None:
+            raise UsageError("a rate in % needs the link speed: give --link (the interface reports none)")
+        return link_bps * self.link_share / (mean_wire_bytes * 8)
+
+
+_RATE_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(%|[kmg]?pps|[kmgt]?(?:bit|bps|b/s))\s*$", re.I)
+_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_rate(text: str) -> Rate:
+    """'500kpps', '1.5mpps', '2gbit', '100mbps', '50%'."""
+    m = _RATE_RE.match(text)
+    if not m:
+        raise UsageError(f"bad rate {text!r}: use e.g. 500kpps, 1.5mpps, 2gbit, 100mbps or 50%")
+    value, unit = float(m.group(1)), m.group(2).lower()
+    if value <= 0:
+        raise UsageError(f"rate must be positive, got {text!r}")
+    if unit == "%":
+        if value > 100:
+            raise UsageError(f"rate must be at most 100% of the link, got {text!r}")
+        return Rate(link_share=value / 100)
+    if unit.endswith("pps"):
+        return Rate(pps=value * _PREFIX[unit[:-3]])
+    return Rate(l1_bps=value * _PREFIX[unit[0] if unit[0] in "kmgt" else ""])

@@ -1,0 +1,373 @@
+"""Command line: a thin layer. Options are parsed into typed values once (cli.options), the
+interface is resolved once (the one named, or the lab's), and the tool runs with its config.
+
+Every user mistake ends as one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wirespeed import __version__, ports
+from wirespeed.base import output
+from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.base.netns import Where
+from wirespeed.cli import options as opt
+
+
+def _cmd_budget(args) -> int:
+    from wirespeed.base.units import DEFAULT_LINKS, default_frames, frame, parse_frame, parse_link
+    from wirespeed.tools import budget
+
+    links = tuple(dict.fromkeys(parse_link(x)[0] for x in args.link)) if args.link else DEFAULT_LINKS
+    frames = tuple(parse_frame(x) for x in args.frame) if args.frame else default_frames()
+    cfg = budget.BudgetConfig(
+        links=links,
+        frames=frames,
+        selected_link=links[0] if args.link else "10G",
+        selected_frame=frames[0] if args.frame else frame(64),
+        measure=not args.no_profile,
+        cpu=args.cpu,
+        min_time=args.time,
+        reps=args.reps,
+        mem_size=args.mem_size,
+    )
+    if args.json:
+        output.print_json(budget.run(cfg))
+        return 0
+    err = output.err_console()
+    with err.status("measuring") as st:
+        res = budget.run(cfg, progress=lambda what: st.update(f"measuring: {what}"))
+    output.print_budget(res, output.console())
+    return 0
+
+
+def _cmd_lab(args) -> int:
+    from wirespeed import lab
+
+    if args.action == "up":
+        topo = lab.TOPOLOGIES[args.topology](args.name)
+        lab.Lab(topo, keep=True).up()
+        rows = [r for r in lab.status() if r["lab"] == topo.name]
+    elif args.action == "down":
+        if args.all and args.name_given:
+            raise UsageError("wirespeed lab down: give --name or --all, not both")
+        gone = lab.down(None if args.all else lab.check_name(args.name))
+        if args.json:
+            output.print_json({"removed": gone})
+        else:
+            print(f"removed {len(gone)} namespace(s){': ' + ' '.join(gone) if gone else ''}")
+        return 0
+    else:
+        rows = lab.status()
+    if args.json:
+        for r in rows:
+            output.print_json(r)
+    elif not rows:
+        print("no wirespeed namespaces")
+    else:
+        output.console().print(
+            output.make_table(
+                "wirespeed lab",
+                ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "<xdp"],
+                [
+                    (r["lab"], r["node"], r["netns"], r["ifname"] or "-", r["mac"] or "-",
+                     " ".join(r["addresses"]) or "-", r["state"] or "-",
+                     f"id {r['xdp']['id']} ({r['xdp']['mode']})" if r["xdp"] else "-")
+                    for r in rows
+                ],
+            )
+        )
+    return 0
+
+
+class Resolved:
+    """Where a tool runs: the interfaces it was given, or the lab's node (made for the run with
+    --lab, removed after). The one resolver for gen, sink and fwd."""
+
+    def __init__(self, args, node: str, ifnames: list[str], topology: str = "pair"):
+        from wirespeed import lab
+        from wirespeed.base.netdev import link_info
+
+        self.topo = None
+        self.created = False
+        if ifnames:
+            if args.lab:
+                raise UsageError(f"give {'IN OUT' if len(ifnames) > 1 else 'an interface'} or --lab, not both")
+            self.wheres = [Where(name, args.netns) for name in ifnames]
+            for w in self.wheres:
+                link_info(w)  # an unknown interface or namespace is named before anything else
+            return
+        if args.netns:
+            raise UsageError("--netns names the namespace of an interface you give; without one the lab is used")
+        lab.require_root(f"wirespeed {args.command} in the lab")
+        self.topo, self.created = lab.resolve(lab.check_name(args.lab_name), args.lab, topology=topology)
+        self.wheres = [Where(e.ifname, self.topo.netns(node)) for e in self.topo.endpoints(node)]
+        self.node = node
+
+    def peer(self, where: Where) -> Where | None:
+        """The far end of a lab interface's wire."""
+        if self.topo is None:
+            return None
+        end = next(e for e in self.topo.endpoints(self.node) if e.ifname == where.ifname)
+        far = self.topo.peer(end)
+        return Where(far.ifname, self.topo.netns(far.node))
+
+    def close(self) -> None:
+        if self.created:
+            from wirespeed import lab
+
+            lab.down(self.topo.name)
+            self.created = False
+
+
+def _in_place(args, node: str, ifnames: list[str], body, topology: str = "pair") -> int:
+    r = Resolved(args, node, ifnames, topology)
+    try:
+        body(r)
+    finally:
+        r.close()
+    return 0
+
+
+def _reporter(args, tool: str):
+    from wirespeed.runner.stats import Reporter
+
+    return Reporter(tool, args.json, output.console())
+
+
+def _gen_values(args) -> None:
+    """What the generator's options say without an interface, checked before anything opens."""
+    from wirespeed.tools.gen import check_frame
+
+    if args.ipv6 and (args.ip_id is not None or args.no_df):
+        raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
+    check_frame(args.size, args.ipv6, not (args.no_stamp or args.payload), args.payload or b"")
+
+
+def _gen_config(args, r: Resolved):
+    from wirespeed.base.netdev import link_info
+    from wirespeed.tools.gen import GenConfig
+
+    mix, rate, link = args.size, args.rate, args.link
+    payload = args.payload or b""
+    stamp = not (args.no_stamp or payload)
+    where = r.wheres[0]
+    if r.topo is not None:
+        end = r.topo.endpoints("gen")[0]
+        peer = r.topo.peer(end)
+        defaults = (end.address6, peer.address6) if args.ipv6 else (end.address, peer.address)
+        src_mac, dst_mac = opt.mac(end.mac), opt.mac(peer.mac)
+    else:
+        defaults = ("2001:2::1", "2001:2::2") if args.ipv6 else ("198.18.0.1", "198.18.0.2")
+        src_mac = None
+        if args.backend == "afpacket" and not args.dst_mac:
+            raise UsageError(f"--dst-mac is needed to send on {where}")
+        dst_mac = bytes(6)
+    src_ip, src_ips = args.src_ip or opt.ip_range(defaults[0])
+    dst_ip, dst_ips = args.dst_ip or opt.ip_range(defaults[1])
+    for ip in (src_ip, dst_ip):
+        if (ip.version == 6) != args.ipv6:
+            raise UsageError(f"address {ip} is IPv{ip.version}, the template is IPv{6 if args.ipv6 else 4} (-6 picks IPv6)")
+    src_mac = args.src_mac or src_mac or opt.mac(link_info(where)["mac"])
+    dst_mac = args.dst_mac or dst_mac
+    return GenConfig(
+        where=where, src_mac=src_mac, dst_mac=dst_mac, src_ip=src_ip, dst_ip=dst_ip, src_ips=src_ips, dst_ips=dst_ips,
+        sports=args.sport, dports=args.dport, vary=args.vary, frame=mix, flows=args.flows, seed=args.seed,
+        stamp=stamp, backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
+        link_bps=link, workers=args.workers, cpus=args.cpu, interval=args.interval,
+        qdisc_bypass=not args.no_bypass, linear=not args.no_linear, gso=not args.no_gso, copy=args.copy,
+        xdp_mode=args.xdp_mode, ttl=args.ttl, tos=args.tos, df=not args.no_df, ip_id=args.ip_id or 0,
+        payload=payload, exit_after_setup=args.exit_after_setup, peer=r.peer(where),
+    )
+
+
+def _cmd_gen(args) -> int:
+    from wirespeed.tools import gen
+
+    opt.check_backend_options(args)
+    _gen_values(args)
+    return _in_place(args, "gen", [args.iface] if args.iface else [],
+                     lambda r: gen.run(_gen_config(args, r), _reporter(args, "gen")))
+
+
+def _cmd_sink(args) -> int:
+    from wirespeed.tools import sink
+
+    opt.check_backend_options(args)
+
+    def body(r: Resolved) -> None:
+        bind = args.bind or (r.topo.endpoints("sink")[0].address if r.topo else "0.0.0.0")
+        cfg = sink.SinkConfig(
+            where=r.wheres[0], backend=args.backend, bind_ip=bind, port=args.port, filter_port=args.filter_port,
+            count=args.count, duration=args.duration, interval=args.interval, workers=args.workers, cpus=args.cpu,
+            batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup,
+        )
+        sink.run(cfg, _reporter(args, "sink"))
+
+    return _in_place(args, "sink", [args.iface] if args.iface else [], body)
+
+
+def _cmd_fwd(args) -> int:
+    from wirespeed.tools import fwd, hooks
+
+    opt.check_backend_options(args)
+    hook = hooks.load(args.hook) if args.hook else None
+    if bool(args.inp) != bool(args.out):
+        raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
+
+    def body(r: Resolved) -> None:
+        cfg = fwd.FwdConfig(
+            inp=r.wheres[0], out=r.wheres[1], backend=args.backend, batch=args.batch, hook=hook,
+            hook_name=args.hook or "none", qdisc=args.qdisc, limit=args.limit, bulk=not args.no_bulk,
+            bypass=not args.no_bypass_qdisc, byte_budget=args.byte_budget, pool_bufs=args.pool, count=args.count,
+            duration=args.duration, interval=args.interval, idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy,
+            xdp_mode=args.xdp_mode, zero_copy=not args.no_zero_copy, exit_after_setup=args.exit_after_setup,
+        )
+        fwd.run(cfg, _reporter(args, "fwd"))
+
+    return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")
+
+
+GEN_EXAMPLES = """examples:
+  wirespeed gen -d 3                                 as fast as one CPU goes, in the lab
+  wirespeed gen -c 1000000 -r 500kpps --sport 1000-1999 --flows 64
+  wirespeed gen eth1 --dst-mac 02:00:00:00:00:02 --backend xdp -r 1.5mpps -s 64
+"""
+SINK_EXAMPLES = """examples:
+  wirespeed sink -d 10                               count, loss and latency in the lab
+  wirespeed sink --backend xdp-count -d 10           the host's receive ceiling
+  wirespeed sink eth1 --backend udp --bind 198.18.0.2 --port 9
+"""
+FWD_EXAMPLES = """examples:
+  wirespeed fwd --hook mac-swap -d 8 --cpu 0         the lab's chain: gen -- fwd -- sink
+  wirespeed fwd --backend xdp -d 8                   AF_XDP both sides, zero copy
+  wirespeed fwd eth1 eth2 --hook mymod:hook --qdisc prio
+"""
+
+
+def _tool(sub, name: str, help_text: str, examples: str) -> opt.Parser:
+    return sub.add_parser(name, help=help_text, description=help_text, epilog=examples,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = opt.Parser(prog="wirespeed", description="Move packets at the kernel's ceiling; see where every ns goes.")
+    p.add_argument("--version", action="version", version=f"wirespeed {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=opt.Parser)
+
+    b = sub.add_parser("budget", help="per-packet time budget and this host's cost of each primitive")
+    b.add_argument("--link", action="append", metavar="SPEED", help="link speed, e.g. 10G (repeatable; default 1G…400G)")
+    b.add_argument("--frame", action="append", metavar="BYTES", help="frame size 64…9216 incl. FCS, or imix (repeatable)")
+    b.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+    b.add_argument("--no-profile", action="store_true", help="budget table only; skip the cost measurements")
+    b.add_argument("--cpu", type=opt.cpu, help="CPU to pin the measurements to (default: the last one)")
+    b.add_argument("--time", type=opt.positive_float, default=0.2, metavar="S", help="seconds per repetition (default 0.2)")
+    b.add_argument("--reps", type=opt.positive_int, default=3, help="repetitions per operation (default 3)")
+    b.add_argument("--mem-size", type=opt.size, metavar="SIZE", help="buffer for the memory-miss chase (default 4×LLC, ≤2G)")
+    b.set_defaults(func=_cmd_budget)
+
+    g = _tool(sub, "gen", "traffic generator", GEN_EXAMPLES)
+    g.add_argument("iface", nargs="?", metavar="IFACE", help="interface to send on (default: the lab's gen node)")
+    opt.add_where(g)
+    t = g.add_argument_group("template")
+    t.add_argument("-6", "--ipv6", action="store_true", help="IPv6 template (default IPv4)")
+    t.add_argument("-s", "--size", type=opt.frame_mix, default=opt.frame_mix("64"),
+                   help="frame size incl. FCS, or imix (default 64)")
+    t.add_argument("--src-mac", type=opt.mac)
+    t.add_argument("--dst-mac", type=opt.mac)
+    t.add_argument("--src-ip", type=opt.ip_range, metavar="A[-B]", help="source address or range")
+    t.add_argument("--dst-ip", type=opt.ip_range, metavar="A[-B]", help="destination address or range")
+    t.add_argument("--sport", type=opt.port_range, default=opt.port_range("9"), metavar="P[-Q]",
+                   help="UDP source port or range (default 9)")
+    t.add_argument("--dport", type=opt.port_range, default=opt.port_range("9"), metavar="P[-Q]",
+                   help="UDP destination port or range (default 9)")
+    t.add_argument("--vary", choices=("inc", "random"), default="inc", help="how ranges are walked")
+    t.add_argument("--flows", type=opt.positive_int, default=0, help="incrementing fields cycle over N flows")
+    t.add_argument("--seed", type=int, default=1, help="seed for --vary random")
+    t.add_argument("--ttl", type=opt.byte_value, default=64, metavar="N", help="IPv4 TTL / IPv6 hop limit (default 64)")
+    t.add_argument("--tos", type=opt.byte_value, default=0, metavar="N", help="TOS / traffic class")
+    t.add_argument("--no-df", action="store_true", help="IPv4: clear don't-fragment")
+    t.add_argument("--ip-id", type=opt.u16_value, metavar="N", help="IPv4 identification")
+    t.add_argument("--no-stamp", action="store_true", help="no pktgen header (magic, seq, timestamp)")
+    t.add_argument("--payload", type=opt.hex_bytes, metavar="HEX", help="fixed UDP payload instead of the pktgen header")
+    r = g.add_argument_group("rate")
+    r.add_argument("-r", "--rate", type=opt.rate, help="500kpps, 1.5mpps, 2gbit (L1), 50%% of the link")
+    r.add_argument("--link", type=opt.link_bps, metavar="SPEED",
+                   help="link speed for %% rates when the interface reports none")
+    run = opt.add_run(g, 64, ports.names(transmit=True))
+    run.add_argument("--no-gso", action="store_true", help="udp: one message per datagram instead of GSO batches")
+    run.add_argument("--no-bypass", action="store_true", help="afpacket: go through the qdisc")
+    run.add_argument("--no-linear", action="store_true",
+                     help="afpacket: let the kernel reference ring pages (trafgen's path) instead of copying frames")
+    opt.add_xdp(run)
+    opt.add_output(g)
+    g.set_defaults(func=_cmd_gen)
+
+    k = _tool(sub, "sink", "receiver: counts, loss, reordering, latency", SINK_EXAMPLES)
+    k.add_argument("iface", nargs="?", metavar="IFACE", help="interface to receive on (default: the lab's sink node)")
+    opt.add_where(k)
+    run = opt.add_run(k, 256, ports.names(receive=True))
+    run.add_argument("--port", type=opt.udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
+    run.add_argument("--bind", metavar="ADDR", help="udp: address to bind (default: the lab's sink address)")
+    run.add_argument("--filter-port", action="store_true", help="afpacket: count only UDP to --port as traffic")
+    opt.add_xdp(run)
+    opt.add_output(k)
+    k.set_defaults(func=_cmd_sink)
+
+    f = _tool(sub, "fwd", "forward IN -> user code per batch -> qdisc -> OUT", FWD_EXAMPLES)
+    f.add_argument("inp", nargs="?", metavar="IN", help="receiving interface (default: the lab's fwd node)")
+    f.add_argument("out", nargs="?", metavar="OUT", help="transmitting interface")
+    opt.add_where(f, "IN and OUT")
+    run = opt.add_run(f, 64, ports.names(transmit=True, receive=True, user_frames=True), workers=False)
+    run.add_argument("--idle-stop", type=opt.positive_float, metavar="S", help="stop S seconds after traffic stops")
+    run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
+    opt.add_xdp(run, zero_copy=True)
+    q = f.add_argument_group("user code and queueing")
+    q.add_argument("--hook", metavar="SPEC", help="mac-swap, ttl-dec, drop-udp:PORT or module:function")
+    q.add_argument("--qdisc", choices=("pfifo", "prio"), default="pfifo", help="prio: 3 bands by DSCP")
+    q.add_argument("--limit", type=opt.positive_int, default=1024, help="qdisc packets per band (default 1024)")
+    q.add_argument("--byte-budget", type=opt.positive_int, default=65536, help="bytes per bulk dequeue (default 64 KiB)")
+    q.add_argument("--no-bulk", action="store_true", help="dequeue one packet per token (the unbatched cost)")
+    q.add_argument("--no-bypass", dest="no_bypass_qdisc", action="store_true",
+                   help="always enqueue, even into an empty queue")
+    opt.add_output(f)
+    f.set_defaults(func=_cmd_fwd)
+
+    lab = sub.add_parser("lab", help="network namespaces joined by veth pairs")
+    lsub = lab.add_subparsers(dest="action", required=True, parser_class=opt.Parser)
+    for action, text in (("up", "create (idempotent)"), ("down", "remove"), ("status", "show every wirespeed namespace")):
+        a = lsub.add_parser(action, help=text)
+        a.add_argument("--json", action="store_true", help="one JSON object per line")
+        if action != "status":
+            a.add_argument("--name", default=None, help="lab name (default: lab)")
+        if action == "up":
+            a.add_argument("--topology", choices=sorted(_topologies()), default="pair")
+        if action == "down":
+            a.add_argument("--all", action="store_true", help="remove every wirespeed namespace, leftovers included")
+        a.set_defaults(func=_cmd_lab)
+    return p
+
+
+def _topologies():
+    from wirespeed.lab import TOPOLOGIES
+
+    return TOPOLOGIES
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "func", None) is _cmd_lab and args.action != "status":
+            args.name_given = args.name is not None
+            args.name = args.name or "lab"
+        return args.func(args)
+    except WirespeedError as e:
+        print(f"wirespeed: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("wirespeed: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

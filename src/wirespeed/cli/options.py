@@ -1,0 +1,235 @@
+"""Option values parsed once, into typed values (argparse types), and the option groups the
+tools share. A bad value becomes one line naming the option, exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+
+from wirespeed import ports
+from wirespeed.base.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for every other bad value
+        where = self.prog.removeprefix("wirespeed").strip()
+        raise UsageError(f"{where}: {message}" if where else message)
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, "number")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def udp_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1..65535, got {text!r}")
+    return value
+
+
+def size(text: str) -> int:
+    """'512M', '2G', '65536' -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", text, re.I)
+    if not m or int(m.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive size such as 512M or 2G, got {text!r}")
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+
+
+def cpu_list(text: str) -> list[int]:
+    """'1' or '0,1' -> CPU numbers."""
+    try:
+        cpus = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of CPU numbers, got {text!r}") from None
+    if any(c < 0 for c in cpus):
+        raise argparse.ArgumentTypeError(f"CPU numbers are 0 or more, got {text!r}")
+    return cpus
+
+
+def cpu(text: str) -> int:
+    cpus = cpu_list(text)
+    if len(cpus) != 1:
+        raise argparse.ArgumentTypeError(f"one CPU number, got {text!r}")
+    return cpus[0]
+
+
+def mac(text: str) -> bytes:
+    parts = text.split(":")
+    try:
+        if len(parts) != 6 or any(not 1 <= len(p) <= 2 for p in parts):
+            raise ValueError
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"six hex bytes like 02:57:53:00:00:01, got {text!r}") from None
+
+
+def byte_value(text: str) -> int:
+    """0..255 (TTL, TOS)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be 0..255, got {text!r}")
+    return value
+
+
+def u16_value(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {text!r}")
+    return value
+
+
+def ip_range(text: str):
+    """'A' or 'A-B' -> (first address, Range over the low 32 bits)."""
+    from wirespeed.tools.gen import Range
+
+    lo_text, _, hi_text = text.partition("-") if text.count(":") == 0 or "-" in text else (text, "", "")
+    try:
+        lo = ipaddress.ip_address(lo_text.strip())
+        hi = ipaddress.ip_address(hi_text.strip()) if hi_text else lo
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad address or range {text!r}: use A or A-B") from None
+    if lo.version != hi.version or int(hi) < int(lo) or (int(hi) >> 32) != (int(lo) >> 32):
+        raise argparse.ArgumentTypeError(
+            f"bad range {text!r}: same IP version, first <= last, differing only in the low 32 bits")
+    return lo, Range(int(lo) & 0xFFFFFFFF, int(hi) - int(lo) + 1, text)
+
+
+def port_range(text: str):
+    """'P' or 'P-Q' -> Range."""
+    from wirespeed.tools.gen import Range
+
+    lo_text, _, hi_text = text.partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text or lo_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port or range {text!r}: use P or P-Q") from None
+    if not 0 <= lo <= hi <= 65535:
+        raise argparse.ArgumentTypeError(f"ports must be 0..65535 with first <= last, got {text!r}")
+    return Range(lo, hi - lo + 1, text)
+
+
+def frame_mix(text: str):
+    """'64' or 'imix' -> FrameMix (the range against the template is checked by the tool)."""
+    from wirespeed.base.units import frame, parse_frame
+
+    if text.strip().lower() == "imix":
+        return parse_frame(text)
+    try:
+        return frame(int(text))
+    except ValueError:
+        raise UsageError(f"-s/--size must be a frame size in bytes or imix, got {text!r}") from None
+
+
+def rate(text: str):
+    from wirespeed.base.units import parse_rate
+
+    return parse_rate(text)
+
+
+def link_bps(text: str) -> int:
+    from wirespeed.base.units import parse_link
+
+    return parse_link(text)[1]
+
+
+def hex_bytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"hex bytes, e.g. 0000000000000000000100000012, got {text!r}") from None
+
+
+# -- option groups shared by gen, sink and fwd ----------------------------------------------------
+
+# Backend-specific options: the dest name, the flag as typed, and its default. Each backend's
+# registry entry lists the ones that apply to it; giving another is refused.
+BACKEND_OPTIONS = {
+    "no_bypass": ("--no-bypass", False),
+    "no_linear": ("--no-linear", False),
+    "filter_port": ("--filter-port", False),
+    "no_gso": ("--no-gso", False),
+    "bind": ("--bind", None),
+    "copy": ("-C/--copy", "auto"),
+    "xdp_mode": ("-m/--xdp-mode", "native"),
+    "no_zero_copy": ("--no-zero-copy", False),
+}
+
+
+def check_backend_options(args) -> None:
+    """Refuse an option that does not apply to the chosen backend, naming those it applies to."""
+    b = ports.backend(args.backend)
+    for dest, (flag, default) in BACKEND_OPTIONS.items():
+        if getattr(args, dest, default) != default and dest not in b.options:
+            takers = [n for n, x in ports.BACKENDS.items() if dest in x.options]
+            raise UsageError(f"{flag} applies to --backend {' / '.join(takers)}, not {b.name}")
+
+
+def add_where(p, what: str = "IFACE") -> None:
+    g = p.add_argument_group("interface")
+    g.add_argument("--netns", help=f"network namespace {what} lives in")
+    g.add_argument("--lab", action="store_true", help="create the lab if it is not up (and remove it after)")
+    g.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
+
+
+def add_run(p, batch_default: int, backends: tuple[str, ...], workers: bool = True) -> argparse._ArgumentGroup:
+    g = p.add_argument_group("run")
+    g.add_argument("--backend", choices=backends, default="afpacket",
+                   help="; ".join(f"{n}: {ports.BACKENDS[n].summary}" for n in backends))
+    g.add_argument("-b", "--batch", type=positive_int, default=batch_default,
+                   help=f"most frames per batch (default {batch_default})")
+    g.add_argument("-c", "--count", type=positive_int, help="stop after this many packets")
+    g.add_argument("-d", "--duration", type=positive_float, metavar="S", help="stop after this many seconds")
+    if workers:
+        g.add_argument("-w", "--workers", type=positive_int, default=1, help="worker processes, one per CPU")
+        g.add_argument("--cpu", type=cpu_list, metavar="LIST", help="CPUs for the workers, e.g. 1 or 0,1")
+    else:
+        g.add_argument("--cpu", type=cpu, help="CPU to pin the forwarder to")
+    g.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
+    return g
+
+
+def add_output(p) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("-i", "--interval", type=positive_float, default=1.0, metavar="S",
+                   help="stats interval (default 1 s)")
+    g.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def add_xdp(g, zero_copy: bool = False) -> None:
+    g.add_argument("-C", "--copy", choices=("auto", "copy", "zc"), default="auto",
+                   help="xdp: zero-copy (zc), copy, or zc when the driver offers it (auto)")
+    g.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native",
+                   help="xdp, xdp-count: driver (native) or generic (skb) attach; auto tries native first")
+    if zero_copy:
+        g.add_argument("--no-zero-copy", action="store_true",
+                       help="xdp: copy frames through the pool instead of sending from the shared UMEM")

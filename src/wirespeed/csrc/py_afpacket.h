@@ -1,0 +1,241 @@
+/* Python types over the AF_PACKET rings (afpacket.h): PacketTx and PacketRx. */
+#ifndef WS_PY_AFPACKET_H
+#define WS_PY_AFPACKET_H
+
+#include "pyutil.h" /* first: Python.h sets the feature macros */
+#include "afpacket.h"
+#include "py_port.h"
+
+/* ---- PacketTx ------------------------------------------------------------------------------ */
+
+typedef struct {
+	PyObject_HEAD
+	struct afp_tx t;
+} PacketTxObject;
+
+/* A fresh object owns no socket: fd -1, so an early close() or dealloc touches nothing. */
+static PyObject *PacketTx_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	PacketTxObject *self = (PacketTxObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->t.fd = -1;
+	return (PyObject *)self;
+}
+
+static int PacketTx_init(PacketTxObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "ifindex", "frame_size", "frame_nr", "qdisc_bypass", "dontwait", "linear", NULL };
+	int ifindex, bypass = 1, dontwait = 0, linear = 0, err;
+	unsigned int frame_size = 2048, frame_nr = 4096;
+	const char *step = "";
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIppp", kwlist, &ifindex, &frame_size, &frame_nr, &bypass,
+					 &dontwait, &linear))
+		return -1;
+	if (frame_size < 128 || frame_size % TPACKET_ALIGNMENT || frame_nr < 16) {
+		PyErr_SetString(PyExc_ValueError, "frame_size: multiple of 16, >= 128; frame_nr >= 16");
+		return -1;
+	}
+	afp_tx_close(&self->t);
+	err = afp_tx_open(&self->t, ifindex, frame_size, frame_nr, bypass, linear, &step);
+	if (err) {
+		afp_tx_close(&self->t);
+		oserror_step(err, step);
+		return -1;
+	}
+	self->t.kick_flags = dontwait ? MSG_DONTWAIT : 0;
+	return 0;
+}
+
+static PyObject *PacketTx_gen_run(PacketTxObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->t.map);
+	return port_gen_run(&self->t, afp_tx_gen, afp_tx_wait, args);
+}
+
+/* tx_burst(buffer, offsets, lengths, n, counters) -> sent */
+static PyObject *PacketTx_tx_burst(PacketTxObject *self, PyObject *args)
+{
+	struct frames_args f;
+	uint32_t sent;
+
+	CHECK_OPEN(self->t.map);
+	if (frames_args_get(args, &f))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	sent = afp_tx_frames(&self->t, f.base, f.off, f.len, f.n, f.counters);
+	counters_time(f.counters, t0, n0);
+	Py_END_ALLOW_THREADS
+	frames_args_release(&f);
+	return PyLong_FromUnsignedLong(sent);
+}
+
+static PyObject *PacketTx_close(PacketTxObject *self, PyObject *unused)
+{
+	afp_tx_close(&self->t);
+	Py_RETURN_NONE;
+}
+
+static void PacketTx_dealloc(PacketTxObject *self)
+{
+	afp_tx_close(&self->t);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef PacketTx_methods[] = {
+	{ "gen_run", (PyCFunction)PacketTx_gen_run, METH_VARARGS, RUN_DOC_GEN },
+	{ "tx_burst", (PyCFunction)PacketTx_tx_burst, METH_VARARGS,
+	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort, one send() kick)" },
+	{ "close", (PyCFunction)PacketTx_close, METH_NOARGS, "Unmap the ring and close the socket." },
+	{ NULL },
+};
+
+static PyTypeObject PacketTxType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.PacketTx",
+	.tp_basicsize = sizeof(PacketTxObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "PacketTx(ifindex, frame_size=2048, frame_nr=4096, qdisc_bypass=True, dontwait=False, linear=False):\n"
+		  "AF_PACKET TPACKET_V2 TX ring on the interface of this thread's namespace.",
+	.tp_new = PacketTx_new,
+	.tp_init = (initproc)PacketTx_init,
+	.tp_dealloc = (destructor)PacketTx_dealloc,
+	.tp_methods = PacketTx_methods,
+};
+
+/* ---- PacketRx ------------------------------------------------------------------------------ */
+
+typedef struct {
+	PyObject_HEAD
+	struct afp_rx r;
+	Py_ssize_t exports;
+} PacketRxObject;
+
+static PyObject *PacketRx_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	PacketRxObject *self = (PacketRxObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->r.fd = -1;
+	return (PyObject *)self;
+}
+
+static int PacketRx_init(PacketRxObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "ifindex", "block_size", "block_nr", "timeout_ms", "fanout_group", "fanout_mode", NULL };
+	int ifindex, group = -1, mode = PACKET_FANOUT_HASH, err;
+	unsigned int block_size = 1 << 18, block_nr = 64, tov = 2;
+	const char *step = "";
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIIii", kwlist, &ifindex, &block_size, &block_nr, &tov, &group,
+					 &mode))
+		return -1;
+	if (self->exports) {
+		PyErr_SetString(PyExc_BufferError, "ring still viewed");
+		return -1;
+	}
+	afp_rx_close(&self->r);
+	err = afp_rx_open(&self->r, ifindex, block_size, block_nr, tov, group, mode, &step);
+	if (err) {
+		afp_rx_close(&self->r);
+		oserror_step(err, step);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *PacketRx_sink_run(PacketRxObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->r.fd >= 0);
+	return port_sink_run(&self->r, afp_rx_sink, afp_rx_wait, afp_rx_update_drops, args);
+}
+
+/* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n */
+static PyObject *PacketRx_rx_burst(PacketRxObject *self, PyObject *args)
+{
+	struct burst_args b;
+	uint32_t got;
+
+	CHECK_OPEN(self->r.fd >= 0);
+	if (burst_args_get(args, &b))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	got = afp_rx_burst(&self->r, b.off, b.len, b.ts, b.max, b.counters);
+	if (!got && b.timeout) {
+		afp_rx_wait(&self->r, b.timeout, b.counters);
+		t0 = tsc_begin();
+		n0 = mono_ns();
+		got = afp_rx_burst(&self->r, b.off, b.len, b.ts, b.max, b.counters);
+	}
+	if (got)
+		counters_time(b.counters, t0, n0);
+	Py_END_ALLOW_THREADS
+	burst_args_release(&b);
+	return PyLong_FromUnsignedLong(got);
+}
+
+static PyObject *PacketRx_update_drops(PacketRxObject *self, PyObject *arg)
+{
+	CHECK_OPEN(self->r.fd >= 0);
+	return port_update_drops(&self->r, afp_rx_update_drops, arg);
+}
+
+/* Close the socket now; the mapping goes when no numpy view of it is left. */
+static PyObject *PacketRx_close(PacketRxObject *self, PyObject *unused)
+{
+	if (self->exports) {
+		if (self->r.fd >= 0)
+			close(self->r.fd);
+		self->r.fd = -1;
+	} else {
+		afp_rx_close(&self->r);
+	}
+	Py_RETURN_NONE;
+}
+
+static void PacketRx_dealloc(PacketRxObject *self)
+{
+	afp_rx_close(&self->r);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+EXPORTED_BUFFER(PacketRx, PacketRxObject, self->r.map, self->r.map_len, 1);
+
+static PyMethodDef PacketRx_methods[] = {
+	{ "sink_run", (PyCFunction)PacketRx_sink_run, METH_VARARGS, RUN_DOC_SINK },
+	{ "rx_burst", (PyCFunction)PacketRx_rx_burst, METH_VARARGS,
+	  "rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n (best effort, zero copy:\n"
+	  "offsets index this object's buffer; valid until the next rx_burst)" },
+	{ "update_drops", (PyCFunction)PacketRx_update_drops, METH_O, DROPS_DOC " (PACKET_STATISTICS)" },
+	{ "close", (PyCFunction)PacketRx_close, METH_NOARGS, "Unmap the ring and close the socket." },
+	{ NULL },
+};
+
+static PyTypeObject PacketRxType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.PacketRx",
+	.tp_basicsize = sizeof(PacketRxObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "PacketRx(ifindex, block_size=256K, block_nr=64, timeout_ms=2, fanout_group=-1, fanout_mode=HASH):\n"
+		  "AF_PACKET TPACKET_V3 RX block ring; its buffer is the ring itself.",
+	.tp_new = PacketRx_new,
+	.tp_init = (initproc)PacketRx_init,
+	.tp_dealloc = (destructor)PacketRx_dealloc,
+	.tp_methods = PacketRx_methods,
+	.tp_as_buffer = &PacketRx_as_buffer,
+};
+
+static int py_afpacket_add(PyObject *m)
+{
+	if (add_type(m, "PacketTx", &PacketTxType) < 0 || add_type(m, "PacketRx", &PacketRxType) < 0)
+		return -1;
+	PyModule_AddIntConstant(m, "TX_DATA_OFF", (long)TX_DATA_OFF);
+	PyModule_AddIntConstant(m, "FANOUT_HASH", PACKET_FANOUT_HASH);
+	PyModule_AddIntConstant(m, "FANOUT_LB", PACKET_FANOUT_LB);
+	PyModule_AddIntConstant(m, "FANOUT_CPU", PACKET_FANOUT_CPU);
+	PyModule_AddIntConstant(m, "FANOUT_FLAG_ROLLOVER", PACKET_FANOUT_FLAG_ROLLOVER);
+	return 0;
+}
+
+#endif

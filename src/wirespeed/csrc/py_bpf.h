@@ -1,0 +1,322 @@
+/* The bpf() system call, thinly, as module functions: load a program (keeping the verifier's
+ * log), create and use maps, attach XDP through a bpf_link, and BPF_PROG_RUN with live frames
+ * (the in-kernel generator). No libbpf: the attribute unions of linux/bpf.h filled by hand.
+ */
+#ifndef WS_PY_BPF_H
+#define WS_PY_BPF_H
+
+#include "pyutil.h" /* first: Python.h sets the feature macros */
+#include <errno.h>
+#include <stdlib.h>
+#include <linux/bpf.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "counters.h"
+#include "tsc.h"
+
+#define BPF_LOG_BYTES (1 << 20)
+
+static inline long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static inline uint64_t ptr64(const void *p) { return (uint64_t)(uintptr_t)p; }
+
+/* bpf_prog_load(prog_type, insns, license, name, expected_attach_type=0, log_level=1)
+ *   -> (fd or -errno, verifier log) */
+static PyObject *py_bpf_prog_load(PyObject *self, PyObject *args)
+{
+	unsigned int type, attach = 0, level = 1;
+	const char *license, *name;
+	Py_buffer insns;
+	union bpf_attr attr;
+	char *log;
+	long fd;
+	PyObject *out;
+
+	if (!PyArg_ParseTuple(args, "Iy*ss|II", &type, &insns, &license, &name, &attach, &level))
+		return NULL;
+	if (insns.len % sizeof(struct bpf_insn)) {
+		PyBuffer_Release(&insns);
+		return PyErr_Format(PyExc_ValueError, "instructions are 8 bytes each");
+	}
+	log = calloc(1, BPF_LOG_BYTES);
+	if (!log) {
+		PyBuffer_Release(&insns);
+		return PyErr_NoMemory();
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = type;
+	attr.insns = ptr64(insns.buf);
+	attr.insn_cnt = (uint32_t)(insns.len / sizeof(struct bpf_insn));
+	attr.license = ptr64(license);
+	attr.expected_attach_type = attach;
+	attr.log_level = level;
+	attr.log_buf = ptr64(log);
+	attr.log_size = BPF_LOG_BYTES;
+	strncpy(attr.prog_name, name, sizeof(attr.prog_name) - 1);
+	fd = sys_bpf(BPF_PROG_LOAD, &attr);
+	if (fd < 0 && errno == ENOSPC) {
+		/* The log did not fit: load again without it, so the error is the program's. */
+		attr.log_level = 0;
+		attr.log_buf = 0;
+		attr.log_size = 0;
+		fd = sys_bpf(BPF_PROG_LOAD, &attr);
+	}
+	if (fd < 0)
+		fd = -errno;
+	out = Py_BuildValue("(ls)", fd, log);
+	free(log);
+	PyBuffer_Release(&insns);
+	return out;
+}
+
+/* bpf_map_create(map_type, key_size, value_size, max_entries, name, flags=0) -> fd
+ * (flags BPF_F_MMAPABLE: an array whose values user space maps and reads in place) */
+static PyObject *py_bpf_map_create(PyObject *self, PyObject *args)
+{
+	unsigned int type, ksize, vsize, entries, flags = 0;
+	const char *name;
+	union bpf_attr attr;
+	long fd;
+
+	if (!PyArg_ParseTuple(args, "IIIIs|I", &type, &ksize, &vsize, &entries, &name, &flags))
+		return NULL;
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = type;
+	attr.map_flags = flags;
+	attr.key_size = ksize;
+	attr.value_size = vsize;
+	attr.max_entries = entries;
+	strncpy(attr.map_name, name, sizeof(attr.map_name) - 1);
+	fd = sys_bpf(BPF_MAP_CREATE, &attr);
+	if (fd < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	return PyLong_FromLong(fd);
+}
+
+/* bpf_map_update(fd, key, value, flags=BPF_ANY) */
+static PyObject *py_bpf_map_update(PyObject *self, PyObject *args)
+{
+	int fd;
+	unsigned long long flags = BPF_ANY;
+	Py_buffer k, v;
+	union bpf_attr attr;
+	long r;
+
+	if (!PyArg_ParseTuple(args, "iy*y*|K", &fd, &k, &v, &flags))
+		return NULL;
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = fd;
+	attr.key = ptr64(k.buf);
+	attr.value = ptr64(v.buf);
+	attr.flags = flags;
+	r = sys_bpf(BPF_MAP_UPDATE_ELEM, &attr);
+	PyBuffer_Release(&k);
+	PyBuffer_Release(&v);
+	if (r < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	Py_RETURN_NONE;
+}
+
+/* bpf_map_lookup(fd, key, value) : value (a writable buffer) filled; per-CPU maps fill one
+ * value per possible CPU, each rounded up to 8 bytes. Returns False when the key is absent. */
+static PyObject *py_bpf_map_lookup(PyObject *self, PyObject *args)
+{
+	int fd;
+	Py_buffer k, v;
+	union bpf_attr attr;
+	long r;
+
+	if (!PyArg_ParseTuple(args, "iy*w*", &fd, &k, &v))
+		return NULL;
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = fd;
+	attr.key = ptr64(k.buf);
+	attr.value = ptr64(v.buf);
+	r = sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr);
+	PyBuffer_Release(&k);
+	PyBuffer_Release(&v);
+	if (r < 0) {
+		if (errno == ENOENT)
+			Py_RETURN_FALSE;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	Py_RETURN_TRUE;
+}
+
+/* bpf_link_create_xdp(prog_fd, ifindex, flags) -> link fd. The program stays attached while
+ * the link fd is open: a process that dies, even by SIGKILL, leaves nothing attached. */
+static PyObject *py_bpf_link_create_xdp(PyObject *self, PyObject *args)
+{
+	int prog, ifindex;
+	unsigned int flags = 0;
+	union bpf_attr attr;
+	long fd;
+
+	if (!PyArg_ParseTuple(args, "ii|I", &prog, &ifindex, &flags))
+		return NULL;
+	memset(&attr, 0, sizeof(attr));
+	attr.link_create.prog_fd = prog;
+	attr.link_create.target_ifindex = ifindex;
+	attr.link_create.attach_type = BPF_XDP;
+	attr.link_create.flags = flags;
+	fd = sys_bpf(BPF_LINK_CREATE, &attr);
+	if (fd < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	return PyLong_FromLong(fd);
+}
+
+/* bpf_prog_info(fd) -> (id, name) */
+static PyObject *py_bpf_prog_info(PyObject *self, PyObject *args)
+{
+	int fd;
+	struct bpf_prog_info info;
+	union bpf_attr attr;
+
+	if (!PyArg_ParseTuple(args, "i", &fd))
+		return NULL;
+	memset(&info, 0, sizeof(info));
+	memset(&attr, 0, sizeof(attr));
+	attr.info.bpf_fd = fd;
+	attr.info.info_len = sizeof(info);
+	attr.info.info = ptr64(&info);
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	return Py_BuildValue("(Is)", info.id, info.name);
+}
+
+/* bpf_prog_run(prog_fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,
+ *              counters=None)
+ *   -> (retval, mean ns per run of the last call, calls made, errno of the call that stopped
+ *       early or 0)
+ * With BPF_F_TEST_XDP_LIVE_FRAMES each run sends a real frame. `calls` system calls of `repeat`
+ * runs each, stopping early past until_ns (CLOCK_MONOTONIC) or on a signal (EINTR), all with
+ * the GIL released: the in-kernel generator's loop. counters: each call adds a system call, a
+ * batch and its time there (the program itself counts the frames it sends). */
+static PyObject *py_bpf_prog_run(PyObject *self, PyObject *args)
+{
+	int fd;
+	Py_buffer data, ctx = { 0 }, cv = { 0 };
+	PyObject *ctxo = Py_None, *co = Py_None;
+	unsigned int repeat = 1, flags = 0, batch = 0;
+	unsigned long long calls = 1, until = 0, done = 0;
+	union bpf_attr attr;
+	uint64_t *c = NULL;
+	int err = 0;
+
+	if (!PyArg_ParseTuple(args, "iy*|OIIIKKO", &fd, &data, &ctxo, &repeat, &flags, &batch, &calls, &until, &co))
+		return NULL;
+	if (co != Py_None && !(c = counters_get(co, &cv))) {
+		PyBuffer_Release(&data);
+		return NULL;
+	}
+	if (ctxo != Py_None && PyObject_GetBuffer(ctxo, &ctx, PyBUF_SIMPLE) < 0) {
+		PyBuffer_Release(&data);
+		if (c)
+			PyBuffer_Release(&cv);
+		return NULL;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.test.prog_fd = fd;
+	attr.test.data_in = ptr64(data.buf);
+	attr.test.data_size_in = (uint32_t)data.len;
+	attr.test.repeat = repeat;
+	attr.test.flags = flags;
+	attr.test.batch_size = batch;
+	if (ctx.buf) {
+		attr.test.ctx_in = ptr64(ctx.buf);
+		attr.test.ctx_size_in = (uint32_t)ctx.len;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	while (done < calls) {
+		uint64_t n0 = mono_ns(), t0;
+		long r;
+
+		if (until && n0 >= until)
+			break;
+		t0 = tsc_begin();
+		r = sys_bpf(BPF_PROG_TEST_RUN, &attr);
+		if (c) {
+			c[C_SYSCALLS]++;
+			c[C_BATCHES]++;
+			counters_time(c, t0, n0);
+		}
+		if (r < 0) {
+			err = errno;
+			break;
+		}
+		done++;
+	}
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&data);
+	if (c)
+		PyBuffer_Release(&cv);
+	if (ctx.buf)
+		PyBuffer_Release(&ctx);
+	if (err && err != EINTR && !done) {
+		errno = err;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	return Py_BuildValue("(IIKi)", attr.test.retval, attr.test.duration, done, err);
+}
+
+/* bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, the frame as the program
+ * left it (tests: what a program does to a packet, without sending it). */
+static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
+{
+	int fd;
+	Py_buffer data;
+	union bpf_attr attr;
+	PyObject *out;
+	char *buf;
+	uint32_t cap;
+
+	if (!PyArg_ParseTuple(args, "iy*", &fd, &data))
+		return NULL;
+	cap = (uint32_t)data.len + 256;
+	buf = calloc(1, cap);
+	if (!buf) {
+		PyBuffer_Release(&data);
+		return PyErr_NoMemory();
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.test.prog_fd = fd;
+	attr.test.data_in = ptr64(data.buf);
+	attr.test.data_size_in = (uint32_t)data.len;
+	attr.test.data_out = ptr64(buf);
+	attr.test.data_size_out = cap;
+	attr.test.repeat = 1;
+	PyBuffer_Release(&data);
+	if (sys_bpf(BPF_PROG_TEST_RUN, &attr) < 0) {
+		free(buf);
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	out = Py_BuildValue("(Iy#)", attr.test.retval, buf, (Py_ssize_t)attr.test.data_size_out);
+	free(buf);
+	return out;
+}
+
+#define BPF_METHODS                                                                                       \
+	{ "bpf_prog_load", py_bpf_prog_load, METH_VARARGS,                                              \
+	  "bpf_prog_load(type, insns, license, name, expected_attach_type=0, log_level=1) -> (fd or -errno, log)" }, \
+	{ "bpf_map_create", py_bpf_map_create, METH_VARARGS,                                            \
+	  "bpf_map_create(type, key_size, value_size, max_entries, name, flags=0) -> fd" },                       \
+	{ "bpf_map_update", py_bpf_map_update, METH_VARARGS, "bpf_map_update(fd, key, value, flags=0)" }, \
+	{ "bpf_map_lookup", py_bpf_map_lookup, METH_VARARGS,                                            \
+	  "bpf_map_lookup(fd, key, out) -> found: out filled (per-CPU maps: one 8-aligned value per CPU)" }, \
+	{ "bpf_link_create_xdp", py_bpf_link_create_xdp, METH_VARARGS,                                  \
+	  "bpf_link_create_xdp(prog_fd, ifindex, flags=0) -> link fd (detached when closed)" },          \
+	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS, "bpf_prog_info(fd) -> (id, name)" },         \
+	{ "bpf_prog_test_run_data", py_bpf_prog_test_run_data, METH_VARARGS,                            \
+	  "bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, no frame sent" },            \
+	{ "bpf_prog_run", py_bpf_prog_run, METH_VARARGS,                                                \
+	  "bpf_prog_run(fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,\n"     \
+	  "counters=None)\n"                                                                            \
+	  "-> (retval, ns per run, calls made, errno that stopped it or 0); GIL released" },
+
+#endif

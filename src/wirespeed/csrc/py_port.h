@@ -1,0 +1,77 @@
+/* What the port types share: gen_run and sink_run, one body each, over runloop.h. A port type
+ * names its batch and wait functions; the loop runs a whole slice with the GIL released. */
+#ifndef WS_PY_PORT_H
+#define WS_PY_PORT_H
+
+#include "pyutil.h" /* first: Python.h sets the feature macros */
+#include "py_gen.h"
+#include "py_sink.h"
+#include "runloop.h"
+
+/* gen_run(gen, batch, max_packets, until_ns, counters) -> packets sent */
+static PyObject *port_gen_run(void *port, tx_gen_fn tx, tx_wait_fn wait, PyObject *args)
+{
+	PyObject *geno, *co;
+	unsigned int batch;
+	unsigned long long max, until;
+	Py_buffer cv;
+	uint64_t *c, sent;
+
+	if (!PyArg_ParseTuple(args, "O!IKKO", &GenType, &geno, &batch, &max, &until, &co))
+		return NULL;
+	if (batch == 0)
+		return PyErr_Format(PyExc_ValueError, "batch must be >= 1");
+	if (!(c = counters_get(co, &cv)))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	sent = run_gen(port, tx, wait, &((GenObject *)geno)->g, batch, max, until, c);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	return PyLong_FromUnsignedLongLong(sent);
+}
+
+/* sink_run(sink, batch, max_packets, until_ns, counters) -> packets received; the kernel's
+ * drop count for the port is read once at the end of the slice (update_drops). */
+static PyObject *port_sink_run(void *port, rx_sink_fn rx, rx_wait_fn wait, void (*update_drops)(void *, uint64_t *),
+			       PyObject *args)
+{
+	PyObject *sinko, *co;
+	unsigned int batch;
+	unsigned long long max, until;
+	Py_buffer cv;
+	uint64_t *c, got;
+
+	if (!PyArg_ParseTuple(args, "O!IKKO", &SinkType, &sinko, &batch, &max, &until, &co))
+		return NULL;
+	if (batch == 0)
+		return PyErr_Format(PyExc_ValueError, "batch must be >= 1");
+	if (!(c = counters_get(co, &cv)))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	got = run_sink(port, rx, wait, ((SinkObject *)sinko)->k, batch, max, until, c);
+	if (update_drops)
+		update_drops(port, c);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	return PyLong_FromUnsignedLongLong(got);
+}
+
+/* update_drops(counters): the kernel's drops for this port since the last call, into
+ * counters[kernel_drops]. */
+static PyObject *port_update_drops(void *port, void (*update_drops)(void *, uint64_t *), PyObject *arg)
+{
+	Py_buffer cv;
+	uint64_t *c;
+
+	if (!(c = counters_get(arg, &cv)))
+		return NULL;
+	update_drops(port, c);
+	PyBuffer_Release(&cv);
+	Py_RETURN_NONE;
+}
+
+#define RUN_DOC_GEN "gen_run(gen, batch, max_packets, until_ns, counters) -> packets sent"
+#define RUN_DOC_SINK "sink_run(sink, batch, max_packets, until_ns, counters) -> packets received"
+#define DROPS_DOC "update_drops(counters): the kernel's drops since the last call, into counters[kernel_drops]"
+
+#endif

@@ -1,0 +1,157 @@
+/* Python type Sink over the receiver's accounting (sink.h). Its statistics live in a buffer the
+ * caller may give (shared memory: the parent reads them while a worker receives). */
+#ifndef WS_PY_SINK_H
+#define WS_PY_SINK_H
+
+#include "pyutil.h" /* first: Python.h sets the feature macros */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sink.h"
+
+typedef struct {
+	PyObject_HEAD
+	struct sink *k;
+	Py_buffer mem; /* the statistics' memory when given */
+	uint64_t *own; /* else ours */
+} SinkObject;
+
+static void Sink_release(SinkObject *self)
+{
+	if (self->mem.obj)
+		PyBuffer_Release(&self->mem);
+	free(self->own);
+	free(self->k);
+	self->own = NULL;
+	self->k = NULL;
+}
+
+static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "udp_port", "stats", NULL };
+	unsigned int port = 0;
+	PyObject *stats = Py_None;
+	uint64_t *mem;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IO", kwlist, &port, &stats))
+		return -1;
+	Sink_release(self);
+	if (!(self->k = malloc(sizeof(*self->k)))) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	if (stats != Py_None) {
+		if (!(mem = buf_get(stats, &self->mem, 8, SINK_STATS_WORDS, "stats"))) {
+			Sink_release(self);
+			return -1;
+		}
+	} else if (!(mem = self->own = calloc(SINK_STATS_WORDS, sizeof(uint64_t)))) {
+		Sink_release(self);
+		PyErr_NoMemory();
+		return -1;
+	}
+	sink_init(self->k, mem, port);
+	return 0;
+}
+
+static void Sink_dealloc(SinkObject *self)
+{
+	Sink_release(self);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static const char *sink_stat_names[] = { SINK_STAT_NAMES };
+
+static PyObject *Sink_stats(SinkObject *self, PyObject *unused)
+{
+	PyObject *d = PyDict_New();
+
+	if (!d)
+		return NULL;
+	for (int i = 0; i < S_COUNT; i++) {
+		PyObject *v = PyLong_FromUnsignedLongLong(self->k->s[i]);
+		if (!v || PyDict_SetItemString(d, sink_stat_names[i], v) < 0) {
+			Py_XDECREF(v);
+			Py_DECREF(d);
+			return NULL;
+		}
+		Py_DECREF(v);
+	}
+	return d;
+}
+
+static PyObject *Sink_hist(SinkObject *self, PyObject *unused)
+{
+	return PyBytes_FromStringAndSize((const char *)self->k->hist, SINK_HIST * sizeof(uint64_t));
+}
+
+/* frames(buffer, offsets, lengths, rx_ns): account Ethernet frames handed in from Python. */
+static PyObject *Sink_frames(SinkObject *self, PyObject *args)
+{
+	PyObject *bo, *oo, *lo;
+	unsigned long long rx_ns;
+	Py_buffer b, o, l;
+	Py_ssize_t n;
+
+	if (!PyArg_ParseTuple(args, "OOOK", &bo, &oo, &lo, &rx_ns))
+		return NULL;
+	if (PyObject_GetBuffer(bo, &b, PyBUF_C_CONTIGUOUS) < 0)
+		return NULL;
+	if (!buf_get(oo, &o, 8, 0, "offsets")) {
+		PyBuffer_Release(&b);
+		return NULL;
+	}
+	if (!buf_get(lo, &l, 4, o.len / 8, "lengths")) {
+		PyBuffer_Release(&b);
+		PyBuffer_Release(&o);
+		return NULL;
+	}
+	n = o.len / 8;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		uint64_t off = ((uint64_t *)o.buf)[i];
+		uint32_t len = ((uint32_t *)l.buf)[i];
+		if (off + len > (uint64_t)b.len) {
+			PyErr_SetString(PyExc_ValueError, "frame outside the buffer");
+			break;
+		}
+		sink_frame(self->k, (const uint8_t *)b.buf + off, len, rx_ns);
+	}
+	PyBuffer_Release(&b);
+	PyBuffer_Release(&o);
+	PyBuffer_Release(&l);
+	if (PyErr_Occurred())
+		return NULL;
+	return PyLong_FromSsize_t(n);
+}
+
+static PyMethodDef Sink_methods[] = {
+	{ "stats", (PyCFunction)Sink_stats, METH_NOARGS, "Counters as a dict (names in SINK_STAT_NAMES)." },
+	{ "hist", (PyCFunction)Sink_hist, METH_NOARGS,
+	  "Latency histogram as bytes of uint64: log-linear ns buckets, 2**SINK_HIST_SUB per power of two." },
+	{ "frames", (PyCFunction)Sink_frames, METH_VARARGS, "frames(buffer, offsets, lengths, rx_ns): account frames." },
+	{ NULL },
+};
+
+static PyTypeObject SinkType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.Sink",
+	.tp_basicsize = sizeof(SinkObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Sink(udp_port=0, stats=None): counts, loss/reorder/duplicates from the pktgen header, latency.\n"
+		  "stats: a uint64 buffer of SINK_STATS_WORDS (SINK_STAT_NAMES, then the histogram) to keep them in.",
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)Sink_init,
+	.tp_dealloc = (destructor)Sink_dealloc,
+	.tp_methods = Sink_methods,
+};
+
+static int py_sink_add(PyObject *m)
+{
+	if (add_type(m, "Sink", &SinkType) < 0 || add_names(m, "SINK_STAT_NAMES", sink_stat_names, S_COUNT) < 0)
+		return -1;
+	PyModule_AddIntConstant(m, "SINK_HIST_SUB", SINK_HIST_SUB);
+	PyModule_AddIntConstant(m, "SINK_HIST", SINK_HIST);
+	PyModule_AddIntConstant(m, "SINK_STATS_WORDS", SINK_STATS_WORDS);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,148 @@
+/* Python type UdpPort over batched UDP sockets (udp.h). */
+#ifndef WS_PY_UDP_H
+#define WS_PY_UDP_H
+
+#include "pyutil.h" /* first: Python.h sets the feature macros */
+#include "py_port.h"
+#include "udp.h"
+
+typedef struct {
+	PyObject_HEAD
+	struct udp_port u;
+	Py_ssize_t exports;
+} UdpPortObject;
+
+static PyObject *UdpPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	UdpPortObject *self = (UdpPortObject *)type->tp_alloc(type, 0);
+
+	if (self)
+		self->u.fd = -1;
+	return (PyObject *)self;
+}
+
+static int UdpPort_init(UdpPortObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "fd", "batch", "slot", "gso", NULL };
+	int fd, err;
+	unsigned int batch = 64, slot = 2048, gso = 0;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|III", kwlist, &fd, &batch, &slot, &gso))
+		return -1;
+	if (batch < 1 || batch > 1024 || slot < 64 || slot % 64 || gso > slot) {
+		PyErr_SetString(PyExc_ValueError, "batch 1..1024, slot a multiple of 64, gso <= slot");
+		return -1;
+	}
+	if (self->exports) {
+		PyErr_SetString(PyExc_BufferError, "buffer still viewed");
+		return -1;
+	}
+	udp_port_free(&self->u);
+	err = udp_port_init(&self->u, fd, batch, slot, gso);
+	if (err) {
+		udp_port_free(&self->u);
+		PyErr_NoMemory();
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *UdpPort_gen_run(UdpPortObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->u.fd >= 0);
+	return port_gen_run(&self->u, udp_tx_gen, udp_tx_wait, args);
+}
+
+static PyObject *UdpPort_sink_run(UdpPortObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->u.fd >= 0);
+	return port_sink_run(&self->u, udp_rx_sink, udp_rx_wait, NULL, args);
+}
+
+/* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n: datagrams in this buffer. */
+static PyObject *UdpPort_rx_burst(UdpPortObject *self, PyObject *args)
+{
+	struct burst_args b;
+	uint32_t got;
+
+	CHECK_OPEN(self->u.fd >= 0);
+	if (burst_args_get(args, &b))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	got = udp_rx_burst(&self->u, b.off, b.len, b.ts, b.max, b.counters);
+	if (!got && b.timeout) {
+		udp_rx_wait(&self->u, b.timeout, b.counters);
+		t0 = tsc_begin();
+		n0 = mono_ns();
+		got = udp_rx_burst(&self->u, b.off, b.len, b.ts, b.max, b.counters);
+	}
+	if (got)
+		counters_time(b.counters, t0, n0);
+	Py_END_ALLOW_THREADS
+	burst_args_release(&b);
+	return PyLong_FromUnsignedLong(got);
+}
+
+/* tx_burst(buffer, offsets, lengths, n, counters) -> sent: datagram payloads, one sendmmsg(). */
+static PyObject *UdpPort_tx_burst(UdpPortObject *self, PyObject *args)
+{
+	struct frames_args f;
+	uint32_t sent;
+
+	CHECK_OPEN(self->u.fd >= 0);
+	if (frames_args_get(args, &f))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	sent = udp_tx_frames(&self->u, f.base, f.off, f.len, f.n, f.counters);
+	counters_time(f.counters, t0, n0);
+	Py_END_ALLOW_THREADS
+	frames_args_release(&f);
+	return PyLong_FromUnsignedLong(sent);
+}
+
+/* The buffers go now, or when no numpy view of them is left. */
+static PyObject *UdpPort_close(UdpPortObject *self, PyObject *unused)
+{
+	self->u.fd = -1;
+	if (!self->exports)
+		udp_port_free(&self->u);
+	Py_RETURN_NONE;
+}
+
+static void UdpPort_dealloc(UdpPortObject *self)
+{
+	udp_port_free(&self->u);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+EXPORTED_BUFFER(UdpPort, UdpPortObject, self->u.buf, (size_t)self->u.batch * self->u.slot, 1);
+
+static PyMethodDef UdpPort_methods[] = {
+	{ "gen_run", (PyCFunction)UdpPort_gen_run, METH_VARARGS, RUN_DOC_GEN },
+	{ "sink_run", (PyCFunction)UdpPort_sink_run, METH_VARARGS, RUN_DOC_SINK },
+	{ "rx_burst", (PyCFunction)UdpPort_rx_burst, METH_VARARGS,
+	  "rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n (one recvmmsg)" },
+	{ "tx_burst", (PyCFunction)UdpPort_tx_burst, METH_VARARGS,
+	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (one sendmmsg)" },
+	{ "close", (PyCFunction)UdpPort_close, METH_NOARGS, "Free the buffers (the socket is Python's)." },
+	{ NULL },
+};
+
+static PyTypeObject UdpPortType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.UdpPort",
+	.tp_basicsize = sizeof(UdpPortObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "UdpPort(fd, batch=64, slot=2048, gso=0): sendmmsg/recvmmsg over a socket Python owns;\n"
+		  "gso: datagram bytes when the socket has UDP_SEGMENT set (gen_run sends in GSO messages).",
+	.tp_new = UdpPort_new,
+	.tp_init = (initproc)UdpPort_init,
+	.tp_dealloc = (destructor)UdpPort_dealloc,
+	.tp_methods = UdpPort_methods,
+	.tp_as_buffer = &UdpPort_as_buffer,
+};
+
+static int py_udp_add(PyObject *m) { return add_type(m, "UdpPort", &UdpPortType); }
+
+#endif

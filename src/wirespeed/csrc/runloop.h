@@ -1,0 +1,69 @@
+/* The two loops every port runs in C: the generator's (build and send batches, paced) and the
+ * receiver's (take batches and account them), each for one run slice, so Python runs once per
+ * slice. A port supplies its batch function and its wait. */
+#ifndef WS_RUNLOOP_H
+#define WS_RUNLOOP_H
+
+#include <stdint.h>
+
+#include "counters.h"
+#include "gen.h"
+#include "sink.h"
+#include "tsc.h"
+
+typedef uint32_t (*tx_gen_fn)(void *port, struct gen *g, uint32_t n, uint64_t *c);
+typedef void (*tx_wait_fn)(void *port, uint64_t *c);
+typedef uint32_t (*rx_sink_fn)(void *port, struct sink *k, uint32_t max, uint64_t *c);
+typedef int (*rx_wait_fn)(void *port, int ms, uint64_t *c);
+
+/* Send batches until max packets went or CLOCK_MONOTONIC reaches until_ns, paced by the gen. */
+static uint64_t run_gen(void *port, tx_gen_fn tx, tx_wait_fn wait, struct gen *g, uint32_t batch, uint64_t max,
+			uint64_t until_ns, uint64_t *c)
+{
+	uint64_t sent = 0;
+
+	while (sent < max) {
+		uint64_t now = mono_ns(), t0;
+		uint32_t want = max - sent < batch ? (uint32_t)(max - sent) : batch, r;
+
+		if (now >= until_ns)
+			break;
+		if (!gen_pace(g, want, now))
+			continue;
+		t0 = tsc_begin();
+		r = tx(port, g, want, c);
+		counters_time(c, t0, now);
+		g->pace_sent += r;
+		sent += r;
+		if (r < want)
+			wait(port, c);
+	}
+	return sent;
+}
+
+/* Receive until max packets came or until_ns; waits in poll() at most 10 ms at a time. */
+static uint64_t run_sink(void *port, rx_sink_fn rx, rx_wait_fn wait, struct sink *k, uint32_t batch, uint64_t max,
+			 uint64_t until_ns, uint64_t *c)
+{
+	uint64_t got = 0;
+
+	while (got < max) {
+		uint64_t now = mono_ns(), t0;
+		uint32_t want = max - got < batch ? (uint32_t)(max - got) : batch, r;
+
+		if (now >= until_ns)
+			break;
+		t0 = tsc_begin();
+		r = rx(port, k, want, c);
+		if (r) {
+			counters_time(c, t0, now);
+			got += r;
+		} else {
+			uint64_t left_ms = (until_ns - now) / 1000000;
+			wait(port, left_ms > 10 ? 10 : (int)left_ms + 1, c);
+		}
+	}
+	return got;
+}
+
+#endif

@@ -1,0 +1,164 @@
+"""AF_XDP backend: one socket per queue over a preallocated UMEM, the fill, completion, RX and
+TX rings mapped from the kernel (csrc/xsk.h), need_wakeup on. For receiving, an XSKMAP and our
+redirect program (bpf.progs.xsk_redirect) attached through a bpf_link: frames of this queue go
+to the socket, everything else passes on to the stack.
+
+copy: 'zc' (zero-copy, the driver must offer it), 'copy', or 'auto' (zero-copy, else copy).
+xdp_mode: how the redirect program attaches: 'native' (driver), 'skb' (generic) or 'auto'.
+On veth: zero-copy is refused (EOPNOTSUPP), copy mode works with native and generic XDP; each
+copy-mode TX kick sends at most 32 frames unless the kernel takes XDP_MAX_TX_SKB_BUDGET (6.17+).
+"""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+
+from wirespeed import core
+from wirespeed.base.errors import WirespeedError
+from wirespeed.base.netns import Where, ifindex, in_netns, port_error
+from wirespeed.ports import Batch, PortSpec
+
+COPY_MODES = ("auto", "copy", "zc")
+XSK_FRAME = 4096  # UMEM frame bytes: the largest frame this backend sends (FCS not included)
+
+
+class XdpPort:
+    backend = "xdp"
+
+    def __init__(
+        self,
+        where: Where,
+        tx: bool = True,
+        rx: bool = False,
+        queue: int = 0,
+        copy: str = "auto",
+        xdp_mode: str = "native",
+        ring_size: int = 2048,
+        frame_size: int = 4096,
+        counters: np.ndarray | None = None,
+        share: XdpPort | None = None,
+    ):
+        """share: a receiving XdpPort whose UMEM this (transmit-only) port sends from, by address:
+        forwarding between the two without copying (XDP_SHARED_UMEM)."""
+        from wirespeed.bpf import MAP_XSKMAP, Map, Prog, XdpLink, progs
+
+        if copy not in COPY_MODES:
+            raise WirespeedError(f"-C/--copy must be one of {', '.join(COPY_MODES)}, got {copy!r}")
+        self.where = where
+        self.counters = counters if counters is not None else np.zeros(core.N_COUNTERS, np.uint64)
+        self._xsk = self._map = self._prog = self._link = None
+        self.data = None
+        self._drops_seen = 0
+        try:
+            with in_netns(where):
+                index = ifindex(where)
+                if share is not None:
+                    try:
+                        self._xsk = core.XskPort(index, queue, share=share._xsk)
+                    except OSError as e:
+                        raise port_error(e, "AF_XDP (shared UMEM)", where) from None
+                    self.copy = share.copy
+                else:
+                    self._xsk, self.copy = self._bind(index, queue, copy, ring_size, frame_size, rx, tx)
+                if rx:
+                    self._map = Map(MAP_XSKMAP, 4, queue + 1, "ws_xsks")
+                    self._map.update(queue, int(self._xsk.fd).to_bytes(4, "little"))
+                    self._prog = Prog(progs.xsk_redirect(), {"xsks": self._map})
+                    self._link = XdpLink(self._prog, index, str(where), xdp_mode)
+        except BaseException:
+            self.close()
+            raise
+        self.xdp_mode = self._link.mode if self._link else None
+        self.data = np.frombuffer(self._xsk, np.uint8)
+
+    def _bind(self, index, queue, copy, ring_size, frame_size, rx, tx):
+        tries = {"zc": [("zc", core.XDP_ZEROCOPY)], "copy": [("copy", core.XDP_COPY)],
+                 "auto": [("zc", core.XDP_ZEROCOPY), ("copy", core.XDP_COPY)]}[copy]
+        for name, flags in tries:
+            try:
+                return core.XskPort(index, queue, ring_size, frame_size, flags, rx, tx), name
+            except OSError as e:
+                refused = e.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.EPROTONOSUPPORT)
+                if name == "zc" and refused and len(tries) > 1:
+                    continue  # auto: this driver has no zero-copy
+                if e.errno == errno.EAFNOSUPPORT:
+                    raise WirespeedError(f"AF_XDP on {self.where}: this kernel has no AF_XDP sockets") from None
+                if name == "zc" and refused:
+                    raise WirespeedError(f"AF_XDP on {self.where}: no zero-copy here ({e.strerror}); use -C copy") from None
+                if e.errno == errno.ENOMEM:
+                    raise WirespeedError(f"AF_XDP on {self.where}: UMEM of {2 * ring_size * frame_size:,} bytes "
+                                         f"refused ({e.strerror}; RLIMIT_MEMLOCK?)") from None
+                raise port_error(e, "AF_XDP", self.where) from None
+        raise AssertionError("unreachable")
+
+    def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
+        return self._xsk.gen_run(gen, batch, max_packets, until_ns, self.counters)
+
+    def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
+        return self._xsk.sink_run(sink, batch, max_packets, until_ns, self.counters)
+
+    def rx_batch(self, size: int) -> Batch:
+        """A batch whose data is this port's UMEM."""
+        return Batch.empty(size, self.data)
+
+    def rx_burst(self, batch: Batch, timeout_ms: int = 0) -> int:
+        batch.n = self._xsk.rx_burst(batch.offsets, batch.lengths, batch.timestamps, self.counters, timeout_ms)
+        return batch.n
+
+    def tx_burst(self, batch: Batch) -> int:
+        return self._xsk.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
+
+    def drain(self, timeout_ms: int = 1000) -> int:
+        """Wait until the kernel has sent every queued frame; how many it had not."""
+        return self._xsk.drain(timeout_ms, self.counters) if self._xsk is not None else 0
+
+    # -- zero-copy forwarding (fwd): frames change hands by UMEM address -------------------------
+    def rx_take(self, addrs: np.ndarray, lengths: np.ndarray) -> int:
+        """Received frames by address; ours until release() or a sharing port's recycle()."""
+        return self._xsk.rx_take(addrs, lengths, self.counters)
+
+    def release(self, addrs: np.ndarray) -> None:
+        """Frames taken with rx_take and not sent, back to the fill ring."""
+        self._xsk.refill(addrs, len(addrs))
+
+    def tx_addrs(self, addrs: np.ndarray, lengths: np.ndarray) -> int:
+        return self._xsk.tx_addrs(addrs, lengths, len(addrs), self.counters)
+
+    def recycle(self) -> int:
+        """Frames sent and completed go back to the owner's fill ring."""
+        return self._xsk.recycle()
+
+    @property
+    def inflight(self) -> int:
+        return self._xsk.inflight
+
+    def wait(self, timeout_ms: int) -> None:
+        """Sleep until a frame arrives or timeout_ms passes (one poll())."""
+        import select
+
+        p = select.poll()
+        p.register(self._xsk.fd, select.POLLIN)
+        p.poll(timeout_ms)
+
+    def update_drops(self) -> None:
+        if self._xsk is not None:
+            self._xsk.update_drops(self.counters)
+
+    def stats(self) -> dict:
+        return self._xsk.stats()
+
+    def close(self) -> None:
+        self.data = None
+        for obj in (self._link, self._prog, self._map):
+            if obj is not None:
+                obj.close()
+        if self._xsk is not None:
+            self._xsk.close()
+        self._xsk = self._map = self._prog = self._link = None
+
+
+def open(spec: PortSpec, counters: np.ndarray) -> XdpPort:
+    return XdpPort(spec.where, tx=spec.tx, rx=spec.rx, copy=spec.copy, xdp_mode=spec.xdp_mode,
+                   frame_size=XSK_FRAME, counters=counters, share=spec.share)

@@ -1,0 +1,356 @@
+"""The one run driver under gen, sink and fwd (and whatever drives them: search, bench, the
+Python API): worker processes, pinned; ports prepared in the parent and opened in each worker;
+count, duration and signal stops; interval snapshots; the summary's raw material.
+
+A tool supplies a `Plan` (workers, CPUs, the ports it prepared, how many words of its own
+statistics each worker keeps) and a step: `make_step(worker) -> Step` runs inside worker i,
+where `Step.__call__(until_ns)` does one slice of work (at most SLICE_NS) and returns False when
+the worker is done. Counters flow up from C (or the kernel) through shared memory; the parent
+only reads them.
+
+Workers never outlive the parent: each asks the kernel for SIGKILL when its parent dies
+(PR_SET_PDEATHSIG) and checks its parent is still there every slice. The parent ends a run on
+its deadline, a tool's `enough()`, or SIGINT, SIGTERM or SIGHUP (all three stop it the same way:
+workers stop, the summary is printed, exit status 0).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import multiprocessing as mp
+import os
+import resource
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.ports import Prepared
+
+SLICE_NS = 50_000_000  # a worker looks at the stop flag at least this often
+SETUP_TIMEOUT_S = 20
+STOP_TIMEOUT_S = 5  # a worker that has not ended this long after the stop is killed
+GO, STOP, DEADLINE = 0, 1, 2  # control words
+WAKE = signal.SIGUSR1  # sent to workers on stop: ends a long system call (BPF_PROG_RUN) with EINTR
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FOREVER = 2**63 - 1
+PR_SET_PDEATHSIG = 1
+
+
+class Step:
+    """What a worker runs: __call__(until_ns) one slice -> still running?; close() at the end.
+    facts(): what the parent should know once the worker is set up (e.g. the XDP mode chosen)."""
+
+    def __call__(self, until_ns: int) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def facts(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Plan:
+    tool: str
+    workers: int
+    cpus: list[int | None]
+    ports: list[Prepared]  # every port role a worker opens (gen, sink: one; fwd: in and out)
+    stats_words: int = 0  # uint64 words of the tool's own statistics per worker
+    duration: float | None = None
+    count: int | None = None  # stop once the first port has moved this many packets (all workers)
+    exit_after_setup: bool = False
+
+
+@dataclass
+class Worker:
+    """What a step sees inside worker i."""
+
+    i: int
+    cpu: int | None
+    plan: Plan
+    stats: np.ndarray  # its row of the tool's statistics (shared memory)
+    control: np.ndarray
+    conn: object = field(repr=False, default=None)
+
+    def open(self, role: int = 0, **override):
+        return self.plan.ports[role].open(self.i, **override)
+
+    def note(self, text: str) -> None:
+        """A line for the user, printed by the parent at the next interval."""
+        self.conn.send(("note", text))
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.control[STOP])
+
+
+@dataclass
+class Snapshot:
+    t: float  # seconds since the workers were told to go
+    ports: list[np.ndarray]  # per role: counters summed over rows
+    stats: np.ndarray  # (workers, stats_words)
+    cpu_ns: np.ndarray  # per worker, filled when it ends
+
+    def port(self, role: int = 0) -> np.ndarray:
+        return self.ports[role]
+
+
+def cpu_plan(workers: int, cpus: list[int] | None, descending: bool) -> list[int | None]:
+    """CPU for each worker: the given list in turn, else every allowed CPU in turn (gen from
+    the highest, sink from the lowest, so both fit one machine without sharing a CPU)."""
+    allowed = sorted(os.sched_getaffinity(0), reverse=descending)
+    plan = cpus or allowed
+    for c in plan:
+        if c not in allowed:
+            raise UsageError(f"CPU {c} is not available (allowed: {sorted(allowed)})")
+    return [plan[i % len(plan)] for i in range(workers)]
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL when the parent dies; and if it already has, go now."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, cpu_ns) -> None:
+    _die_with_parent(parent)
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, lambda *_: w.control.__setitem__(STOP, 1))  # a group kill: end cleanly
+    signal.signal(WAKE, lambda *_: None)  # interrupts a system call; the step sees STOP
+    step = None
+    try:
+        if w.cpu is not None:
+            os.sched_setaffinity(0, {w.cpu})
+        step = make_step(w)
+        w.conn.send(("ready", step.facts()))
+    except WirespeedError as e:
+        w.conn.send(("error", str(e), e.exit_status))
+        return
+    except Exception as e:  # a bug, not a user mistake: say what it was
+        w.conn.send(("error", f"worker {w.i}: {type(e).__name__}: {e}", 1))
+        return
+    ctl = w.control
+    try:
+        while not ctl[GO] and not ctl[STOP]:
+            time.sleep(0.001)
+        while not ctl[STOP] and os.getppid() == parent:
+            now, deadline = time.monotonic_ns(), int(ctl[DEADLINE])
+            if now >= deadline or not step(min(deadline, now + SLICE_NS)):
+                break
+    except WirespeedError as e:
+        w.conn.send(("error", str(e), e.exit_status))
+    except Exception as e:
+        w.conn.send(("error", f"worker {w.i}: {type(e).__name__}: {e}", 1))
+    finally:
+        try:
+            step.close()
+        finally:
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            cpu_ns[w.i] = int((ru.ru_utime + ru.ru_stime) * 1e9)
+            done[w.i] = 1
+
+
+class Run:
+    """One run of a plan: start() forks the workers and returns once every one has opened its
+    ports; go() lets them move packets; snapshot() reads everything live; stop(); close()."""
+
+    def __init__(self, plan: Plan, make_step: Callable[[Worker], Step]):
+        self.plan, self.make_step = plan, make_step
+        n = plan.workers
+        words = 4 + 2 * n + n * max(1, plan.stats_words)
+        self._mem = mmap.mmap(-1, 8 * words)  # MAP_SHARED | MAP_ANONYMOUS: inherited across fork
+        arr = np.ndarray(words, np.uint64, buffer=self._mem)
+        self.control, self.done, self.cpu_ns = arr[:4], arr[4 : 4 + n], arr[4 + n : 4 + 2 * n]
+        self.stats = arr[4 + 2 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
+        self.procs: list = []
+        self.conns: list = []
+        self.facts: list[dict] = [{} for _ in range(n)]
+        self.notes: list[str] = []
+        self.error: WirespeedError | None = None
+        self.t0 = 0
+        self.ended_ns = 0
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        ctx = mp.get_context("fork")
+        parent = os.getpid()
+        try:
+            for i, cpu in enumerate(self.plan.cpus):
+                rx, tx = ctx.Pipe(duplex=False)
+                w = Worker(i, cpu, self.plan, self.stats[i], self.control, tx)
+                p = ctx.Process(target=_worker, args=(w, parent, self.make_step, self.done, self.cpu_ns), daemon=True)
+                p.start()
+                tx.close()
+                self.procs.append(p)
+                self.conns.append(rx)
+            for i, conn in enumerate(self.conns):
+                if not conn.poll(SETUP_TIMEOUT_S):
+                    raise WirespeedError(f"worker {i} did not finish set-up in {SETUP_TIMEOUT_S} s")
+                try:
+                    msg = conn.recv()
+                except EOFError:
+                    raise WirespeedError(f"worker {i} died during set-up (exit code {self.procs[i].exitcode})") from None
+                if msg[0] == "error":
+                    err = WirespeedError(msg[1])
+                    err.exit_status = msg[2]
+                    raise err
+                self.facts[i] = msg[1]
+        except BaseException:
+            self.close()
+            raise
+
+    def go(self) -> None:
+        self.t0 = time.monotonic_ns()
+        d = self.plan.duration
+        self.control[DEADLINE] = self.t0 + int(d * 1e9) if d else FOREVER
+        self.control[GO] = 1
+
+    def finished(self) -> bool:
+        """Every worker ended, a worker failed, or the count is reached."""
+        self._poll_messages()
+        if self.error is not None or bool(self.done.all()):
+            return True
+        c = self.plan.count
+        return c is not None and int(self.plan.ports[0].totals()[0]) >= c
+
+    def past_deadline(self) -> bool:
+        return time.monotonic_ns() >= int(self.control[DEADLINE])
+
+    def stop(self) -> None:
+        """Tell every worker to stop and wake any of them blocked in a long system call."""
+        if not self.ended_ns:
+            self.ended_ns = time.monotonic_ns()
+        self.control[STOP] = 1
+        self.wake()
+
+    def wake(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                try:
+                    os.kill(p.pid, WAKE)
+                except ProcessLookupError:
+                    pass
+
+    def close(self) -> None:
+        """Stop, wait for every worker (kill one that does not end), close the prepared ports."""
+        self.control[STOP] = 1
+        self.wake()
+        for p in self.procs:
+            p.join(STOP_TIMEOUT_S)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        self._poll_messages()
+        for prep in self.plan.ports:
+            prep.close()
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _poll_messages(self) -> None:
+        for conn in self.conns:
+            try:
+                while conn.poll():
+                    msg = conn.recv()
+                    if msg[0] == "note":
+                        self.notes.append(msg[1])
+                    elif msg[0] == "error" and self.error is None:
+                        self.error = WirespeedError(msg[1])
+                        self.error.exit_status = msg[2]
+            except (EOFError, OSError):
+                pass
+
+    def take_notes(self) -> list[str]:
+        self._poll_messages()
+        out, self.notes = self.notes, []
+        return out
+
+    def elapsed(self) -> float:
+        end = self.ended_ns or time.monotonic_ns()
+        return (end - self.t0) / 1e9 if self.t0 else 0.0
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.elapsed(), [p.totals().copy() for p in self.plan.ports], self.stats.copy(),
+                        self.cpu_ns.copy())
+
+
+@dataclass
+class Ended:
+    seconds: float
+    interrupted: str | None  # the signal that stopped the run, if one did
+    snapshot: Snapshot
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP set a flag instead of ending the process, for one run."""
+
+    def __init__(self):
+        self.got: str | None = None
+        self._old = {}
+
+    def __enter__(self) -> "_Signals":
+        for sig in STOP_SIGNALS:
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.got = signal.Signals(signum).name
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def drive(run: Run, interval_s: float, on_interval: Callable[[Snapshot, Snapshot], None],
+          enough: Callable[[Snapshot], bool] = lambda s: False, on_ready: Callable[[], None] = lambda: None,
+          on_note: Callable[[str], None] = lambda text: None) -> Ended:
+    """The blocking loop the command-line tools use: start, report each interval, stop on the
+    deadline, the count, enough(), a failed worker or a stop signal; close. on_interval gets the
+    previous and the current snapshot."""
+    with _Signals() as sigs:
+        run.start()
+        try:
+            if run.plan.exit_after_setup:
+                return Ended(0.0, None, run.snapshot())
+            on_ready()
+            run.go()
+            prev = run.snapshot()
+            tick = time.monotonic() + interval_s
+            woken = False
+            while True:
+                time.sleep(0.005)
+                if not woken and run.past_deadline():
+                    woken = True
+                    run.wake()  # a worker inside a long system call sees the deadline now
+                now_snap = None
+                stop = sigs.got is not None or run.finished()
+                if not stop:
+                    now_snap = run.snapshot()
+                    stop = enough(now_snap)
+                if stop:
+                    run.stop()
+                for text in run.take_notes():
+                    on_note(text)
+                if stop or time.monotonic() >= tick:
+                    now_snap = now_snap or run.snapshot()
+                    if now_snap.t > prev.t:
+                        on_interval(prev, now_snap)
+                    prev, tick = now_snap, time.monotonic() + interval_s
+                if stop:
+                    break
+        finally:
+            run.close()
+        for text in run.take_notes():
+            on_note(text)
+        if run.error is not None:
+            raise run.error
+        return Ended(run.elapsed(), sigs.got, run.snapshot())

@@ -1,0 +1,300 @@
+"""`wirespeed gen`: the traffic generator (pktgen/trafgen class).
+
+Frames are built and sent by the C core straight into the port (AF_PACKET TX ring, sendmmsg()
+buffers, the AF_XDP UMEM) or by the kernel itself (BPF_PROG_RUN), one system call per batch;
+Python runs once per 50 ms slice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from wirespeed import core, ports
+from wirespeed.base.errors import UsageError
+from wirespeed.base.netdev import link_info, link_stats
+from wirespeed.base.netns import Where
+from wirespeed.base.packet import FCS, build_template, header_bytes
+from wirespeed.base.units import FrameMix, Rate, frame
+from wirespeed.runner import driver, stats
+from wirespeed.runner.driver import FOREVER, Plan, Run, Step, Worker
+
+MODES = {"fixed": 0, "inc": 1, "random": 2}
+MAX_FRAME = 9000
+FIELDS = (("src_ip", "--src-ip"), ("dst_ip", "--dst-ip"), ("sport", "--sport"), ("dport", "--dport"))
+
+
+@dataclass(frozen=True)
+class Range:
+    """Values lo .. lo+count-1 of a header field (addresses: their low 32 bits)."""
+
+    lo: int
+    count: int = 1
+    text: str = ""
+
+
+@dataclass
+class GenConfig:
+    where: Where  # the sending interface
+    src_mac: bytes
+    dst_mac: bytes
+    src_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    dst_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    src_ips: Range
+    dst_ips: Range
+    sports: Range = Range(9)
+    dports: Range = Range(9)
+    vary: str = "inc"
+    frame: FrameMix = field(default_factory=lambda: frame(64))
+    flows: int = 0
+    seed: int = 1
+    stamp: bool = True
+    backend: str = "afpacket"
+    batch: int = 64
+    count: int | None = None
+    duration: float | None = None
+    rate: Rate | None = None
+    link_bps: int | None = None
+    workers: int = 1
+    cpus: list[int] | None = None
+    interval: float = 1.0
+    qdisc_bypass: bool = True
+    linear: bool = True
+    gso: bool = True  # UDP: send in GSO messages when every frame has one size
+    copy: str = "auto"  # AF_XDP: zc, copy or auto
+    xdp_mode: str = "native"
+    ttl: int = 64
+    tos: int = 0
+    df: bool = True
+    ip_id: int = 0
+    payload: bytes = b""
+    exit_after_setup: bool = False
+    peer: Where | None = None  # the far end of a veth (the lab knows it), for backends that prepare it
+
+    @property
+    def ipv6(self) -> bool:
+        return self.src_ip.version == 6
+
+    def ranges(self) -> dict[str, Range]:
+        return {"src_ip": self.src_ips, "dst_ip": self.dst_ips, "sport": self.sports, "dport": self.dports}
+
+
+def spread_sizes(mix: FrameMix) -> list[int]:
+    """One cycle of frame sizes with the mix's weights, each size spread evenly through it."""
+    total = sum(mix.weights)
+    slots: list[tuple[float, int]] = []
+    for size, w in zip(mix.sizes, mix.weights):
+        slots += [((k + 0.5) / w, size) for k in range(w)]
+    out = [size for _, size in sorted(slots)]
+    assert len(out) == total
+    return out
+
+
+def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"") -> None:
+    """Every frame size of the mix holds the headers and the payload, and fits MAX_FRAME."""
+    smallest = header_bytes(ipv6, stamp) + len(payload)
+    for size in mix.sizes:
+        if not smallest <= size <= MAX_FRAME:
+            carried = " with the pktgen header" if stamp else f" with a {len(payload)}-byte payload"
+            raise UsageError(
+                f"frame size {size} out of range: IPv{6 if ipv6 else 4}/UDP{carried} needs "
+                f"{smallest}..{MAX_FRAME} bytes (FCS included)"
+            )
+
+
+def check(cfg: GenConfig) -> None:
+    """Every user mistake the generator can see before it opens anything; the backend's own
+    rules come from its registry entry."""
+    b = ports.backend(cfg.backend)
+    if not b.transmit:
+        raise UsageError(f"--backend {b.name} cannot transmit; gen takes {', '.join(ports.names(transmit=True))}")
+    check_frame(cfg.frame, cfg.ipv6, cfg.stamp, cfg.payload)
+    if not 1 <= cfg.batch <= 1024:
+        raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
+    if not 1 <= cfg.workers <= 16:
+        raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
+    if cfg.count is not None and cfg.count < 1:
+        raise UsageError(f"-c/--count must be at least 1, got {cfg.count}")
+    if cfg.duration is not None and cfg.duration <= 0:
+        raise UsageError(f"-d/--duration must be positive, got {cfg.duration}")
+    if cfg.interval <= 0:
+        raise UsageError(f"-i/--interval must be positive, got {cfg.interval}")
+    if cfg.flows < 0:
+        raise UsageError(f"--flows must be at least 1, got {cfg.flows}")
+    if max(cfg.frame.sizes) > b.max_frame:
+        raise UsageError(f"--backend {b.name} sends frames up to {b.max_frame} bytes, got {max(cfg.frame.sizes)}")
+    if b.fixed_frame and len(set(cfg.frame.sizes)) != 1:
+        raise UsageError(f"--backend {b.name} repeats one template frame: give one frame size, not imix")
+    if b.one_queue and cfg.workers > 1:
+        raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
+    varied = [opt for name, opt in FIELDS if cfg.ranges()[name].count > 1 and name not in b.varies]
+    if cfg.flows and not b.varies:
+        varied.append("--flows")
+    if varied:
+        can = f"varies only {', '.join(opt for name, opt in FIELDS if name in b.varies)}" if b.varies else \
+            "sends from one connected socket: it varies no header field"
+        raise UsageError(f"{', '.join(varied)}: --backend {b.name} {can}; use --backend afpacket")
+    if b.in_kernel:
+        if cfg.vary == "random" and cfg.sports.count > 1:
+            raise UsageError(f"--backend {b.name} walks --sport in order; --vary random needs another backend")
+        if not cfg.stamp:
+            raise UsageError(f"--backend {b.name} writes the pktgen sequence: it needs the stamp "
+                             "(no --no-stamp/--payload)")
+
+
+def check_mtu(cfg: GenConfig, mtu: int) -> None:
+    """The kernel skips its own MTU check for frames with a virtio_net_hdr, and a UDP socket
+    would fragment: refuse frames the interface cannot carry."""
+    biggest = max(cfg.frame.sizes)
+    if biggest - FCS > mtu + 14:
+        raise UsageError(f"frame size {biggest} exceeds the MTU of {cfg.where} ({mtu} + 14 + 4 FCS = {mtu + 18})")
+
+
+def _fields(cfg: GenConfig) -> list[tuple[int, int, int]]:
+    mode = MODES[cfg.vary]
+    return [(r.lo, r.count, mode if r.count > 1 else MODES["fixed"]) for r in cfg.ranges().values()]
+
+
+def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0) -> core.Gen:
+    t = build_template(
+        cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
+        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload,
+    )
+    g = core.Gen(
+        t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
+        flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp,
+    )
+    g.set_rate(ns_per_pkt)
+    return g
+
+
+def gso_bytes(cfg: GenConfig) -> int:
+    """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0."""
+    if cfg.backend != "udp" or not cfg.gso or len(set(cfg.frame.sizes)) != 1:
+        return 0
+    return cfg.frame.sizes[0] - header_bytes(cfg.ipv6, False)
+
+
+def l2_extra(cfg: GenConfig) -> int:
+    """Bytes per packet the port does not count but L2 does."""
+    if ports.backend(cfg.backend).payload_only:
+        return header_bytes(cfg.ipv6, False)
+    return FCS
+
+
+def ns_per_packet(cfg: GenConfig) -> float:
+    """Pacing interval per worker, 0 for as fast as possible."""
+    if cfg.rate is None:
+        return 0.0
+    pps = cfg.rate.packets_per_second(float(cfg.frame.mean_wire), cfg.link_bps)
+    return 1e9 * cfg.workers / pps
+
+
+def share(total: int | None, workers: int, i: int) -> int:
+    """Worker i's part of an exact count (FOREVER without one)."""
+    if total is None:
+        return FOREVER
+    return total // workers + (1 if i < total % workers else 0)
+
+
+def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.PortSpec:
+    flows = cfg.flows or cfg.sports.count
+    return ports.PortSpec(
+        cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=max(cfg.frame.sizes),
+        qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear,
+        local=(str(cfg.src_ip), cfg.sports.lo), remote=(str(cfg.dst_ip), cfg.dports.lo), gso=gso_bytes(cfg),
+        copy=cfg.copy, xdp_mode=cfg.xdp_mode,
+        gen_of=lambda i: make_gen(cfg, i, pace),
+        sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
+        peer=cfg.peer, note=note,
+    )
+
+
+class GenStep(Step):
+    """One worker: its port and its generator; each slice sends what its share still lacks."""
+
+    def __init__(self, cfg: GenConfig, w: Worker, pace: float):
+        self.cfg = cfg
+        self.port = w.open()
+        self.gen = make_gen(cfg, w.i, pace)
+        self.left = share(cfg.count, cfg.workers, w.i)
+
+    def __call__(self, until_ns: int) -> bool:
+        self.left -= self.port.gen_run(self.gen, self.cfg.batch, self.left, until_ns)
+        return self.left > 0
+
+    def close(self) -> None:
+        self.port.drain()  # what is queued leaves before the count is final
+        self.port.close()
+
+
+def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
+    """Check everything, prepare the port, choose the CPUs: a run ready to start."""
+    check(cfg)
+    info = link_info(cfg.where)
+    check_mtu(cfg, info["mtu"])
+    if cfg.rate is not None and cfg.rate.link_share is not None and cfg.link_bps is None:
+        speed = info.get("speed_mbps")
+        cfg.link_bps = speed * 10**6 if speed else None
+    pace = ns_per_packet(cfg)
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True)
+    prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
+    return Plan("gen", cfg.workers, cpus, [prep], duration=cfg.duration, exit_after_setup=cfg.exit_after_setup), pace
+
+
+def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
+    p, pace = plan(cfg, note=reporter.note)
+    extra = l2_extra(cfg)
+    iface0 = link_stats(cfg.where)
+    C = core.C
+
+    def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
+        d = now.port() - prev.port()
+        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), now.t - prev.t, extra)
+        reporter.interval(now.t, r, {"errors": int(d[C["errors"]]), "ring_full": int(d[C["ring_full"]])})
+
+    reporter.event("start", interface=str(cfg.where), backend=cfg.backend, gso_bytes=gso_bytes(cfg),
+                   workers=cfg.workers, cpus=p.cpus, batch=cfg.batch, frame=cfg.frame.name,
+                   rate_pps=(1e9 * cfg.workers / pace) if pace else None)
+    end = driver.drive(Run(p, lambda w: GenStep(cfg, w, pace)), cfg.interval, on_interval,
+                       on_ready=lambda: reporter.event("ready"), on_note=reporter.note)
+    if cfg.exit_after_setup:
+        return {"setup_only": True}
+    iface1 = link_stats(cfg.where)
+    c, secs = end.snapshot.port(), end.seconds
+    out = {
+        "interface": str(cfg.where),
+        "backend": cfg.backend,
+        "gso_bytes": gso_bytes(cfg),
+        "frame": cfg.frame.name,
+        "batch": cfg.batch,
+        "workers": cfg.workers,
+        "seconds": secs,
+        "packets": int(c[C["packets"]]),
+        "bytes": int(c[C["bytes"]]),
+        "errors": int(c[C["errors"]]),
+        "ring_full": int(c[C["ring_full"]]),
+        "syscalls": int(c[C["syscalls"]]),
+        **stats.rates(int(c[C["packets"]]), int(c[C["bytes"]]), secs, extra),
+        **stats.per_packet(c, float(end.snapshot.cpu_ns.sum())),
+        "interface_tx_packets": iface1["tx_packets"] - iface0["tx_packets"],
+        "interface_tx_dropped": iface1["tx_dropped"] - iface0["tx_dropped"],
+        "interrupted": end.interrupted is not None,
+    }
+    f = stats.fmt
+    rows = [
+        ("interface", f"{cfg.where} ({cfg.backend}{', GSO' if gso_bytes(cfg) else ''}, batch {cfg.batch}, "
+                      f"{cfg.workers} worker(s))"),
+        ("packets sent", f(out["packets"])),
+        ("interface tx / dropped", f"{f(out['interface_tx_packets'])} / {f(out['interface_tx_dropped'])}"),
+        ("seconds", f(secs, 3)),
+        ("rate", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
+        ("errors / ring full", f"{f(out['errors'])} / {f(out['ring_full'])}"),
+        ("data path ns/pkt", f(out["ns_per_pkt"], 1)),
+        ("data path cycles/pkt", f(out["cycles_per_pkt"], 1)),
+        ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"], 1)),
+        ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
+        ("mean batch", f(out["mean_batch"], 1)),
+    ]
+    reporter.summary(out, rows, "gen summary")
+    return out

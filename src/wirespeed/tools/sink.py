@@ -1,0 +1,219 @@
+"""`wirespeed sink`: the receiver. Counts frames and bytes; from the pktgen header, loss,
+reordering, duplicates and one-way latency (sender and receiver must share a clock, as in the
+lab). Frames are accounted by the C core straight from the RX ring (or recvmmsg buffers), or
+counted by the kernel itself (xdp-count).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from wirespeed import core, ports
+from wirespeed.base.errors import UsageError
+from wirespeed.base.netdev import link_stats, xdp_stats
+from wirespeed.base.netns import Where
+from wirespeed.base.packet import FCS, header_bytes
+from wirespeed.runner import driver, stats
+from wirespeed.runner.driver import FOREVER, Plan, Run, Step, Worker
+
+S = {name: i for i, name in enumerate(core.SINK_STAT_NAMES)}
+SEQ_KEYS = ("lost", "reordered", "duplicated")
+
+
+@dataclass
+class SinkConfig:
+    where: Where
+    backend: str = "afpacket"
+    bind_ip: str = "0.0.0.0"
+    port: int = 9  # UDP: the port bound; AF_PACKET: count only UDP to it when filter_port
+    filter_port: bool = False
+    count: int | None = None
+    duration: float | None = None
+    interval: float = 1.0
+    workers: int = 1
+    cpus: list[int] | None = None
+    batch: int = 256
+    xdp_mode: str = "native"  # xdp, xdp-count: native, skb or auto
+    copy: str = "auto"  # xdp: zc, copy or auto
+    exit_after_setup: bool = False
+
+
+def check(cfg: SinkConfig) -> None:
+    b = ports.backend(cfg.backend)
+    if not b.receive:
+        raise UsageError(f"--backend {b.name} cannot receive; sink takes {', '.join(ports.names(receive=True))}")
+    if not 0 < cfg.port < 65536:
+        raise UsageError(f"--port must be 1..65535, got {cfg.port}")
+    if cfg.count is not None and cfg.count < 1:
+        raise UsageError(f"-c/--count must be at least 1, got {cfg.count}")
+    if cfg.duration is not None and cfg.duration <= 0:
+        raise UsageError(f"-d/--duration must be positive, got {cfg.duration}")
+    if cfg.interval <= 0:
+        raise UsageError(f"-i/--interval must be positive, got {cfg.interval}")
+    if not 1 <= cfg.workers <= 16:
+        raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
+    if b.one_queue and cfg.workers > 1:
+        raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
+    if not 1 <= cfg.batch <= 1024:
+        raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
+
+
+def l2_extra(cfg: SinkConfig) -> int:
+    return header_bytes(":" in cfg.bind_ip, False) if ports.backend(cfg.backend).payload_only else FCS
+
+
+class SinkStep(Step):
+    """One worker: its port and its accounting (kept in the run's shared statistics)."""
+
+    def __init__(self, cfg: SinkConfig, w: Worker):
+        self.cfg = cfg
+        self.port = w.open()
+        self.in_kernel = ports.backend(cfg.backend).in_kernel
+        self.stats = w.stats  # in the kernel's case: first and last time traffic was seen
+        self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.filter_port else 0, stats=w.stats)
+
+    def facts(self) -> dict:
+        return self.port.facts() if hasattr(self.port, "facts") else {}
+
+    def __call__(self, until_ns: int) -> bool:
+        self.port.sink_run(self.sink, self.cfg.batch, FOREVER, until_ns)
+        if self.in_kernel:
+            self.stats[:] = self.port.active_ns()
+        return True  # the run ends it: deadline, count or signal
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def plan(cfg: SinkConfig) -> Plan:
+    check(cfg)
+    b = ports.backend(cfg.backend)
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False)
+    spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.bind_ip, cfg.port),
+                          fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, copy=cfg.copy,
+                          xdp_mode=cfg.xdp_mode)
+    prep = ports.prepare(spec, cfg.workers)
+    return Plan("sink", cfg.workers, cpus, [prep], stats_words=2 if b.in_kernel else core.SINK_STATS_WORDS,
+                duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup)
+
+
+def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
+    """The receiver's figures from the counters and the accounting of every worker."""
+    c = snap.port()
+    pkts, nbytes = int(c[core.C["packets"]]), int(c[core.C["bytes"]])
+    out = {
+        "interface": str(cfg.where),
+        "backend": cfg.backend,
+        "workers": cfg.workers,
+        "seconds": seconds,
+        "packets": pkts,
+        "bytes": nbytes,
+        "kernel_drops": int(c[core.C["kernel_drops"]]),
+        "errors": int(c[core.C["errors"]]),
+    }
+    if ports.backend(cfg.backend).in_kernel:  # counted in the kernel: no frame was looked at
+        first, last = (int(x) for x in snap.stats[0, :2])
+        out["active_seconds"] = (last - first) / 1e9 if last > first else seconds
+        return out
+    s = snap.stats[:, : len(S)]
+    total = {name: int(s[:, j].sum()) for name, j in S.items()}
+    first = [int(x) for x in s[:, S["first_ns"]] if x]
+    active = (int(s[:, S["last_ns"]].max()) - min(first)) / 1e9 if first else 0.0
+    lat_n = total["lat_n"]
+    hist = snap.stats[:, len(S):].sum(axis=0)
+    out.update({
+        "active_seconds": active,
+        "pktgen": total["pktgen"],
+        "other": total["other"],
+        **stats.rates(pkts, nbytes, active, l2_extra(cfg)),
+        **stats.per_packet(c, float(snap.cpu_ns.sum())),
+        "lat_min_ns": int(s[:, S["lat_min_ns"]][s[:, S["lat_n"]] > 0].min()) if lat_n else None,
+        "lat_avg_ns": total["lat_sum_ns"] / lat_n if lat_n else None,
+        "lat_max_ns": int(s[:, S["lat_max_ns"]].max()) if lat_n else None,
+        **stats.percentiles(hist),
+        "lat_negative": total["lat_negative"],
+        "streams": int(s[:, S["streams"]].max()),
+    })
+    # With several workers each sees part of every stream: sequence checks would be wrong.
+    for k in SEQ_KEYS:
+        out[k] = total[k] if cfg.workers == 1 else None
+    return out
+
+
+def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
+    p = plan(cfg)
+    b = ports.backend(cfg.backend)
+    extra = l2_extra(cfg)
+    iface0, x0 = link_stats(cfg.where), xdp_stats(cfg.where)
+    C = core.C
+
+    def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
+        d = now.port() - prev.port()
+        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), now.t - prev.t, extra)
+        if b.in_kernel:
+            cols = {"cpus": int((p.ports[0].counters[:, C["packets"]] > 0).sum())}
+        else:
+            ds = now.stats.sum(axis=0) - prev.stats.sum(axis=0)
+            seq = cfg.workers == 1
+            cols = {"lost": int(ds[S["lost"]]) if seq else "-", "reordered": int(ds[S["reordered"]]) if seq else "-",
+                    "drops": int(now.port()[C["kernel_drops"]])}
+        reporter.interval(now.t, r, cols)
+
+    run_ = Run(p, lambda w: SinkStep(cfg, w))
+
+    def ready() -> None:
+        facts = run_.facts[0]
+        if b.in_kernel:
+            reporter.event("start", interface=str(cfg.where), backend=cfg.backend, **facts)
+        reporter.event("ready")
+
+    if not b.in_kernel:
+        reporter.event("start", interface=str(cfg.where), backend=cfg.backend, workers=cfg.workers, cpus=p.cpus)
+    end = driver.drive(run_, cfg.interval, on_interval, on_ready=ready, on_note=reporter.note)
+    if cfg.exit_after_setup:
+        return {"setup_only": True}
+    iface1, x1 = link_stats(cfg.where), xdp_stats(cfg.where)
+    out = summarize(end.snapshot, end.seconds, cfg)
+    out["interface_rx_packets"] = iface1["rx_packets"] - iface0["rx_packets"]
+    out["interface_rx_dropped"] = iface1["rx_dropped"] - iface0["rx_dropped"]
+    out["interrupted"] = end.interrupted is not None
+    f = stats.fmt
+    if b.in_kernel:
+        per_cpu = p.ports[0].counters[:, C["packets"]]
+        nz = per_cpu[per_cpu > 0]
+        out.update({
+            "xdp_mode": run_.facts[0].get("xdp_mode"),
+            **stats.rates(out["packets"], out["bytes"], out["active_seconds"], FCS),
+            "per_cpu_packets": [int(x) for x in per_cpu],
+            "interface_xdp_packets": x1.get("xdp_packets", 0) - x0.get("xdp_packets", 0) if x0 else None,
+            "interface_xdp_drops": x1.get("xdp_drops", 0) - x0.get("xdp_drops", 0) if x0 else None,
+        })
+        rows = [
+            ("interface", f"{cfg.where} (xdp-count, {out['xdp_mode']} XDP, program id {run_.facts[0].get('prog_id')})"),
+            ("packets counted and dropped", f(out["packets"])),
+            ("interface XDP packets / drops", f"{f(out['interface_xdp_packets'])} / {f(out['interface_xdp_drops'])}"),
+            ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
+            ("packets per CPU", " / ".join(f(int(x)) for x in nz) or "0"),
+        ]
+        reporter.summary(out, rows, "sink summary")
+        return out
+    lat = [out[k] for k in ("lat_min_ns", "lat_avg_ns", "p50_ns", "p90_ns", "p99_ns", "p99.9_ns", "lat_max_ns")]
+    rows = [
+        ("interface", f"{cfg.where} ({cfg.backend}, {cfg.workers} worker(s))"),
+        ("packets received", f(out["packets"])),
+        ("interface rx / dropped", f"{f(out['interface_rx_packets'])} / {f(out['interface_rx_dropped'])}"),
+        ("pktgen / other", f"{f(out['pktgen'])} / {f(out['other'])}"),
+        ("lost / reordered / duplicated", " / ".join(f(out[k]) for k in SEQ_KEYS)),
+        ("kernel ring drops", f(out["kernel_drops"])),
+        ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
+        ("latency µs min/avg/p50/p90/p99/p99.9/max",
+         " / ".join("-" if v is None else f"{v / 1000:,.1f}" for v in lat)),
+        ("data path ns/pkt", f(out["ns_per_pkt"])),
+        ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
+        ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
+    ]
+    reporter.summary(out, rows, "sink summary")
+    return out

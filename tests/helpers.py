@@ -1,0 +1,130 @@
+"""What the tests share besides fixtures: frames built and read back independently, the
+command line run as a user runs it, background tools read line by line."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from wirespeed.base.netns import Where
+from wirespeed.tools.gen import GenConfig, Range, make_gen
+from wirespeed.base.units import frame
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+root_only = pytest.mark.skipif(not is_root(), reason="needs root to create network namespaces")
+
+
+SRC4, DST4 = ipaddress.ip_address("198.18.0.1"), ipaddress.ip_address("198.18.0.2")
+SRC6, DST6 = ipaddress.ip_address("2001:2::1"), ipaddress.ip_address("2001:2::2")
+STRIDE = 2048
+
+
+def inet_sum(data: bytes) -> int:
+    """RFC 1071 ones' complement sum, written plainly (the core's is incremental)."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def cfg_for(ipv6=False, size=64, **kw) -> GenConfig:
+    src, dst = (SRC6, DST6) if ipv6 else (SRC4, DST4)
+    base = dict(
+        where=Where("veth0"), src_mac=bytes.fromhex("025753000001"), dst_mac=bytes.fromhex("025753000002"),
+        src_ip=src, dst_ip=dst, src_ips=Range(int(src) & 0xFFFFFFFF), dst_ips=Range(int(dst) & 0xFFFFFFFF),
+        frame=frame(size) if isinstance(size, int) else size,
+    )
+    base.update(kw)
+    return GenConfig(**base)
+
+
+def build(cfg: GenConfig, n: int, gen=None):
+    gen = gen or make_gen(cfg)
+    buf = np.zeros(n * STRIDE, np.uint8)
+    lens = np.zeros(n, np.uint32)
+    assert gen.build(buf, STRIDE, lens) == n
+    return [bytes(buf[i * STRIDE : i * STRIDE + lens[i]]) for i in range(n)], gen
+
+
+def parse(f: bytes) -> dict:
+    """Ethernet / IPv4|IPv6 / UDP, checking every length and checksum on the way."""
+    eth_type = struct.unpack("!H", f[12:14])[0]
+    if eth_type == 0x0800:
+        ip = f[14:34]
+        assert ip[0] == 0x45
+        assert inet_sum(ip) == 0xFFFF, "IPv4 header checksum"
+        assert struct.unpack("!H", ip[2:4])[0] == len(f) - 14
+        src, dst = ip[12:16], ip[16:20]
+        pseudo = src + dst + struct.pack("!BBH", 0, 17, len(f) - 34)
+        l4 = 34
+    else:
+        assert eth_type == 0x86DD
+        ip = f[14:54]
+        assert struct.unpack("!H", ip[4:6])[0] == len(f) - 54
+        src, dst = ip[8:24], ip[24:40]
+        pseudo = src + dst + struct.pack("!IxxxB", len(f) - 54, 17)
+        l4 = 54
+    udp = f[l4:]
+    sport, dport, ulen, ucsum = struct.unpack("!HHHH", udp[:8])
+    assert ulen == len(udp)
+    assert ucsum != 0, "UDP checksum 0 means none (and is forbidden for IPv6)"
+    assert inet_sum(pseudo + udp) == 0xFFFF, "UDP checksum"
+    return {"src": ipaddress.ip_address(src), "dst": ipaddress.ip_address(dst), "sport": sport, "dport": dport,
+            "payload": udp[8:], "ttl": ip[8] if eth_type == 0x0800 else ip[7]}
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `wirespeed ARGS` in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "wirespeed", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+class Tool:
+    """A wirespeed command running in the background with --json; read its lines as they come."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", "wirespeed", *args, "--json"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[dict] = []
+
+    def wait_for(self, kind: str, timeout: float = 30) -> dict:
+        """Lines up to and including the first of this type (e.g. 'ready' once its ports are open)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not select.select([self.proc.stdout], [], [], 0.2)[0]:
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(json.loads(line))
+            if self.lines[-1]["type"] == kind:
+                return self.lines[-1]
+        raise AssertionError(f"no {kind!r} line; stderr: {self.stop()[1]}")
+
+    def finish(self, timeout: float = 60) -> dict:
+        """Wait for the tool to end by itself; its summary."""
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, err
+        self.lines += [json.loads(x) for x in out.splitlines()]
+        return self.lines[-1]
+
+    def stop(self) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.communicate()
