@@ -125,7 +125,7 @@ BACKENDS: dict[str, Backend] = {
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
                 transmit=True, receive=True, options=_b("no_bypass", "no_linear", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
-                transmit=True, receive=True, varies=(), payload_only=True, options=_b("no_gso", "bind", "port")),
+                transmit=True, receive=True, varies=(), payload_only=True, options=_b("no_gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket on queue 0 (UMEM, four rings, copy or zero-copy)",
                 transmit=True, receive=True, xdp_attach=True, one_queue=True, zero_copy=True, max_frame=4100,
                 options=_b("copy", "xdp_mode", "no_zero_copy")),

@@ -261,6 +261,7 @@ class Forwarder:
         for p in (self.out, self.inp):
             if p is not None:
                 p.close()
+        self.data = self.stage = None  # views of the pool's memory go before it does
         if self.pool is not None:
             self.pool.close()
         self.inp = self.out = self.pool = None
