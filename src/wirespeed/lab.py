@@ -290,9 +290,59 @@ class Lab:
         return down(self.topology.name)
 
 
+OWNERS = "/run/wirespeed"  # <lab>.owner: the pid of the run that made a lab for itself (--lab)
+
+
+def _owner_file(name: str) -> str:
+    return os.path.join(OWNERS, f"{name}.owner")
+
+
+def _owner(name: str) -> int | None:
+    try:
+        with open(_owner_file(name)) as f:
+            return int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def topology_of(name: str) -> str | None:
+    """The topology lab `name` is up as, or None when none of its namespaces exists."""
+    present = set(netns.listnetns())
+    for topo in (chain(name), pair(name)):
+        if all(topo.netns(n) in present for n in topo.nodes):
+            return "chain" if "fwd" in topo.nodes else "pair"
+    return "partial" if lab_namespaces(name) else None
+
+
+def up(name: str, topology: str, force: bool = False) -> Topology:
+    """`lab up`: create lab `name`; one that is up with another topology is refused (rewiring a
+    running lab would give one veth two addresses), unless force, which removes it first."""
+    have = topology_of(name)
+    if have is not None and have != topology and have != "partial":
+        if not force:
+            raise UsageError(f"lab {name!r} is up as a {have}; 'wirespeed lab down --name {name}' first, "
+                             f"or add --force to remove it and build a {topology}")
+        down(name)
+    topo = TOPOLOGIES[topology](name)
+    Lab(topo, keep=True).up()
+    return topo
+
+
 def resolve(name: str, create: bool, topology: str = "pair") -> tuple[Topology, bool]:
     """Lab `name` as it is up (a chain if its fwd node exists, else a pair) and whether this call
-    created it; without `create` it must exist. A tool needing a chain (fwd) says so."""
+    created it; without `create` it must exist. A tool needing a chain (fwd) says so. A lab made
+    here belongs to this run: its pid is written down, so a run killed before it could remove
+    the lab leaves a lab `status` calls a leftover."""
     present = set(netns.listnetns())
     for topo in (chain(name), pair(name)):
         if topology == "chain" and "fwd" not in topo.nodes:
@@ -303,30 +353,120 @@ def resolve(name: str, create: bool, topology: str = "pair") -> tuple[Topology, 
         raise WirespeedError(f"no {topology} lab {name!r}: run 'wirespeed lab up --name {name} --topology "
                              f"{topology}' first, or add --lab")
     topo = TOPOLOGIES[topology](name)
-    Lab(topo).up()
+    try:
+        os.makedirs(OWNERS, exist_ok=True)
+        with open(_owner_file(name), "w") as f:
+            f.write(str(os.getpid()))
+    except OSError:
+        pass  # no record, no leftover detection: the lab still works
+    try:
+        Lab(topo).up()
+    except BaseException:
+        _forget(name)
+        raise
     return topo, True
 
 
+def _forget(name: str | None) -> None:
+    try:
+        names = [name] if name else [f[: -len(".owner")] for f in os.listdir(OWNERS) if f.endswith(".owner")]
+    except FileNotFoundError:
+        return
+    for n in names:
+        try:
+            os.unlink(_owner_file(n))
+        except FileNotFoundError:
+            pass
+
+
 def down(name: str | None) -> list[str]:
-    """Remove lab `name`'s namespaces, or every wirespeed namespace when name is None."""
+    """Remove lab `name`'s namespaces, or (None) every wirespeed namespace and every leftover:
+    shared memory of runs that are gone, workers whose parent is gone."""
     with privileged("wirespeed lab down"):
         gone = lab_namespaces(name)
         for ns in gone:
             _remove(ns)
+        _forget(name)
+        if name is None:
+            from wirespeed.mem import shm
+
+            for pid in orphaned_workers():
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            gone += shm.remove_leftovers()
     return gone
 
 
+WORKER_NAME = "ws-worker"  # what a worker process calls itself (/proc/PID/comm)
+
+
+def orphaned_workers() -> list[int]:
+    """Worker processes whose parent is gone (a safety net: workers die with their parent)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != WORKER_NAME:
+                    continue
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if ppid == 1:
+            out.append(int(pid))
+    return out
+
+
 def status() -> list[dict]:
-    """Every wirespeed namespace with its interfaces: one dict per interface (or per empty ns)."""
+    """Every wirespeed namespace with its interfaces (one dict per interface, or per empty ns),
+    then wirespeed's shared memory objects; leftovers of killed runs are marked."""
+    from wirespeed.mem import shm
+
     with privileged("wirespeed lab status"):
-        return [row for ns in lab_namespaces() for row in _ns_status(ns)]
+        rows = [row for ns in lab_namespaces() for row in _ns_status(ns)]
+    holders = _xdp_holders({r["xdp"]["id"] for r in rows if r["xdp"]})
+    for r in rows:
+        owner = _owner(r["lab"])
+        r["leftover"] = owner is not None and not _alive(owner)
+        if r["xdp"]:
+            pids = holders.get(r["xdp"]["id"], [])
+            r["xdp"]["leftover"] = not pids or all(p in orphaned_workers() for p in pids)
+    return rows + [{"kind": "shm", **o} for o in shm.objects()]
+
+
+def _xdp_holders(prog_ids: set[int]) -> dict[int, list[int]]:
+    """Processes holding an fd of each BPF program (or of a link to it), from /proc/*/fdinfo."""
+    out: dict[int, list[int]] = {}
+    if not prog_ids:
+        return out
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fdinfo")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            m = re.search(r"^prog_id:\s*(\d+)", text, re.M)
+            if m and int(m.group(1)) in prog_ids:
+                out.setdefault(int(m.group(1)), []).append(int(pid))
+    return out
 
 
 def _ns_status(ns: str) -> list[dict]:
     from wirespeed.bpf import xdp_of_link
 
     lab, _, node = ns[len(PREFIX):].partition("-")
-    base = {"lab": lab, "node": node, "netns": ns}
+    base = {"kind": "interface", "lab": lab, "node": node, "netns": ns}
     with NetNS(ns) as ipr:
         links = [link for link in ipr.get_links() if link.get("ifname") != "lo"]
         if not links:

@@ -22,7 +22,7 @@ def test_fwd_count_mode_delivers_all_but_what_the_hook_dropped(chain_lab, tools,
     start = fwd.wait_for("start")
     assert start["zero_copy"] == (backend == "xdp" and not extra)
     fwd.wait_for("ready")
-    g = tools("gen", "--lab-name", name, "-c", str(n), "-r", "100kpps", "--dport", "9-10").finish()
+    g = tools("gen", "--lab-name", name, "-c", str(n), "-r", "100kpps", "--dport", "9-10", "--max-burst", "1000000").finish()
     f = fwd.finish()
     s = sink.finish()
     assert g["packets"] == n
@@ -44,7 +44,7 @@ def test_a_failing_hook_drops_its_batches_and_the_forwarder_goes_on(chain_lab, t
     fwd = tools("fwd", "--lab-name", name, "--hook", "badhook:hook", "-c", "5000", "-d", "20", "-i", "0.3",
                 "--idle-stop", "1.5")
     fwd.wait_for("ready")
-    tools("gen", "--lab-name", name, "-c", "5000", "-r", "20kpps").finish()
+    tools("gen", "--lab-name", name, "-c", "5000", "-r", "20kpps", "--max-burst", "1000000").finish()
     f = fwd.finish()
     notes = [x["text"] for x in fwd.lines if x["type"] == "note"]
     assert f["rx"] == 5000 and f["tx"] == 0 and f["hook_errors"] > 1

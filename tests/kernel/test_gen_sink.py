@@ -37,7 +37,7 @@ def test_count_mode_sends_and_receives_exactly_n(pair_lab, tools, backend, size,
     name = pair_lab.topology.name
     sink = tools("sink", "--lab-name", name, "--backend", backend, "-c", str(n), "-d", "20", "-i", "0.5")
     sink.wait_for("ready")
-    gen = tools("gen", "--lab-name", name, "--backend", backend, "-c", str(n), "-r", "100kpps", "-s", size,
+    gen = tools("gen", "--lab-name", name, "--backend", backend, "-c", str(n), "-r", "100kpps", "-s", size, "--max-burst", "1000000",
                 "-i", "0.5", *extra)
     g = gen.finish()
     s = sink.finish()
@@ -113,7 +113,7 @@ def test_varied_flows_arrive_as_sent(pair_lab, tools):
                                                                "--vary", "random", "--seed", "3"]):
         sink = tools("sink", "--lab-name", name, "-c", "5000", "-d", "10")
         sink.wait_for("ready")
-        g = tools("gen", "--lab-name", name, "-c", "5000", "-r", "50kpps", *extra).finish()
+        g = tools("gen", "--lab-name", name, "-c", "5000", "-r", "50kpps", "--max-burst", "1000000", *extra).finish()
         s = sink.finish()
         assert g["packets"] == s["packets"] == s["pktgen"] == 5000
         assert s["lost"] == 0

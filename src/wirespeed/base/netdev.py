@@ -69,3 +69,50 @@ def xdp_stats(where: Where) -> dict[str, int]:
     except (OSError, NotSupportedError):  # a driver without ethtool (lo): nothing to read
         pass
     return out
+
+
+def veth_peer(where: Where) -> Where | None:
+    """The other end of a veth pair, in whatever named namespace (or ours) it lives; None when
+    the interface is not a veth or the peer's namespace has no name here."""
+    import os
+
+    from pyroute2 import netns as pnetns
+
+    link = _link(where)
+    info = link.get_attr("IFLA_LINKINFO")
+    if info is None or info.get_attr("IFLA_INFO_KIND") != "veth":
+        return None
+    index, nsid = link.get_attr("IFLA_LINK"), link.get_attr("IFLA_LINK_NETNSID")
+    candidates: list[str | None] = [where.netns] if nsid is None else [None, *pnetns.listnetns()]
+    for ns in candidates:
+        if nsid is not None:
+            path = f"/run/netns/{ns}" if ns else "/proc/1/ns/net"
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                with in_netns(where), IPRoute() as ipr:
+                    got = ipr.get_netnsid(fd=fd)
+            finally:
+                os.close(fd)
+            if not got or got.get("nsid") != nsid:
+                continue
+        with in_netns(Where("lo", ns)), IPRoute() as ipr:
+            found = ipr.get_links(index)
+        if found:
+            return Where(found[0].get_attr("IFLA_IFNAME"), ns)
+    return None
+
+
+def gro_on(where: Where) -> bool:
+    try:
+        with in_netns(where):
+            e = IoctlEthtool(where.ifname)
+            try:
+                features = e.get_features()
+                return "rx-gro" in features.keys() and bool(features["rx-gro"])
+            finally:
+                e.close()
+    except (OSError, NotSupportedError):
+        return False

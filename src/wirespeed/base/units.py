@@ -102,39 +102,91 @@ def default_frames() -> tuple[FrameMix, ...]:
 
 @dataclass(frozen=True)
 class Rate:
-    """A sending rate: packets per second, or bits per second on the wire (L1), or a share of
-    the link speed. Bit rates count preamble, SFD, gap and FCS, as the link does."""
+    """A sending rate: packets per second, bits per second, or a share of the link speed.
+    Bit rates are L1 (on the wire: preamble, SFD, gap and FCS counted, as the link counts them)
+    unless marked L2 (frame bytes with the FCS, as TRex's plain `bps` counts)."""
 
     pps: float | None = None
-    l1_bps: float | None = None
+    bps: float | None = None
+    layer: int = 1  # which bits bps counts: 1 (the wire) or 2 (frames)
     link_share: float | None = None
+    text: str = ""
 
     def packets_per_second(self, mean_wire_bytes: float, link_bps: float | None) -> float:
         if self.pps is not None:
             return self.pps
-        if self.l1_bps is not None:
-            return self.l1_bps / (mean_wire_bytes * 8)
+        if self.bps is not None:
+            per_pkt = mean_wire_bytes if self.layer == 1 else mean_wire_bytes - WIRE_OVERHEAD
+            return self.bps / (per_pkt * 8)
         if link_bps is None:
             raise UsageError("a rate in % needs the link speed: give --link (the interface reports none)")
         return link_bps * self.link_share / (mean_wire_bytes * 8)
 
 
-_RATE_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(%|[kmg]?pps|[kmgt]?(?:bit|bps|b/s))\s*$", re.I)
+_NUM = r"(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"
+_RATE_RE = re.compile(
+    r"^\s*" + _NUM + r"\s*(?:(%)|([kKmMgGtT]?)(?:(pps|PPS)|(bit/s|bits/s|bit|bps|b/s)|(B/s|Bps|bytes?/s))(l1|l2|L1|L2)?)\s*$")
 _PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+RATE_HELP = ("500kpps, 1.5mpps; 2gbit or 2gbps (bits on the wire, L1: frames plus preamble and gap), "
+             "2gbpsl2 (frame bits, L2), 250MB/s (bytes: x8), 50%% of the link")
 
 
 def parse_rate(text: str) -> Rate:
-    """'500kpps', '1.5mpps', '2gbit', '100mbps', '50%'."""
+    """'500kpps', '1.5mpps', '2gbit', '10Gbit/s', '100mbps' (L1), '10gbpsl2' (L2), '1.25GB/s'
+    (bytes, x8), '50%'. A bit or byte rate counts L1 (the wire) unless it ends in l2."""
     m = _RATE_RE.match(text)
     if not m:
-        raise UsageError(f"bad rate {text!r}: use e.g. 500kpps, 1.5mpps, 2gbit, 100mbps or 50%")
-    value, unit = float(m.group(1)), m.group(2).lower()
-    if value <= 0:
+        raise UsageError(f"bad rate {text!r}: use e.g. {RATE_HELP.replace('%%', '%')}")
+    value = float(m.group(1))
+    pct, prefix, pps, bits, byts, layer = m.group(2, 3, 4, 5, 6, 7)
+    if not 0 < value < float("inf"):
         raise UsageError(f"rate must be positive, got {text!r}")
-    if unit == "%":
+    if pct:
         if value > 100:
             raise UsageError(f"rate must be at most 100% of the link, got {text!r}")
-        return Rate(link_share=value / 100)
-    if unit.endswith("pps"):
-        return Rate(pps=value * _PREFIX[unit[:-3]])
-    return Rate(l1_bps=value * _PREFIX[unit[0] if unit[0] in "kmgt" else ""])
+        return Rate(link_share=value / 100, text=text)
+    scale = _PREFIX[prefix.lower()]
+    if pps:
+        if layer:
+            raise UsageError(f"a packet rate has no layer: {text!r}")
+        return Rate(pps=value * scale, text=text)
+    bps = value * scale * (8 if byts else 1)
+    return Rate(bps=bps, layer=2 if layer and layer.lower() == "l2" else 1, text=text)
+
+
+MAX_DURATION_S = 10**7  # ~116 days: a run longer than this is a typo
+_DURATION_RE = re.compile(r"^\s*" + _NUM + r"\s*(ms|s|m|min|h|d)?\s*$")
+_DURATION_UNIT = {None: 1, "s": 1, "ms": 1e-3, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """'10', '1.5s', '500ms', '10m', '2h' -> seconds (positive, finite, at most MAX_DURATION_S)."""
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise UsageError(f"bad duration {text!r}: use e.g. 10, 1.5s, 500ms, 10m or 2h")
+    value = float(m.group(1)) * _DURATION_UNIT[m.group(2)]
+    if not 0 < value <= MAX_DURATION_S:
+        raise UsageError(f"duration must be more than 0 and at most {MAX_DURATION_S:,} s, got {text!r}")
+    return value
+
+
+MAX_COUNT = 2**63 - 1
+_COUNT_RE = re.compile(r"^\s*" + _NUM + r"\s*([kKmMgGtT]?)\s*$")
+
+
+def parse_count(text: str) -> int:
+    """'1000', '10k', '10M', '1e6' -> a whole number of packets (SI prefixes: M is a million)."""
+    m = _COUNT_RE.match(text)
+    if not m:
+        raise UsageError(f"bad count {text!r}: use e.g. 1000, 10k, 10M or 1e6")
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(m.group(1)) * _PREFIX[m.group(2).lower()]
+    except InvalidOperation:
+        raise UsageError(f"bad count {text!r}") from None
+    if value != value.to_integral_value():
+        raise UsageError(f"count must be a whole number of packets, got {text!r}")
+    if not 1 <= value <= MAX_COUNT:
+        raise UsageError(f"count must be 1..{MAX_COUNT:,} (2^63 - 1), got {text!r}")
+    return int(value)

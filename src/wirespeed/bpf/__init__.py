@@ -140,31 +140,68 @@ def xdp_attached(ifindex: int) -> dict | None:
 
 
 class XdpLink:
-    """prog attached to ifindex (this thread's namespace) while this object is open."""
+    """prog attached to ifindex (this thread's namespace) while this object is open.
+
+    mode 'auto' tries native, then generic (skb); when native was refused, `fallback` says
+    why (the kernel's own words, from netlink's extended ack). When every mode is refused, the
+    error carries the kernel's reason for each."""
 
     def __init__(self, prog: Prog, ifindex: int, ifname: str, mode: str = "native"):
         self.fd = -1
         self.mode = mode
+        self.fallback: str | None = None
         present = xdp_attached(ifindex)
         if present is not None:
             raise WirespeedError(f"{ifname} already has an XDP program attached (id {present['id']}, "
                                  f"{present['mode']}); not replacing it")
         modes = [mode] if mode != "auto" else ["native", "skb"]
+        why: dict[str, tuple[int, str]] = {}
         for m in modes:
             try:
                 self.fd = core.bpf_link_create_xdp(prog.fd, ifindex, MODES[m])
                 self.mode = m
+                if why:
+                    self.fallback = f"native XDP refused on {ifname} ({why['native'][1]}): attached generic XDP"
                 return
             except OSError as e:
-                if e.errno in (errno.EOPNOTSUPP, errno.EINVAL) and m != modes[-1]:
-                    continue
                 if e.errno == errno.EBUSY:
                     raise WirespeedError(f"{ifname} already has an XDP program attached; not replacing it") from None
-                if e.errno in (errno.EOPNOTSUPP, errno.EINVAL) and m == "native":
-                    raise WirespeedError(f"{ifname} has no native XDP ({e.strerror}): use -m skb") from None
-                raise _fail(e, f"attaching XDP ({m}) to {ifname}") from None
+                if e.errno in (errno.EPERM, errno.EACCES):
+                    raise _fail(e, f"attaching XDP ({m}) to {ifname}") from None
+                why[m] = (e.errno, kernel_reason(prog, ifindex, m) or e.strerror)
+        if len(why) > 1:
+            raise WirespeedError(f"{ifname} refused XDP: native: {why['native'][1]}; generic: {why['skb'][1]}")
+        err, reason = why[modes[0]]
+        if modes[0] == "native" and err == errno.EOPNOTSUPP:
+            raise WirespeedError(f"{ifname} has no native XDP ({reason}): use -m skb or -m auto")
+        if modes[0] == "native":
+            raise WirespeedError(f"{ifname} refused native XDP: {reason}; -m skb (or -m auto) attaches generic XDP")
+        raise WirespeedError(f"{ifname} refused generic XDP: {reason}")
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+XDP_FLAGS_UPDATE_IF_NOEXIST = 1
+
+
+def kernel_reason(prog: Prog, ifindex: int, mode: str) -> str | None:
+    """Why the kernel refuses to attach prog in this mode, in its own words: bpf() carries no
+    message, so the same attach is asked through netlink, whose extended ack does (e.g. veth's
+    "Peer MTU is too large to set XDP"). Should it succeed after all, it is undone at once."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    flags = MODES[mode] | XDP_FLAGS_UPDATE_IF_NOEXIST
+    try:
+        with IPRoute(ext_ack=True) as ipr:
+            try:
+                ipr.link("set", index=ifindex, xdp={"attrs": [("IFLA_XDP_FD", prog.fd), ("IFLA_XDP_FLAGS", flags)]})
+            except NetlinkError as e:
+                return (e.args[1] if len(e.args) > 1 and e.args[1] else os.strerror(e.code)).strip()
+            ipr.link("set", index=ifindex, xdp={"attrs": [("IFLA_XDP_FD", -1), ("IFLA_XDP_FLAGS", MODES[mode])]})
+    except Exception:  # the probe is only for the message
+        return None
+    return None

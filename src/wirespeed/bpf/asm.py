@@ -186,7 +186,7 @@ class Program:
                 raise AsmError(f"{self.name}: offset {off} out of range")
             regs = (insn.src << 4) | insn.dst
             if insn.wide:
-                out += struct.pack("<BBhi", insn.code, regs, 0, imm & 0xFFFFFFFF if imm >= 0 else imm)
+                out += struct.pack("<BBhI", insn.code, regs, 0, imm & 0xFFFFFFFF)
                 out += struct.pack("<BBhI", 0, 0, 0, (imm >> 32) & 0xFFFFFFFF)
                 slot += 2
             else:

@@ -46,8 +46,8 @@ C_PACKETS, C_BYTES = 0, 1  # counters.h
 # gen_live's state after the counters, u64 words: next frame due (ns, CLOCK_MONOTONIC), ns
 # between frames (0: unpaced), stop once this many were sent, how far behind it may catch up
 GEN_SENT = C_PACKETS
-GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK = range(core.N_COUNTERS, core.N_COUNTERS + 4)
-assert GEN_SLACK < SLOT_WORDS
+GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK, GEN_SKIPPED = range(core.N_COUNTERS, core.N_COUNTERS + 5)
+assert GEN_SKIPPED < SLOT_WORDS
 
 
 def xdp_verdict(verdict: int) -> Program:
@@ -117,12 +117,29 @@ class GenLayout:
     flows: int  # 0 or 1: source port fixed
     paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
     key: int = 0  # this worker's slot in the state map
+    header: bytes = b""  # the template's bytes before the sequence: written into every frame
+
+
+def _write_bytes(p: Program, base: int, at: int, data: bytes) -> None:
+    """*(base + at ..) = data, 8 bytes per store where it can (a 64-bit immediate load each)."""
+    i = 0
+    while i < len(data):
+        n = 8 if len(data) - i >= 8 else 4 if len(data) - i >= 4 else 2 if len(data) - i >= 2 else 1
+        value = int.from_bytes(data[i : i + n], "little")
+        if n == 8:
+            p.ld_imm64(R1, value)
+            p.stx(8, base, at + i, R1)
+        else:
+            p.st(n, base, at + i, value if n < 4 or value < 1 << 31 else value - (1 << 32))
+        i += n
 
 
 def gen_live(layout: GenLayout) -> Program:
-    """Frame k (k = state[GEN_SENT]) gets seq = seq_base | (k & mask) and, with flows > 1,
-    sport = sport_lo + k % flows; the UDP checksum follows by RFC 1624:
-    HC' = ~(~HC + ~m + m') over the 16-bit words that changed.
+    """Frame k (k = state[GEN_SENT]) is the template again, whatever happened to its page: live
+    frames' pages are recycled unrestored, and a forwarder downstream may have rewritten MACs,
+    TTL and checksum in place; so every header byte before the sequence is written afresh. Then
+    seq = seq_base | (k & mask) and, with flows > 1, sport = sport_lo + k % flows; the UDP
+    checksum follows by RFC 1624: HC' = ~(~HC + ~m + m') over the 16-bit words that changed.
 
     Frames past state[GEN_LIMIT], and (paced) frames not yet due, are dropped instead of sent:
     a dropped live frame is recycled at once, so pacing costs a spin, as pktgen's does."""
@@ -148,6 +165,9 @@ def gen_live(layout: GenLayout) -> Program:
     if L.paced:
         p.call("ktime_get_ns")  # r0 = now
         p.ldx(8, R1, R6, 8 * GEN_DUE)
+        p.jmp("!=", R1, 0, "started")
+        p.mov_reg(R1, R0)  # the first frame is due when the first run comes, not when set up
+        p.label("started")
         p.jmp("<", R0, R1, "drop", reg=True)
         p.ldx(8, R2, R6, 8 * GEN_INTERVAL)
         p.add_reg(R1, R2)  # the next one is due an interval after this one was
@@ -155,9 +175,19 @@ def gen_live(layout: GenLayout) -> Program:
         p.ldx(8, R2, R6, 8 * GEN_SLACK)
         p.alu("-", R3, R2, reg=True)
         p.jmp(">=", R1, R3, "due_set", reg=True)
-        p.mov_reg(R1, R3)  # fell too far behind (a stall): catch up no more than the slack
+        # fell too far behind (a stall): catch up no more than the slack; the slots missed
+        # beyond it are skipped, and counted: (now - slack - due) / interval
+        p.mov_reg(R4, R3)
+        p.alu("-", R4, R1, reg=True)
+        p.ldx(8, R2, R6, 8 * GEN_INTERVAL)
+        p.alu("/", R4, R2, reg=True)
+        p.ldx(8, R5, R6, 8 * GEN_SKIPPED)
+        p.add_reg(R5, R4)
+        p.stx(8, R6, 8 * GEN_SKIPPED, R5)
+        p.mov_reg(R1, R3)
         p.label("due_set")
         p.stx(8, R6, 8 * GEN_DUE, R1)
+    _write_bytes(p, R7, 0, L.header)  # the template's headers, whatever the page held
     p.mov_reg(R1, R9)
     p.add(R1, 1)
     p.stx(8, R6, 8 * GEN_SENT, R1)

@@ -7,11 +7,14 @@ Every user mistake ends as one line on stderr and a non-zero exit status, never 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from wirespeed import __version__, ports
 from wirespeed.base import output
 from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.base.units import RATE_HELP
 from wirespeed.base.netns import Where
 from wirespeed.cli import options as opt
 
@@ -47,9 +50,8 @@ def _cmd_lab(args) -> int:
     from wirespeed import lab
 
     if args.action == "up":
-        topo = lab.TOPOLOGIES[args.topology](args.name)
-        lab.Lab(topo, keep=True).up()
-        rows = [r for r in lab.status() if r["lab"] == topo.name]
+        topo = lab.up(args.name, args.topology, force=args.force)
+        rows = [r for r in lab.status() if r.get("lab") == topo.name]
     elif args.action == "down":
         if args.all and args.name_given:
             raise UsageError("wirespeed lab down: give --name or --all, not both")
@@ -57,28 +59,36 @@ def _cmd_lab(args) -> int:
         if args.json:
             output.print_json({"removed": gone})
         else:
-            print(f"removed {len(gone)} namespace(s){': ' + ' '.join(gone) if gone else ''}")
+            print(f"removed {len(gone)} object(s){': ' + ' '.join(gone) if gone else ''}")
         return 0
     else:
         rows = lab.status()
     if args.json:
         for r in rows:
             output.print_json(r)
-    elif not rows:
+        return 0
+    ifaces = [r for r in rows if r["kind"] == "interface"]
+    shms = [r for r in rows if r["kind"] == "shm"]
+    if not rows:
         print("no wirespeed namespaces")
-    else:
-        output.console().print(
-            output.make_table(
-                "wirespeed lab",
-                ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "<xdp"],
-                [
-                    (r["lab"], r["node"], r["netns"], r["ifname"] or "-", r["mac"] or "-",
-                     " ".join(r["addresses"]) or "-", r["state"] or "-",
-                     f"id {r['xdp']['id']} ({r['xdp']['mode']})" if r["xdp"] else "-")
-                    for r in rows
-                ],
-            )
-        )
+    con = output.console()
+    if ifaces:
+        con.print(output.make_table(
+            "wirespeed lab",
+            ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "<xdp", "<"],
+            [(r["lab"], r["node"], r["netns"], r["ifname"] or "-", r["mac"] or "-", " ".join(r["addresses"]) or "-",
+              r["state"] or "-",
+              (f"id {r['xdp']['id']} ({r['xdp']['mode']})" + (" LEFTOVER" if r["xdp"]["leftover"] else ""))
+              if r["xdp"] else "-",
+              "LEFTOVER (its run is gone)" if r["leftover"] else "")
+             for r in ifaces]))
+    if shms:
+        con.print(output.make_table(
+            "wirespeed shared memory (/dev/shm)", ["<name", "bytes", "pid", "<"],
+            [(r["name"], f"{r['bytes']:,}", str(r["pid"]), "LEFTOVER (its process is gone)" if r["leftover"] else "")
+             for r in shms]))
+    if any(r.get("leftover") or (r.get("xdp") or {}).get("leftover") for r in rows):
+        con.print("leftovers: 'wirespeed lab down --all' removes them", style="dim")
     return 0
 
 
@@ -105,14 +115,6 @@ class Resolved:
         self.topo, self.created = lab.resolve(lab.check_name(args.lab_name), args.lab, topology=topology)
         self.wheres = [Where(e.ifname, self.topo.netns(node)) for e in self.topo.endpoints(node)]
         self.node = node
-
-    def peer(self, where: Where) -> Where | None:
-        """The far end of a lab interface's wire."""
-        if self.topo is None:
-            return None
-        end = next(e for e in self.topo.endpoints(self.node) if e.ifname == where.ifname)
-        far = self.topo.peer(end)
-        return Where(far.ifname, self.topo.netns(far.node))
 
     def close(self) -> None:
         if self.created:
@@ -179,7 +181,8 @@ def _gen_config(args, r: Resolved):
         link_bps=link, workers=args.workers, cpus=args.cpu, interval=args.interval,
         qdisc_bypass=not args.no_bypass, linear=not args.no_linear, gso=not args.no_gso, copy=args.copy,
         xdp_mode=args.xdp_mode, ttl=args.ttl, tos=args.tos, df=not args.no_df, ip_id=args.ip_id or 0,
-        payload=payload, exit_after_setup=args.exit_after_setup, peer=r.peer(where),
+        payload=payload, exit_after_setup=args.exit_after_setup, max_burst=args.max_burst,
+        prepare_peer=args.prepare_peer or r.topo is not None,
     )
 
 
@@ -293,14 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-stamp", action="store_true", help="no pktgen header (magic, seq, timestamp)")
     t.add_argument("--payload", type=opt.hex_bytes, metavar="HEX", help="fixed UDP payload instead of the pktgen header")
     r = g.add_argument_group("rate")
-    r.add_argument("-r", "--rate", type=opt.rate, help="500kpps, 1.5mpps, 2gbit (L1), 50%% of the link")
+    r.add_argument("-r", "--rate", type=opt.rate, help=RATE_HELP)
     r.add_argument("--link", type=opt.link_bps, metavar="SPEED",
                    help="link speed for %% rates when the interface reports none")
+    r.add_argument("--max-burst", type=opt.positive_int, default=32, metavar="N",
+                   help="with -r: after a stall at most N frames go ahead of the smooth schedule; the slots "
+                        "missed beyond that are skipped and counted, never sent later (default 32)")
     run = opt.add_run(g, 64, ports.names(transmit=True))
     run.add_argument("--no-gso", action="store_true", help="udp: one message per datagram instead of GSO batches")
     run.add_argument("--no-bypass", action="store_true", help="afpacket: go through the qdisc")
     run.add_argument("--no-linear", action="store_true",
                      help="afpacket: let the kernel reference ring pages (trafgen's path) instead of copying frames")
+    run.add_argument("--prepare-peer", action="store_true",
+                     help="kernel: a veth peer with neither XDP nor GRO would drop every frame; attach XDP_PASS "
+                          "to it for the run (the lab does this by itself)")
     opt.add_xdp(run)
     opt.add_output(g)
     g.set_defaults(func=_cmd_gen)
@@ -321,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("out", nargs="?", metavar="OUT", help="transmitting interface")
     opt.add_where(f, "IN and OUT")
     run = opt.add_run(f, 64, ports.names(transmit=True, receive=True, user_frames=True), workers=False)
-    run.add_argument("--idle-stop", type=opt.positive_float, metavar="S", help="stop S seconds after traffic stops")
+    run.add_argument("--idle-stop", type=opt.duration, metavar="T", help="stop this long after traffic stops")
     run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
     opt.add_xdp(run, zero_copy=True)
     q = f.add_argument_group("user code and queueing")
@@ -344,8 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--name", default=None, help="lab name (default: lab)")
         if action == "up":
             a.add_argument("--topology", choices=sorted(_topologies()), default="pair")
+            a.add_argument("--force", action="store_true", help="a lab up with another topology: remove it first")
         if action == "down":
-            a.add_argument("--all", action="store_true", help="remove every wirespeed namespace, leftovers included")
+            a.add_argument("--all", action="store_true",
+                           help="remove every wirespeed namespace and every leftover (shared memory, orphaned workers)")
         a.set_defaults(func=_cmd_lab)
     return p
 
@@ -356,7 +367,36 @@ def _topologies():
     return TOPOLOGIES
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP outside a run (while setting up): ends like Ctrl-C, cleaning up."""
+
+
+def _interrupter(owner: int):
+    """A handler for the process that installs it only: a child forked by a library (pyroute2
+    forks helpers) that is sent SIGTERM must die of it, not unwind our clean-up code."""
+
+    def handler(signum, frame):
+        if os.getpid() != owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Interrupted(signal.Signals(signum).name)
+
+    return handler
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Stop signals: during a run, SIGINT, SIGTERM and SIGHUP stop it and the summary is printed
+    (exit 0); during set-up they undo what was set up and exit 0 with one line."""
+    old = {sig: signal.signal(sig, _interrupter(os.getpid())) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "func", None) is _cmd_lab and args.action != "status":
@@ -366,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     except WirespeedError as e:
         print(f"wirespeed: {e}", file=sys.stderr)
         return e.exit_status
-    except KeyboardInterrupt:
-        print("wirespeed: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        name = e.args[0] if isinstance(e, Interrupted) else "SIGINT"
+        print(f"wirespeed: interrupted by {name} before the run started; nothing is left set up", file=sys.stderr)
+        return 0
     except BrokenPipeError:
         return 0

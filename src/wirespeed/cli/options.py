@@ -11,10 +11,31 @@ from wirespeed import ports
 from wirespeed.base.errors import UsageError
 
 
+NEGATIVE = re.compile(r"^-\d")
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, as for every other bad value
         where = self.prog.removeprefix("wirespeed").strip()
         raise UsageError(f"{where}: {message}" if where else message)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """'-c -5' would read as two options (the parser has -6, so -5 looks like one): glue a
+        negative value to the option before it, so its type says what is wrong with it."""
+        args = list(args) if args is not None else None
+        if args:
+            out = []
+            for a in args:
+                prev = out[-1] if out else ""
+                act = self._option_string_actions.get(prev)
+                if NEGATIVE.match(a) and a not in self._option_string_actions and act is not None and act.nargs is None \
+                        and act.option_strings and act.const is None and not isinstance(
+                            act, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                    out[-1] = f"{max(act.option_strings, key=len)}={a}"
+                else:
+                    out.append(a)
+            args = out
+        return super().parse_known_args(args, namespace)
 
 
 def _number(text: str, what: str) -> float:
@@ -28,6 +49,43 @@ def positive_float(text: str) -> float:
     value = _number(text, "number")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _typed(parse):
+    """An argparse type from a parser that raises UsageError: argparse names the option."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def duration(text: str) -> float:
+    from wirespeed.base.units import parse_duration
+
+    return _typed(parse_duration)(text)
+
+
+def count(text: str) -> int:
+    from wirespeed.base.units import parse_count
+
+    return _typed(parse_count)(text)
+
+
+MIN_INTERVAL_S = 0.1
+
+
+def interval(text: str) -> float:
+    from wirespeed.base.units import parse_duration
+
+    value = _typed(parse_duration)(text)
+    if value < MIN_INTERVAL_S:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_INTERVAL_S} s, got {text!r}")
     return value
 
 
@@ -147,19 +205,19 @@ def frame_mix(text: str):
     try:
         return frame(int(text))
     except ValueError:
-        raise UsageError(f"-s/--size must be a frame size in bytes or imix, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"a frame size in bytes or imix, got {text!r}") from None
 
 
 def rate(text: str):
     from wirespeed.base.units import parse_rate
 
-    return parse_rate(text)
+    return _typed(parse_rate)(text)
 
 
 def link_bps(text: str) -> int:
     from wirespeed.base.units import parse_link
 
-    return parse_link(text)[1]
+    return _typed(parse_link)(text)[1]
 
 
 def hex_bytes(text: str) -> bytes:
@@ -182,12 +240,17 @@ BACKEND_OPTIONS = {
     "copy": ("-C/--copy", "auto"),
     "xdp_mode": ("-m/--xdp-mode", "native"),
     "no_zero_copy": ("--no-zero-copy", False),
+    "prepare_peer": ("--prepare-peer", False),
 }
 
 
 def check_backend_options(args) -> None:
-    """Refuse an option that does not apply to the chosen backend, naming those it applies to."""
+    """Refuse an option that does not apply to the chosen backend, naming those it applies to,
+    and what the backend cannot do (several workers on a one-queue backend), before anything is
+    looked up or opened."""
     b = ports.backend(args.backend)
+    if b.one_queue and getattr(args, "workers", 1) > 1:
+        raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
     for dest, (flag, default) in BACKEND_OPTIONS.items():
         if getattr(args, dest, default) != default and dest not in b.options:
             takers = [n for n, x in ports.BACKENDS.items() if dest in x.options]
@@ -207,8 +270,8 @@ def add_run(p, batch_default: int, backends: tuple[str, ...], workers: bool = Tr
                    help="; ".join(f"{n}: {ports.BACKENDS[n].summary}" for n in backends))
     g.add_argument("-b", "--batch", type=positive_int, default=batch_default,
                    help=f"most frames per batch (default {batch_default})")
-    g.add_argument("-c", "--count", type=positive_int, help="stop after this many packets")
-    g.add_argument("-d", "--duration", type=positive_float, metavar="S", help="stop after this many seconds")
+    g.add_argument("-c", "--count", type=count, metavar="N", help="stop after this many packets (1000, 10k, 10M, 1e6)")
+    g.add_argument("-d", "--duration", type=duration, metavar="T", help="stop after this long (10, 1.5s, 500ms, 10m, 2h)")
     if workers:
         g.add_argument("-w", "--workers", type=positive_int, default=1, help="worker processes, one per CPU")
         g.add_argument("--cpu", type=cpu_list, metavar="LIST", help="CPUs for the workers, e.g. 1 or 0,1")
@@ -220,8 +283,8 @@ def add_run(p, batch_default: int, backends: tuple[str, ...], workers: bool = Tr
 
 def add_output(p) -> None:
     g = p.add_argument_group("output")
-    g.add_argument("-i", "--interval", type=positive_float, default=1.0, metavar="S",
-                   help="stats interval (default 1 s)")
+    g.add_argument("-i", "--interval", type=interval, default=1.0, metavar="T",
+                   help=f"stats interval (default 1 s, at least {MIN_INTERVAL_S} s)")
     g.add_argument("--json", action="store_true", help="one JSON object per line")
 
 

@@ -26,6 +26,7 @@ static PyMethodDef core_methods[] = {
 	BENCH_METHODS
 	BPF_METHODS
 	FRAMES_METHODS
+	PACE_METHODS
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "csum.h"
+#include "pace.h"
 
 #define GEN_MAX_FRAME 9216 /* frame bytes without FCS fit below this */
 #define GEN_MAX_SIZES 64
@@ -44,9 +45,7 @@ struct gen {
 	uint64_t rng;
 	uint64_t udp_sum; /* constant part of the UDP checksum, pseudo-header included */
 	uint32_t tv_sec, tv_usec; /* stamp of the batch being built */
-	/* pacing: packet k is due at t0 + k * ns_per_pkt */
-	uint64_t pace_t0, pace_sent;
-	double ns_per_pkt;
+	struct pace pace;
 };
 
 static inline uint64_t gen_rand(struct gen *g)
@@ -161,29 +160,6 @@ static inline void gen_stamp(struct gen *g)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	g->tv_sec = (uint32_t)ts.tv_sec;
 	g->tv_usec = (uint32_t)(ts.tv_nsec / 1000);
-}
-
-/* How many of `want` packets may go now under the rate; 0 after waiting means try again.
- * Shapes at batch granularity: a batch leaves when its first packet is due. */
-static inline uint32_t gen_pace(struct gen *g, uint32_t want, uint64_t now)
-{
-	uint64_t due;
-
-	if (g->ns_per_pkt <= 0)
-		return want;
-	if (!g->pace_t0)
-		g->pace_t0 = now;
-	due = g->pace_t0 + (uint64_t)(g->pace_sent * g->ns_per_pkt);
-	if (now + 1000 < due) {
-		uint64_t wait = due - now;
-		/* Sleep most of a long wait, spin the last stretch: timer slack is ~50 us. */
-		if (wait > 200000) {
-			struct timespec ts = { 0, (long)(wait - 100000) };
-			nanosleep(&ts, NULL);
-		}
-		return 0;
-	}
-	return want;
 }
 
 #endif

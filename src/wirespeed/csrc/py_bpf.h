@@ -7,8 +7,10 @@
 
 #include "pyutil.h" /* first: Python.h sets the feature macros */
 #include <errno.h>
-#include <stdlib.h>
 #include <linux/bpf.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -265,6 +267,133 @@ static PyObject *py_bpf_prog_run(PyObject *self, PyObject *args)
 	return Py_BuildValue("(IIKi)", attr.test.retval, attr.test.duration, done, err);
 }
 
+/* The in-kernel generator's loop: BPF_PROG_RUN with live frames, from `threads` threads at once
+ * on this CPU. A live-frames call spends ~25 ms after its frames asleep (tearing its page pool
+ * down: 0.3 ms of CPU), so one thread alone leaves gaps in the traffic, which a paced program
+ * then has to catch up in a burst; two threads cover each other's gaps. They run one program on
+ * one state (its counters, schedule and limit): on one CPU its runs never interleave. The
+ * threads stop at an error or once the program's counters reach `limit` (limit_word: the state
+ * word holding it); the calling thread watches the deadline (until_ns) and a stop signal, and
+ * ends the running calls with a signal of their own (EINTR). */
+#define LIVE_THREADS_MAX 4
+
+struct live_run {
+	union bpf_attr attr;
+	uint64_t until;
+	uint64_t *c;                 /* counters: packets written by the program, the rest by us */
+	const volatile uint64_t *limit;
+	int stop, err, done;
+	uint64_t calls;
+	int n;
+	pthread_t tid[LIVE_THREADS_MAX];
+};
+
+static void live_stop_all(struct live_run *r)
+{
+	if (__atomic_exchange_n(&r->stop, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (int i = 0; i < r->n; i++)
+		if (!pthread_equal(r->tid[i], pthread_self()))
+			pthread_kill(r->tid[i], SIGUSR1); /* ends its call with EINTR (the handler does nothing) */
+}
+
+static void *live_thread(void *arg)
+{
+	struct live_run *r = arg;
+	union bpf_attr attr = r->attr;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t n0 = mono_ns(), t0 = tsc_begin();
+		long rc;
+
+		if (r->until && n0 >= r->until)
+			break;
+		rc = sys_bpf(BPF_PROG_TEST_RUN, &attr);
+		__atomic_fetch_add(&r->c[C_SYSCALLS], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&r->c[C_BATCHES], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&r->c[C_CYCLES], tsc_end() - t0, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&r->c[C_NS], mono_ns() - n0, __ATOMIC_RELAXED);
+		if (rc < 0) {
+			if (errno != EINTR)
+				r->err = errno;
+			break;
+		}
+		__atomic_fetch_add(&r->calls, 1, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&r->c[C_PACKETS], __ATOMIC_RELAXED) >= *r->limit)
+			break;
+	}
+	live_stop_all(r);
+	__atomic_fetch_add(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2)
+ *   -> (calls, errno of a failed call or 0). The GIL is released throughout. */
+static PyObject *py_bpf_prog_run_live(PyObject *self, PyObject *args)
+{
+	int fd, threads = 2, started = 0;
+	Py_buffer data, ctx, cv, lv;
+	PyObject *co, *lo;
+	unsigned int repeat, batch;
+	unsigned long long until;
+	struct live_run r;
+
+	if (!PyArg_ParseTuple(args, "iy*y*IIKOO|i", &fd, &data, &ctx, &repeat, &batch, &until, &co, &lo, &threads))
+		return NULL;
+	memset(&r, 0, sizeof(r));
+	if (!(r.c = counters_get(co, &cv))) {
+		PyBuffer_Release(&data);
+		PyBuffer_Release(&ctx);
+		return NULL;
+	}
+	if (!(r.limit = buf_get(lo, &lv, 8, 1, "limit_word"))) {
+		PyBuffer_Release(&data);
+		PyBuffer_Release(&ctx);
+		PyBuffer_Release(&cv);
+		return NULL;
+	}
+	if (threads < 1 || threads > LIVE_THREADS_MAX)
+		threads = 2;
+	r.attr.test.prog_fd = fd;
+	r.attr.test.data_in = ptr64(data.buf);
+	r.attr.test.data_size_in = (uint32_t)data.len;
+	r.attr.test.ctx_in = ptr64(ctx.buf);
+	r.attr.test.ctx_size_in = (uint32_t)ctx.len;
+	r.attr.test.repeat = repeat;
+	r.attr.test.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+	r.attr.test.batch_size = batch;
+	r.until = until;
+	r.n = threads;
+	Py_BEGIN_ALLOW_THREADS
+	for (int i = 0; i < threads; i++) {
+		r.tid[i] = pthread_self();
+	}
+	for (int i = 0; i < threads; i++) {
+		if (pthread_create(&r.tid[i], NULL, live_thread, &r)) {
+			r.err = errno ? errno : EAGAIN;
+			r.n = i;
+			live_stop_all(&r);
+			break;
+		}
+		started++;
+	}
+	/* This thread watches: the deadline, and a stop signal (EINTR here) end every call. */
+	while (__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) < started) {
+		struct timespec ts = { 0, 1000000 };
+
+		if ((nanosleep(&ts, NULL) && errno == EINTR) || (r.until && mono_ns() >= r.until))
+			live_stop_all(&r);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(r.tid[i], NULL);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&data);
+	PyBuffer_Release(&ctx);
+	PyBuffer_Release(&cv);
+	PyBuffer_Release(&lv);
+	return Py_BuildValue("(Ki)", (unsigned long long)r.calls, r.err);
+}
+
 /* bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, the frame as the program
  * left it (tests: what a program does to a packet, without sending it). */
 static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
@@ -314,6 +443,9 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS, "bpf_prog_info(fd) -> (id, name)" },         \
 	{ "bpf_prog_test_run_data", py_bpf_prog_test_run_data, METH_VARARGS,                            \
 	  "bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, no frame sent" },            \
+	{ "bpf_prog_run_live", py_bpf_prog_run_live, METH_VARARGS,                                      \
+	  "bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2)\n" \
+	  "-> (calls, errno or 0): live frames from several threads at once on this CPU; GIL released" }, \
 	{ "bpf_prog_run", py_bpf_prog_run, METH_VARARGS,                                                \
 	  "bpf_prog_run(fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,\n"     \
 	  "counters=None)\n"                                                                            \

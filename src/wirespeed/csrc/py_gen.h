@@ -4,29 +4,59 @@
 
 #include "pyutil.h" /* first: Python.h sets the feature macros */
 #include "gen.h"
+#include <stdlib.h>
 
 
 typedef struct {
 	PyObject_HEAD
 	struct gen g;
+	Py_buffer mem;     /* the departure statistics' memory when given (stats=) */
+	uint64_t *own;     /* else ours */
 } GenObject;
+
+static void Gen_release(GenObject *self)
+{
+	if (self->mem.obj)
+		PyBuffer_Release(&self->mem);
+	free(self->own);
+	self->own = NULL;
+}
+
+static void Gen_dealloc(GenObject *self)
+{
+	Gen_release(self);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
 
 static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "template", "l3", "l4", "ipv6", "sizes", "fields", "flows", "seed",
-				  "seq_base", "stamp", NULL };
+				  "seq_base", "stamp", "stats", NULL };
 	Py_buffer tmpl;
 	unsigned int l3, l4, flows = 0, seq_base = 0;
 	int ipv6, stamp = 1;
 	unsigned long long seed = 1;
-	PyObject *sizes, *fields, *seq = NULL;
+	PyObject *sizes, *fields, *seq = NULL, *stats = Py_None;
 	struct gen *g = &self->g;
+	uint64_t *d;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIp", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
-					 &fields, &flows, &seed, &seq_base, &stamp))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpO", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
+					 &fields, &flows, &seed, &seq_base, &stamp, &stats))
 		return -1;
+	Gen_release(self);
+	if (stats != Py_None) {
+		if (!(d = buf_get(stats, &self->mem, 8, PACE_STATS_WORDS, "stats"))) {
+			PyBuffer_Release(&tmpl);
+			return -1;
+		}
+	} else if (!(d = self->own = calloc(PACE_STATS_WORDS, sizeof(uint64_t)))) {
+		PyBuffer_Release(&tmpl);
+		PyErr_NoMemory();
+		return -1;
+	}
 	memset(g, 0, sizeof(*g));
+	pace_init(&g->pace, d, 0, 1);
 	if (tmpl.len > GEN_MAX_FRAME || l4 + 8 + (stamp ? PKTGEN_HDR_LEN : 0) > (size_t)tmpl.len || l3 >= l4) {
 		PyBuffer_Release(&tmpl);
 		PyErr_SetString(PyExc_ValueError, "template too long or offsets outside it");
@@ -127,27 +157,52 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	return PyLong_FromSsize_t(n);
 }
 
-static PyObject *Gen_set_rate(GenObject *self, PyObject *arg)
+/* set_rate(ns_per_packet, max_burst=32): the schedule starts afresh (its statistics too). */
+static PyObject *Gen_set_rate(GenObject *self, PyObject *args)
 {
-	double ns = PyFloat_AsDouble(arg);
+	double ns;
+	unsigned int max_burst = 32;
 
-	if (PyErr_Occurred())
+	if (!PyArg_ParseTuple(args, "d|I", &ns, &max_burst))
 		return NULL;
-	self->g.ns_per_pkt = ns;
-	self->g.pace_t0 = 0;
-	self->g.pace_sent = 0;
+	if (ns < 0 || max_burst < 1)
+		return PyErr_Format(PyExc_ValueError, "ns_per_packet >= 0, max_burst >= 1");
+	pace_init(&self->g.pace, self->g.pace.d, ns, max_burst);
 	Py_RETURN_NONE;
 }
 
 static PyObject *Gen_get_packets(GenObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->g.pkt); }
 static PyObject *Gen_get_seq(GenObject *self, void *c) { return PyLong_FromUnsignedLong(self->g.seq); }
-static PyObject *Gen_get_ns_per_pkt(GenObject *self, void *c) { return PyFloat_FromDouble(self->g.ns_per_pkt); }
+static PyObject *Gen_get_ns_per_pkt(GenObject *self, void *c) { return PyFloat_FromDouble(self->g.pace.interval); }
+static PyObject *Gen_get_max_burst(GenObject *self, void *c) { return PyLong_FromUnsignedLong(self->g.pace.max_burst); }
+
+static const char *departure_names[] = { DEPARTURE_NAMES };
+
+static PyObject *Gen_departures(GenObject *self, PyObject *unused)
+{
+	PyObject *d = PyDict_New();
+
+	if (!d)
+		return NULL;
+	for (int i = 0; i < D_COUNT; i++) {
+		PyObject *v = PyLong_FromUnsignedLongLong(self->g.pace.d[i]);
+		if (!v || PyDict_SetItemString(d, departure_names[i], v) < 0) {
+			Py_XDECREF(v);
+			Py_DECREF(d);
+			return NULL;
+		}
+		Py_DECREF(v);
+	}
+	return d;
+}
 
 static PyMethodDef Gen_methods[] = {
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
 	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
-	{ "set_rate", (PyCFunction)Gen_set_rate, METH_O,
-	  "set_rate(ns_per_packet): pace at one packet per this many ns (0: unpaced); restarts the pacer." },
+	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,
+	  "set_rate(ns_per_packet, max_burst=32): one frame per this many ns (0: as fast as possible); after a\n"
+	  "stall at most max_burst frames ahead of the schedule, the rest skipped. Restarts the schedule." },
+	{ "departures", (PyCFunction)Gen_departures, METH_NOARGS, "The departure statistics (DEPARTURE_NAMES) as a dict." },
 	{ NULL },
 };
 
@@ -155,6 +210,7 @@ static PyGetSetDef Gen_getset[] = {
 	{ "packets", (getter)Gen_get_packets, NULL, "frames built so far", NULL },
 	{ "seq", (getter)Gen_get_seq, NULL, "next pktgen sequence counter (low 28 bits used)", NULL },
 	{ "ns_per_pkt", (getter)Gen_get_ns_per_pkt, NULL, "pacing interval in ns (0: as fast as possible)", NULL },
+	{ "max_burst", (getter)Gen_get_max_burst, NULL, "catch-up bound after a stall, frames", NULL },
 	{ NULL },
 };
 
@@ -167,14 +223,70 @@ static PyTypeObject GenType = {
 		  "fields = (lo, count, mode) for saddr, daddr, sport, dport; mode 0 fixed, 1 inc, 2 random.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Gen_init,
+	.tp_dealloc = (destructor)Gen_dealloc,
 	.tp_methods = Gen_methods,
 	.tp_getset = Gen_getset,
 };
 
+/* pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats) -> None: the
+ * generator's schedule driven by a clock the caller gives (tests): at times[i] the loop is
+ * offered want = batch frames; sent_per_loop[i] gets how many were due; take[i] is how many the
+ * device took of them (a ring with no room takes fewer), or -1 for all. */
+static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
+{
+	double interval;
+	unsigned int max_burst, batch;
+	PyObject *to, *so, *ko, *sto;
+	Py_buffer tv, sv, kv, stv;
+	struct pace p;
+	Py_ssize_t n;
+
+	if (!PyArg_ParseTuple(args, "dIIOOOO", &interval, &max_burst, &batch, &to, &so, &ko, &sto))
+		return NULL;
+	if (!buf_get(to, &tv, 8, 0, "times"))
+		return NULL;
+	n = tv.len / 8;
+	if (!buf_get(so, &sv, 4, n, "sent_per_loop")) {
+		PyBuffer_Release(&tv);
+		return NULL;
+	}
+	if (!buf_get(ko, &kv, 4, n, "take")) {
+		PyBuffer_Release(&tv);
+		PyBuffer_Release(&sv);
+		return NULL;
+	}
+	if (!buf_get(sto, &stv, 8, PACE_STATS_WORDS, "stats")) {
+		PyBuffer_Release(&tv);
+		PyBuffer_Release(&sv);
+		PyBuffer_Release(&kv);
+		return NULL;
+	}
+	pace_init(&p, stv.buf, interval, max_burst);
+	for (Py_ssize_t i = 0; i < n; i++) {
+		uint64_t now = ((uint64_t *)tv.buf)[i];
+		uint32_t due = pace_due(&p, batch, now), take = ((uint32_t *)kv.buf)[i];
+		uint32_t sent = take == UINT32_MAX || take > due ? due : take;
+
+		pace_sent(&p, sent, now);
+		((uint32_t *)sv.buf)[i] = sent;
+	}
+	PyBuffer_Release(&tv);
+	PyBuffer_Release(&sv);
+	PyBuffer_Release(&kv);
+	PyBuffer_Release(&stv);
+	Py_RETURN_NONE;
+}
+
+#define PACE_METHODS                                                                                      \
+	{ "pace_simulate", py_pace_simulate, METH_VARARGS,                                              \
+	  "pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats): the schedule\n" \
+	  "on a given clock (tests)" },
+
 static int py_gen_add(PyObject *m)
 {
-	if (add_type(m, "Gen", &GenType) < 0)
+	if (add_type(m, "Gen", &GenType) < 0 || add_names(m, "DEPARTURE_NAMES", departure_names, D_COUNT) < 0)
 		return -1;
+	PyModule_AddIntConstant(m, "PACE_STATS_WORDS", PACE_STATS_WORDS);
 	PyModule_AddIntConstant(m, "SEQ_BITS", SEQ_BITS);
 	PyModule_AddIntConstant(m, "PKTGEN_MAGIC", PKTGEN_MAGIC);
 	PyModule_AddIntConstant(m, "PKTGEN_HDR_LEN", PKTGEN_HDR_LEN);

@@ -8,6 +8,7 @@
 
 #include "counters.h"
 #include "gen.h"
+#include "pace.h"
 #include "sink.h"
 #include "tsc.h"
 
@@ -16,29 +17,33 @@ typedef void (*tx_wait_fn)(void *port, uint64_t *c);
 typedef uint32_t (*rx_sink_fn)(void *port, struct sink *k, uint32_t max, uint64_t *c);
 typedef int (*rx_wait_fn)(void *port, int ms, uint64_t *c);
 
-/* Send batches until max packets went or CLOCK_MONOTONIC reaches until_ns, paced by the gen. */
+/* Send what is due until `max` slots have passed (sent or skipped) or CLOCK_MONOTONIC reaches
+ * until_ns; returns the slots passed. Unpaced, every loop sends a full batch. */
 static uint64_t run_gen(void *port, tx_gen_fn tx, tx_wait_fn wait, struct gen *g, uint32_t batch, uint64_t max,
 			uint64_t until_ns, uint64_t *c)
 {
-	uint64_t sent = 0;
+	struct pace *p = &g->pace;
+	uint64_t start = p->d[D_SLOTS];
 
-	while (sent < max) {
-		uint64_t now = mono_ns(), t0;
-		uint32_t want = max - sent < batch ? (uint32_t)(max - sent) : batch, r;
+	while (p->d[D_SLOTS] - start < max) {
+		uint64_t now = mono_ns(), left = max - (p->d[D_SLOTS] - start), t0;
+		uint32_t want = left < batch ? (uint32_t)left : batch, r;
 
 		if (now >= until_ns)
 			break;
-		if (!gen_pace(g, want, now))
+		want = pace_due(p, want, now);
+		if (!want) {
+			pace_wait(p, now);
 			continue;
+		}
 		t0 = tsc_begin();
 		r = tx(port, g, want, c);
 		counters_time(c, t0, now);
-		g->pace_sent += r;
-		sent += r;
+		pace_sent(p, r, now);
 		if (r < want)
 			wait(port, c);
 	}
-	return sent;
+	return p->d[D_SLOTS] - start;
 }
 
 /* Receive until max packets came or until_ns; waits in poll() at most 10 ms at a time. */

@@ -2,6 +2,13 @@
  * one-way latency. Streams are told apart by the top 4 bits of the sequence number (the
  * sending worker); within a stream, a window of the last SINK_WIN sequence numbers tells a
  * late arrival (reordered) from a repeat (duplicate).
+ *
+ * Frames come from networks, so nothing one frame carries can make a figure absurd: a header
+ * whose timestamp is not a time (tv_usec >= 10^6, a tv_sec more than a day from ours) is
+ * counted as malformed and touches no stream; a sequence number more than SINK_WIN away from
+ * the stream's, either way, is a jump (a restarted sender or a foreign frame): counted, the
+ * stream resynchronised, never counted as loss. So one frame adds at most SINK_WIN - 1 to the
+ * loss count. A latency outside 0 .. SINK_LAT_MAX_NS is counted, not put in the histogram.
  */
 #ifndef WS_SINK_H
 #define WS_SINK_H
@@ -11,12 +18,15 @@
 
 #include "csum.h"
 #include "gen.h"
+#include "hist.h"
 
 #define SINK_STREAMS 16
 #define SINK_WIN_BITS 16
 #define SINK_WIN (1u << SINK_WIN_BITS)
-#define SINK_HIST_SUB 6 /* 64 buckets per power of two: <= 1.6 % bucket width */
-#define SINK_HIST (64 << SINK_HIST_SUB)
+#define SINK_HIST_SUB HIST_SUB
+#define SINK_HIST HIST_BUCKETS
+#define SINK_LAT_MAX_NS 10000000000ull /* 10 s: a one-way latency beyond it is not this run's */
+#define SINK_CLOCK_SLACK_S 86400u       /* a sender's clock at most a day from ours */
 
 struct sink_stream {
 	uint32_t started, first, expected;
@@ -32,11 +42,15 @@ enum {
 	S_LAT_N, S_LAT_SUM, S_LAT_MIN, S_LAT_MAX, S_LAT_NEG, /* latency, ns */
 	S_FIRST_NS, S_LAST_NS, /* CLOCK_REALTIME of the first and last frame */
 	S_STREAMS,   /* streams seen */
+	S_MALFORMED, /* the pktgen magic with a header that is not one (counted in pktgen too) */
+	S_JUMPS,     /* sequence jumps beyond the window: a restarted sender or a foreign frame */
+	S_LAT_FAR,   /* latency samples beyond SINK_LAT_MAX_NS, kept out of the histogram */
 	S_COUNT
 };
 
 #define SINK_STAT_NAMES "pktgen", "other", "lost", "reordered", "duplicated", \
-	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns", "streams"
+	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns", "streams", \
+	"malformed", "seq_jumps", "lat_far"
 
 /* The statistics (S_COUNT words, then SINK_HIST latency buckets) live in memory the caller
  * gives: shared memory, so the parent reads them live while the worker runs. */
@@ -72,6 +86,15 @@ static inline void bit_clear(uint64_t *map, uint32_t i)
 	map[i >> 6] &= ~(1ull << (i & 63));
 }
 
+/* Start (or restart) a stream at seq. */
+static inline void sink_stream_start(struct sink_stream *st, uint32_t seq)
+{
+	memset(st->seen, 0, sizeof(st->seen));
+	st->first = seq;
+	st->expected = (seq + 1) & SEQ_MASK;
+	bit_test_set(st->seen, seq & (SINK_WIN - 1));
+}
+
 static inline void sink_seq(struct sink *k, uint32_t seq32)
 {
 	struct sink_stream *st = &k->st[seq32 >> SEQ_BITS];
@@ -80,27 +103,28 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 	if (!st->started) {
 		st->started = 1;
 		k->s[S_STREAMS]++;
-		st->first = seq;
-		st->expected = (seq + 1) & SEQ_MASK;
-		bit_test_set(st->seen, seq & (SINK_WIN - 1));
+		sink_stream_start(st, seq);
 		return;
 	}
 	ahead = (seq - st->expected) & SEQ_MASK;
-	if (ahead < (1u << (SEQ_BITS - 1))) {
+	back = (st->expected - seq) & SEQ_MASK;
+	if (ahead < SINK_WIN) {
 		/* At or past the next expected: everything skipped is lost until it shows up. */
-		if (ahead >= SINK_WIN)
-			memset(st->seen, 0, sizeof(st->seen));
-		else
-			for (uint32_t i = 0; i < ahead; i++)
-				bit_clear(st->seen, (st->expected + i) & (SINK_WIN - 1));
+		for (uint32_t i = 0; i < ahead; i++)
+			bit_clear(st->seen, (st->expected + i) & (SINK_WIN - 1));
 		bit_clear(st->seen, seq & (SINK_WIN - 1));
 		bit_test_set(st->seen, seq & (SINK_WIN - 1));
 		k->s[S_LOST] += ahead;
 		st->expected = (seq + 1) & SEQ_MASK;
 		return;
 	}
-	back = (st->expected - seq) & SEQ_MASK;
-	if (back <= SINK_WIN && bit_test_set(st->seen, seq & (SINK_WIN - 1))) {
+	if (back > SINK_WIN) {
+		/* Too far either way to be this stream's loss or lateness: a jump. */
+		k->s[S_JUMPS]++;
+		sink_stream_start(st, seq);
+		return;
+	}
+	if (bit_test_set(st->seen, seq & (SINK_WIN - 1))) {
 		k->s[S_DUPLICATE]++;
 		return;
 	}
@@ -110,21 +134,11 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 		k->s[S_LOST]--;
 }
 
-static inline uint32_t hist_bucket(uint64_t ns)
-{
-	int msb;
-
-	if (ns < (1u << SINK_HIST_SUB))
-		return (uint32_t)ns;
-	msb = 63 - __builtin_clzll(ns);
-	return (uint32_t)((msb - SINK_HIST_SUB + 1) << SINK_HIST_SUB) +
-	       (uint32_t)((ns >> (msb - SINK_HIST_SUB)) & ((1u << SINK_HIST_SUB) - 1));
-}
-
 /* A UDP payload; rx_ns is CLOCK_REALTIME at receipt. */
 static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, uint64_t rx_ns)
 {
 	uint64_t tx_ns;
+	uint32_t sec, usec, now_s = (uint32_t)(rx_ns / 1000000000ull);
 
 	if (!k->s[S_FIRST_NS])
 		k->s[S_FIRST_NS] = rx_ns;
@@ -134,15 +148,29 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 		return;
 	}
 	k->s[S_PKTGEN]++;
+	sec = get32(p + 8);
+	usec = get32(p + 12);
+	if (sec || usec) {
+		uint32_t off = sec > now_s ? sec - now_s : now_s - sec;
+
+		if (usec >= 1000000u || off > SINK_CLOCK_SLACK_S) {
+			k->s[S_MALFORMED]++;
+			return;
+		}
+	}
 	sink_seq(k, get32(p + 4));
-	if (!get32(p + 8) && !get32(p + 12))
+	if (!sec && !usec)
 		return; /* not stamped (the in-kernel generator's frames): no latency sample */
-	tx_ns = (uint64_t)get32(p + 8) * 1000000000ull + (uint64_t)get32(p + 12) * 1000ull;
+	tx_ns = (uint64_t)sec * 1000000000ull + (uint64_t)usec * 1000ull;
 	if (rx_ns < tx_ns) {
 		k->s[S_LAT_NEG]++;
 		return;
 	}
 	tx_ns = rx_ns - tx_ns;
+	if (tx_ns > SINK_LAT_MAX_NS) {
+		k->s[S_LAT_FAR]++;
+		return;
+	}
 	k->s[S_LAT_N]++;
 	k->s[S_LAT_SUM] += tx_ns;
 	if (!k->s[S_LAT_MIN] || tx_ns < k->s[S_LAT_MIN])
@@ -168,7 +196,7 @@ static inline void sink_frame(struct sink *k, const uint8_t *f, uint32_t len, ui
 		const uint8_t *ip = f + ETH_HLEN_;
 		uint32_t ihl = (ip[0] & 0x0f) * 4u;
 
-		if (ip[9] != 17 || (get16(ip + 6) & 0x3fff))
+		if ((ip[0] >> 4) != 4 || ihl < 20 || ip[9] != 17 || (get16(ip + 6) & 0x3fff))
 			goto other;
 		l4 = ETH_HLEN_ + ihl;
 	} else if (type == 0x86dd) {

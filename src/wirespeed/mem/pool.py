@@ -8,6 +8,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from wirespeed import core
+from wirespeed.mem import shm
 from wirespeed.base.errors import UsageError
 
 
@@ -38,8 +39,8 @@ class Pool:
             raise UsageError(f"pool worker must be 0..{core.POOL_WORKERS - 1}, got {worker}")
         refill = cache // 2 if refill is None else refill
         try:
-            self.shm = shared_memory.SharedMemory(name=name, create=create,
-                                                  size=_region_bytes(nbufs, buf_size) if create else 0)
+            self.shm = (shm.create(_region_bytes(nbufs, buf_size), "pool", name) if create
+                        else shared_memory.SharedMemory(name=name))
         except FileExistsError:
             raise UsageError(f"a ring or pool named {name!r} exists already") from None
         except FileNotFoundError:

@@ -7,6 +7,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from wirespeed import core
+from wirespeed.mem import shm
 from wirespeed.base.errors import UsageError
 
 MODES = {"spsc": 0, "mpsc": core.RING_MP, "spmc": core.RING_MC, "mpmc": core.RING_MP | core.RING_MC}
@@ -28,8 +29,8 @@ class Ring:
             if mode not in MODES:
                 raise UsageError(f"ring mode must be one of {', '.join(MODES)}, got {mode!r}")
         try:
-            self.shm = shared_memory.SharedMemory(name=name, create=create,
-                                                  size=core.RING_HEADER + 8 * size if create else 0)
+            self.shm = (shm.create(core.RING_HEADER + 8 * size, "ring", name) if create
+                        else shared_memory.SharedMemory(name=name))
         except FileExistsError:
             raise UsageError(f"a ring or pool named {name!r} exists already") from None
         except FileNotFoundError:

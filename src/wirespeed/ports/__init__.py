@@ -131,7 +131,7 @@ BACKENDS: dict[str, Backend] = {
                 options=_b("copy", "xdp_mode", "no_zero_copy")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
                 transmit=True, receive=False, in_kernel=True, fixed_frame=True, varies=("sport",),
-                timestamps=False, user_frames=False),
+                timestamps=False, user_frames=False, options=_b("prepare_peer")),
         Backend("xdp-count", "xdpcount", "in-kernel counter: an XDP program counts per CPU and drops",
                 transmit=False, receive=True, in_kernel=True, xdp_attach=True, one_queue=True, timestamps=False,
                 user_frames=False, options=_b("xdp_mode")),
@@ -179,7 +179,8 @@ class PortSpec:
     # kernel
     gen_of: Callable[[int], Any] | None = None  # worker i's core.Gen: the frame the kernel repeats
     sports: tuple[int, int] = (9, 1)  # source port and how many flows walk up from it
-    peer: Where | None = None  # the far end of a veth, prepared to receive XDP_TX frames
+    max_burst: int = 32  # catch-up bound after a stall, frames
+    prepare_peer: bool = False  # a veth peer that cannot receive XDP_TX frames gets XDP_PASS for the run
     note: Callable[[str], None] = field(default=lambda text: None, repr=False)
 
 

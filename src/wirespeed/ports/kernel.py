@@ -3,13 +3,16 @@ The kernel injects the template frame `repeat` times per system call; our XDP pr
 (bpf.progs.gen_live) writes the sequence number, source port and UDP checksum into each and
 returns XDP_TX, so the frame leaves through the sending veth.
 
-Measured here (kernel 6.18, veth, 64-byte frames, one CPU, xdp_count on the peer): each call
-costs ~24 ms of set-up (a page pool) and then ~60 ns per frame, so calls are few and large
-(CALL_FRAMES). Everything that must act within a call acts inside the program: pacing (frames
-not yet due are dropped, i.e. recycled unsent), the exact count (a limit), the counting itself:
-the program adds every frame it sends to its worker's counters, which live in a BPF map the
-parent has mapped (BPF_F_MMAPABLE) and reads like any port's. A stop reaches a running call as
-a signal (EINTR).
+Measured here (kernel 6.18, veth, 64-byte frames, one CPU, xdp_count on the peer): after its
+frames each call sleeps ~25 ms (tearing its page pool down; 0.3 ms of it CPU), the frames
+themselves take ~60 ns each. So two threads call at once on the worker's CPU and cover each
+other's sleep (core.bpf_prog_run_live): the traffic has no gaps, and a paced program needs no
+catch-up burst after each call. Everything that must act within a call acts inside the program:
+pacing (frames not yet due are dropped, i.e. recycled unsent; after a stall at most max_burst
+frames catch up and the slots beyond are skipped and counted), the exact count (a limit), the
+counting itself: the program adds every frame it sends to its worker's counters, which live in
+a BPF map the parent has mapped (BPF_F_MMAPABLE) and reads like any port's. A stop reaches the
+running calls as a signal (EINTR).
 
 The map and the programs are made in the parent before the workers fork, so a verifier
 refusal is reported before anything runs.
@@ -17,8 +20,8 @@ refusal is reported before anything runs.
 
 from __future__ import annotations
 
+import os
 import struct
-import time
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from wirespeed.ports import PortSpec, Prepared
 
 CALL_FRAMES = 1 << 24  # frames per system call at full speed: ~1.6 s, the set-up 1.5 % of it
 PACED_CALL_S = 0.25  # a paced call lasts about this long
-SLACK_NS = 50_000_000  # a paced program catches up at most this far behind (the gap between calls)
+THREADS = 2  # calls at once, covering each other's sleep
 LIVE_BATCH = 64  # frames the kernel prepares per inner batch (0..256)
 NO_LIMIT = 2**64 - 1
 C = core.C
@@ -56,6 +59,7 @@ def template(gen: core.Gen, sports: tuple[int, int], key: int) -> tuple[bytes, p
     layout = progs.GenLayout(
         seq_off=payload + 4, seq_base=seq0, seq_mask=(1 << core.SEQ_BITS) - 1, csum_off=l4 + 6, csum=csum,
         sport_off=l4, sport_lo=sports[0], flows=sports[1], paced=gen.ns_per_pkt > 0, key=key,
+        header=bytes(frame[: payload + 4]),
     )
     return bytes(frame), layout
 
@@ -73,13 +77,12 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
             frame, layout = template(gen, spec.sports, i)
             words[i, progs.GEN_INTERVAL] = int(gen.ns_per_pkt)
             words[i, progs.GEN_LIMIT] = NO_LIMIT
-            words[i, progs.GEN_SLACK] = SLACK_NS
+            words[i, progs.GEN_SLACK] = int(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
             prog = Prog(progs.gen_live(layout), {"state": state})
             made.append(prog)
             frames.append(frame)
             programs.append(prog)
-        if spec.peer is not None:
-            made += _peer_receives(spec.peer, spec.note)
+        made += _peer_receives(spec)
     except BaseException:
         for obj in reversed(made):
             obj.close()
@@ -89,20 +92,34 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
                     tuple(obj.close for obj in made))
 
 
-def _peer_receives(peer: Where, note) -> list:
-    """Frames sent with XDP_TX reach a veth peer only through its NAPI: an XDP program on it
-    (any) turns that on. Without one, attach XDP_PASS for the run, and say so."""
+def _peer_receives(spec: PortSpec) -> list:
+    """Frames sent with XDP_TX reach a veth peer only through its NAPI, which an XDP program on
+    it (any) or GRO turns on; without either they vanish without a word. Find the peer (through
+    netlink, in whatever namespace it lives); if it cannot receive them, attach XDP_PASS for the
+    run when allowed (--prepare-peer; the lab does), and say so; else refuse, naming the fix."""
+    from wirespeed.base.errors import WirespeedError
+    from wirespeed.base.netdev import gro_on, veth_peer
+
+    peer = veth_peer(spec.where)
+    if peer is None:
+        return []
     with in_netns(peer):
         index = ifindex(peer)
-        if xdp_attached(index) is not None:
+        if xdp_attached(index) is not None or gro_on(peer):
             return []
+        if not spec.prepare_peer:
+            raise WirespeedError(
+                f"{spec.where} is a veth whose peer {peer} has no XDP program and GRO off: the frames sent "
+                f"with XDP_TX would vanish there; add --prepare-peer (attaches XDP_PASS to it for the run) "
+                f"or attach an XDP program to it")
         prog = Prog(progs.xdp_verdict(XDP_PASS))
         try:
             link = XdpLink(prog, index, str(peer), "native")
         except BaseException:
             prog.close()
             raise
-    note(f"attached XDP_PASS to {peer} for the run: veth delivers XDP_TX frames only to a peer with XDP")
+    spec.note(f"attached XDP_PASS to {peer} for the run: veth delivers XDP_TX frames only to a peer with XDP "
+              f"(or GRO); removed at exit")
     return [prog, link]
 
 
@@ -123,23 +140,25 @@ class KernelGenPort:
         self.paced = bool(words[progs.GEN_INTERVAL])
         # A paced call counts runs, not frames: a run not yet due is a drop of ~20 ns.
         self.repeat = int(PACED_CALL_S * 40e6) if self.paced else CALL_FRAMES
-        self.started = False
 
     def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
-        """Send up to max_packets (the program stops at its limit) in one system call."""
-        sent0 = int(self.counters[C["packets"]])
+        """Send up to max_packets (the program stops at its limit); returns the slots passed
+        (sent, and skipped after stalls)."""
+        P = C["packets"]
+        sent0, skipped0 = int(self.counters[P]), int(self.words[progs.GEN_SKIPPED])
         self.words[progs.GEN_LIMIT] = min(NO_LIMIT, sent0 + max_packets)
-        if not self.started:  # the first paced frame is due now, not when the map was made
-            self.words[progs.GEN_DUE] = time.monotonic_ns()
-            self.started = True
         repeat = self.repeat if self.paced else min(self.repeat, max_packets)
         with in_netns(self.where):
-            try:
-                core.bpf_prog_run(self.prog.fd, self.frame, self.ctx, repeat, BPF_F_TEST_XDP_LIVE_FRAMES, LIVE_BATCH,
-                                  1, until_ns if until_ns < 2**63 - 1 else 0, self.counters)
-            except OSError as e:
-                raise WirespeedError(f"BPF_PROG_RUN (live frames) on {self.where}: {e.strerror}") from None
-        return int(self.counters[C["packets"]]) - sent0
+            calls, err = core.bpf_prog_run_live(self.prog.fd, self.frame, self.ctx, repeat, LIVE_BATCH,
+                                                until_ns if until_ns < 2**63 - 1 else 0, self.counters,
+                                                self.words[progs.GEN_LIMIT : progs.GEN_LIMIT + 1], THREADS)
+        if err:
+            raise WirespeedError(f"BPF_PROG_RUN (live frames) on {self.where}: {os.strerror(err)}")
+        return int(self.counters[P]) - sent0 + int(self.words[progs.GEN_SKIPPED]) - skipped0
+
+    def departures(self) -> dict:
+        return {"slots": int(self.counters[C["packets"]] + self.words[progs.GEN_SKIPPED]),
+                "skipped": int(self.words[progs.GEN_SKIPPED])}
 
     def drain(self, timeout_ms: int = 1000) -> int:
         return 0  # XDP_TX frames leave inside the call

@@ -48,7 +48,7 @@ class XdpCountPort:
         self.seen = int(self.per_cpu[:, core.C["packets"]].sum())
 
     def facts(self) -> dict:
-        return {"xdp_mode": self.xdp_mode, "prog_id": self.prog.id}
+        return {"xdp_mode": self.xdp_mode, "prog_id": self.prog.id, "note": self.link.fallback}
 
     def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
         """Watch the counters until max_packets more were counted or until_ns: the kernel does

@@ -142,6 +142,9 @@ class XdpPort:
         p.register(self._xsk.fd, select.POLLIN)
         p.poll(timeout_ms)
 
+    def facts(self) -> dict:
+        return {"xdp_mode": self.xdp_mode, "copy": self.copy, "note": self._link.fallback if self._link else None}
+
     def update_drops(self) -> None:
         if self._xsk is not None:
             self._xsk.update_drops(self.counters)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.lab import WORKER_NAME
 from wirespeed.ports import Prepared
 
 SLICE_NS = 50_000_000  # a worker looks at the stop flag at least this often
@@ -38,12 +39,16 @@ GO, STOP, DEADLINE = 0, 1, 2  # control words
 WAKE = signal.SIGUSR1  # sent to workers on stop: ends a long system call (BPF_PROG_RUN) with EINTR
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FOREVER = 2**63 - 1
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
 
 
 class Step:
     """What a worker runs: __call__(until_ns) one slice -> still running?; close() at the end.
-    facts(): what the parent should know once the worker is set up (e.g. the XDP mode chosen)."""
+    facts(): what the parent should know once the worker is set up (e.g. the XDP mode chosen).
+    slice_ns: how long one call may run; a step that is stopped by signal only (it sleeps in
+    the kernel) takes FOREVER: it runs to the deadline."""
+
+    slice_ns = SLICE_NS
 
     def __call__(self, until_ns: int) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
@@ -101,21 +106,30 @@ class Snapshot:
         return self.ports[role]
 
 
-def cpu_plan(workers: int, cpus: list[int] | None, descending: bool) -> list[int | None]:
+def cpu_plan(workers: int, cpus: list[int] | None, descending: bool,
+             note: Callable[[str], None] = lambda text: None) -> list[int | None]:
     """CPU for each worker: the given list in turn, else every allowed CPU in turn (gen from
-    the highest, sink from the lowest, so both fit one machine without sharing a CPU)."""
+    the highest, sink from the lowest, so both fit one machine without sharing a CPU). Two
+    workers on one CPU halve each other: said in a note."""
     allowed = sorted(os.sched_getaffinity(0), reverse=descending)
     plan = cpus or allowed
     for c in plan:
         if c not in allowed:
             raise UsageError(f"CPU {c} is not available (allowed: {sorted(allowed)})")
-    return [plan[i % len(plan)] for i in range(workers)]
+    out = [plan[i % len(plan)] for i in range(workers)]
+    shared = sorted({c for c in out if out.count(c) > 1})
+    if shared:
+        note(f"{workers} workers on {len(set(out))} CPU(s): CPU {', '.join(map(str, shared))} runs more than one "
+             f"(this host allows {len(allowed)}); they share its time")
+    return out
 
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL when the parent dies; and if it already has, go now."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(WORKER_NAME.encode()), 0, 0, 0)  # how lab status finds orphans
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:
@@ -146,7 +160,7 @@ def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, c
             time.sleep(0.001)
         while not ctl[STOP] and os.getppid() == parent:
             now, deadline = time.monotonic_ns(), int(ctl[DEADLINE])
-            if now >= deadline or not step(min(deadline, now + SLICE_NS)):
+            if now >= deadline or not step(min(deadline, now + step.slice_ns)):
                 break
     except WirespeedError as e:
         w.conn.send(("error", str(e), e.exit_status))
@@ -296,6 +310,7 @@ class _Signals:
     def __init__(self):
         self.got: str | None = None
         self._old = {}
+        self._owner = os.getpid()
 
     def __enter__(self) -> "_Signals":
         for sig in STOP_SIGNALS:
@@ -303,6 +318,10 @@ class _Signals:
         return self
 
     def _handle(self, signum, frame) -> None:
+        if os.getpid() != self._owner:  # a forked helper (a library's) dies of it as usual
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.got = signal.Signals(signum).name
 
     def __exit__(self, *exc) -> None:
@@ -319,6 +338,9 @@ def drive(run: Run, interval_s: float, on_interval: Callable[[Snapshot, Snapshot
     with _Signals() as sigs:
         run.start()
         try:
+            for facts in run.facts:
+                if facts.get("note"):
+                    on_note(facts["note"])
             if run.plan.exit_after_setup:
                 return Ended(0.0, None, run.snapshot())
             on_ready()

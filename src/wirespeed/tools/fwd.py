@@ -322,6 +322,9 @@ class FwdStep(Step):
         self.fw = (ZeroCopyForwarder if zero_copy(cfg) else Forwarder)(cfg, inp, out, w.stats)
         self.noted_errors, self.next_note = 0, 0.0
 
+    def facts(self) -> dict:
+        return self.fw.inp.facts() if hasattr(self.fw.inp, "facts") else {}
+
     def __call__(self, until_ns: int) -> bool:
         fw, c = self.fw, self.fw.c
         while time.monotonic_ns() < until_ns:

@@ -68,8 +68,9 @@ class GenConfig:
     df: bool = True
     ip_id: int = 0
     payload: bytes = b""
+    max_burst: int = 32  # after a stall, at most this many frames ahead of the smooth schedule
     exit_after_setup: bool = False
-    peer: Where | None = None  # the far end of a veth (the lab knows it), for backends that prepare it
+    prepare_peer: bool = False  # kernel: a veth peer that cannot receive XDP_TX frames gets XDP_PASS
 
     @property
     def ipv6(self) -> bool:
@@ -155,16 +156,17 @@ def _fields(cfg: GenConfig) -> list[tuple[int, int, int]]:
     return [(r.lo, r.count, mode if r.count > 1 else MODES["fixed"]) for r in cfg.ranges().values()]
 
 
-def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0) -> core.Gen:
+def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=None) -> core.Gen:
+    """Worker i's frame builder and schedule; stats: where its departure statistics live."""
     t = build_template(
         cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
         cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload,
     )
     g = core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
-        flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp,
+        flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
     )
-    g.set_rate(ns_per_pkt)
+    g.set_rate(ns_per_pkt, cfg.max_burst)
     return g
 
 
@@ -206,21 +208,28 @@ def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.Port
         copy=cfg.copy, xdp_mode=cfg.xdp_mode,
         gen_of=lambda i: make_gen(cfg, i, pace),
         sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
-        peer=cfg.peer, note=note,
+        prepare_peer=cfg.prepare_peer, max_burst=cfg.max_burst, note=note,
     )
 
 
 class GenStep(Step):
-    """One worker: its port and its generator; each slice sends what its share still lacks."""
+    """One worker: its port and its generator; each slice sends what is due of its share (with
+    a rate, `-c` counts the schedule's slots: a slot skipped after a stall is not sent later)."""
 
     def __init__(self, cfg: GenConfig, w: Worker, pace: float):
         self.cfg = cfg
         self.port = w.open()
-        self.gen = make_gen(cfg, w.i, pace)
+        self.stats = w.stats
+        self.gen = make_gen(cfg, w.i, pace, stats=w.stats)
         self.left = share(cfg.count, cfg.workers, w.i)
+        if ports.backend(cfg.backend).in_kernel:
+            self.slice_ns = FOREVER  # its calls end at the deadline or by the stop signal, not per slice
 
     def __call__(self, until_ns: int) -> bool:
         self.left -= self.port.gen_run(self.gen, self.cfg.batch, self.left, until_ns)
+        if hasattr(self.port, "departures"):  # paced in the kernel: its slots and skips
+            for k, v in self.port.departures().items():
+                self.stats[D[k]] = v
         return self.left > 0
 
     def close(self) -> None:
@@ -237,9 +246,39 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
         speed = info.get("speed_mbps")
         cfg.link_bps = speed * 10**6 if speed else None
     pace = ns_per_packet(cfg)
-    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True)
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=note)
     prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
-    return Plan("gen", cfg.workers, cpus, [prep], duration=cfg.duration, exit_after_setup=cfg.exit_after_setup), pace
+    return Plan("gen", cfg.workers, cpus, [prep], stats_words=core.PACE_STATS_WORDS, duration=cfg.duration,
+                exit_after_setup=cfg.exit_after_setup), pace
+
+
+D = {name: i for i, name in enumerate(core.DEPARTURE_NAMES)}
+
+
+def departures(stats, seconds: float, pace: float, workers: int) -> dict:
+    """The generator's own departures, from the C send loop's statistics of every worker:
+    intended and offered frames and rates, skipped slots, inter-departure percentiles against
+    the intended interval, the largest burst, the time spent behind schedule."""
+    d = stats[:, : len(D)]
+    hist = stats[:, len(D):].sum(axis=0)
+    slots, skipped = int(d[:, D["slots"]].sum()), int(d[:, D["skipped"]].sum())
+    gaps = stats_percentiles(hist)
+    timed = bool(hist.sum())  # the in-kernel generator times no departures of its own
+    return {
+        "intended_interval_ns": pace or None,
+        "intended_pps": 1e9 * workers / pace if pace else None,
+        "intended": slots,
+        "skipped": skipped,
+        "offered_pps": (slots - skipped) / seconds if seconds else 0.0,
+        "gap_p50_ns": gaps["p50_ns"], "gap_p99_ns": gaps["p99_ns"],
+        "gap_max_ns": int(d[:, D["gap_max_ns"]].max()) if timed else None,
+        "max_burst": int(d[:, D["max_burst"]].max()) if timed else None,
+        "behind_ns": int(d[:, D["behind_ns"]].sum()) if timed else None,
+    }
+
+
+def stats_percentiles(hist) -> dict:
+    return stats.percentiles(hist) if hist.sum() else {"p50_ns": None, "p99_ns": None}
 
 
 def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
@@ -250,12 +289,19 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
 
     def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
         d = now.port() - prev.port()
-        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), now.t - prev.t, extra)
-        reporter.interval(now.t, r, {"errors": int(d[C["errors"]]), "ring_full": int(d[C["ring_full"]])})
+        dt = now.t - prev.t
+        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), dt, extra)
+        cols = {"errors": int(d[C["errors"]]), "ring_full": int(d[C["ring_full"]])}
+        if pace:
+            dep = departures(now.stats - prev.stats, dt, pace, cfg.workers)
+            cols.update(skipped=dep["skipped"], max_burst=int(now.stats[:, D["burst_now"]].max()))
+            if reporter.json:
+                cols.update(gap_p50_ns=dep["gap_p50_ns"], gap_p99_ns=dep["gap_p99_ns"], behind_ns=dep["behind_ns"])
+        reporter.interval(now.t, r, cols)
 
     reporter.event("start", interface=str(cfg.where), backend=cfg.backend, gso_bytes=gso_bytes(cfg),
                    workers=cfg.workers, cpus=p.cpus, batch=cfg.batch, frame=cfg.frame.name,
-                   rate_pps=(1e9 * cfg.workers / pace) if pace else None)
+                   rate_pps=(1e9 * cfg.workers / pace) if pace else None, max_burst=cfg.max_burst)
     end = driver.drive(Run(p, lambda w: GenStep(cfg, w, pace)), cfg.interval, on_interval,
                        on_ready=lambda: reporter.event("ready"), on_note=reporter.note)
     if cfg.exit_after_setup:
@@ -280,6 +326,7 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         "interface_tx_packets": iface1["tx_packets"] - iface0["tx_packets"],
         "interface_tx_dropped": iface1["tx_dropped"] - iface0["tx_dropped"],
         "interrupted": end.interrupted is not None,
+        "departures": departures(end.snapshot.stats, secs, pace, cfg.workers) if pace else None,
     }
     f = stats.fmt
     rows = [
@@ -296,5 +343,18 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
         ("mean batch", f(out["mean_batch"], 1)),
     ]
+    dep = out["departures"]
+    if dep:
+        rows += [
+            ("intended / offered", f"{f(dep['intended'])} frames at {f(dep['intended_pps'], 0)} pps / "
+                                   f"{f(out['packets'])} ({f(dep['skipped'])} slots skipped after stalls)"),
+            ("inter-departure µs p50 / p99 / max", f"{us(dep['gap_p50_ns'])} / {us(dep['gap_p99_ns'])} / "
+                                                  f"{us(dep['gap_max_ns'])} (intended {us(pace)})"),
+            ("largest burst / time behind schedule", f"{f(dep['max_burst'])} frames / {us(dep['behind_ns'])} µs"),
+        ]
     reporter.summary(out, rows, "gen summary")
     return out
+
+
+def us(ns: float | None) -> str:
+    return "-" if ns is None else f"{ns / 1000:,.1f}"

@@ -85,18 +85,26 @@ def mac_swap(b: HookBatch) -> None:
     b.data[at] = b.data[b.offsets[:, None] + SWAP_BYTES]
 
 
-def _ipv4(b: HookBatch) -> np.ndarray:
-    return np.flatnonzero((b.byte(12) == 0x08) & (b.byte(13) == 0x00) & (b.lengths >= 34))
+def _ipv4(b: HookBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Frames holding a whole IPv4 header (version 4, IHL >= 5, the frame long enough for it):
+    their indices and header lengths. Nothing past a frame's length is read to decide."""
+    at = np.flatnonzero(b.lengths >= 34)
+    at = at[(b.byte(12, at) == 0x08) & (b.byte(13, at) == 0x00)]
+    vihl = b.byte(14, at)
+    ihl = (vihl & 0x0F).astype(np.uint32) * 4
+    ok = ((vihl >> 4) == 4) & (ihl >= 20) & (b.lengths[at] >= 14 + ihl)
+    return at[ok], ihl[ok]
 
 
 def _ipv6(b: HookBatch) -> np.ndarray:
-    return np.flatnonzero((b.byte(12) == 0x86) & (b.byte(13) == 0xDD) & (b.lengths >= 54))
+    at = np.flatnonzero(b.lengths >= 54)
+    return at[(b.byte(12, at) == 0x86) & (b.byte(13, at) == 0xDD) & ((b.byte(14, at) >> 4) == 6)]
 
 
 def ttl_dec(b: HookBatch) -> None:
     """IPv4 TTL - 1 with the header checksum updated incrementally (RFC 1624: the word holding
     TTL and protocol drops by 0x0100), IPv6 hop limit - 1; 0 after it means drop."""
-    v4 = _ipv4(b)
+    v4, _ = _ipv4(b)
     if len(v4):
         ttl_at = b.offsets[v4] + np.uint64(22)
         ttl = b.data[ttl_at]
@@ -123,20 +131,22 @@ def ttl_dec(b: HookBatch) -> None:
 
 
 def drop_udp_port(port: int) -> Hook:
-    """A hook dropping UDP datagrams to `port` (IPv4 with any header length, IPv6)."""
+    """A hook dropping UDP datagrams to `port` (IPv4 with any header length, first fragments
+    only; IPv6 with UDP as the next header). Malformed or short frames pass untouched."""
     if not 0 < port < 65536:
         raise UsageError(f"drop-udp port must be 1..65535, got {port}")
 
     def hook(b: HookBatch) -> None:
-        v4 = _ipv4(b)
+        v4, ihl = _ipv4(b)
         if len(v4):
-            udp = v4[b.byte(23, v4) == 17]
-            l4 = ((b.byte(14, udp) & 0x0F).astype(np.uint64) * np.uint64(4)) + np.uint64(14)
-            hit = udp[b.u16(l4 + np.uint64(2), udp) == port]
-            b.verdicts[hit] = DROP
+            # UDP, the first (or only) fragment, and the frame long enough to hold the port
+            frag = (b.byte(20, v4).astype(np.uint32) << 8 | b.byte(21, v4)) & 0x1FFF
+            udp = (b.byte(23, v4) == 17) & (frag == 0) & (b.lengths[v4] >= 14 + ihl + 4)
+            sel, l4 = v4[udp], (ihl[udp] + 14).astype(np.uint64)
+            b.verdicts[sel[b.u16(l4 + np.uint64(2), sel) == port]] = DROP
         v6 = _ipv6(b)
         if len(v6):
-            udp = v6[b.byte(20, v6) == 17]
+            udp = v6[(b.byte(20, v6) == 17) & (b.lengths[v6] >= 58)]
             b.verdicts[udp[b.u16(56, udp) == port]] = DROP
 
     hook.__name__ = f"drop_udp_port({port})"
@@ -166,4 +176,12 @@ def load(spec: str) -> Hook:
     fn = getattr(mod, attr.removesuffix("()"), None)
     if fn is None or not callable(fn):
         raise UsageError(f"--hook {spec}: {mod_name} has no callable {attr.removesuffix('()')}")
-    return fn() if attr.endswith("()") else fn
+    if not attr.endswith("()"):
+        return fn
+    try:
+        hook = fn()
+    except Exception as e:  # the user's factory: its failure is theirs to see
+        raise UsageError(f"--hook {spec}: the factory failed ({type(e).__name__}: {e})") from None
+    if not callable(hook):
+        raise UsageError(f"--hook {spec}: the factory returned {type(hook).__name__}, not a callable hook")
+    return hook

@@ -88,10 +88,10 @@ class SinkStep(Step):
         self.port.close()
 
 
-def plan(cfg: SinkConfig) -> Plan:
+def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
     check(cfg)
     b = ports.backend(cfg.backend)
-    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False)
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=note)
     spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.bind_ip, cfg.port),
                           fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, copy=cfg.copy,
                           xdp_mode=cfg.xdp_mode)
@@ -128,6 +128,8 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
         "active_seconds": active,
         "pktgen": total["pktgen"],
         "other": total["other"],
+        "malformed": total["malformed"],
+        "seq_jumps": total["seq_jumps"],
         **stats.rates(pkts, nbytes, active, l2_extra(cfg)),
         **stats.per_packet(c, float(snap.cpu_ns.sum())),
         "lat_min_ns": int(s[:, S["lat_min_ns"]][s[:, S["lat_n"]] > 0].min()) if lat_n else None,
@@ -135,6 +137,7 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
         "lat_max_ns": int(s[:, S["lat_max_ns"]].max()) if lat_n else None,
         **stats.percentiles(hist),
         "lat_negative": total["lat_negative"],
+        "lat_far": total["lat_far"],
         "streams": int(s[:, S["streams"]].max()),
     })
     # With several workers each sees part of every stream: sequence checks would be wrong.
@@ -144,7 +147,7 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
 
 
 def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
-    p = plan(cfg)
+    p = plan(cfg, note=reporter.note)
     b = ports.backend(cfg.backend)
     extra = l2_extra(cfg)
     iface0, x0 = link_stats(cfg.where), xdp_stats(cfg.where)
@@ -205,7 +208,8 @@ def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
         ("interface", f"{cfg.where} ({cfg.backend}, {cfg.workers} worker(s))"),
         ("packets received", f(out["packets"])),
         ("interface rx / dropped", f"{f(out['interface_rx_packets'])} / {f(out['interface_rx_dropped'])}"),
-        ("pktgen / other", f"{f(out['pktgen'])} / {f(out['other'])}"),
+        ("pktgen / other / malformed", f"{f(out['pktgen'])} / {f(out['other'])} / {f(out['malformed'])}"),
+        ("sequence jumps (foreign or restarted)", f(out["seq_jumps"])),
         ("lost / reordered / duplicated", " / ".join(f(out[k]) for k in SEQ_KEYS)),
         ("kernel ring drops", f(out["kernel_drops"])),
         ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),

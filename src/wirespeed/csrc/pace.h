@@ -1,0 +1,128 @@
+/* The generator's schedule: frame slot k is due at t0 + k * interval. Each loop sends the frames
+ * whose time has come (at least one, at most the batch): a batch is what is due now, never a
+ * quantity to wait for. After a stall at most max_burst frames go ahead of the smooth schedule;
+ * slots missed beyond that are skipped (never sent later) and counted: offered vs intended.
+ *
+ * The loop measures its own departures, one clock read per batch: the inter-departure times
+ * (frames of one batch leave back to back: gap 0), the largest burst (frames closer together
+ * than a quarter of the interval), the time spent behind schedule. They live in memory the
+ * caller gives (shared: the parent reads them live).
+ */
+#ifndef WS_PACE_H
+#define WS_PACE_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "hist.h"
+
+enum {
+	D_SLOTS,      /* slots the schedule has passed: frames intended so far (sent + skipped) */
+	D_SKIPPED,    /* slots skipped after a stall (the shortfall) */
+	D_BEHIND_NS,  /* time spent with more than one frame due (behind schedule) */
+	D_MAX_BURST,  /* the largest run of frames sent closer together than interval / 4 */
+	D_GAP_MAX,    /* the largest inter-departure time, ns */
+	D_FIRST_NS,   /* CLOCK_MONOTONIC of the first and last departure */
+	D_LAST_NS,
+	D_BURST,      /* the run going on now */
+	D_INTERVAL,   /* the intended interval, ns (0: as fast as possible) */
+	D_COUNT
+};
+
+#define DEPARTURE_NAMES "slots", "skipped", "behind_ns", "max_burst", "gap_max_ns", "first_ns", "last_ns", \
+	"burst_now", "interval_ns"
+#define PACE_STATS_WORDS (D_COUNT + HIST_BUCKETS) /* then the inter-departure histogram */
+#define PACE_SPIN_NS 100000                         /* sleep most of a longer wait, spin the rest */
+
+struct pace {
+	double interval;    /* ns between frames; 0: as fast as possible */
+	uint64_t t0;        /* when slot 0 is due (CLOCK_MONOTONIC ns) */
+	int started, departed;
+	uint64_t prev_ns;   /* the previous loop's clock, for the time behind */
+	uint32_t max_burst; /* catch-up bound, frames */
+	uint64_t *d;        /* D_COUNT words, then the histogram */
+};
+
+static inline void pace_init(struct pace *p, uint64_t *stats, double interval, uint32_t max_burst)
+{
+	memset(stats, 0, PACE_STATS_WORDS * sizeof(uint64_t));
+	p->d = stats;
+	p->interval = interval;
+	p->max_burst = max_burst ? max_burst : 1;
+	p->t0 = p->prev_ns = 0;
+	p->started = p->departed = 0;
+	stats[D_INTERVAL] = (uint64_t)interval;
+}
+
+static inline uint64_t pace_due_at(const struct pace *p, uint64_t slot)
+{
+	return p->t0 + (uint64_t)((double)slot * p->interval);
+}
+
+/* How many frames may go at `now` (at most want); 0: the next one is not due yet. */
+static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
+{
+	uint64_t *d = p->d, due;
+
+	if (p->interval <= 0)
+		return want;
+	if (!p->started) {
+		p->t0 = p->prev_ns = now;
+		p->started = 1;
+	}
+	if (now < pace_due_at(p, d[D_SLOTS])) {
+		p->prev_ns = now;
+		return 0;
+	}
+	due = (uint64_t)((double)(now - p->t0) / p->interval) + 1 - d[D_SLOTS]; /* slots whose time has come */
+	if (due > 1)
+		d[D_BEHIND_NS] += now - p->prev_ns;
+	p->prev_ns = now;
+	if (due > p->max_burst) { /* a stall: catch up by max_burst at most, skip the rest */
+		d[D_SKIPPED] += due - p->max_burst;
+		d[D_SLOTS] += due - p->max_burst;
+		due = p->max_burst;
+	}
+	return due < want ? (uint32_t)due : want;
+}
+
+/* Nothing is due at `now`: sleep most of a long wait (timer slack is ~50 us), spin the rest. */
+static inline void pace_wait(const struct pace *p, uint64_t now)
+{
+	uint64_t next = pace_due_at(p, p->d[D_SLOTS]);
+
+	if (next > now + PACE_SPIN_NS + 50000) {
+		struct timespec ts = { 0, (long)(next - now - PACE_SPIN_NS) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* n frames left at `now` (one clock read per batch). */
+static inline void pace_sent(struct pace *p, uint32_t n, uint64_t now)
+{
+	uint64_t *d = p->d, *hist = d + D_COUNT;
+
+	if (!n)
+		return;
+	d[D_SLOTS] += n;
+	if (p->departed) {
+		uint64_t gap = now - d[D_LAST_NS];
+		int close = p->interval > 0 && (double)gap * 4 < p->interval;
+
+		hist[hist_bucket(gap)]++;
+		if (gap > d[D_GAP_MAX])
+			d[D_GAP_MAX] = gap;
+		d[D_BURST] = close ? d[D_BURST] + n : n;
+	} else {
+		d[D_FIRST_NS] = now;
+		d[D_BURST] = n;
+		p->departed = 1;
+	}
+	hist[0] += n - 1; /* the rest of the batch left right behind the first */
+	if (d[D_BURST] > d[D_MAX_BURST])
+		d[D_MAX_BURST] = d[D_BURST];
+	d[D_LAST_NS] = now;
+}
+
+#endif

@@ -1,0 +1,76 @@
+"""The generator's schedule (csrc/pace.h) on a fake clock: what is due goes, never more, never
+held back to fill a batch; after a stall at most max_burst frames catch up, the rest is skipped
+and counted; the departure statistics tell all of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wirespeed import core
+
+D = {n: i for i, n in enumerate(core.DEPARTURE_NAMES)}
+US = 1000
+
+
+def simulate(interval: float, times, max_burst: int = 32, batch: int = 64, take=None):
+    times = np.asarray(times, np.uint64)
+    sent = np.zeros(len(times), np.uint32)
+    take = np.full(len(times), 2**32 - 1, np.uint32) if take is None else np.asarray(take, np.uint32)
+    stats = np.zeros(core.PACE_STATS_WORDS, np.uint64)
+    core.pace_simulate(float(interval), max_burst, batch, times, sent, take, stats)
+    return sent, stats
+
+
+def due_by(t, interval, t0):
+    return int((t - t0) // interval) + 1
+
+
+def test_a_fast_loop_sends_each_frame_at_its_own_time():
+    t = np.arange(0, 10_000 * US, 1 * US) + 5 * US  # a loop every µs for 10 ms, frames every 10 µs
+    sent, st = simulate(10 * US, t)
+    assert sent.max() == 1 and sent.sum() == 1000
+    assert (np.cumsum(sent) <= [due_by(x, 10 * US, t[0]) for x in t]).all()  # nothing early
+    assert st[D["skipped"]] == 0 and st[D["max_burst"]] == 1
+    hist = st[len(D):]
+    assert hist.sum() == 999 and abs(int(np.flatnonzero(hist)[0]) - int(np.flatnonzero(hist)[-1])) <= 1
+    assert st[D["gap_max_ns"]] == 10 * US
+
+
+def test_a_batch_is_never_waited_for():
+    """batch 64 at a low rate: one frame per loop, each when due; none held for the rest."""
+    t = np.arange(0, 50_000 * US, 7 * US)
+    sent, st = simulate(100 * US, t, batch=64)
+    assert sent.max() == 1 and st[D["max_burst"]] == 1
+
+
+def test_at_high_rates_batches_form_by_themselves():
+    t = np.arange(0, 1000 * US, 1 * US)  # the loop takes a µs, frames are due every 100 ns
+    sent, st = simulate(100, t, batch=64)
+    assert 9 <= np.median(sent[1:]) <= 10 and st[D["skipped"]] == 0
+    assert sent.sum() == pytest.approx(10_000, abs=10)
+
+
+def test_after_a_stall_at_most_max_burst_frames_catch_up_and_the_rest_is_skipped():
+    t = np.concatenate([np.arange(0, 1000 * US, US), np.arange(2000 * US, 3000 * US, US)])  # 1 ms stall
+    sent, st = simulate(10 * US, t, max_burst=32)
+    after = np.searchsorted(t, 2000 * US)
+    due = due_by(2000 * US, 10 * US, 0) - 100  # slots 100..200 fell due during the stall
+    assert sent[after] == 32  # the catch-up, bounded
+    assert st[D["skipped"]] == due - 32 and st[D["max_burst"]] == 32
+    assert st[D["slots"]] == sent.sum() + st[D["skipped"]]  # intended = sent + skipped, nothing hidden
+    assert st[D["behind_ns"]] >= 1000 * US  # the stall was time behind schedule
+
+
+def test_a_device_without_room_delays_frames_within_the_bound():
+    t = np.arange(0, 2000 * US, US)
+    take = np.where((t > 500 * US) & (t < 700 * US), 0, 2**32 - 1)  # the ring is full for 200 µs
+    sent, st = simulate(10 * US, t, max_burst=32, take=take)
+    assert st[D["skipped"]] == 0  # 20 frames late (due at 510 .. 700 µs): within the bound, all sent
+    assert sent.max() == 20 and sent.sum() == 200
+
+
+def test_unpaced_sends_full_batches():
+    t = np.arange(0, 100 * US, US)
+    sent, st = simulate(0, t, batch=64)
+    assert (sent == 64).all() and st[D["skipped"]] == 0
