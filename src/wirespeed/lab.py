@@ -290,6 +290,32 @@ class Lab:
         return down(self.topology.name)
 
 
+def route(topo: Topology, node: str = "fwd") -> None:
+    """A node as a Linux IPv4 router (ip_forward=1): the chain's middle forwards gen's frames
+    to the sink (their neighbours are permanent, so no ARP is needed either way)."""
+    with privileged("making a Linux router in the lab"), enter_netns(topo.netns(node)):
+        _sysctl("net/ipv4/ip_forward", "1")
+        _sysctl("net/ipv4/conf/all/rp_filter", "0")
+
+
+def shape(topo: Topology, node: str, ifname: str, rate_bps: int, latency_ms: float = 5.0,
+          loss_pct: float = 0.0) -> None:
+    """A known bottleneck on an interface's egress (a DUT whose capacity is set): a token bucket
+    of rate_bps (frame bytes without FCS, as the kernel counts them) with latency_ms of queue;
+    with loss_pct, netem drops that share at random instead. Replaces the root qdisc."""
+    with privileged("shaping an interface in the lab"), NetNS(topo.netns(node)) as ipr:
+        idx = ipr.link_lookup(ifname=ifname)[0]
+        try:
+            ipr.tc("del", index=idx)
+        except NetlinkError:
+            pass  # the default qdisc: nothing to remove
+        if loss_pct:
+            ipr.tc("add", "netem", index=idx, loss=loss_pct)
+        else:
+            burst = max(2000, int(rate_bps / 8 / 1000))  # a millisecond's worth, at least a frame
+            ipr.tc("add", "tbf", index=idx, rate=f"{int(rate_bps)}bit", burst=burst, latency=f"{int(round(latency_ms * 1000))}us")
+
+
 OWNERS = "/run/wirespeed"  # <lab>.owner: the pid of the run that made a lab for itself (--lab)
 
 

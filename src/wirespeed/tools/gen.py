@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from wirespeed import core, ports
 from wirespeed.base.errors import UsageError
-from wirespeed.base.netdev import link_info, link_stats
+from wirespeed.base.netdev import link_info, link_stats, veth_peer
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
 from wirespeed.base.units import FrameMix, Rate, frame
@@ -285,6 +285,8 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
     p, pace = plan(cfg, note=reporter.note)
     extra = l2_extra(cfg)
     iface0 = link_stats(cfg.where)
+    peer = veth_peer(cfg.where)  # the other end of a veth: its receive counter is readable
+    peer0 = _received(peer)
     C = core.C
 
     def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
@@ -307,6 +309,7 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
     if cfg.exit_after_setup:
         return {"setup_only": True}
     iface1 = link_stats(cfg.where)
+    peer_rx = _received(peer) - peer0 if peer else None
     c, secs = end.snapshot.port(), end.seconds
     out = {
         "interface": str(cfg.where),
@@ -325,6 +328,7 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         **stats.per_packet(c, float(end.snapshot.cpu_ns.sum())),
         "interface_tx_packets": iface1["tx_packets"] - iface0["tx_packets"],
         "interface_tx_dropped": iface1["tx_dropped"] - iface0["tx_dropped"],
+        "peer_rx_packets": peer_rx,
         "interrupted": end.interrupted is not None,
         "departures": departures(end.snapshot.stats, secs, pace, cfg.workers) if pace else None,
     }
@@ -343,6 +347,8 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
         ("mean batch", f(out["mean_batch"], 1)),
     ]
+    for text in disagreements(out, str(cfg.where), str(peer) if peer else None):
+        reporter.note(text)
     dep = out["departures"]
     if dep:
         rows += [
@@ -354,6 +360,27 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         ]
     reporter.summary(out, rows, "gen summary")
     return out
+
+
+AGREE = 0.005  # counts further apart than this are said
+
+
+def _received(peer: Where | None) -> int:
+    """Frames the peer received (veth counts those its XDP program dropped too)."""
+    return link_stats(peer)["rx_packets"] if peer is not None else 0
+
+
+def disagreements(out: dict, where: str, peer: str | None) -> list[str]:
+    """Our count against the interface's own TX counter and the peer's RX counter: frames that
+    vanish (a veth peer without XDP, a full queue) are said, never hidden."""
+    sent, notes = out["packets"], []
+    tx, rx = out["interface_tx_packets"], out["peer_rx_packets"]
+    if abs(tx - sent) > AGREE * max(sent, 1):
+        notes.append(f"{where} counted {tx:,} frames sent, the generator {sent:,}")
+    if rx is not None and sent - rx > AGREE * max(sent, 1):
+        notes.append(f"the peer {peer} received {rx:,} of the {sent:,} frames sent: "
+                     f"{sent - rx:,} vanished between the two ends")
+    return notes
 
 
 def us(ns: float | None) -> str:
