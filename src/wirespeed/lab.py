@@ -298,11 +298,33 @@ def route(topo: Topology, node: str = "fwd") -> None:
         _sysctl("net/ipv4/conf/all/rp_filter", "0")
 
 
+class Lossy:
+    """Random loss on an interface's ingress while this object is open (an XDP program that
+    drops a share of the frames at random; this kernel may have no netem)."""
+
+    def __init__(self, topo: Topology, node: str, ifname: str, loss_pct: float):
+        from wirespeed.base.netns import Where, ifindex
+        from wirespeed.bpf import Prog, XdpLink, progs
+
+        self.prog = Prog(progs.xdp_random_drop(loss_pct / 100))
+        try:
+            with enter_netns(topo.netns(node)):
+                self.link = XdpLink(self.prog, ifindex(Where(ifname)), ifname, "auto")
+        except BaseException:
+            self.prog.close()
+            raise
+
+    def close(self) -> None:
+        self.link.close()
+        self.prog.close()
+
+
 def shape(topo: Topology, node: str, ifname: str, rate_bps: int, latency_ms: float = 5.0,
           loss_pct: float = 0.0) -> None:
     """A known bottleneck on an interface's egress (a DUT whose capacity is set): a token bucket
     of rate_bps (frame bytes without FCS, as the kernel counts them) with latency_ms of queue;
-    with loss_pct, netem drops that share at random instead. Replaces the root qdisc."""
+    with loss_pct, netem drops that share at random instead (where the kernel has netem; else
+    see Lossy). Replaces the root qdisc."""
     with privileged("shaping an interface in the lab"), NetNS(topo.netns(node)) as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
         try:

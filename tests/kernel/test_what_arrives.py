@@ -154,3 +154,67 @@ def test_paced_frames_leave_one_by_one_and_a_shallow_queue_loses_none(chain_lab,
     assert d["max_burst"] <= 32 and g["mean_batch"] < 2
     s = sink.finish()
     assert s["lost"] == 0 and s["pktgen"] == g["packets"] == 100_000 - d["skipped"]
+
+
+def search_json(*args: str) -> list[dict]:
+    r = run_cli("search", *args, "--no-latency", "--json", timeout=180)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(x) for x in r.stdout.splitlines()]
+
+
+def test_search_finds_a_token_buckets_capacity_and_where_the_loss_went(chain_lab):
+    """A DUT whose capacity is known exactly: Linux forwarding through a 35 Mbit/s token bucket
+    (72,917 frames of 64 bytes per second), far below the kernel's own forwarding rate."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    labmod.shape(topo, "fwd", topo.wires[1].a.ifname, 35_000_000, 5)
+    out = search_json("--lab-name", topo.name, "--dut", "kernel")
+    ndr = next(x for x in out if x["type"] == "goal" and x["goal"] == "NDR")
+    capacity = 35e6 / (60 * 8)
+    assert ndr["regular"], ndr["irregular_because"]
+    assert abs(ndr["conditional_throughput"]["pps"] - capacity) / capacity < 0.03
+    lossy = [x for x in out if x["type"] == "trial" and x["lost"] > 0 and not x["tester_bound"]]
+    assert lossy and all("fwd:veth1 qdisc drops" in x["most_loss"] for x in lossy)
+    summary = out[-1]
+    assert summary["type"] == "summary" and summary["frames"][0]["overhead_share"] < 0.25
+
+
+def test_search_of_a_randomly_lossy_dut_reports_what_the_loss_curve_says(chain_lab):
+    """The DUT drops 0.2 % at random at every load (an XDP program: this kernel has no netem): a
+    0.5 % PDR goal holds up to the tester's own ceiling (irregular: tester-bound), a 0 % NDR
+    only where trials are too short to see a loss."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    lossy = labmod.Lossy(topo, "fwd", topo.wires[0].b.ifname, 0.2)
+    try:
+        out = search_json("--lab-name", topo.name, "--dut", "kernel")
+    finally:
+        lossy.close()
+    goals = {x["goal"]: x for x in out if x["type"] == "goal"}
+    pdr, ndr = goals["PDR"], goals["NDR"]
+    assert pdr["upper_bound"]["pps"] is None and "tester-bound" in pdr["irregular_because"]
+    assert ndr["conditional_throughput"]["pps"] is None or \
+        ndr["conditional_throughput"]["pps"] < 0.1 * pdr["lower_bound"]["pps"]
+
+
+@pytest.mark.parametrize("args,needle,status", [
+    (["--goal", "NDR:1.5"], "[0, 1)", 2),
+    (["--min-load", "1mpps", "--max-load", "10kpps"], "must be below", 2),
+    (["--dut", "router"], "--dut must be", 2),
+    (["--tx", "nosuch0", "--rx", "nosuch1", "--dst-mac", "02:00:00:00:00:01"], "unknown interface nosuch0", 2),
+])
+def test_search_bad_input_is_one_line_and_leaves_nothing(chain_lab, args, needle, status):
+    r = run_cli("search", "--lab-name", chain_lab.topology.name, *args)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == status and len(lines) == 1 and needle in lines[0], r.stderr
+    assert all(x["xdp"] is None for x in labmod.status() if x.get("lab") == chain_lab.topology.name)
+
+
+def test_search_through_a_dut_that_forwards_nothing_names_the_last_hop(chain_lab):
+    """A blackhole route in the middle: the frames reach the DUT and go no further."""
+    with NetNS(chain_lab.netns("fwd")) as ipr:
+        ipr.route("add", dst=f"{chain_lab.topology.wires[1].b.address}/32", type="blackhole")
+    r = run_cli("search", "--lab-name", chain_lab.topology.name, "--dut", "kernel", "--no-latency")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert "no frame reached the receiver" in lines[0] and "fwd:veth0 rx" in lines[0]

@@ -5,6 +5,7 @@ shows it as the verifier prints it.
                    program (or GRO) for frames sent with XDP to arrive at all
   xdp_count()      count packets and bytes per CPU, then drop: the host's receive ceiling
   xsk_redirect()   hand each frame to the AF_XDP socket of its RX queue, else pass it on
+  xdp_random_drop(p)  drop a share p of the frames at random (a lossy DUT for the lab)
   gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
                    a sequence number in the pktgen header, the source port over N flows,
                    the UDP checksum updated incrementally (RFC 1624), then XDP_TX
@@ -43,9 +44,11 @@ from wirespeed.bpf.asm import (
 SLOT_WORDS = 16
 SLOT = 8 * SLOT_WORDS
 C_PACKETS, C_BYTES = 0, 1  # counters.h
-# gen_live's state after the counters, u64 words: next frame due (ns, CLOCK_MONOTONIC), ns
+# gen_live's state after the counters, u64 words: next frame due (CLOCK_MONOTONIC), the time
 # between frames (0: unpaced), stop once this many were sent, how far behind it may catch up
+# (these three in 1/16 ns), slots skipped after stalls
 GEN_SENT = C_PACKETS
+FIX = 4  # the schedule's words (due, interval, slack) count 1/16 ns (2^63 of them: 18 years of uptime)
 GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK, GEN_SKIPPED = range(core.N_COUNTERS, core.N_COUNTERS + 5)
 assert GEN_SKIPPED < SLOT_WORDS
 
@@ -87,6 +90,20 @@ def xdp_count(verdict: int = XDP_DROP) -> Program:
     p.stx(8, R0, 8 * C_BYTES, R1)
     p.label("out")
     p.mov(R0, verdict)
+    p.exit()
+    return p
+
+
+def xdp_random_drop(loss_ratio: float) -> Program:
+    """Drop each frame with probability loss_ratio (bpf_get_prandom_u32), pass the rest: a DUT
+    with random loss, for kernels without netem."""
+    p = Program("ws_lossy")
+    p.call("get_prandom_u32")
+    p.jmp("<", R0, min(int(loss_ratio * 2**32), 2**32 - 1), "drop")
+    p.mov(R0, XDP_PASS)
+    p.exit()
+    p.label("drop")
+    p.mov(R0, XDP_DROP)
     p.exit()
     return p
 
@@ -163,7 +180,8 @@ def gen_live(layout: GenLayout) -> Program:
     p.ldx(8, R1, R6, 8 * GEN_LIMIT)
     p.jmp(">=", R9, R1, "drop", reg=True)
     if L.paced:
-        p.call("ktime_get_ns")  # r0 = now
+        p.call("ktime_get_ns")
+        p.alu("<<", R0, FIX)  # r0 = now, in 1/16 ns like the schedule: rates need not be whole ns apart
         p.ldx(8, R1, R6, 8 * GEN_DUE)
         p.jmp("!=", R1, 0, "started")
         p.mov_reg(R1, R0)  # the first frame is due when the first run comes, not when set up

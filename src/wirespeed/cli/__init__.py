@@ -233,6 +233,84 @@ def _cmd_fwd(args) -> int:
     return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")
 
 
+def _cmd_search(args) -> int:
+    import ipaddress
+
+    from wirespeed import lab
+    from wirespeed.base.netdev import link_info
+    from wirespeed.base.units import parse_frame
+    from wirespeed.tools import fwd, hooks, search
+    from wirespeed.tools.gen import GenConfig, Range, check_frame
+
+    opt.check_backend_options(args)
+    goals = tuple(search.parse_goal(g) for g in args.goal or ())
+    frames = [parse_frame(x) for x in args.size.split(",")]
+    for f in frames:
+        check_frame(f, False, True)
+    hook = hooks.load(args.hook) if args.hook else None
+    if args.dut not in ("none", "kernel", "fwd", "path"):
+        raise UsageError(f"--dut must be none, kernel, fwd or path, got {args.dut!r}")
+    named = args.tx or args.rx
+    if named and not (args.tx and args.rx):
+        raise UsageError("give both --tx and --rx (the two ends of your path), or neither (the lab)")
+    if named and args.lab:
+        raise UsageError("give --tx/--rx or --lab, not both")
+    if named and args.dut != "path":
+        args.dut = "path"
+    if args.dut == "path" and not named:
+        raise UsageError("--dut path is your own path between --tx and --rx: name them")
+    if named and not args.dst_mac:
+        raise UsageError("--dst-mac is needed to send on your own path (the MAC of the DUT's ingress)")
+    topo, created = None, False
+    try:
+        if named:
+            tx, rx = Where(args.tx, args.tx_netns), Where(args.rx, args.rx_netns)
+            link_info(tx), link_info(rx)
+            hops = [("tx " + args.tx, tx), ("rx " + args.rx, rx)]
+            src_mac = args.src_mac or opt.mac(link_info(tx)["mac"])
+            dst_mac, src_ip, dst_ip = args.dst_mac, args.src_ip or "198.18.0.1", args.dst_ip or "198.18.1.2"
+        else:
+            lab.require_root("wirespeed search in the lab")
+            topo, created = lab.resolve(lab.check_name(args.lab_name), args.lab,
+                                        topology="pair" if args.dut == "none" else "chain")
+            g_end, s_end = topo.endpoints("gen")[0], topo.endpoints("sink")[0]
+            tx, rx = Where(g_end.ifname, topo.netns("gen")), Where(s_end.ifname, topo.netns("sink"))
+            hops = [(f"{e.node}:{e.ifname}", Where(e.ifname, topo.netns(e.node)))
+                    for w in topo.wires for e in (w.a, w.b)]
+            src_mac, dst_mac = opt.mac(g_end.mac), opt.mac(topo.peer(g_end).mac)
+            src_ip, dst_ip = g_end.address, s_end.address
+            if args.dut == "kernel":
+                lab.route(topo)
+        fcfg = None
+        if args.dut == "fwd":
+            ends = topo.endpoints("fwd")
+            fcfg = fwd.FwdConfig(inp=Where(ends[0].ifname, topo.netns("fwd")),
+                                 out=Where(ends[1].ifname, topo.netns("fwd")), backend=args.fwd_backend,
+                                 hook=hook, hook_name=args.hook or "none", cpu=None)
+        s_ip, d_ip = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)
+        gcfg = GenConfig(where=tx, src_mac=src_mac, dst_mac=dst_mac, src_ip=s_ip, dst_ip=d_ip,
+                         src_ips=Range(int(s_ip) & 0xFFFFFFFF), dst_ips=Range(int(d_ip) & 0xFFFFFFFF),
+                         backend=args.backend, batch=args.batch, link_bps=args.link, max_burst=args.max_burst,
+                         prepare_peer=topo is not None, cpus=[args.cpu] if args.cpu is not None else None)
+        mean_wire = float(frames[0].mean_wire)
+        cfg = search.SearchConfig(
+            tx=tx, rx=rx, gen=gcfg, dut=args.dut, preset=args.preset, goals=goals,
+            final_trial_duration=args.final_trial_duration, duration_sum=args.duration_sum,
+            relative_width=args.width,
+            min_load=args.min_load.packets_per_second(mean_wire, args.link) if args.min_load else None,
+            max_load=args.max_load.packets_per_second(mean_wire, args.link) if args.max_load else None,
+            trial_wait=args.trial_wait, rx_backend=args.rx_backend, latency=not args.no_latency, fwd=fcfg, hops=hops)
+        rep = search.SearchReporter("search", args.json, output.console())
+        rep.event("start", dut=args.dut, tx=str(tx), rx=str(rx), preset=args.preset, frames=[f.name for f in frames],
+                  backend=args.backend, rx_backend=args.rx_backend)
+        out = search.run(cfg, rep, frames)
+        rep.results(out)
+    finally:
+        if created:
+            lab.down(topo.name)
+    return 0
+
+
 GEN_EXAMPLES = """examples:
   wirespeed gen -d 3                                 as fast as one CPU goes, in the lab
   wirespeed gen -c 1000000 -r 500kpps --sport 1000-1999 --flows 64
@@ -247,6 +325,13 @@ FWD_EXAMPLES = """examples:
   wirespeed fwd --hook mac-swap -d 8 --cpu 0         the lab's chain: gen -- fwd -- sink
   wirespeed fwd --backend xdp -d 8                   AF_XDP both sides, zero copy
   wirespeed fwd eth1 eth2 --hook mymod:hook --qdisc prio
+"""
+
+
+SEARCH_EXAMPLES = """examples:
+  wirespeed search --lab --dut kernel               NDR and PDR of Linux forwarding, in the lab
+  wirespeed search --lab --dut fwd --hook mac-swap -s 64,512,1518
+  wirespeed search --preset csit --tx eth1 --rx eth2 --dst-mac 02:00:00:00:00:01 --link 10G
 """
 
 
@@ -343,6 +428,52 @@ def build_parser() -> argparse.ArgumentParser:
                    help="always enqueue, even into an empty queue")
     opt.add_output(f)
     f.set_defaults(func=_cmd_fwd)
+
+    z = _tool(sub, "search", "zero-loss and partial-loss throughput of a path (RFC 9971, MLRsearch)",
+              SEARCH_EXAMPLES)
+    pth = z.add_argument_group("the path under test")
+    pth.add_argument("--dut", default="none", metavar="KIND",
+                     help="in the lab: none (gen and sink back to back: the tester's own ceiling), kernel (Linux "
+                          "IP forwarding in the middle), fwd (wirespeed fwd in the middle); path: your own")
+    pth.add_argument("--lab", action="store_true", help="create the lab if it is not up (and remove it after)")
+    pth.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
+    pth.add_argument("--tx", metavar="IFACE", help="your path: the interface to send on")
+    pth.add_argument("--tx-netns", metavar="NS")
+    pth.add_argument("--rx", metavar="IFACE", help="your path: the interface to receive on")
+    pth.add_argument("--rx-netns", metavar="NS")
+    pth.add_argument("--src-mac", type=opt.mac)
+    pth.add_argument("--dst-mac", type=opt.mac, help="your path: the MAC of the DUT's ingress")
+    pth.add_argument("--src-ip", help="default 198.18.0.1")
+    pth.add_argument("--dst-ip", help="default 198.18.1.2 (the lab's sink)")
+    pth.add_argument("--fwd-backend", choices=("afpacket", "xdp"), default="afpacket", help="--dut fwd: its ports")
+    pth.add_argument("--hook", metavar="SPEC", help="--dut fwd: its per-batch hook")
+    m = z.add_argument_group("method (RFC 9971)")
+    m.add_argument("--preset", choices=("quick", "csit", "rfc2544", "tst009"), default="quick",
+                   help="quick (the lab, <= 60 s), csit (1 s trials, sum 21 s, width 0.5 %%), rfc2544 (60 s "
+                        "trials, loss 0), tst009 (10 s trials, loss 0 and 0.1 %%)")
+    m.add_argument("--goal", action="append", metavar="NAME:LOSS[:EXCEED]",
+                   help="a goal instead of the preset's (repeatable), e.g. NDR:0 PDR:0.005:0.5")
+    m.add_argument("--final-trial-duration", type=opt.duration, metavar="T")
+    m.add_argument("--duration-sum", type=opt.duration, metavar="T")
+    m.add_argument("--width", type=float, metavar="R", help="relative width of the result (0.005 = 0.5 %%)")
+    m.add_argument("--min-load", type=opt.rate, metavar="RATE")
+    m.add_argument("--max-load", type=opt.rate, metavar="RATE",
+                   help="default: 95 %% of the generator's own back-to-back rate, measured first")
+    m.add_argument("--link", type=opt.link_bps, metavar="SPEED", help="line rate (loads are clamped to it)")
+    m.add_argument("--trial-wait", type=opt.duration, default=0.5, metavar="T",
+                   help="the most to wait for the path to drain after a trial (default 0.5 s)")
+    m.add_argument("--no-latency", action="store_true", help="skip the latency trials")
+    t = z.add_argument_group("tester")
+    t.add_argument("-s", "--size", default="64", help="frame sizes incl. FCS: 64, 64,512,1518 or imix")
+    t.add_argument("--backend", choices=("afpacket", "udp", "xdp", "kernel"), default="afpacket",
+                   help="the generator's backend (kernel: no latency, its frames carry no time)")
+    t.add_argument("--rx-backend", choices=("afpacket", "xdp", "xdp-count"), default="afpacket",
+                   help="the receiver's backend (xdp-count: fastest, no sequence or latency)")
+    t.add_argument("-b", "--batch", type=opt.positive_int, default=64)
+    t.add_argument("--max-burst", type=opt.positive_int, default=32)
+    t.add_argument("--cpu", type=opt.cpu, help="the generator's CPU")
+    t.add_argument("--json", action="store_true", help="one JSON object per line")
+    z.set_defaults(func=_cmd_search)
 
     lab = sub.add_parser("lab", help="network namespaces joined by veth pairs")
     lsub = lab.add_subparsers(dest="action", required=True, parser_class=opt.Parser)

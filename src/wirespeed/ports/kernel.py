@@ -41,6 +41,11 @@ NO_LIMIT = 2**64 - 1
 C = core.C
 
 
+def fixed(ns: float) -> int:
+    """ns in the program's schedule units (1/16 ns)."""
+    return int(round(ns * (1 << progs.FIX)))
+
+
 def template(gen: core.Gen, sports: tuple[int, int], key: int) -> tuple[bytes, progs.GenLayout]:
     """The frame the kernel repeats: the generator's first frame, unstamped (timestamps are
     zero: no latency from these frames), its UDP checksum valid. sports: (first, flows)."""
@@ -75,9 +80,9 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
         for i in range(rows):
             gen = spec.gen_of(i)
             frame, layout = template(gen, spec.sports, i)
-            words[i, progs.GEN_INTERVAL] = int(gen.ns_per_pkt)
+            words[i, progs.GEN_INTERVAL] = fixed(gen.ns_per_pkt)
             words[i, progs.GEN_LIMIT] = NO_LIMIT
-            words[i, progs.GEN_SLACK] = int(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
+            words[i, progs.GEN_SLACK] = fixed(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
             prog = Prog(progs.gen_live(layout), {"state": state})
             made.append(prog)
             frames.append(frame)
@@ -145,6 +150,10 @@ class KernelGenPort:
         """Send up to max_packets (the program stops at its limit); returns the slots passed
         (sent, and skipped after stalls)."""
         P = C["packets"]
+        if self.paced and fixed(gen.ns_per_pkt) != self.words[progs.GEN_INTERVAL]:  # a new rate (a trial)
+            self.words[progs.GEN_INTERVAL] = fixed(gen.ns_per_pkt)
+            self.words[progs.GEN_SLACK] = fixed(gen.max_burst * gen.ns_per_pkt)
+            self.words[progs.GEN_DUE] = 0  # the schedule starts at the next run
         sent0, skipped0 = int(self.counters[P]), int(self.words[progs.GEN_SKIPPED])
         self.words[progs.GEN_LIMIT] = min(NO_LIMIT, sent0 + max_packets)
         repeat = self.repeat if self.paced else min(self.repeat, max_packets)

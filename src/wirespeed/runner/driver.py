@@ -36,6 +36,8 @@ SLICE_NS = 50_000_000  # a worker looks at the stop flag at least this often
 SETUP_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 5  # a worker that has not ended this long after the stop is killed
 GO, STOP, DEADLINE = 0, 1, 2  # control words
+TOOL = 4  # control[TOOL:] are the tool's own (the parent writes, the workers read)
+CONTROL_WORDS = 16
 WAKE = signal.SIGUSR1  # sent to workers on stop: ends a long system call (BPF_PROG_RUN) with EINTR
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FOREVER = 2**63 - 1
@@ -182,11 +184,12 @@ class Run:
     def __init__(self, plan: Plan, make_step: Callable[[Worker], Step]):
         self.plan, self.make_step = plan, make_step
         n = plan.workers
-        words = 4 + 2 * n + n * max(1, plan.stats_words)
+        c = CONTROL_WORDS
+        words = c + 2 * n + n * max(1, plan.stats_words)
         self._mem = mmap.mmap(-1, 8 * words)  # MAP_SHARED | MAP_ANONYMOUS: inherited across fork
         arr = np.ndarray(words, np.uint64, buffer=self._mem)
-        self.control, self.done, self.cpu_ns = arr[:4], arr[4 : 4 + n], arr[4 + n : 4 + 2 * n]
-        self.stats = arr[4 + 2 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
+        self.control, self.done, self.cpu_ns = arr[:c], arr[c : c + n], arr[c + n : c + 2 * n]
+        self.stats = arr[c + 2 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
         self.procs: list = []
         self.conns: list = []
         self.facts: list[dict] = [{} for _ in range(n)]

@@ -8,6 +8,7 @@ Python runs once per 50 ms slice.
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass, field
 
 from wirespeed import core, ports
@@ -237,6 +238,38 @@ class GenStep(Step):
         self.port.close()
 
 
+# Trials (search): the parent sets these control words; each worker sends its share of COUNT
+# slots at one frame per INTERVAL/1000 ns, then writes the trial's number into its last stats
+# word. The generator and its port stay up between trials.
+TRIAL_SEQ, TRIAL_INTERVAL_MILLI_NS, TRIAL_COUNT = driver.TOOL, driver.TOOL + 1, driver.TOOL + 2
+TRIAL_IDLE_S = 0.0005
+
+
+class TrialGenStep(GenStep):
+    """A generator that sends trials on command (search's Measurer): no process is started per
+    trial, and each trial's departure figures start afresh."""
+
+    def __init__(self, cfg: GenConfig, w: Worker, pace: float):
+        super().__init__(cfg, w, pace)
+        self.w, self.seq, self.left = w, 0, 0
+        self.slice_ns = driver.SLICE_NS
+
+    def __call__(self, until_ns: int) -> bool:
+        ctl = self.w.control
+        seq = int(ctl[TRIAL_SEQ])
+        if seq != self.seq:
+            self.seq = seq
+            self.gen.set_rate(int(ctl[TRIAL_INTERVAL_MILLI_NS]) / 1000, self.cfg.max_burst)
+            self.left = share(int(ctl[TRIAL_COUNT]), self.cfg.workers, self.w.i)
+        if self.left > 0:
+            super().__call__(until_ns)
+            if self.left <= 0:
+                self.stats[-1] = self.seq
+        else:
+            time.sleep(TRIAL_IDLE_S)
+        return True
+
+
 def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
     """Check everything, prepare the port, choose the CPUs: a run ready to start."""
     check(cfg)
@@ -248,7 +281,7 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
     pace = ns_per_packet(cfg)
     cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=note)
     prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
-    return Plan("gen", cfg.workers, cpus, [prep], stats_words=core.PACE_STATS_WORDS, duration=cfg.duration,
+    return Plan("gen", cfg.workers, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
                 exit_after_setup=cfg.exit_after_setup), pace
 
 
@@ -260,7 +293,7 @@ def departures(stats, seconds: float, pace: float, workers: int) -> dict:
     intended and offered frames and rates, skipped slots, inter-departure percentiles against
     the intended interval, the largest burst, the time spent behind schedule."""
     d = stats[:, : len(D)]
-    hist = stats[:, len(D):].sum(axis=0)
+    hist = stats[:, len(D) : core.PACE_STATS_WORDS].sum(axis=0)
     slots, skipped = int(d[:, D["slots"]].sum()), int(d[:, D["skipped"]].sum())
     gaps = stats_percentiles(hist)
     timed = bool(hist.sum())  # the in-kernel generator times no departures of its own

@@ -1,0 +1,1 @@
+"""The one run driver (workers, stops, snapshots) and the figures it reports (rates, per-packet costs, percentiles)."""

@@ -1,0 +1,603 @@
+"""`wirespeed search`: the zero-loss and partial-loss throughput of a path, by RFC 9971
+(Multiple Loss Ratio Search), with latency at fractions of it and the place every lost packet
+went.
+
+Roles as RFC 9971 names them: the Controller is FD.io CSIT's own implementation, the MLRsearch
+package (it picks each trial's load and duration); this module is the Manager (sets the path
+up, calibrates the tester, reports) and the Measurer (one trial). The generator and the
+receiver are started once and stay up: a trial is a command to their workers (TrialGenStep),
+not a process start. A trial sends exactly load × duration frame slots, paced (send what is due,
+bounded catch-up); after the generator is done the receiver's count is read once it has been
+still for SETTLE_S (at most --trial-wait). A trial whose generator fell short by more than 0.5 %
+counts the shortfall as loss and is marked tester-bound, as RFC 9971 asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wirespeed import core, ports
+from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
+from wirespeed.base.netdev import xdp_stats
+from wirespeed.base.netns import Where
+from wirespeed.base.units import WIRE_OVERHEAD, FrameMix
+from wirespeed.runner import driver, stats
+from wirespeed.runner.driver import Run
+from wirespeed.tools import gen as genmod
+from wirespeed.tools import sink as sinkmod
+
+SHORTFALL = 0.005  # a generator this far below its intended count makes the trial tester-bound
+SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
+LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
+IDLE_PPS = 1000.0
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str
+    loss_ratio: float
+    exceed_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Goals and trial durations as a methodology sets them."""
+
+    goals: tuple[Goal, ...]
+    initial_trial_duration: float
+    final_trial_duration: float
+    duration_sum: float
+    relative_width: float
+    search_duration_max: float
+    latency_trial_s: float
+    text: str
+
+
+PRESETS = {
+    "quick": Preset((Goal("NDR", 0.0), Goal("PDR", 0.005)), 0.2, 0.5, 1.0, 0.02, 60.0, 1.0,
+                    "for the lab: 0.5 s final trials, 1 s of them per load, width 2 %"),
+    "csit": Preset((Goal("NDR", 0.0), Goal("PDR", 0.005)), 1.0, 1.0, 21.0, 0.005, 1800.0, 5.0,
+                   "FD.io CSIT: 1 s trials, duration sum 21 s, exceed ratio 0.5, width 0.5 %"),
+    "rfc2544": Preset((Goal("NDR", 0.0, 0.0),), 60.0, 60.0, 60.0, 0.005, 7200.0, 60.0,
+                      "RFC 2544 throughput: 60 s trials, loss 0, every trial counts (exceed ratio 0)"),
+    "tst009": Preset((Goal("NDR", 0.0, 0.0), Goal("PDR", 0.001, 0.0)), 1.0, 10.0, 10.0, 0.005, 3600.0, 10.0,
+                     "after ETSI GS NFV-TST 009: 10 s final trials, loss 0 and 0.1 %, exceed ratio 0"),
+}
+
+
+def parse_goal(text: str) -> Goal:
+    """NAME:LOSS_RATIO[:EXCEED_RATIO], ratios in [0, 1)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise UsageError(f"--goal takes NAME:LOSS_RATIO[:EXCEED_RATIO], got {text!r}")
+    try:
+        loss = float(parts[1])
+        exceed = float(parts[2]) if len(parts) == 3 else 0.5
+    except ValueError:
+        raise UsageError(f"--goal {text!r}: the ratios are numbers in [0, 1)") from None
+    for what, v in (("loss ratio", loss), ("exceed ratio", exceed)):
+        if not 0 <= v < 1:
+            raise UsageError(f"--goal {text!r}: the {what} must be in [0, 1), got {v}")
+    return Goal(parts[0], loss, exceed)
+
+
+@dataclass
+class SearchConfig:
+    """What to search and where. The path's two ends: the generator's interface `tx` and the
+    receiver's `rx`, with the DUT between them (in the lab: none, Linux forwarding, or fwd)."""
+
+    tx: Where
+    rx: Where
+    gen: genmod.GenConfig  # the template (its `where` is tx); rate and count are the search's
+    dut: str = "none"  # none | kernel | fwd | path (the user's own, between named interfaces)
+    preset: str = "quick"
+    goals: tuple[Goal, ...] = ()  # empty: the preset's
+    final_trial_duration: float | None = None
+    duration_sum: float | None = None
+    relative_width: float | None = None
+    min_load: float | None = None  # pps
+    max_load: float | None = None  # pps; default: the generator's own back-to-back rate
+    line_rate_pps: float | None = None
+    trial_wait: float = 0.5
+    rx_backend: str = "afpacket"
+    latency: bool = True
+    fwd: object = None  # a fwd.FwdConfig when dut == fwd
+    hops: list = field(default_factory=list)  # (name, Where) of the interfaces along the path
+
+
+def check(cfg: SearchConfig) -> None:
+    if cfg.preset not in PRESETS:
+        raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, got {cfg.preset!r}")
+    if cfg.min_load is not None and cfg.max_load is not None and cfg.min_load >= cfg.max_load:
+        raise UsageError(f"--min-load ({cfg.min_load:,.0f} pps) must be below --max-load ({cfg.max_load:,.0f} pps)")
+    if not 0 <= cfg.trial_wait <= 60:
+        raise UsageError(f"--trial-wait must be 0..60 s, got {cfg.trial_wait}")
+    for name, v in (("--final-trial-duration", cfg.final_trial_duration), ("--duration-sum", cfg.duration_sum)):
+        if v is not None and not 0 < v <= 3600:
+            raise UsageError(f"{name} must be more than 0 and at most 3600 s, got {v}")
+    if cfg.relative_width is not None and not 0 < cfg.relative_width < 1:
+        raise UsageError(f"--width must be in (0, 1), got {cfg.relative_width}")
+    b = ports.backend(cfg.gen.backend)
+    if cfg.latency and not b.timestamps:
+        cfg.latency = False  # said in the report: its frames carry no send time
+
+
+def goals_of(cfg: SearchConfig):
+    """The MLRsearch goals: the preset's, or the user's with the preset's durations."""
+    from MLRsearch import SearchGoal
+
+    p = PRESETS[cfg.preset]
+    final = cfg.final_trial_duration or p.final_trial_duration
+    dsum = max(cfg.duration_sum or p.duration_sum, final)
+    return [(g, SearchGoal(loss_ratio=g.loss_ratio, exceed_ratio=g.exceed_ratio,
+                           relative_width=cfg.relative_width or p.relative_width,
+                           initial_trial_duration=min(p.initial_trial_duration, final),
+                           final_trial_duration=final, duration_sum=dsum, preceding_targets=2,
+                           expansion_coefficient=2, fail_fast=False))
+            for g in (cfg.goals or p.goals)]
+
+
+# -- the path's counters: where the loss went ------------------------------------------------------
+
+def _softnet() -> np.ndarray:
+    """Per CPU: (dropped, time_squeeze) from /proc/net/softnet_stat (hex columns 2 and 3)."""
+    rows = []
+    try:
+        with open("/proc/net/softnet_stat") as f:
+            for line in f:
+                cols = line.split()
+                rows.append((int(cols[1], 16), int(cols[2], 16)))
+    except (OSError, IndexError, ValueError):
+        pass
+    return np.array(rows or [(0, 0)], np.uint64)
+
+
+class PathCounters:
+    """Every counter along the path that can count a lost frame, read before and after a trial:
+    interface tx_dropped / rx_dropped, qdisc drops, XDP drops, softnet drops and time_squeeze,
+    the receiver's ring drops, the forwarder's own drops. One netlink dump per namespace."""
+
+    def __init__(self, hops: list[tuple[str, Where]]):
+        self.hops = hops
+        self.by_ns: dict[str | None, list[tuple[str, Where]]] = {}
+        for name, w in hops:
+            self.by_ns.setdefault(w.netns, []).append((name, w))
+
+    def read(self) -> dict[str, int]:
+        from pyroute2 import IPRoute
+
+        from wirespeed.base.netns import in_netns
+
+        out: dict[str, int] = {}
+        for ns, hops in self.by_ns.items():
+            try:
+                with in_netns(Where("lo", ns)), IPRoute() as ipr:
+                    links = {l.get_attr("IFLA_IFNAME"): l for l in ipr.get_links()}
+                    qdrops: dict[int, int] = {}
+                    for q in ipr.get_qdiscs():
+                        st = q.get_attr("TCA_STATS2")
+                        basic = st.get_attr("TCA_STATS_QUEUE") if st is not None else None
+                        if basic is not None:
+                            qdrops[q["index"]] = qdrops.get(q["index"], 0) + int(basic.get("drops", 0))
+            except Exception:  # a namespace we cannot read is left out, not guessed
+                continue
+            for name, w in hops:
+                link = links.get(w.ifname)
+                if link is None:
+                    continue
+                s = link.get_attr("IFLA_STATS64")
+                out[f"{name} rx"] = int(s.get("rx_packets", 0))
+                out[f"{name} tx"] = int(s.get("tx_packets", 0))
+                out[f"{name} rx_dropped"] = int(s.get("rx_dropped", 0))
+                out[f"{name} tx_dropped"] = int(s.get("tx_dropped", 0))
+                out[f"{name} qdisc drops"] = qdrops.get(link["index"], 0)
+                x = xdp_stats(w)
+                if x:
+                    out[f"{name} xdp drops"] = x.get("xdp_drops", 0)
+        sn = _softnet()
+        out["softnet dropped"] = int(sn[:, 0].sum())
+        out["softnet time_squeeze"] = int(sn[:, 1].sum())
+        return out
+
+
+DROP_KEYS = ("rx_dropped", "tx_dropped", "qdisc drops", "xdp drops", "softnet dropped")
+
+
+def attribute(before: dict, after: dict, extra: dict[str, int], lost: int) -> dict:
+    """The deltas of every drop counter and the hop that lost most: 'where the loss went'."""
+    deltas = {k: after[k] - before.get(k, 0) for k in after}
+    drops = {k: v for k, v in deltas.items() if v and k.endswith(DROP_KEYS)}
+    drops.update({k: v for k, v in extra.items() if v})
+    top = max(drops.items(), key=lambda kv: kv[1], default=None)
+    line = None
+    if lost > 0:
+        if top:
+            line = f"{min(100, 100 * top[1] / lost):.0f} % of the loss at {top[0]}"
+        else:
+            line = "no counter on the path counted the loss"
+    return {"counters": deltas, "drops": drops, "most": line}
+
+
+# -- the Measurer ---------------------------------------------------------------------------------
+
+class Measurer:
+    """One trial: exactly load × duration frame slots, paced; the receiver read once the path
+    has drained. Wraps itself as an MLRsearch AbstractMeasurer (see `controller_measurer`)."""
+
+    def __init__(self, cfg: SearchConfig, gen_run: Run, sink_run: Run, path: PathCounters, frame: FrameMix,
+                 fwd_run: Run | None = None, on_trial=lambda rec: None):
+        self.cfg, self.g, self.s, self.path, self.frame, self.f = cfg, gen_run, sink_run, path, frame, fwd_run
+        self.on_trial = on_trial
+        self.seq = 0
+        self.trials: list[dict] = []
+        self.last_counters: dict | None = None  # the path drained after each trial: its "after" is the next "before"
+        self.in_kernel_rx = ports.backend(cfg.rx_backend).in_kernel
+
+    def _received(self, snap) -> int:
+        if self.in_kernel_rx:
+            return int(snap.port()[core.C["packets"]])
+        return int(snap.stats[:, sinkmod.S["pktgen"]].sum())
+
+    def trial(self, duration: float, load: float, kind: str = "search") -> dict:
+        n = max(1, int(round(load * duration)))
+        t_start = time.monotonic()
+        g0, s0 = self.g.snapshot(), self.s.snapshot()
+        f0 = self.f.snapshot() if self.f else None
+        c0 = self.last_counters or self.path.read()
+        self.seq += 1
+        ctl = self.g.control
+        ctl[genmod.TRIAL_COUNT] = n
+        ctl[genmod.TRIAL_INTERVAL_MILLI_NS] = int(round(1e12 / load))
+        ctl[genmod.TRIAL_SEQ] = self.seq  # last: the workers act on it
+        t_send = time.monotonic()
+        deadline = t_send + 2 * duration + 5
+        while not all(int(w[-1]) == self.seq for w in self.g.stats) and time.monotonic() < deadline:
+            if self.g.finished():
+                raise self.g.error or WirespeedError("the generator's workers ended during a trial")
+            time.sleep(0.001)
+        t_sent = time.monotonic()
+        done = all(int(w[-1]) == self.seq for w in self.g.stats)
+        # drained: everything arrived, or the receiver's count still for SETTLE_S, or trial_wait
+        sent_now = int(self.g.snapshot().port()[core.C["packets"]] - g0.port()[core.C["packets"]])
+        first = self._received(s0)
+        last, still = self._received(self.s.snapshot()), time.monotonic()
+        wait_end = t_sent + self.cfg.trial_wait
+        while time.monotonic() < wait_end and last - first < sent_now:
+            time.sleep(0.002)
+            now_count = self._received(self.s.snapshot())
+            if now_count != last:
+                last, still = now_count, time.monotonic()
+            elif time.monotonic() - still >= SETTLE_S:
+                break
+        t_end = time.monotonic()
+        g1, s1 = self.g.snapshot(), self.s.snapshot()
+        c1 = self.last_counters = self.path.read()
+        sent = int(g1.port()[core.C["packets"]] - g0.port()[core.C["packets"]])
+        received = min(self._received(s1) - self._received(s0), sent)
+        dep = genmod.departures(g1.stats[:, :-1], t_sent - t_send, 1e9 / load, 1) if done else None
+        extra = {}
+        if not self.in_kernel_rx:
+            extra["receiver ring drops"] = int(s1.port()[core.C["kernel_drops"]] - s0.port()[core.C["kernel_drops"]])
+        if self.f is not None:
+            from wirespeed.tools import fwd as fwdmod
+
+            f1 = self.f.snapshot()
+            d = f1.stats[0] - f0.stats[0]
+            for k in ("hook_dropped", "qdisc_dropped", "no_buffer"):
+                extra[f"fwd {k}"] = int(d[fwdmod.K[k]])
+            extra["fwd ring drops"] = int(f1.port(0)[core.C["kernel_drops"]] - f0.port(0)[core.C["kernel_drops"]])
+        shortfall = n - sent
+        tester_bound = not done or shortfall > SHORTFALL * n
+        lost = n - received if tester_bound else sent - received  # RFC 9971: a shortfall counts as loss
+        where = attribute(c0, c1, extra, sent - received)
+        rec = {
+            "type": "trial", "kind": kind, "trial": len(self.trials) + 1, "frame": self.frame.name,
+            "intended_load_pps": load, "intended_duration_s": duration, "intended": n, "sent": sent,
+            "received": received, "lost": lost, "loss_ratio": lost / n, "tester_bound": tester_bound,
+            "offered_pps": sent / (t_sent - t_send) if t_sent > t_send else 0.0,
+            "send_s": t_sent - t_send, "drain_s": t_end - t_sent, "overhead_s": (t_send - t_start) + (t_end - t_sent),
+            "departures": dep, "loss_at": where["drops"], "most_loss": where["most"],
+        }
+        if not self.in_kernel_rx:
+            hist = (s1.stats - s0.stats)[:, len(sinkmod.S):].sum(axis=0)
+            ds = (s1.stats - s0.stats)[:, : len(sinkmod.S)].sum(axis=0)
+            rec["latency"] = latency_of(hist, ds)
+        self.trials.append(rec)
+        self.on_trial(rec)
+        if len(self.trials) == 1 and sent and not received:
+            hops = [k for k, v in where["counters"].items() if k.endswith(" rx") and v > 0]
+            raise WirespeedError(f"no frame reached the receiver in the first trial ({sent:,} sent); the last hop that "
+                                 f"counted them: {hops[-1] if hops else 'none past the generator'}")
+        return rec
+
+    def controller_measurer(self):
+        from MLRsearch import AbstractMeasurer, MeasurementResult
+
+        outer = self
+
+        class _M(AbstractMeasurer):
+            def measure(self, intended_duration, intended_load):
+                rec = outer.trial(float(intended_duration), float(intended_load))
+                return MeasurementResult(
+                    intended_duration=intended_duration, intended_load=intended_load,
+                    offered_count=rec["intended"], forwarding_count=rec["intended"] - rec["lost"],
+                    offered_duration=rec["send_s"], duration_with_overheads=rec["send_s"] + rec["overhead_s"],
+                    intended_count=rec["intended"])
+
+        return _M()
+
+
+def latency_of(hist: np.ndarray, deltas: np.ndarray) -> dict:
+    """min/avg/max and percentiles (ns) of one trial's latency samples (their histogram's delta)."""
+    n = int(deltas[sinkmod.S["lat_n"]])
+    if not n:
+        return {"samples": 0}
+    lower = stats.hist_lower_bounds()
+    nz = np.flatnonzero(hist)
+    p = stats.percentiles(hist)
+    return {"samples": n, "min_ns": float(lower[nz[0]]), "avg_ns": int(deltas[sinkmod.S["lat_sum_ns"]]) / n,
+            "max_ns": float(lower[min(nz[-1] + 1, len(lower) - 1)]), "p50_ns": p["p50_ns"], "p90_ns": p["p90_ns"],
+            "p99_ns": p["p99_ns"], "p99_9_ns": p["p99.9_ns"],
+            "histogram": {str(int(lower[i])): int(hist[i]) for i in nz}}
+
+
+# -- the Manager ---------------------------------------------------------------------------------
+
+def rates_of(pps: float | None, frame: FrameMix, line_pps: float | None) -> dict:
+    if pps is None:
+        return {"pps": None, "l2_mbps": None, "l1_mbps": None, "line_rate_pct": None}
+    mean = float(frame.mean_frame)
+    return {"pps": pps, "l2_mbps": pps * mean * 8 / 1e6, "l1_mbps": pps * (mean + WIRE_OVERHEAD) * 8 / 1e6,
+            "line_rate_pct": 100 * pps / line_pps if line_pps else None}
+
+
+def goal_result(goal: Goal, search_goal, result, frame: FrameMix, max_load: float, min_load: float,
+                line_pps: float | None) -> dict:
+    lo = float(result.relevant_lower_bound) if result.relevant_lower_bound is not None else None
+    hi = float(result.relevant_upper_bound) if result.relevant_upper_bound is not None else None
+    ct = float(result.conditional_throughput) if result.conditional_throughput is not None else None
+    if lo is None:
+        why = f"the min load ({min_load:,.0f} pps) is an upper bound: the path loses more than the goal allows even there"
+    elif hi is None:
+        why = (f"the max load ({max_load:,.0f} pps, the tester's own ceiling) is a lower bound: the path forwards at "
+               f"least that; the search is tester-bound")
+    elif (hi - lo) / hi > search_goal.relative_width + 1e-9:
+        why = f"the bounds are {100 * (hi - lo) / hi:.2f} % apart, more than the goal's width"
+    else:
+        why = None
+    return {
+        "type": "goal", "goal": goal.name, "frame": frame.name, "loss_ratio": goal.loss_ratio,
+        "exceed_ratio": goal.exceed_ratio, "relative_width": search_goal.relative_width,
+        "final_trial_duration_s": search_goal.final_trial_duration, "duration_sum_s": search_goal.duration_sum,
+        "lower_bound": rates_of(lo, frame, line_pps), "upper_bound": rates_of(hi, frame, line_pps),
+        "conditional_throughput": rates_of(ct, frame, line_pps),
+        "regular": why is None, "irregular_because": why,
+    }
+
+
+def deviations(cfg: SearchConfig) -> list[str]:
+    """How this search departs from RFC 2544's throughput test, said in every report."""
+    p = PRESETS[cfg.preset]
+    final = cfg.final_trial_duration or p.final_trial_duration
+    out = []
+    if final < 60:
+        out.append(f"trials of {final:g} s (RFC 2544: 60 s)")
+    if any(g.exceed_ratio > 0 for g in (cfg.goals or p.goals)):
+        out.append("some loss-exceeding trials are tolerated (exceed ratio > 0, RFC 9971)")
+    if any(g.loss_ratio > 0 for g in (cfg.goals or p.goals)):
+        out.append("goals with a loss ratio above 0 (partial drop rates)")
+    out.append(f"the receiver is read once it has been still for {SETTLE_S * 1000:g} ms, at most "
+               f"{cfg.trial_wait:g} s after the generator (RFC 2544: 2 s)")
+    out.append("no learning frames (the lab's neighbours are permanent)")
+    return out
+
+
+# -- running a search ------------------------------------------------------------------------------
+
+class _Runs:
+    """The long-lived parts of a search: the generator (trial-driven), the receiver, the DUT
+    forwarder when there is one. Started once, closed once."""
+
+    def __init__(self, cfg: SearchConfig, note):
+        from wirespeed.runner.driver import Plan
+
+        self.runs: list[Run] = []
+        try:
+            g = dataclasses.replace(cfg.gen, rate=__import__("wirespeed.base.units", fromlist=["Rate"]).Rate(pps=1e3),
+                                    count=None, duration=None, exit_after_setup=False)
+            gplan, pace = genmod.plan(g, note=note)
+            self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
+            scfg = sinkmod.SinkConfig(where=cfg.rx, backend=cfg.rx_backend, batch=256,
+                                      bind_ip=str(cfg.gen.dst_ip))
+            splan = sinkmod.plan(scfg, note=note)
+            self.sink = self._start(Run(splan, lambda w: sinkmod.SinkStep(scfg, w)))
+            self.fwd = None
+            if cfg.fwd is not None:
+                from wirespeed.tools import fwd as fwdmod
+
+                fplan: Plan = fwdmod.plan(cfg.fwd)
+                self.fwd = self._start(Run(fplan, lambda w: fwdmod.FwdStep(cfg.fwd, w)))
+            for r in self.runs:
+                for facts in r.facts:
+                    if facts.get("note"):
+                        note(facts["note"])
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, run: Run) -> Run:
+        self.runs.append(run)
+        run.start()
+        run.go()
+        return run
+
+    def close(self) -> None:
+        for r in reversed(self.runs):
+            r.stop()
+            r.close()
+        self.runs = []
+
+
+def calibrate(m: Measurer, seconds: float = 1.0) -> float:
+    """The generator's own back-to-back rate on this path: unpaced trials of about `seconds`."""
+    count = 200_000
+    for _ in range(3):
+        m.seq += 1
+        ctl = m.g.control
+        g0 = m.g.snapshot()
+        ctl[genmod.TRIAL_COUNT] = count
+        ctl[genmod.TRIAL_INTERVAL_MILLI_NS] = 0
+        ctl[genmod.TRIAL_SEQ] = m.seq
+        t0 = time.monotonic()
+        while not all(int(w[-1]) == m.seq for w in m.g.stats):
+            if m.g.finished() or time.monotonic() - t0 > 30:
+                raise m.g.error or WirespeedError("the generator did not finish its calibration")
+            time.sleep(0.001)
+        dt = time.monotonic() - t0
+        sent = int(m.g.snapshot().port()[core.C["packets"]] - g0.port()[core.C["packets"]])
+        rate = sent / dt
+        if dt >= 0.5 * seconds:
+            return rate
+        count = int(rate * seconds)
+    return rate
+
+
+def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> dict:
+    """Search each frame size; then latency at fractions of each goal's throughput."""
+    try:
+        from MLRsearch import Config, MultipleLossRatioSearch
+    except ImportError:
+        raise KernelFeatureError("the MLRsearch package (FD.io CSIT's RFC 9971 search) is not installed: "
+                                 "pip install MLRsearch") from None
+    check(cfg)
+    p = PRESETS[cfg.preset]
+    out = {"frames": [], "trials": 0}
+    t_search = time.monotonic()
+    for frame in frames:
+        gcfg = dataclasses.replace(cfg.gen, frame=frame)
+        one = dataclasses.replace(cfg, gen=gcfg)
+        runs = _Runs(one, reporter.note)
+        try:
+            m = Measurer(one, runs.gen, runs.sink, PathCounters(cfg.hops), frame, runs.fwd,
+                         on_trial=lambda rec: reporter.trial(rec))
+            line = _line_rate(cfg, frame)
+            ceiling = calibrate(m)
+            max_load = cfg.max_load or 0.95 * ceiling
+            if line and max_load > line:
+                reporter.note(f"max load {max_load:,.0f} pps is above the line rate of {frame.name}-byte frames; "
+                              f"clamped to {line:,.0f} pps")
+                max_load = line
+            min_load = cfg.min_load or max(IDLE_PPS, max_load / 1000)
+            if min_load >= max_load:
+                raise UsageError(f"min load {min_load:,.0f} pps is not below max load {max_load:,.0f} pps")
+            reporter.event("calibration", frame=frame.name, back_to_back_pps=ceiling, max_load_pps=max_load,
+                           min_load_pps=min_load, line_rate_pps=line)
+            pairs = goals_of(cfg)
+            config = Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=max_load,
+                            search_duration_max=p.search_duration_max, warmup_duration=None)
+            try:
+                result = MultipleLossRatioSearch(config=config).search(measurer=m.controller_measurer(),
+                                                                       debug=lambda text: None)
+            except RuntimeError as e:
+                raise WirespeedError(f"the search did not converge: {e}") from None
+            goals = [goal_result(g, sg, result[sg], frame, max_load, min_load, line) for g, sg in pairs]
+            for gr in goals:
+                reporter.goal(gr)
+            lat = []
+            if cfg.latency:
+                for gr in goals:
+                    ct = gr["conditional_throughput"]["pps"]
+                    for frac in LATENCY_FRACTIONS:
+                        load = IDLE_PPS if frac == 0 or not ct else frac * ct
+                        rec = m.trial(p.latency_trial_s, load, kind="latency")
+                        row = {"type": "latency", "goal": gr["goal"], "frame": frame.name, "fraction": frac,
+                               "load_pps": load, "lost": rec["lost"], **rec.get("latency", {})}
+                        lat.append(row)
+                        reporter.latency(row)
+            search_s = sum(t["send_s"] + t["overhead_s"] for t in m.trials)
+            overhead_s = sum(t["overhead_s"] for t in m.trials)
+            out["frames"].append({"frame": frame.name, "back_to_back_pps": ceiling, "max_load_pps": max_load,
+                                  "min_load_pps": min_load, "goals": goals, "latency": lat,
+                                  "trials": len(m.trials), "overhead_s": overhead_s,
+                                  "overhead_share": overhead_s / search_s if search_s else 0.0,
+                                  "tester_bound_trials": sum(t["tester_bound"] for t in m.trials),
+                                  "trial_records": m.trials})
+            out["trials"] += len(m.trials)
+        finally:
+            runs.close()
+    out["seconds"] = time.monotonic() - t_search
+    out["deviations_from_rfc2544"] = deviations(cfg)
+    out["preset"] = {"name": cfg.preset, "text": p.text}
+    if not cfg.latency:
+        out["latency_note"] = (f"--backend {cfg.gen.backend} frames carry no send time: no latency"
+                               if not ports.backend(cfg.gen.backend).timestamps else "latency not asked for")
+    return out
+
+
+def _line_rate(cfg: SearchConfig, frame: FrameMix) -> float | None:
+    if cfg.line_rate_pps:
+        return cfg.line_rate_pps
+    if cfg.gen.link_bps:
+        return cfg.gen.link_bps / (float(frame.mean_wire) * 8)
+    return None
+
+
+class SearchReporter(stats.Reporter):
+    """A line per trial as the search goes, then the results; JSON: one object per trial, goal
+    result and latency row."""
+
+    def trial(self, r: dict) -> None:
+        if self.json:
+            stats.print_json({"tool": self.tool, **r})
+            return
+        flag = " tester-bound" if r["tester_bound"] else ""
+        most = f"  ({r['most_loss']})" if r["most_loss"] else ""
+        self.console.print(f"trial {r['trial']:3d} {r['kind']:7s} {r['intended_load_pps']:13,.0f} pps "
+                           f"{r['intended_duration_s']:5.2f} s  lost {r['lost']:>9,} ({100 * r['loss_ratio']:.4f} %)"
+                           f"{flag}{most}")
+
+    def goal(self, g: dict) -> None:
+        if self.json:
+            stats.print_json({"tool": self.tool, **g})
+
+    def latency(self, row: dict) -> None:
+        if self.json:
+            stats.print_json({"tool": self.tool, **{k: v for k, v in row.items()}})
+
+    def results(self, out: dict) -> None:
+        if self.json:
+            stats.print_json({"type": "summary", "tool": self.tool,
+                              **{k: v for k, v in out.items() if k != "frames"},
+                              "frames": [{k: v for k, v in f.items() if k != "trial_records"} for f in out["frames"]]})
+            return
+        f = stats.fmt
+        for fr in out["frames"]:
+            rows = []
+            for g in fr["goals"]:
+                ct, lo, hi = g["conditional_throughput"], g["lower_bound"], g["upper_bound"]
+                rows.append((g["goal"], f"{g['loss_ratio']:g}", f(lo["pps"], 0), f(hi["pps"], 0), f(ct["pps"], 0),
+                             f(ct["l2_mbps"]), f(ct["l1_mbps"]), f(ct["line_rate_pct"]) if ct["line_rate_pct"] else "-",
+                             "regular" if g["regular"] else f"irregular: {g['irregular_because']}"))
+            self.console.print(stats.make_table(
+                f"{fr['frame']}-byte frames: {fr['trials']} trials, tester's back-to-back rate "
+                f"{fr['back_to_back_pps']:,.0f} pps, max load {fr['max_load_pps']:,.0f} pps",
+                ["<goal", "loss ratio", "lower bound pps", "upper bound pps", "throughput pps", "Mbit/s L2",
+                 "Mbit/s L1", "% line", "<"], rows,
+                caption=f"overhead (set-up + drain) {100 * fr['overhead_share']:.1f} % of the trials' time; "
+                        f"{fr['tester_bound_trials']} tester-bound trial(s)"))
+            if fr["latency"]:
+                us = lambda v: "-" if v is None else f"{v / 1000:,.1f}"  # noqa: E731
+                lrows = [(r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0), us(r.get("min_ns")),
+                          us(r.get("avg_ns")), us(r.get("p50_ns")), us(r.get("p90_ns")), us(r.get("p99_ns")),
+                          us(r.get("p99_9_ns")), us(r.get("max_ns"))) for r in fr["latency"]]
+                self.console.print(stats.make_table(
+                    "one-way latency, µs", ["<goal", "of throughput", "pps", "min", "avg", "p50", "p90", "p99", "p99.9",
+                                            "max"], lrows))
+        self.console.print("deviations from RFC 2544: " + "; ".join(out["deviations_from_rfc2544"]), style="dim")
+        if out.get("latency_note"):
+            self.console.print(out["latency_note"], style="dim")

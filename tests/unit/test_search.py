@@ -1,0 +1,114 @@
+"""The search's Controller (the MLRsearch package, RFC 9971) run for real against simulated DUTs of
+known capacity: the bounds bracket the capacity within the goal's width; a DUT that forwards
+nothing, a tester-bound max load and a loss inversion give the results RFC 9971 defines."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from MLRsearch import AbstractMeasurer, Config, MeasurementResult, MultipleLossRatioSearch
+
+from helpers import cfg_for
+from wirespeed.base.errors import UsageError
+from wirespeed.base.netns import Where
+from wirespeed.base.units import frame
+from wirespeed.tools import search
+
+CAPACITY = 1_000_000.0
+
+
+class SimulatedDut(AbstractMeasurer):
+    """Forwards `forwards(load)` frames per second of what it is offered, plus random loss."""
+
+    def __init__(self, forwards, noise: float = 0.0, seed: int = 1):
+        self.forwards, self.noise, self.rng, self.trials = forwards, noise, random.Random(seed), 0
+
+    def measure(self, intended_duration, intended_load):
+        self.trials += 1
+        sent = int(intended_duration * intended_load)
+        ok = min(sent, int(intended_duration * self.forwards(intended_load)))
+        if self.noise and self.rng.random() < self.noise:
+            ok -= self.rng.randint(1, 50)
+        return MeasurementResult(intended_duration=intended_duration, intended_load=intended_load,
+                                 offered_count=sent, forwarding_count=max(0, ok))
+
+
+def searched(dut, preset="quick", min_load=1e3, max_load=1e7, goals=()):
+    cfg = search.SearchConfig(tx=Where("a"), rx=Where("b"), gen=cfg_for(), preset=preset, goals=goals)
+    pairs = search.goals_of(cfg)
+    config = Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=max_load, search_duration_max=600,
+                    warmup_duration=None)
+    result = MultipleLossRatioSearch(config=config).search(measurer=dut, debug=lambda text: None)
+    return [search.goal_result(g, sg, result[sg], frame(64), max_load, min_load, None) for g, sg in pairs]
+
+
+def test_the_bounds_bracket_a_known_capacity_within_the_width():
+    ndr, pdr = searched(SimulatedDut(lambda load: CAPACITY))
+    for g in (ndr, pdr):
+        lo, hi = g["lower_bound"]["pps"], g["upper_bound"]["pps"]
+        assert g["regular"], g["irregular_because"]
+        assert (hi - lo) / hi <= g["relative_width"] + 1e-9
+    eps = 1e-6
+    assert ndr["lower_bound"]["pps"] <= CAPACITY * (1 + eps) and CAPACITY <= ndr["upper_bound"]["pps"]
+    # PDR (0.5 % loss allowed) sits at capacity / (1 - 0.005)
+    assert pdr["lower_bound"]["pps"] <= CAPACITY / 0.995 * (1 + eps) and CAPACITY / 0.995 <= pdr["upper_bound"]["pps"]
+
+
+def test_rare_noise_is_tolerated_by_the_exceed_ratio():
+    ndr, _ = searched(SimulatedDut(lambda load: CAPACITY, noise=0.05), preset="csit")
+    assert ndr["regular"] and ndr["lower_bound"]["pps"] <= CAPACITY * 1.01
+
+
+def test_a_dut_that_forwards_nothing_has_no_lower_bound():
+    ndr, pdr = searched(SimulatedDut(lambda load: 0.0))
+    for g in (ndr, pdr):
+        assert g["lower_bound"]["pps"] is None and not g["regular"]
+        assert "min load" in g["irregular_because"] and "upper bound" in g["irregular_because"]
+
+
+def test_a_tester_bound_max_load_has_no_upper_bound():
+    ndr, _ = searched(SimulatedDut(lambda load: 1e9), max_load=5e5)
+    assert ndr["upper_bound"]["pps"] is None and not ndr["regular"]
+    assert "tester-bound" in ndr["irregular_because"]
+    assert ndr["lower_bound"]["pps"] == pytest.approx(5e5, rel=0.03)
+
+
+def test_a_loss_inversion_ends_at_the_lower_lossy_load():
+    """Zero loss at a load, loss later at a lower one (a loss inversion): RFC 9971 takes the
+    lowest loss-exceeding load as the relevant upper bound, so the result drops below it."""
+
+    class Degrading(SimulatedDut):
+        def measure(self, intended_duration, intended_load):
+            lossy = self.trials >= 4 and 0.5 * CAPACITY <= intended_load <= CAPACITY
+            self.forwards = (lambda load: 0.9 * load) if lossy else (lambda load: CAPACITY)
+            return super().measure(intended_duration, intended_load)
+
+    dut = Degrading(lambda load: CAPACITY)
+    ndr, _ = searched(dut, min_load=1e4)
+    assert dut.trials > 4
+    ub = ndr["upper_bound"]["pps"]
+    assert ub is not None and ub <= CAPACITY and ndr["conditional_throughput"]["pps"] < ub
+
+
+@pytest.mark.parametrize("text,needle", [("NDR", "NAME:LOSS_RATIO"), ("NDR:1", "[0, 1)"), ("PDR:0.1:1.5", "exceed"),
+                                         ("PDR:x", "numbers"), (":0", "NAME")])
+def test_bad_goals_are_one_line(text, needle):
+    with pytest.raises(UsageError, match=needle.replace("[", r"\[").replace(")", r"\)")):
+        search.parse_goal(text)
+
+
+def test_goal_attributes_follow_the_preset_and_the_options():
+    cfg = search.SearchConfig(tx=Where("a"), rx=Where("b"), gen=cfg_for(), preset="csit",
+                              goals=(search.parse_goal("X:0.001:0.2"),), relative_width=0.01)
+    (g, sg), = search.goals_of(cfg)
+    assert (sg.loss_ratio, sg.exceed_ratio, sg.relative_width, sg.final_trial_duration, sg.duration_sum) == \
+        (0.001, 0.2, 0.01, 1.0, 21.0)
+
+
+def test_where_the_loss_went_names_the_hop_that_lost_most():
+    before = {"fwd:veth1 qdisc drops": 10, "sink:veth0 rx_dropped": 0, "gen:veth0 tx": 0}
+    after = {"fwd:veth1 qdisc drops": 980, "sink:veth0 rx_dropped": 20, "gen:veth0 tx": 5000}
+    a = search.attribute(before, after, {"receiver ring drops": 10}, 1000)
+    assert a["most"] == "97 % of the loss at fwd:veth1 qdisc drops"
+    assert a["drops"] == {"fwd:veth1 qdisc drops": 970, "sink:veth0 rx_dropped": 20, "receiver ring drops": 10}
