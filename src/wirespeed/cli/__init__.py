@@ -300,9 +300,13 @@ def _cmd_search(args) -> int:
             min_load=args.min_load.packets_per_second(mean_wire, args.link) if args.min_load else None,
             max_load=args.max_load.packets_per_second(mean_wire, args.link) if args.max_load else None,
             trial_wait=args.trial_wait, rx_backend=args.rx_backend, latency=not args.no_latency, fwd=fcfg, hops=hops)
+        from wirespeed.runner.record import record
+
         rep = search.SearchReporter("search", args.json, output.console())
+        rec = record({k: v for k, v in vars(args).items() if k != "func"}, [tx, rx])
         rep.event("start", dut=args.dut, tx=str(tx), rx=str(rx), preset=args.preset, frames=[f.name for f in frames],
-                  backend=args.backend, rx_backend=args.rx_backend)
+                  backend=args.backend, rx_backend=args.rx_backend, record=rec)
+        rep.header(rec)
         out = search.run(cfg, rep, frames)
         rep.results(out)
     finally:

@@ -476,6 +476,8 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
                                  "pip install MLRsearch") from None
     check(cfg)
     p = PRESETS[cfg.preset]
+    if isinstance(reporter, SearchReporter):
+        reporter.goals = tuple(g for g, _ in goals_of(cfg))
     out = {"frames": [], "trials": 0}
     t_search = time.monotonic()
     for frame in frames:
@@ -548,18 +550,32 @@ def _line_rate(cfg: SearchConfig, frame: FrameMix) -> float | None:
 
 
 class SearchReporter(stats.Reporter):
-    """A line per trial as the search goes, then the results; JSON: one object per trial, goal
-    result and latency row."""
+    """A line per trial as the search goes (load, duration, loss, the verdict for each goal,
+    the search's time so far), then the results; JSON: one object per trial, goal result and
+    latency row."""
+
+    goals: tuple[Goal, ...] = ()
+    t0: float = 0.0
+
+    def header(self, rec: dict) -> None:
+        self.t0 = time.monotonic()
+        if not self.json:
+            ifs = ", ".join(f"{i['interface']} ({i['driver']}, {i['rx_queues']} queue(s), MTU {i['mtu']})"
+                            for i in rec["interfaces"])
+            self.console.print(f"wirespeed {rec['wirespeed']}, kernel {rec['kernel']}, {rec['cpu_model']} "
+                               f"({rec['tsc_hz'] / 1e9:.3f} GHz TSC), {ifs}; started {rec['started']}", style="dim")
 
     def trial(self, r: dict) -> None:
+        r["verdicts"] = {g.name: "pass" if r["loss_ratio"] <= g.loss_ratio else "fail" for g in self.goals}
         if self.json:
             stats.print_json({"tool": self.tool, **r})
             return
         flag = " tester-bound" if r["tester_bound"] else ""
         most = f"  ({r['most_loss']})" if r["most_loss"] else ""
-        self.console.print(f"trial {r['trial']:3d} {r['kind']:7s} {r['intended_load_pps']:13,.0f} pps "
-                           f"{r['intended_duration_s']:5.2f} s  lost {r['lost']:>9,} ({100 * r['loss_ratio']:.4f} %)"
-                           f"{flag}{most}")
+        verdicts = " ".join(f"{k} {'✓' if v == 'pass' else '✗'}" for k, v in r["verdicts"].items())
+        self.console.print(f"{time.monotonic() - self.t0:6.1f} s trial {r['trial']:3d} {r['kind']:7s} "
+                           f"{r['intended_load_pps']:13,.0f} pps {r['intended_duration_s']:5.2f} s  lost {r['lost']:>9,} "
+                           f"({100 * r['loss_ratio']:.4f} %)  {verdicts}{flag}{most}")
 
     def goal(self, g: dict) -> None:
         if self.json:
@@ -582,14 +598,15 @@ class SearchReporter(stats.Reporter):
                 ct, lo, hi = g["conditional_throughput"], g["lower_bound"], g["upper_bound"]
                 rows.append((g["goal"], f"{g['loss_ratio']:g}", f(lo["pps"], 0), f(hi["pps"], 0), f(ct["pps"], 0),
                              f(ct["l2_mbps"]), f(ct["l1_mbps"]), f(ct["line_rate_pct"]) if ct["line_rate_pct"] else "-",
-                             "regular" if g["regular"] else f"irregular: {g['irregular_because']}"))
+                             "regular" if g["regular"] else "irregular*"))
+            why = "".join(f"\n* {g['goal']}: {g['irregular_because']}" for g in fr["goals"] if not g["regular"])
             self.console.print(stats.make_table(
                 f"{fr['frame']}-byte frames: {fr['trials']} trials, tester's back-to-back rate "
                 f"{fr['back_to_back_pps']:,.0f} pps, max load {fr['max_load_pps']:,.0f} pps",
                 ["<goal", "loss ratio", "lower bound pps", "upper bound pps", "throughput pps", "Mbit/s L2",
                  "Mbit/s L1", "% line", "<"], rows,
                 caption=f"overhead (set-up + drain) {100 * fr['overhead_share']:.1f} % of the trials' time; "
-                        f"{fr['tester_bound_trials']} tester-bound trial(s)"))
+                        f"{fr['tester_bound_trials']} tester-bound trial(s){why}"))
             if fr["latency"]:
                 us = lambda v: "-" if v is None else f"{v / 1000:,.1f}"  # noqa: E731
                 lrows = [(r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0), us(r.get("min_ns")),
