@@ -91,7 +91,7 @@ def test_hook_specs():
 # --- the queueing discipline -----------------------------------------------------------------
 
 def descs(indices, length=60):
-    return np.array([i | (length << 32) for i in indices], np.uint64)
+    return np.array([i | (length << core.QD_KEY_BITS) for i in indices], np.uint64)
 
 
 def test_prio_serves_bands_in_order_and_pfifo_in_arrival_order():

@@ -226,7 +226,8 @@ def _cmd_fwd(args) -> int:
             hook_name=args.hook or "none", qdisc=args.qdisc, limit=args.limit, bulk=not args.no_bulk,
             bypass=not args.no_bypass_qdisc, byte_budget=args.byte_budget, pool_bufs=args.pool, count=args.count,
             duration=args.duration, interval=args.interval, idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy,
-            xdp_mode=args.xdp_mode, zero_copy=not args.no_zero_copy, exit_after_setup=args.exit_after_setup,
+            xdp_mode=args.xdp_mode, zero_copy=not args.no_zero_copy, buffers=args.buffers,
+            exit_after_setup=args.exit_after_setup,
         )
         fwd.run(cfg, _reporter(args, "fwd"))
 
@@ -312,6 +313,43 @@ def _cmd_search(args) -> int:
     finally:
         if created:
             lab.down(topo.name)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    import datetime
+    import time
+
+    from wirespeed.tools import bench, report
+
+    sections = tuple(x.strip() for x in args.sections.split(",")) if args.sections else bench.SECTIONS
+    out = args.out or f"wirespeed-report-{datetime.date.today().isoformat()}"
+    old = bench.load_compare(args.compare) if args.compare else None
+    cfg = bench.BenchConfig(out=out, sections=sections, full=args.full, compare=old, install=not args.no_install)
+    bench.check(cfg)
+    err = output.err_console()
+    t0 = time.monotonic()
+    if err.is_terminal:
+        status = err.status("wirespeed bench")
+        status.start()
+
+        def progress(section: str, step: str) -> None:
+            status.update(f"[{time.monotonic() - t0:5.0f} s] {section}: {step}")
+    else:
+        status = None
+
+        def progress(section: str, step: str) -> None:
+            print(f"[{time.monotonic() - t0:5.0f} s] {section}: {step}", file=sys.stderr, flush=True)
+
+    try:
+        results = bench.run(cfg, progress, lambda text: err.print(f"note: {text}", style="dim"))
+    finally:
+        if status is not None:
+            status.stop()
+    path = report.render(results, out, old)
+    done = sum(1 for v in results["sections"].values() if v["status"] == "done")
+    print(f"report: {os.path.abspath(path)} ({done} of {len(bench.SECTIONS)} sections measured in "
+          f"{results['seconds']:.0f} s; results.json beside it)")
     return 0
 
 
@@ -421,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = opt.add_run(f, 64, ports.names(transmit=True, receive=True, user_frames=True), workers=False)
     run.add_argument("--idle-stop", type=opt.duration, metavar="T", help="stop this long after traffic stops")
     run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
+    run.add_argument("--buffers", choices=("pool", "malloc"), default="pool",
+                     help="malloc: a malloc'd buffer per packet instead of the pool (the talk's comparison)")
     opt.add_xdp(run, zero_copy=True)
     q = f.add_argument_group("user code and queueing")
     q.add_argument("--hook", metavar="SPEC", help="mac-swap, ttl-dec, drop-udp:PORT or module:function")
@@ -478,6 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cpu", type=opt.cpu, help="the generator's CPU")
     t.add_argument("--json", action="store_true", help="one JSON object per line")
     z.set_defaults(func=_cmd_search)
+
+    bn = _tool(sub, "bench", "the talk's experiment on this host: measure everything, write a report",
+               """examples:
+  wirespeed bench                                    about 3 minutes; report in wirespeed-report-<date>/
+  wirespeed bench --full --out before                repetitions, more batch sizes
+  wirespeed bench --sections transmit,receive --compare before/results.json
+""")
+    mode = bn.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="the default: one repetition, four batch sizes (<= 3 min)")
+    mode.add_argument("--full", action="store_true", help="three interleaved repetitions, six batch sizes")
+    bn.add_argument("--out", metavar="DIR", help="where the report goes (default wirespeed-report-<date>)")
+    bn.add_argument("--sections", metavar="LIST",
+                    help="some of: budget, amortisation, transmit, receive, queueing, memory, forwarding, latency, where")
+    bn.add_argument("--compare", metavar="OLD/results.json", help="a column of changes against an earlier run")
+    bn.add_argument("--no-install", action="store_true", help="do not apt-get install missing peers (they are skipped)")
+    bn.set_defaults(func=_cmd_bench)
 
     lab = sub.add_parser("lab", help="network namespaces joined by veth pairs")
     lsub = lab.add_subparsers(dest="action", required=True, parser_class=opt.Parser)

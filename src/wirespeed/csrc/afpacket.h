@@ -212,6 +212,25 @@ static uint32_t afp_tx_frames(struct afp_tx *t, const uint8_t *base, const uint6
 	return i;
 }
 
+/* The same from frames anywhere in memory (addresses, e.g. malloc'd buffers), kicked once. */
+static uint32_t afp_tx_ptrs(struct afp_tx *t, const uint64_t *addr, const uint32_t *len, uint32_t n, uint64_t *c)
+{
+	uint64_t bytes = 0;
+	uint32_t i, max = t->frame_size - (uint32_t)TX_DATA_OFF - t->vnet;
+	uint8_t *d;
+
+	for (i = 0; i < n && (d = afp_tx_claim(t, c)); i++) {
+		uint32_t l = len[i] < max ? len[i] : max;
+		memcpy(d, (const uint8_t *)(uintptr_t)addr[i], l);
+		afp_tx_post(t, l);
+		bytes += l;
+	}
+	if (i)
+		afp_tx_kick(t, i, c);
+	counters_batch(c, i, bytes);
+	return i;
+}
+
 static int afp_rx_open(struct afp_rx *r, int ifindex, uint32_t block_size, uint32_t block_nr,
 		       uint32_t tov_ms, int fanout_group, int fanout_mode, const char **step)
 {

@@ -72,6 +72,40 @@ static PyObject *PacketTx_tx_burst(PacketTxObject *self, PyObject *args)
 	return PyLong_FromUnsignedLong(sent);
 }
 
+/* tx_ptrs(addrs, lengths, n, counters) -> sent: frames at addresses malloc_frames gave */
+static PyObject *PacketTx_tx_ptrs(PacketTxObject *self, PyObject *args)
+{
+	PyObject *ao, *lo, *co;
+	Py_buffer a, l, cv;
+	unsigned int n;
+	uint32_t sent;
+	uint64_t *c;
+
+	CHECK_OPEN(self->t.map);
+	if (!PyArg_ParseTuple(args, "OOIO", &ao, &lo, &n, &co))
+		return NULL;
+	if (!buf_get(ao, &a, 8, n, "addrs"))
+		return NULL;
+	if (!buf_get(lo, &l, 4, n, "lengths")) {
+		PyBuffer_Release(&a);
+		return NULL;
+	}
+	if (!(c = counters_get(co, &cv))) {
+		PyBuffer_Release(&a);
+		PyBuffer_Release(&l);
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	sent = afp_tx_ptrs(&self->t, a.buf, l.buf, n, c);
+	counters_time(c, t0, n0);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	PyBuffer_Release(&l);
+	PyBuffer_Release(&a);
+	return PyLong_FromUnsignedLong(sent);
+}
+
 static PyObject *PacketTx_close(PacketTxObject *self, PyObject *unused)
 {
 	afp_tx_close(&self->t);
@@ -88,6 +122,8 @@ static PyMethodDef PacketTx_methods[] = {
 	{ "gen_run", (PyCFunction)PacketTx_gen_run, METH_VARARGS, RUN_DOC_GEN },
 	{ "tx_burst", (PyCFunction)PacketTx_tx_burst, METH_VARARGS,
 	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort, one send() kick)" },
+	{ "tx_ptrs", (PyCFunction)PacketTx_tx_ptrs, METH_VARARGS,
+	  "tx_ptrs(addrs, lengths, n, counters) -> sent: frames at addresses (malloc_frames), one kick" },
 	{ "close", (PyCFunction)PacketTx_close, METH_NOARGS, "Unmap the ring and close the socket." },
 	{ NULL },
 };

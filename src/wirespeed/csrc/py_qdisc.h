@@ -177,6 +177,11 @@ static PyTypeObject QdiscType = {
 	.tp_methods = Qdisc_methods,
 };
 
-static int py_qdisc_add(PyObject *m) { return add_type(m, "Qdisc", &QdiscType); }
+static int py_qdisc_add(PyObject *m)
+{
+	if (add_type(m, "Qdisc", &QdiscType) < 0)
+		return -1;
+	return PyModule_AddIntConstant(m, "QD_KEY_BITS", QD_KEY_BITS);
+}
 
 #endif

@@ -32,8 +32,11 @@ struct qdisc {
 	uint64_t hist[QD_HIST];
 };
 
-static inline uint64_t qd_desc(uint32_t index, uint32_t len) { return (uint64_t)index | ((uint64_t)len << 32); }
-static inline uint32_t qd_len(uint64_t d) { return (uint32_t)(d >> 32); }
+/* A descriptor: the frame's key in the low 48 bits (a buffer index, an address in a UMEM, or a
+ * user-space pointer: x86-64 addresses have 47 bits), its length in the top 16. */
+#define QD_KEY_BITS 48
+static inline uint64_t qd_desc(uint64_t key, uint32_t len) { return key | ((uint64_t)len << QD_KEY_BITS); }
+static inline uint32_t qd_len(uint64_t d) { return (uint32_t)(d >> QD_KEY_BITS); }
 
 static int qdisc_init(struct qdisc *qd, uint32_t bands, uint32_t limit, int bulk, uint32_t byte_budget)
 {

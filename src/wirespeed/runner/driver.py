@@ -102,7 +102,12 @@ class Snapshot:
     t: float  # seconds since the workers were told to go
     ports: list[np.ndarray]  # per role: counters summed over rows
     stats: np.ndarray  # (workers, stats_words)
-    cpu_ns: np.ndarray  # per worker, filled when it ends
+    cpu_user_ns: np.ndarray  # per worker, filled when it ends (user time: our C and Python)
+    cpu_sys_ns: np.ndarray  # (system time: system calls, and the kernel's work done on their way)
+
+    @property
+    def cpu_ns(self) -> np.ndarray:
+        return self.cpu_user_ns + self.cpu_sys_ns
 
     def port(self, role: int = 0) -> np.ndarray:
         return self.ports[role]
@@ -138,7 +143,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, cpu_ns) -> None:
+def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, cpu) -> None:
     _die_with_parent(parent)
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
@@ -173,7 +178,7 @@ def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, c
             step.close()
         finally:
             ru = resource.getrusage(resource.RUSAGE_SELF)
-            cpu_ns[w.i] = int((ru.ru_utime + ru.ru_stime) * 1e9)
+            cpu[0][w.i], cpu[1][w.i] = int(ru.ru_utime * 1e9), int(ru.ru_stime * 1e9)
             done[w.i] = 1
 
 
@@ -185,11 +190,12 @@ class Run:
         self.plan, self.make_step = plan, make_step
         n = plan.workers
         c = CONTROL_WORDS
-        words = c + 2 * n + n * max(1, plan.stats_words)
+        words = c + 3 * n + n * max(1, plan.stats_words)
         self._mem = mmap.mmap(-1, 8 * words)  # MAP_SHARED | MAP_ANONYMOUS: inherited across fork
         arr = np.ndarray(words, np.uint64, buffer=self._mem)
-        self.control, self.done, self.cpu_ns = arr[:c], arr[c : c + n], arr[c + n : c + 2 * n]
-        self.stats = arr[c + 2 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
+        self.control, self.done = arr[:c], arr[c : c + n]
+        self.cpu_user_ns, self.cpu_sys_ns = arr[c + n : c + 2 * n], arr[c + 2 * n : c + 3 * n]
+        self.stats = arr[c + 3 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
         self.procs: list = []
         self.conns: list = []
         self.facts: list[dict] = [{} for _ in range(n)]
@@ -206,7 +212,8 @@ class Run:
             for i, cpu in enumerate(self.plan.cpus):
                 rx, tx = ctx.Pipe(duplex=False)
                 w = Worker(i, cpu, self.plan, self.stats[i], self.control, tx)
-                p = ctx.Process(target=_worker, args=(w, parent, self.make_step, self.done, self.cpu_ns), daemon=True)
+                p = ctx.Process(target=_worker, args=(w, parent, self.make_step, self.done,
+                                                  (self.cpu_user_ns, self.cpu_sys_ns)), daemon=True)
                 p.start()
                 tx.close()
                 self.procs.append(p)
@@ -297,7 +304,7 @@ class Run:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.elapsed(), [p.totals().copy() for p in self.plan.ports], self.stats.copy(),
-                        self.cpu_ns.copy())
+                        self.cpu_user_ns.copy(), self.cpu_sys_ns.copy())
 
 
 @dataclass

@@ -359,6 +359,8 @@ def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
         "syscalls": int(c[C["syscalls"]]),
         **stats.rates(int(c[C["packets"]]), int(c[C["bytes"]]), secs, extra),
         **stats.per_packet(c, float(end.snapshot.cpu_ns.sum())),
+        "user_ns_per_pkt": float(end.snapshot.cpu_user_ns.sum()) / int(c[C["packets"]]) if c[C["packets"]] else None,
+        "sys_ns_per_pkt": float(end.snapshot.cpu_sys_ns.sum()) / int(c[C["packets"]]) if c[C["packets"]] else None,
         "interface_tx_packets": iface1["tx_packets"] - iface0["tx_packets"],
         "interface_tx_dropped": iface1["tx_dropped"] - iface0["tx_dropped"],
         "peer_rx_packets": peer_rx,
