@@ -181,8 +181,8 @@ def test_search_finds_a_token_buckets_capacity_and_where_the_loss_went(chain_lab
 
 def test_search_of_a_randomly_lossy_dut_reports_what_the_loss_curve_says(chain_lab):
     """The DUT drops 0.2 % at random at every load (an XDP program: this kernel has no netem): a
-    0.5 % PDR goal holds up to the tester's own ceiling (irregular: tester-bound), a 0 % NDR
-    only where trials are too short to see a loss."""
+    0.5 % PDR goal holds up to the tester's own ceiling (irregular: tester-bound) or close to
+    where the router itself runs out, a 0 % NDR only where trials are too short to see a loss."""
     topo = chain_lab.topology
     labmod.route(topo)
     lossy = labmod.Lossy(topo, "fwd", topo.wires[0].b.ifname, 0.2)
@@ -192,7 +192,11 @@ def test_search_of_a_randomly_lossy_dut_reports_what_the_loss_curve_says(chain_l
         lossy.close()
     goals = {x["goal"]: x for x in out if x["type"] == "goal"}
     pdr, ndr = goals["PDR"], goals["NDR"]
-    assert pdr["upper_bound"]["pps"] is None and "tester-bound" in pdr["irregular_because"]
+    if pdr["upper_bound"]["pps"] is None:
+        assert "tester-bound" in pdr["irregular_because"]
+    else:  # the DUT (a kernel router sharing two CPUs with the tester) ran out before the tester
+        top = max(x["offered_pps"] for x in out if x["type"] == "trial")
+        assert pdr["lower_bound"]["pps"] > 0.5 * top
     assert ndr["conditional_throughput"]["pps"] is None or \
         ndr["conditional_throughput"]["pps"] < 0.1 * pdr["lower_bound"]["pps"]
 

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from wirespeed.bpf import asm, progs
-from wirespeed.bpf.asm import R0, R1, R2, R10, XDP_DROP, XDP_PASS, XDP_TX, AsmError, Program
+from wirespeed.bpf.asm import R0, R1, R2, R10, XDP_PASS, AsmError, Program
 
 
 def decode(code: bytes) -> list[tuple[int, int, int, int, int]]:

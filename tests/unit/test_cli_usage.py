@@ -5,7 +5,7 @@ import os
 import pytest
 
 from helpers import run_cli
-from wirespeed import cli, lab
+from wirespeed import cli
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ accounting of crafted sequences. Pure: no privilege, no kernel."""
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 import time
 
@@ -14,8 +13,8 @@ from hypothesis import strategies as st
 
 from wirespeed import core
 from wirespeed.base.errors import UsageError
-from helpers import DST4, DST6, SRC4, SRC6, STRIDE, build, cfg_for, inet_sum, parse
-from wirespeed.tools.gen import GenConfig, Range, check_frame, make_gen, spread_sizes
+from helpers import DST4, DST6, SRC4, SRC6, build, cfg_for, parse
+from wirespeed.tools.gen import Range, check_frame, make_gen, spread_sizes
 from wirespeed.base.packet import FCS, header_bytes
 from wirespeed.base.units import frame, parse_frame, parse_rate
 

@@ -15,12 +15,12 @@ import pytest
 import wirespeed
 from wirespeed import ports
 from wirespeed.base.errors import UsageError
-from wirespeed.cli import options
+from wirespeed import options
 
 PKG = Path(wirespeed.__file__).parent
 # Lower number = lower layer. A module may import its own layer or lower ones, never higher.
 LAYERS = {"core": 0, "_core": 0, "base": 0, "bpf": 1, "mem": 1, "ports": 2, "lab": 2, "runner": 3, "tools": 4,
-          "cli": 5, "__init__": 6, "__main__": 6}
+          "options": 4, "api": 5, "cli": 6, "__init__": 7, "__main__": 7}
 
 
 def _layer(module: str) -> tuple[str, int]:

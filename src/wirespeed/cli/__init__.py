@@ -16,7 +16,7 @@ from wirespeed.base import output
 from wirespeed.base.errors import UsageError, WirespeedError
 from wirespeed.base.units import RATE_HELP
 from wirespeed.base.netns import Where
-from wirespeed.cli import options as opt
+from wirespeed import options as opt
 
 
 def _cmd_budget(args) -> int:
@@ -139,80 +139,50 @@ def _reporter(args, tool: str):
     return Reporter(tool, args.json, output.console())
 
 
-def _gen_values(args) -> None:
-    """What the generator's options say without an interface, checked before anything opens."""
-    from wirespeed.tools.gen import check_frame
-
-    if args.ipv6 and (args.ip_id is not None or args.no_df):
-        raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
-    check_frame(args.size, args.ipv6, not (args.no_stamp or args.payload), args.payload or b"")
-
-
-def _gen_config(args, r: Resolved):
-    from wirespeed.base.netdev import link_info
-    from wirespeed.tools.gen import GenConfig
-
-    mix, rate, link = args.size, args.rate, args.link
-    payload = args.payload or b""
-    stamp = not (args.no_stamp or payload)
-    where = r.wheres[0]
-    if r.topo is not None:
-        end = r.topo.endpoints("gen")[0]
-        peer = r.topo.peer(end)
-        defaults = (end.address6, peer.address6) if args.ipv6 else (end.address, peer.address)
-        src_mac, dst_mac = opt.mac(end.mac), opt.mac(peer.mac)
-    else:
-        defaults = ("2001:2::1", "2001:2::2") if args.ipv6 else ("198.18.0.1", "198.18.0.2")
-        src_mac = None
-        if args.backend == "afpacket" and not args.dst_mac:
-            raise UsageError(f"--dst-mac is needed to send on {where}")
-        dst_mac = bytes(6)
-    src_ip, src_ips = args.src_ip or opt.ip_range(defaults[0])
-    dst_ip, dst_ips = args.dst_ip or opt.ip_range(defaults[1])
-    for ip in (src_ip, dst_ip):
-        if (ip.version == 6) != args.ipv6:
-            raise UsageError(f"address {ip} is IPv{ip.version}, the template is IPv{6 if args.ipv6 else 4} (-6 picks IPv6)")
-    src_mac = args.src_mac or src_mac or opt.mac(link_info(where)["mac"])
-    dst_mac = args.dst_mac or dst_mac
-    return GenConfig(
-        where=where, src_mac=src_mac, dst_mac=dst_mac, src_ip=src_ip, dst_ip=dst_ip, src_ips=src_ips, dst_ips=dst_ips,
-        sports=args.sport, dports=args.dport, vary=args.vary, frame=mix, flows=args.flows, seed=args.seed,
-        stamp=stamp, backend=args.backend, batch=args.batch, count=args.count, duration=args.duration, rate=rate,
-        link_bps=link, workers=args.workers, cpus=args.cpu, interval=args.interval,
-        qdisc_bypass=not args.no_bypass, linear=not args.no_linear, gso=not args.no_gso, copy=args.copy,
-        xdp_mode=args.xdp_mode, ttl=args.ttl, tos=args.tos, df=not args.no_df, ip_id=args.ip_id or 0,
-        payload=payload, exit_after_setup=args.exit_after_setup, max_burst=args.max_burst,
-        prepare_peer=args.prepare_peer or r.topo is not None,
-    )
+def _gen_options(args) -> dict:
+    """The generator's options as the API takes them (already typed by the parser)."""
+    return dict(
+        backend=args.backend, rate=args.rate, size=args.size, count=args.count, duration=args.duration,
+        batch=args.batch, workers=args.workers, cpu=args.cpu, ipv6=args.ipv6, src_mac=args.src_mac,
+        dst_mac=args.dst_mac, src_ip=args.src_ip, dst_ip=args.dst_ip, sport=args.sport, dport=args.dport,
+        vary=args.vary, flows=args.flows, seed=args.seed, ttl=args.ttl, tos=args.tos, df=not args.no_df,
+        ip_id=args.ip_id, stamp=not args.no_stamp, payload=args.payload, link=args.link, max_burst=args.max_burst,
+        copy=args.copy, xdp_mode=args.xdp_mode, qdisc_bypass=not args.no_bypass, linear=not args.no_linear,
+        gso=not args.no_gso, prepare_peer=args.prepare_peer, interval=args.interval,
+        exit_after_setup=args.exit_after_setup, cli=True)
 
 
 def _cmd_gen(args) -> int:
+    from wirespeed import api
     from wirespeed.tools import gen
 
     opt.check_backend_options(args)
-    _gen_values(args)
+    options = _gen_options(args)
+    if args.ipv6 and (args.ip_id is not None or args.no_df):  # before anything opens
+        raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
+    gen.check_frame(args.size, args.ipv6, not (args.no_stamp or args.payload), args.payload or b"")
     return _in_place(args, "gen", [args.iface] if args.iface else [],
-                     lambda r: gen.run(_gen_config(args, r), _reporter(args, "gen")))
+                     lambda r: gen.run(api.gen_config_at(r.wheres[0], r.topo, **options), _reporter(args, "gen")))
 
 
 def _cmd_sink(args) -> int:
+    from wirespeed import api
     from wirespeed.tools import sink
 
     opt.check_backend_options(args)
 
     def body(r: Resolved) -> None:
-        bind = args.bind or (r.topo.endpoints("sink")[0].address if r.topo else "0.0.0.0")
-        cfg = sink.SinkConfig(
-            where=r.wheres[0], backend=args.backend, bind_ip=bind, port=args.port, filter_port=args.filter_port,
-            count=args.count, duration=args.duration, interval=args.interval, workers=args.workers, cpus=args.cpu,
-            batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup,
-        )
+        cfg = api.sink_config_at(
+            r.wheres[0], r.topo, backend=args.backend, bind=args.bind, port=args.port, filter_port=args.filter_port,
+            count=args.count, duration=args.duration, interval=args.interval, workers=args.workers, cpu=args.cpu,
+            batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup)
         sink.run(cfg, _reporter(args, "sink"))
 
     return _in_place(args, "sink", [args.iface] if args.iface else [], body)
 
 
 def _cmd_fwd(args) -> int:
+    from wirespeed import api
     from wirespeed.tools import fwd, hooks
 
     opt.check_backend_options(args)
@@ -221,14 +191,13 @@ def _cmd_fwd(args) -> int:
         raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
 
     def body(r: Resolved) -> None:
-        cfg = fwd.FwdConfig(
-            inp=r.wheres[0], out=r.wheres[1], backend=args.backend, batch=args.batch, hook=hook,
-            hook_name=args.hook or "none", qdisc=args.qdisc, limit=args.limit, bulk=not args.no_bulk,
-            bypass=not args.no_bypass_qdisc, byte_budget=args.byte_budget, pool_bufs=args.pool, count=args.count,
-            duration=args.duration, interval=args.interval, idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy,
-            xdp_mode=args.xdp_mode, zero_copy=not args.no_zero_copy, buffers=args.buffers,
-            exit_after_setup=args.exit_after_setup,
-        )
+        cfg = api.fwd_config_at(
+            r.wheres[0], r.wheres[1], backend=args.backend, batch=args.batch, hook=hook, qdisc=args.qdisc,
+            limit=args.limit, bulk=not args.no_bulk, bypass=not args.no_bypass_qdisc, byte_budget=args.byte_budget,
+            pool=args.pool, count=args.count, duration=args.duration, interval=args.interval,
+            idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy, xdp_mode=args.xdp_mode,
+            zero_copy=not args.no_zero_copy, buffers=args.buffers, exit_after_setup=args.exit_after_setup,
+            hook_name=args.hook)
         fwd.run(cfg, _reporter(args, "fwd"))
 
     return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")

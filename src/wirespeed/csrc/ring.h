@@ -14,6 +14,7 @@
 #ifndef WS_RING_H
 #define WS_RING_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -83,12 +84,21 @@ static inline uint32_t ring_claim(struct ring *r, struct ring_side *s, int multi
 	return want;
 }
 
-/* Publish slots [old, old+n): after every earlier claimer on this side has published. */
+/* Publish slots [old, old+n): after every earlier claimer on this side has published. An
+ * earlier claimer that was preempted between claim and publish holds everyone behind it until
+ * it runs again: with more spinning processes than CPUs, spinning out our time slice only
+ * delays that, so after RING_SPINS pauses (~10 us) give the CPU away. */
+#define RING_SPINS 256
 static inline void ring_publish(struct ring_side *s, int multi, uint32_t old, uint32_t n)
 {
 	if (multi)
-		while (__atomic_load_n(&s->tail, __ATOMIC_RELAXED) != old)
+		for (unsigned spins = 0; __atomic_load_n(&s->tail, __ATOMIC_RELAXED) != old; spins++) {
+			if (spins >= RING_SPINS) {
+				sched_yield();
+				spins = 0;
+			}
 			__builtin_ia32_pause();
+		}
 	__atomic_store_n(&s->tail, old + n, __ATOMIC_RELEASE);
 }
 

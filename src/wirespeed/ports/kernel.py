@@ -27,9 +27,9 @@ import numpy as np
 
 from wirespeed import core
 from wirespeed.base.errors import WirespeedError
-from wirespeed.base.netns import Where, ifindex, in_netns
+from wirespeed.base.netns import ifindex, in_netns
 from wirespeed.base.packet import PKTGEN_HDR_LEN, udp_checksum
-from wirespeed.bpf import BPF_F_TEST_XDP_LIVE_FRAMES, MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
+from wirespeed.bpf import MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
 from wirespeed.bpf.asm import XDP_PASS
 from wirespeed.ports import PortSpec, Prepared
 

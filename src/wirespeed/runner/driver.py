@@ -143,7 +143,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, cpu) -> None:
+def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, cpu, times) -> None:
     _die_with_parent(parent)
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
@@ -164,11 +164,13 @@ def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, c
     ctl = w.control
     try:
         while not ctl[GO] and not ctl[STOP]:
-            time.sleep(0.001)
+            time.sleep(0.0002)
+        times[0][w.i] = time.monotonic_ns()
         while not ctl[STOP] and os.getppid() == parent:
             now, deadline = time.monotonic_ns(), int(ctl[DEADLINE])
             if now >= deadline or not step(min(deadline, now + step.slice_ns)):
                 break
+        times[1][w.i] = time.monotonic_ns()
     except WirespeedError as e:
         w.conn.send(("error", str(e), e.exit_status))
     except Exception as e:
@@ -190,12 +192,15 @@ class Run:
         self.plan, self.make_step = plan, make_step
         n = plan.workers
         c = CONTROL_WORDS
-        words = c + 3 * n + n * max(1, plan.stats_words)
+        words = c + 5 * n + n * max(1, plan.stats_words)
         self._mem = mmap.mmap(-1, 8 * words)  # MAP_SHARED | MAP_ANONYMOUS: inherited across fork
         arr = np.ndarray(words, np.uint64, buffer=self._mem)
         self.control, self.done = arr[:c], arr[c : c + n]
         self.cpu_user_ns, self.cpu_sys_ns = arr[c + n : c + 2 * n], arr[c + 2 * n : c + 3 * n]
-        self.stats = arr[c + 3 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
+        # when each worker started moving packets and stopped (CLOCK_MONOTONIC ns): a run's
+        # seconds are the workers' own, not the parent's (which notices the end later)
+        self.began_ns, self.ended_at = arr[c + 3 * n : c + 4 * n], arr[c + 4 * n : c + 5 * n]
+        self.stats = arr[c + 5 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
         self.procs: list = []
         self.conns: list = []
         self.facts: list[dict] = [{} for _ in range(n)]
@@ -213,7 +218,8 @@ class Run:
                 rx, tx = ctx.Pipe(duplex=False)
                 w = Worker(i, cpu, self.plan, self.stats[i], self.control, tx)
                 p = ctx.Process(target=_worker, args=(w, parent, self.make_step, self.done,
-                                                  (self.cpu_user_ns, self.cpu_sys_ns)), daemon=True)
+                                                  (self.cpu_user_ns, self.cpu_sys_ns),
+                                                  (self.began_ns, self.ended_at)), daemon=True)
                 p.start()
                 tx.close()
                 self.procs.append(p)
@@ -299,8 +305,15 @@ class Run:
         return out
 
     def elapsed(self) -> float:
+        """Seconds since go(); once the run has ended, from the first worker's start to the last
+        one's end, as the workers saw them (a count ends a worker, a stop ends it after its slice;
+        closing the ports and the parent noticing come later and are not part of the run)."""
+        if not self.t0:
+            return 0.0
         end = self.ended_ns or time.monotonic_ns()
-        return (end - self.t0) / 1e9 if self.t0 else 0.0
+        if self.ended_ns and self.ended_at.all() and self.began_ns.all():
+            return (int(self.ended_at.max()) - int(self.began_ns.min())) / 1e9
+        return (end - self.t0) / 1e9
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.elapsed(), [p.totals().copy() for p in self.plan.ports], self.stats.copy(),

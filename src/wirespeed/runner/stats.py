@@ -66,11 +66,16 @@ def percentiles(hist: np.ndarray) -> dict:
         _LOWER = hist_lower_bounds()
     total = hist.sum()
     if not total:
-        return {f"p{p:g}_ns": None for p in PERCENTILES}
+        return {_key(p): None for p in PERCENTILES}
     upper = np.append(_LOWER[1:], _LOWER[-1] * 2)
     mids = (_LOWER + upper) / 2
     cum = np.cumsum(hist)
-    return {f"p{p:g}_ns": float(mids[np.searchsorted(cum, total * p / 100)]) for p in PERCENTILES}
+    return {_key(p): float(mids[np.searchsorted(cum, total * p / 100)]) for p in PERCENTILES}
+
+
+def _key(p: float) -> str:
+    """p50_ns, p99_ns, p99_9_ns: keys jq takes as written."""
+    return f"p{p:g}_ns".replace(".", "_")
 
 
 class Reporter:

@@ -29,7 +29,8 @@ from wirespeed.base.packet import FCS
 from wirespeed.mem import Pool
 from wirespeed.ports import Batch
 from wirespeed.runner import driver, stats
-from wirespeed.runner.driver import Plan, Run, Step, Worker
+from wirespeed.runner.driver import Plan, Step, Worker
+from wirespeed.runner.session import Result, ToolSession
 from wirespeed.tools.hooks import DROP, PASS, Hook, HookBatch
 
 QDISCS = {"pfifo": 1, "prio": 3}
@@ -421,68 +422,94 @@ def _per_pkt(value: float, packets: int) -> float | None:
     return value / packets if packets else None
 
 
-def run(cfg: FwdConfig, reporter: stats.Reporter) -> dict:
-    p = plan(cfg)
-    C = core.C
-    zc = zero_copy(cfg)
+class FwdResult(Result):
+    """fwd's summary: rx, tx, pps (forwarded), rx_pps, hook_dropped, qdisc_dropped, no_buffer,
+    cpu_ns_per_pkt, rx_ns_per_pkt, tx_ns_per_pkt, lock_ops_per_pkt, buffers, kernel_drops, ..."""
 
-    def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
+
+class FwdSession(ToolSession):
+    """The forwarder as an object (wirespeed.Fwd) and as the command (wirespeed fwd)."""
+
+    tool = "fwd"
+    result_type = FwdResult
+
+    def __init__(self, cfg: FwdConfig, note=lambda text: None):
+        super().__init__(note)
+        self.cfg = cfg
+        self.zc = zero_copy(cfg)
+
+    def plan(self):
+        cfg = self.cfg
+        return plan(cfg), lambda w: FwdStep(cfg, w)
+
+    def start_fields(self) -> dict:
+        cfg = self.cfg
+        return dict(inp=str(cfg.inp), out=str(cfg.out), backend=cfg.backend, batch=cfg.batch, zero_copy=self.zc,
+                    hook=cfg.hook_name, qdisc=cfg.qdisc, bulk=cfg.bulk, bypass=cfg.bypass, buffers=cfg.buffers)
+
+    def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
+        C = core.C
         dt = now.t - prev.t
         din, dout = now.port(IN) - prev.port(IN), now.port(OUT) - prev.port(OUT)
         ds = now.stats[0] - prev.stats[0]
         r = stats.rates(int(dout[C["packets"]]), int(dout[C["bytes"]]), dt, FCS)
-        reporter.interval(now.t, r, {"rx_pps": int(din[C["packets"]] / dt), "hook_drops": int(ds[K["hook_dropped"]]),
-                                     "q_drops": int(ds[K["qdisc_dropped"]])})
+        return r, {"rx_pps": int(din[C["packets"]] / dt), "hook_drops": int(ds[K["hook_dropped"]]),
+                   "q_drops": int(ds[K["qdisc_dropped"]])}
 
-    def idle(s: driver.Snapshot) -> bool:
+    def enough(self, s: driver.Snapshot) -> bool:
         last = int(s.stats[0, K["last_rx_ns"]])
-        return cfg.idle_stop is not None and last > 0 and time.monotonic_ns() - last > cfg.idle_stop * 1e9
+        return self.cfg.idle_stop is not None and last > 0 and time.monotonic_ns() - last > self.cfg.idle_stop * 1e9
 
-    reporter.event("start", inp=str(cfg.inp), out=str(cfg.out), backend=cfg.backend, batch=cfg.batch, zero_copy=zc,
-                   hook=cfg.hook_name, qdisc=cfg.qdisc, bulk=cfg.bulk, bypass=cfg.bypass)
-    end = driver.drive(Run(p, lambda w: FwdStep(cfg, w)), cfg.interval, on_interval, enough=idle,
-                       on_ready=lambda: reporter.event("ready"), on_note=reporter.note)
-    if cfg.exit_after_setup:
-        return {"setup_only": True}
-    s = end.snapshot
-    ci, co, st = s.port(IN), s.port(OUT), s.stats[0]
-    rx, tx, tx_bytes = int(ci[C["packets"]]), int(co[C["packets"]]), int(co[C["bytes"]])
-    first, last = int(st[K["first_rx_ns"]]), int(st[K["last_rx_ns"]])
-    active = (last - first) / 1e9 if last > first else end.seconds
-    mine = {k: int(st[K[k]]) for k in ("hook_dropped", "qdisc_dropped", "no_buffer", "hook_errors", "tx_refused")}
-    lock_ops = int(st[K["qdisc_lock_ops"]])
-    bufs = dict(zip(BUF_KEYS, (int(x) for x in st[len(KEYS) + QD_HIST:])))
-    out = {
-        "inp": str(cfg.inp), "out": str(cfg.out), "backend": cfg.backend, "batch": cfg.batch, "hook": cfg.hook_name,
-        "qdisc": cfg.qdisc, "bulk": cfg.bulk, "bypass": cfg.bypass, "seconds": end.seconds, "active_seconds": active,
-        "rx": rx, "tx": tx, "tx_bytes": tx_bytes, **mine, "batches": int(ci[C["batches"]]),
-        **stats.rates(tx, tx_bytes, active, FCS), "rx_pps": rx / active if active else 0.0,
-        "mean_batch": _per_pkt(rx, int(ci[C["batches"]])),
-        "cpu_ns_per_pkt": _per_pkt(float(s.cpu_ns.sum()), rx),
-        "rx_ns_per_pkt": _per_pkt(int(ci[C["ns"]]), rx), "tx_ns_per_pkt": _per_pkt(int(co[C["ns"]]), tx),
-        "qdisc_lock_ops": lock_ops, "lock_ops_per_pkt": _per_pkt(lock_ops, tx),
-        "bypassed": int(st[K["bypassed"]]), "enqueued": int(st[K["enqueued"]]),
-        "dequeue_batch_hist": [int(x) for x in st[len(KEYS) : len(KEYS) + QD_HIST]],
-        "buffers": ({"kind": "umem", "in_flight": bufs["in_flight"], "queued": bufs["queued"]} if zc
-                    else {"kind": "pool", **{k: bufs[k] for k in BUF_KEYS[:4]}}),
-        "kernel_drops": int(ci[C["kernel_drops"]]),
-        "interrupted": end.interrupted is not None,
-    }
-    f = stats.fmt
-    rows = [
-        ("path", f"{cfg.inp} → {cfg.out} ({cfg.backend}, batch {cfg.batch}, hook {cfg.hook_name}, {cfg.qdisc}"
-                 f"{', bulk' if cfg.bulk else ''}{', bypass' if cfg.bypass else ''})"),
-        ("received / forwarded", f"{f(rx)} / {f(tx)}"),
-        ("dropped: hook / qdisc / no buffer", f"{f(mine['hook_dropped'])} / {f(mine['qdisc_dropped'])} / "
-                                              f"{f(mine['no_buffer'])}"),
-        ("hook errors (batches dropped)", f(mine["hook_errors"])),
-        ("kernel RX ring drops (before us)", f(out["kernel_drops"])),
-        ("rate (while traffic came)", f"{f(out['pps'], 0)} pps forwarded, {f(out['rx_pps'], 0)} pps received"),
-        ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
-        ("data path ns/pkt: receive / transmit", f"{f(out['rx_ns_per_pkt'])} / {f(out['tx_ns_per_pkt'])}"),
-        ("qdisc LOCK ops/pkt", f(out["lock_ops_per_pkt"], 4)),
-        ("bypassed / enqueued", f"{f(out['bypassed'])} / {f(out['enqueued'])}"),
-        ("mean batch", f(out["mean_batch"])),
-    ]
-    reporter.summary(out, rows, "fwd summary")
-    return out
+    def summary(self, end: driver.Ended) -> dict:
+        cfg, C = self.cfg, core.C
+        s = end.snapshot
+        ci, co, st = s.port(IN), s.port(OUT), s.stats[0]
+        rx, tx, tx_bytes = int(ci[C["packets"]]), int(co[C["packets"]]), int(co[C["bytes"]])
+        first, last = int(st[K["first_rx_ns"]]), int(st[K["last_rx_ns"]])
+        active = (last - first) / 1e9 if last > first else end.seconds
+        mine = {k: int(st[K[k]]) for k in ("hook_dropped", "qdisc_dropped", "no_buffer", "hook_errors", "tx_refused")}
+        lock_ops = int(st[K["qdisc_lock_ops"]])
+        bufs = dict(zip(BUF_KEYS, (int(x) for x in st[len(KEYS) + QD_HIST:])))
+        if self.zc:
+            buffers = {"kind": "umem", "in_flight": bufs["in_flight"], "queued": bufs["queued"]}
+        elif cfg.buffers == "malloc":
+            buffers = {"kind": "malloc"}
+        else:
+            buffers = {"kind": "pool", **{k: bufs[k] for k in BUF_KEYS[:4]}}
+        return {
+            "inp": str(cfg.inp), "out": str(cfg.out), "backend": cfg.backend, "batch": cfg.batch,
+            "hook": cfg.hook_name, "qdisc": cfg.qdisc, "bulk": cfg.bulk, "bypass": cfg.bypass,
+            "seconds": end.seconds, "active_seconds": active,
+            "rx": rx, "tx": tx, "tx_bytes": tx_bytes, **mine, "batches": int(ci[C["batches"]]),
+            **stats.rates(tx, tx_bytes, active, FCS), "rx_pps": rx / active if active else 0.0,
+            "mean_batch": _per_pkt(rx, int(ci[C["batches"]])),
+            "cpu_ns_per_pkt": _per_pkt(float(s.cpu_ns.sum()), rx),
+            "rx_ns_per_pkt": _per_pkt(int(ci[C["ns"]]), rx), "tx_ns_per_pkt": _per_pkt(int(co[C["ns"]]), tx),
+            "qdisc_lock_ops": lock_ops, "lock_ops_per_pkt": _per_pkt(lock_ops, tx),
+            "bypassed": int(st[K["bypassed"]]), "enqueued": int(st[K["enqueued"]]),
+            "dequeue_batch_hist": [int(x) for x in st[len(KEYS) : len(KEYS) + QD_HIST]],
+            "buffers": buffers, "kernel_drops": int(ci[C["kernel_drops"]]),
+            "interrupted": end.interrupted is not None,
+        }
+
+    def rows(self, out: dict) -> list[tuple[str, str]]:
+        cfg, f = self.cfg, stats.fmt
+        return [
+            ("path", f"{cfg.inp} → {cfg.out} ({cfg.backend}, batch {cfg.batch}, hook {cfg.hook_name}, {cfg.qdisc}"
+                     f"{', bulk' if cfg.bulk else ''}{', bypass' if cfg.bypass else ''}, {cfg.buffers} buffers)"),
+            ("received / forwarded", f"{f(out['rx'])} / {f(out['tx'])}"),
+            ("dropped: hook / qdisc / no buffer", f"{f(out['hook_dropped'])} / {f(out['qdisc_dropped'])} / "
+                                                  f"{f(out['no_buffer'])}"),
+            ("hook errors (batches dropped)", f(out["hook_errors"])),
+            ("kernel RX ring drops (before us)", f(out["kernel_drops"])),
+            ("rate (while traffic came)", f"{f(out['pps'], 0)} pps forwarded, {f(out['rx_pps'], 0)} pps received"),
+            ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
+            ("data path ns/pkt: receive / transmit", f"{f(out['rx_ns_per_pkt'])} / {f(out['tx_ns_per_pkt'])}"),
+            ("qdisc LOCK ops/pkt", f(out["lock_ops_per_pkt"], 4)),
+            ("bypassed / enqueued", f"{f(out['bypassed'])} / {f(out['enqueued'])}"),
+            ("mean batch", f(out["mean_batch"])),
+        ]
+
+
+def run(cfg: FwdConfig, reporter: stats.Reporter) -> dict:
+    return FwdSession(cfg, reporter.note).drive(reporter, cfg.interval)

@@ -18,7 +18,8 @@ from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
 from wirespeed.base.units import FrameMix, Rate, frame
 from wirespeed.runner import driver, stats
-from wirespeed.runner.driver import FOREVER, Plan, Run, Step, Worker
+from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
+from wirespeed.runner.session import Result, ToolSession
 
 MODES = {"fixed": 0, "inc": 1, "random": 2}
 MAX_FRAME = 9000
@@ -314,87 +315,113 @@ def stats_percentiles(hist) -> dict:
     return stats.percentiles(hist) if hist.sum() else {"p50_ns": None, "p99_ns": None}
 
 
-def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
-    p, pace = plan(cfg, note=reporter.note)
-    extra = l2_extra(cfg)
-    iface0 = link_stats(cfg.where)
-    peer = veth_peer(cfg.where)  # the other end of a veth: its receive counter is readable
-    peer0 = _received(peer)
-    C = core.C
+class GenResult(Result):
+    """gen's summary: packets, bytes, pps, l2_mbps, l1_mbps, ns_per_pkt, cpu_ns_per_pkt,
+    syscalls_per_pkt, interface_tx_packets, departures (the generator's own sending), ..."""
 
-    def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
+
+class GenSession(ToolSession):
+    """The generator as an object (wirespeed.Gen) and as the command (wirespeed gen)."""
+
+    tool = "gen"
+    result_type = GenResult
+
+    def __init__(self, cfg: GenConfig, note=lambda text: None):
+        super().__init__(note)
+        self.cfg = cfg
+
+    def plan(self):
+        cfg = self.cfg
+        p, self.pace = plan(cfg, note=self.note)
+        self.extra = l2_extra(cfg)
+        self.iface0 = link_stats(cfg.where)
+        self.peer = veth_peer(cfg.where)  # the other end of a veth: its receive counter is readable
+        self.peer0 = _received(self.peer)
+        self.cpus = p.cpus
+        pace = self.pace
+        return p, lambda w: GenStep(cfg, w, pace)
+
+    def start_fields(self) -> dict:
+        cfg, pace = self.cfg, self.pace
+        return dict(interface=str(cfg.where), backend=cfg.backend, gso_bytes=gso_bytes(cfg), workers=cfg.workers,
+                    cpus=self.cpus, batch=cfg.batch, frame=cfg.frame.name,
+                    rate_pps=(1e9 * cfg.workers / pace) if pace else None, max_burst=cfg.max_burst)
+
+    def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
+        C = core.C
         d = now.port() - prev.port()
         dt = now.t - prev.t
-        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), dt, extra)
+        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), dt, self.extra)
         cols = {"errors": int(d[C["errors"]]), "ring_full": int(d[C["ring_full"]])}
-        if pace:
-            dep = departures(now.stats - prev.stats, dt, pace, cfg.workers)
-            cols.update(skipped=dep["skipped"], max_burst=int(now.stats[:, D["burst_now"]].max()))
-            if reporter.json:
-                cols.update(gap_p50_ns=dep["gap_p50_ns"], gap_p99_ns=dep["gap_p99_ns"], behind_ns=dep["behind_ns"])
-        reporter.interval(now.t, r, cols)
+        if self.pace:
+            dep = departures(now.stats - prev.stats, dt, self.pace, self.cfg.workers)
+            cols.update(skipped=dep["skipped"], max_burst=int(now.stats[:, D["burst_now"]].max()),
+                        gap_p50_ns=dep["gap_p50_ns"], gap_p99_ns=dep["gap_p99_ns"], behind_ns=dep["behind_ns"])
+        return r, cols
 
-    reporter.event("start", interface=str(cfg.where), backend=cfg.backend, gso_bytes=gso_bytes(cfg),
-                   workers=cfg.workers, cpus=p.cpus, batch=cfg.batch, frame=cfg.frame.name,
-                   rate_pps=(1e9 * cfg.workers / pace) if pace else None, max_burst=cfg.max_burst)
-    end = driver.drive(Run(p, lambda w: GenStep(cfg, w, pace)), cfg.interval, on_interval,
-                       on_ready=lambda: reporter.event("ready"), on_note=reporter.note)
-    if cfg.exit_after_setup:
-        return {"setup_only": True}
-    iface1 = link_stats(cfg.where)
-    peer_rx = _received(peer) - peer0 if peer else None
-    c, secs = end.snapshot.port(), end.seconds
-    out = {
-        "interface": str(cfg.where),
-        "backend": cfg.backend,
-        "gso_bytes": gso_bytes(cfg),
-        "frame": cfg.frame.name,
-        "batch": cfg.batch,
-        "workers": cfg.workers,
-        "seconds": secs,
-        "packets": int(c[C["packets"]]),
-        "bytes": int(c[C["bytes"]]),
-        "errors": int(c[C["errors"]]),
-        "ring_full": int(c[C["ring_full"]]),
-        "syscalls": int(c[C["syscalls"]]),
-        **stats.rates(int(c[C["packets"]]), int(c[C["bytes"]]), secs, extra),
-        **stats.per_packet(c, float(end.snapshot.cpu_ns.sum())),
-        "user_ns_per_pkt": float(end.snapshot.cpu_user_ns.sum()) / int(c[C["packets"]]) if c[C["packets"]] else None,
-        "sys_ns_per_pkt": float(end.snapshot.cpu_sys_ns.sum()) / int(c[C["packets"]]) if c[C["packets"]] else None,
-        "interface_tx_packets": iface1["tx_packets"] - iface0["tx_packets"],
-        "interface_tx_dropped": iface1["tx_dropped"] - iface0["tx_dropped"],
-        "peer_rx_packets": peer_rx,
-        "interrupted": end.interrupted is not None,
-        "departures": departures(end.snapshot.stats, secs, pace, cfg.workers) if pace else None,
-    }
-    f = stats.fmt
-    rows = [
-        ("interface", f"{cfg.where} ({cfg.backend}{', GSO' if gso_bytes(cfg) else ''}, batch {cfg.batch}, "
-                      f"{cfg.workers} worker(s))"),
-        ("packets sent", f(out["packets"])),
-        ("interface tx / dropped", f"{f(out['interface_tx_packets'])} / {f(out['interface_tx_dropped'])}"),
-        ("seconds", f(secs, 3)),
-        ("rate", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
-        ("errors / ring full", f"{f(out['errors'])} / {f(out['ring_full'])}"),
-        ("data path ns/pkt", f(out["ns_per_pkt"], 1)),
-        ("data path cycles/pkt", f(out["cycles_per_pkt"], 1)),
-        ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"], 1)),
-        ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
-        ("mean batch", f(out["mean_batch"], 1)),
-    ]
-    for text in disagreements(out, str(cfg.where), str(peer) if peer else None):
-        reporter.note(text)
-    dep = out["departures"]
-    if dep:
-        rows += [
-            ("intended / offered", f"{f(dep['intended'])} frames at {f(dep['intended_pps'], 0)} pps / "
-                                   f"{f(out['packets'])} ({f(dep['skipped'])} slots skipped after stalls)"),
-            ("inter-departure µs p50 / p99 / max", f"{us(dep['gap_p50_ns'])} / {us(dep['gap_p99_ns'])} / "
-                                                  f"{us(dep['gap_max_ns'])} (intended {us(pace)})"),
-            ("largest burst / time behind schedule", f"{f(dep['max_burst'])} frames / {us(dep['behind_ns'])} µs"),
+    def summary(self, end: driver.Ended) -> dict:
+        cfg, C = self.cfg, core.C
+        iface1 = link_stats(cfg.where)
+        peer_rx = _received(self.peer) - self.peer0 if self.peer else None
+        c, secs = end.snapshot.port(), end.seconds
+        pkts = int(c[C["packets"]])
+        return {
+            "interface": str(cfg.where),
+            "backend": cfg.backend,
+            "gso_bytes": gso_bytes(cfg),
+            "frame": cfg.frame.name,
+            "batch": cfg.batch,
+            "workers": cfg.workers,
+            "seconds": secs,
+            "packets": pkts,
+            "bytes": int(c[C["bytes"]]),
+            "errors": int(c[C["errors"]]),
+            "ring_full": int(c[C["ring_full"]]),
+            "syscalls": int(c[C["syscalls"]]),
+            **stats.rates(pkts, int(c[C["bytes"]]), secs, self.extra),
+            **stats.per_packet(c, float(end.snapshot.cpu_ns.sum())),
+            "user_ns_per_pkt": float(end.snapshot.cpu_user_ns.sum()) / pkts if pkts else None,
+            "sys_ns_per_pkt": float(end.snapshot.cpu_sys_ns.sum()) / pkts if pkts else None,
+            "interface_tx_packets": iface1["tx_packets"] - self.iface0["tx_packets"],
+            "interface_tx_dropped": iface1["tx_dropped"] - self.iface0["tx_dropped"],
+            "peer_rx_packets": peer_rx,
+            "interrupted": end.interrupted is not None,
+            "departures": departures(end.snapshot.stats, secs, self.pace, cfg.workers) if self.pace else None,
+        }
+
+    def after(self, out: dict) -> list[str]:
+        return disagreements(out, str(self.cfg.where), str(self.peer) if self.peer else None)
+
+    def rows(self, out: dict) -> list[tuple[str, str]]:
+        cfg, f, secs = self.cfg, stats.fmt, out["seconds"]
+        rows = [
+            ("interface", f"{cfg.where} ({cfg.backend}{', GSO' if gso_bytes(cfg) else ''}, batch {cfg.batch}, "
+                          f"{cfg.workers} worker(s))"),
+            ("packets sent", f(out["packets"])),
+            ("interface tx / dropped", f"{f(out['interface_tx_packets'])} / {f(out['interface_tx_dropped'])}"),
+            ("seconds", f(secs, 3)),
+            ("rate", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
+            ("errors / ring full", f"{f(out['errors'])} / {f(out['ring_full'])}"),
+            ("data path ns/pkt", f(out["ns_per_pkt"], 1)),
+            ("data path cycles/pkt", f(out["cycles_per_pkt"], 1)),
+            ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"], 1)),
+            ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
+            ("mean batch", f(out["mean_batch"], 1)),
         ]
-    reporter.summary(out, rows, "gen summary")
-    return out
+        dep = out["departures"]
+        if dep:
+            rows += [
+                ("intended / offered", f"{f(dep['intended'])} frames at {f(dep['intended_pps'], 0)} pps / "
+                                       f"{f(out['packets'])} ({f(dep['skipped'])} slots skipped after stalls)"),
+                ("inter-departure µs p50 / p99 / max", f"{us(dep['gap_p50_ns'])} / {us(dep['gap_p99_ns'])} / "
+                                                      f"{us(dep['gap_max_ns'])} (intended {us(self.pace)})"),
+                ("largest burst / time behind schedule", f"{f(dep['max_burst'])} frames / {us(dep['behind_ns'])} µs"),
+            ]
+        return rows
+
+
+def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
+    return GenSession(cfg, reporter.note).drive(reporter, cfg.interval)
 
 
 AGREE = 0.005  # counts further apart than this are said

@@ -15,7 +15,6 @@ counts the shortfall as loss and is marked tester-bound, as RFC 9971 asks.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -26,7 +25,7 @@ from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.units import WIRE_OVERHEAD, FrameMix
-from wirespeed.runner import driver, stats
+from wirespeed.runner import stats
 from wirespeed.runner.driver import Run
 from wirespeed.tools import gen as genmod
 from wirespeed.tools import sink as sinkmod
@@ -342,7 +341,7 @@ def latency_of(hist: np.ndarray, deltas: np.ndarray) -> dict:
     p = stats.percentiles(hist)
     return {"samples": n, "min_ns": float(lower[nz[0]]), "avg_ns": int(deltas[sinkmod.S["lat_sum_ns"]]) / n,
             "max_ns": float(lower[min(nz[-1] + 1, len(lower) - 1)]), "p50_ns": p["p50_ns"], "p90_ns": p["p90_ns"],
-            "p99_ns": p["p99_ns"], "p99_9_ns": p["p99.9_ns"],
+            "p99_ns": p["p99_ns"], "p99_9_ns": p["p99_9_ns"],
             "histogram": {str(int(lower[i])): int(hist[i]) for i in nz}}
 
 

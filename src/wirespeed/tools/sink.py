@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
 
 from wirespeed import core, ports
 from wirespeed.base.errors import UsageError
@@ -17,7 +16,8 @@ from wirespeed.base.netdev import link_stats, xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, header_bytes
 from wirespeed.runner import driver, stats
-from wirespeed.runner.driver import FOREVER, Plan, Run, Step, Worker
+from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
+from wirespeed.runner.session import Result, ToolSession
 
 S = {name: i for i, name in enumerate(core.SINK_STAT_NAMES)}
 SEQ_KEYS = ("lost", "reordered", "duplicated")
@@ -146,78 +146,100 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
     return out
 
 
-def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
-    p = plan(cfg, note=reporter.note)
-    b = ports.backend(cfg.backend)
-    extra = l2_extra(cfg)
-    iface0, x0 = link_stats(cfg.where), xdp_stats(cfg.where)
-    C = core.C
+class SinkResult(Result):
+    """sink's summary: packets, bytes, pps, pktgen, other, lost, reordered, duplicated, latency
+    (lat_min_ns, lat_avg_ns, lat_max_ns, p50_ns, p90_ns, p99_ns, p99_9_ns), kernel_drops, ..."""
 
-    def on_interval(prev: driver.Snapshot, now: driver.Snapshot) -> None:
+
+class SinkSession(ToolSession):
+    """The receiver as an object (wirespeed.Sink) and as the command (wirespeed sink)."""
+
+    tool = "sink"
+    result_type = SinkResult
+
+    def __init__(self, cfg: SinkConfig, note=lambda text: None):
+        super().__init__(note)
+        self.cfg = cfg
+        self.backend = ports.backend(cfg.backend)
+
+    def plan(self):
+        cfg = self.cfg
+        self.p = plan(cfg, note=self.note)
+        self.extra = l2_extra(cfg)
+        self.iface0, self.x0 = link_stats(cfg.where), xdp_stats(cfg.where)
+        return self.p, lambda w: SinkStep(cfg, w)
+
+    def start_fields(self) -> dict:
+        if self.backend.in_kernel:
+            return dict(interface=str(self.cfg.where), backend=self.cfg.backend)
+        return dict(interface=str(self.cfg.where), backend=self.cfg.backend, workers=self.cfg.workers, cpus=self.p.cpus)
+
+    def start_at_ready(self) -> bool:
+        return self.backend.in_kernel
+
+    def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
+        C, cfg = core.C, self.cfg
         d = now.port() - prev.port()
-        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), now.t - prev.t, extra)
-        if b.in_kernel:
-            cols = {"cpus": int((p.ports[0].counters[:, C["packets"]] > 0).sum())}
+        r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), now.t - prev.t, self.extra)
+        if self.backend.in_kernel:
+            cols = {"cpus": int((self.p.ports[0].counters[:, C["packets"]] > 0).sum())}
         else:
             ds = now.stats.sum(axis=0) - prev.stats.sum(axis=0)
             seq = cfg.workers == 1
             cols = {"lost": int(ds[S["lost"]]) if seq else "-", "reordered": int(ds[S["reordered"]]) if seq else "-",
                     "drops": int(now.port()[C["kernel_drops"]])}
-        reporter.interval(now.t, r, cols)
+        return r, cols
 
-    run_ = Run(p, lambda w: SinkStep(cfg, w))
-
-    def ready() -> None:
-        facts = run_.facts[0]
-        if b.in_kernel:
-            reporter.event("start", interface=str(cfg.where), backend=cfg.backend, **facts)
-        reporter.event("ready")
-
-    if not b.in_kernel:
-        reporter.event("start", interface=str(cfg.where), backend=cfg.backend, workers=cfg.workers, cpus=p.cpus)
-    end = driver.drive(run_, cfg.interval, on_interval, on_ready=ready, on_note=reporter.note)
-    if cfg.exit_after_setup:
-        return {"setup_only": True}
-    iface1, x1 = link_stats(cfg.where), xdp_stats(cfg.where)
-    out = summarize(end.snapshot, end.seconds, cfg)
-    out["interface_rx_packets"] = iface1["rx_packets"] - iface0["rx_packets"]
-    out["interface_rx_dropped"] = iface1["rx_dropped"] - iface0["rx_dropped"]
-    out["interrupted"] = end.interrupted is not None
-    f = stats.fmt
-    if b.in_kernel:
-        per_cpu = p.ports[0].counters[:, C["packets"]]
-        nz = per_cpu[per_cpu > 0]
-        out.update({
-            "xdp_mode": run_.facts[0].get("xdp_mode"),
-            **stats.rates(out["packets"], out["bytes"], out["active_seconds"], FCS),
-            "per_cpu_packets": [int(x) for x in per_cpu],
-            "interface_xdp_packets": x1.get("xdp_packets", 0) - x0.get("xdp_packets", 0) if x0 else None,
-            "interface_xdp_drops": x1.get("xdp_drops", 0) - x0.get("xdp_drops", 0) if x0 else None,
-        })
-        rows = [
-            ("interface", f"{cfg.where} (xdp-count, {out['xdp_mode']} XDP, program id {run_.facts[0].get('prog_id')})"),
-            ("packets counted and dropped", f(out["packets"])),
-            ("interface XDP packets / drops", f"{f(out['interface_xdp_packets'])} / {f(out['interface_xdp_drops'])}"),
-            ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
-            ("packets per CPU", " / ".join(f(int(x)) for x in nz) or "0"),
-        ]
-        reporter.summary(out, rows, "sink summary")
+    def summary(self, end: driver.Ended) -> dict:
+        C, cfg = core.C, self.cfg
+        iface1, x1 = link_stats(cfg.where), xdp_stats(cfg.where)
+        out = summarize(end.snapshot, end.seconds, cfg)
+        out["interface_rx_packets"] = iface1["rx_packets"] - self.iface0["rx_packets"]
+        out["interface_rx_dropped"] = iface1["rx_dropped"] - self.iface0["rx_dropped"]
+        out["interrupted"] = end.interrupted is not None
+        if self.backend.in_kernel:
+            facts = self.run.facts[0]
+            per_cpu = self.p.ports[0].counters[:, C["packets"]]
+            x0 = self.x0
+            out.update({
+                "xdp_mode": facts.get("xdp_mode"), "prog_id": facts.get("prog_id"),
+                **stats.rates(out["packets"], out["bytes"], out["active_seconds"], FCS),
+                "per_cpu_packets": [int(x) for x in per_cpu],
+                "interface_xdp_packets": x1.get("xdp_packets", 0) - x0.get("xdp_packets", 0) if x0 else None,
+                "interface_xdp_drops": x1.get("xdp_drops", 0) - x0.get("xdp_drops", 0) if x0 else None,
+            })
         return out
-    lat = [out[k] for k in ("lat_min_ns", "lat_avg_ns", "p50_ns", "p90_ns", "p99_ns", "p99.9_ns", "lat_max_ns")]
-    rows = [
-        ("interface", f"{cfg.where} ({cfg.backend}, {cfg.workers} worker(s))"),
-        ("packets received", f(out["packets"])),
-        ("interface rx / dropped", f"{f(out['interface_rx_packets'])} / {f(out['interface_rx_dropped'])}"),
-        ("pktgen / other / malformed", f"{f(out['pktgen'])} / {f(out['other'])} / {f(out['malformed'])}"),
-        ("sequence jumps (foreign or restarted)", f(out["seq_jumps"])),
-        ("lost / reordered / duplicated", " / ".join(f(out[k]) for k in SEQ_KEYS)),
-        ("kernel ring drops", f(out["kernel_drops"])),
-        ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  {f(out['l1_mbps'])} Mbit/s L1"),
-        ("latency µs min/avg/p50/p90/p99/p99.9/max",
-         " / ".join("-" if v is None else f"{v / 1000:,.1f}" for v in lat)),
-        ("data path ns/pkt", f(out["ns_per_pkt"])),
-        ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
-        ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
-    ]
-    reporter.summary(out, rows, "sink summary")
-    return out
+
+    def rows(self, out: dict) -> list[tuple[str, str]]:
+        cfg, f = self.cfg, stats.fmt
+        if self.backend.in_kernel:
+            nz = [x for x in out["per_cpu_packets"] if x]
+            return [
+                ("interface", f"{cfg.where} (xdp-count, {out['xdp_mode']} XDP, program id {out['prog_id']})"),
+                ("packets counted and dropped", f(out["packets"])),
+                ("interface XDP packets / drops", f"{f(out['interface_xdp_packets'])} / {f(out['interface_xdp_drops'])}"),
+                ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  "
+                                              f"{f(out['l1_mbps'])} Mbit/s L1"),
+                ("packets per CPU", " / ".join(f(int(x)) for x in nz) or "0"),
+            ]
+        lat = [out[k] for k in ("lat_min_ns", "lat_avg_ns", "p50_ns", "p90_ns", "p99_ns", "p99_9_ns", "lat_max_ns")]
+        return [
+            ("interface", f"{cfg.where} ({cfg.backend}, {cfg.workers} worker(s))"),
+            ("packets received", f(out["packets"])),
+            ("interface rx / dropped", f"{f(out['interface_rx_packets'])} / {f(out['interface_rx_dropped'])}"),
+            ("pktgen / other / malformed", f"{f(out['pktgen'])} / {f(out['other'])} / {f(out['malformed'])}"),
+            ("sequence jumps (foreign or restarted)", f(out["seq_jumps"])),
+            ("lost / reordered / duplicated", " / ".join(f(out[k]) for k in SEQ_KEYS)),
+            ("kernel ring drops", f(out["kernel_drops"])),
+            ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  "
+                                          f"{f(out['l1_mbps'])} Mbit/s L1"),
+            ("latency µs min/avg/p50/p90/p99/p99.9/max",
+             " / ".join("-" if v is None else f"{v / 1000:,.1f}" for v in lat)),
+            ("data path ns/pkt", f(out["ns_per_pkt"])),
+            ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
+            ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
+        ]
+
+
+def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
+    return SinkSession(cfg, reporter.note).drive(reporter, cfg.interval)

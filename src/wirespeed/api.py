@@ -1,0 +1,277 @@
+"""The Python API: the same tools as the command line, as objects, with the command line's own
+words for options (strings as on the command line, or plain numbers).
+
+    import wirespeed
+    with wirespeed.Lab("pair") as lab:                       # namespaces + veth, removed at the end
+        with wirespeed.Sink(lab=lab, count=100_000) as sink:
+            wirespeed.Gen(lab=lab, rate="200kpps", count=100_000).run()
+            res = sink.wait(10)
+        print(res.lost, res.p99_ns)
+
+Gen, Sink and Fwd: start() returns once every worker has opened its ports (a receiver is then
+listening); stats() gives the live figures since the previous call (pps, l2_mbps, l1_mbps, and
+the tool's own: lost, reordered, ...); wait(timeout) returns the result once the run ends by
+itself (its count or duration), or None; stop() ends it; run() is start() then wait(). As
+context managers they start and stop. Results are typed (GenResult, SinkResult, FwdResult):
+their fields are attributes, to_dict() is the JSON summary. Nothing is printed.
+
+Units: rates "500kpps", "1.5mpps", "2gbit" (L1), "2gbpsl2", "250MB/s", "50%" or a number of
+packets per second; sizes in bytes with the FCS (64 .. 9000) or "imix"; durations "10", "500ms",
+"2m" or seconds; counts "10M", "1e6" or a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from wirespeed import lab as labmod
+from wirespeed.base.errors import UsageError
+from wirespeed.base.netdev import link_info
+from wirespeed.base.netns import Where
+from wirespeed.base.units import FrameMix, Rate, parse_frame
+from wirespeed import options as opt
+from wirespeed.ports import Batch
+from wirespeed.runner.session import Result
+from wirespeed.tools.fwd import FwdConfig, FwdResult, FwdSession
+from wirespeed.tools.gen import GenConfig, GenResult, GenSession, check_frame
+from wirespeed.tools.sink import SinkConfig, SinkResult, SinkSession
+
+__all__ = ["Gen", "Sink", "Fwd", "Lab", "Batch", "GenResult", "SinkResult", "FwdResult", "Result", "Where",
+           "gen_config", "sink_config", "fwd_config", "gen_config_at", "sink_config_at", "fwd_config_at"]
+
+
+def _conv(value, parse, name: str):
+    """A value as the command line would take it: strings go through its parser."""
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return parse(value)
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"{name}: {e}") from None
+
+
+def _rate(value) -> Rate | None:
+    if value is None or isinstance(value, Rate):
+        return value
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise UsageError(f"rate must be positive, got {value}")
+        return Rate(pps=float(value))
+    return _conv(value, opt.rate, "rate")
+
+
+def _frame(value) -> FrameMix:
+    if isinstance(value, FrameMix):
+        return value
+    return parse_frame(str(value))
+
+
+class _Place:
+    """Where a tool runs: an interface (optionally in a namespace), or a lab's node."""
+
+    def __init__(self, ifnames: list[str], netns: str | None, lab, node: str, topology: str):
+        self.topo = None
+        if ifnames:
+            if lab is not None:
+                raise UsageError("give an interface or a lab, not both")
+            self.wheres = [Where(n, netns) for n in ifnames]
+            for w in self.wheres:
+                link_info(w)
+            return
+        if netns:
+            raise UsageError("netns names the namespace of an interface you give; without one the lab is used")
+        name = lab.topology.name if isinstance(lab, labmod.Lab) else (lab or "lab")
+        labmod.require_root("a tool in the lab")
+        self.topo, _ = labmod.resolve(labmod.check_name(name), False, topology=topology)
+        self.wheres = [Where(e.ifname, self.topo.netns(node)) for e in self.topo.endpoints(node)]
+
+
+def _name(option: str, cli: bool) -> str:
+    return "--" + option.replace("_", "-") if cli else option
+
+
+def _cpus(value) -> list[int] | None:
+    cpus = _conv(value, opt.cpu_list, "cpu")
+    return [cpus] if isinstance(cpus, int) else cpus
+
+
+def gen_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> GenConfig:
+    """A GenConfig from the command line's words (see wirespeed gen --help): on an interface
+    (in a namespace), or on a lab's gen node."""
+    place = _Place([iface] if iface else [], netns, lab, "gen", "pair")
+    return gen_config_at(place.wheres[0], place.topo, **options)
+
+
+def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, size="64", count=None,
+                  duration=None, batch: int = 64, workers: int = 1, cpu=None, ipv6: bool = False, src_mac=None,
+                  dst_mac=None, src_ip=None, dst_ip=None, sport="9", dport="9", vary: str = "inc", flows: int = 0,
+                  seed: int = 1, ttl: int = 64, tos: int = 0, df: bool = True, ip_id: int | None = None,
+                  stamp: bool = True, payload=None, link=None, max_burst: int = 32, copy: str = "auto",
+                  xdp_mode: str = "native", qdisc_bypass: bool = True, linear: bool = True, gso: bool = True,
+                  prepare_peer: bool = False, interval=1.0, exit_after_setup: bool = False,
+                  cli: bool = False) -> GenConfig:
+    """The generator's config at `where` (topo: the lab it is in, or None): the one place the
+    command line and the API both build it."""
+    payload = _conv(payload, opt.hex_bytes, "payload") or b""
+    mix = _frame(size)
+    stamp = stamp and not payload
+    if ipv6 and (ip_id is not None or not df):
+        raise UsageError(f"{_name('ip_id', cli)} and {_name('no_df' if cli else 'df', cli)} are IPv4 header fields; "
+                         "an IPv6 template has neither")
+    check_frame(mix, ipv6, stamp, payload)
+    if topo is not None:
+        end = topo.endpoints("gen")[0]
+        peer = topo.peer(end)
+        defaults = (end.address6, peer.address6) if ipv6 else (end.address, peer.address)
+        lab_src, lab_dst = opt.mac(end.mac), opt.mac(peer.mac)
+    else:
+        defaults = ("2001:2::1", "2001:2::2") if ipv6 else ("198.18.0.1", "198.18.0.2")
+        lab_src = None
+        if backend == "afpacket" and not dst_mac:
+            raise UsageError(f"{_name('dst_mac', cli)} is needed to send on {where}")
+        lab_dst = bytes(6)
+    s_ip, s_ips = _conv(src_ip or defaults[0], opt.ip_range, "src_ip")
+    d_ip, d_ips = _conv(dst_ip or defaults[1], opt.ip_range, "dst_ip")
+    for ip in (s_ip, d_ip):
+        if (ip.version == 6) != ipv6:
+            raise UsageError(f"address {ip} is IPv{ip.version}, the template is IPv{6 if ipv6 else 4}"
+                             + (" (-6 picks IPv6)" if cli else ""))
+    smac = _conv(src_mac, opt.mac, "src_mac") or lab_src or opt.mac(link_info(where)["mac"])
+    dmac = _conv(dst_mac, opt.mac, "dst_mac") or lab_dst
+    ports_of = lambda v, n: _conv(str(v) if isinstance(v, int) else v, opt.port_range, n)  # noqa: E731
+    return GenConfig(
+        where=where, src_mac=smac, dst_mac=dmac, src_ip=s_ip, dst_ip=d_ip, src_ips=s_ips, dst_ips=d_ips,
+        sports=ports_of(sport, "sport"), dports=ports_of(dport, "dport"), vary=vary, frame=mix, flows=flows,
+        seed=seed, stamp=stamp, backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
+        duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
+        link_bps=_conv(link, opt.link_bps, "link"), workers=workers, cpus=_cpus(cpu),
+        interval=_conv(interval, opt.interval, "interval"), qdisc_bypass=qdisc_bypass, linear=linear, gso=gso,
+        copy=copy, xdp_mode=xdp_mode, ttl=ttl, tos=tos, df=df, ip_id=ip_id or 0, payload=payload,
+        exit_after_setup=exit_after_setup, max_burst=max_burst, prepare_peer=prepare_peer or topo is not None)
+
+
+def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> SinkConfig:
+    """A SinkConfig from the command line's words (see wirespeed sink --help)."""
+    place = _Place([iface] if iface else [], netns, lab, "sink", "pair")
+    return sink_config_at(place.wheres[0], place.topo, **options)
+
+
+def sink_config_at(where: Where, topo, *, backend: str = "afpacket", count=None, duration=None, batch: int = 256,
+                   workers: int = 1, cpu=None, port: int = 9, bind: str | None = None, filter_port: bool = False,
+                   copy: str = "auto", xdp_mode: str = "native", interval=1.0,
+                   exit_after_setup: bool = False) -> SinkConfig:
+    bind = bind or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
+    return SinkConfig(where=where, backend=backend, bind_ip=bind, port=port, filter_port=filter_port,
+                      count=_conv(count, opt.count, "count"), duration=_conv(duration, opt.duration, "duration"),
+                      interval=_conv(interval, opt.interval, "interval"), workers=workers, cpus=_cpus(cpu),
+                      batch=batch, xdp_mode=xdp_mode, copy=copy, exit_after_setup=exit_after_setup)
+
+
+def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,
+               **options) -> FwdConfig:
+    """A FwdConfig from the command line's words; hook: a spec ("mac-swap", "module:function")
+    or a callable taking a HookBatch."""
+    if bool(inp) != bool(out):
+        raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
+    place = _Place([inp, out] if inp else [], netns, lab, "fwd", "chain")
+    return fwd_config_at(place.wheres[0], place.wheres[1], **options)
+
+
+def fwd_config_at(inp: Where, out: Where, *, backend: str = "afpacket", batch: int = 64, hook=None,
+                  qdisc: str = "pfifo", limit: int = 1024, bulk: bool = True, bypass: bool = True,
+                  byte_budget: int = 65536, pool: int = 8192, buffers: str = "pool", count=None, duration=None,
+                  idle_stop=None, cpu: int | None = None, copy: str = "auto", xdp_mode: str = "native",
+                  zero_copy: bool = True, interval=1.0, exit_after_setup: bool = False,
+                  hook_name: str | None = None) -> FwdConfig:
+    from wirespeed.tools import hooks
+
+    fn = hooks.load(hook) if isinstance(hook, str) else hook
+    name = hook_name or (hook if isinstance(hook, str) else getattr(hook, "__name__", "hook") if hook else "none")
+    return FwdConfig(inp=inp, out=out, backend=backend, batch=batch, hook=fn, hook_name=name,
+                     qdisc=qdisc, limit=limit, bulk=bulk, bypass=bypass, byte_budget=byte_budget, pool_bufs=pool,
+                     buffers=buffers, count=_conv(count, opt.count, "count"),
+                     duration=_conv(duration, opt.duration, "duration"),
+                     idle_stop=_conv(idle_stop, opt.duration, "idle_stop"),
+                     interval=_conv(interval, opt.interval, "interval"), cpu=cpu, copy=copy, xdp_mode=xdp_mode,
+                     zero_copy=zero_copy, exit_after_setup=exit_after_setup)
+
+
+class _Tool:
+    """start(), stats(), wait(timeout), stop(), run(); a context manager."""
+
+    session_type = None
+
+    def __init__(self, cfg, note=None):
+        self.cfg = cfg
+        self.notes: list[str] = []
+        self._s = self.session_type(cfg, note or self.notes.append)
+
+    def start(self):
+        self._s.start()
+        return self
+
+    def stats(self) -> dict:
+        return self._s.stats()
+
+    def wait(self, timeout: float | None = None) -> Result | None:
+        return self._s.wait(timeout)
+
+    def stop(self) -> Result:
+        return self._s.stop()
+
+    def run(self) -> Result:
+        """Start and wait for the end (a count or a duration must be given)."""
+        if getattr(self.cfg, "count", None) is None and getattr(self.cfg, "duration", None) is None:
+            raise UsageError("run() needs a count or a duration; or start() and stop()")
+        self.start()
+        return self.wait()
+
+    @property
+    def result(self) -> Result | None:
+        return self._s.result
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self._s.__exit__(*exc)
+
+
+class Gen(_Tool):
+    """The traffic generator: Gen(iface=None, netns=None, lab=None, rate=..., size=64, count=...,
+    duration=..., backend="afpacket", ...): the options of `wirespeed gen`, by their long names."""
+
+    session_type = GenSession
+
+    def __init__(self, iface: str | None = None, **options):
+        super().__init__(gen_config(iface, **options))
+
+
+class Sink(_Tool):
+    """The receiver: Sink(iface=None, netns=None, lab=None, backend="afpacket", count=...,
+    duration=..., ...): the options of `wirespeed sink`."""
+
+    session_type = SinkSession
+
+    def __init__(self, iface: str | None = None, **options):
+        super().__init__(sink_config(iface, **options))
+
+
+class Fwd(_Tool):
+    """The forwarder: Fwd(inp=None, out=None, netns=None, lab=None, hook=..., backend="afpacket",
+    ...): the options of `wirespeed fwd`; hook may be a callable."""
+
+    session_type = FwdSession
+
+    def __init__(self, inp: str | None = None, out: str | None = None, **options):
+        super().__init__(fwd_config(inp, out, **options))
+
+
+class Lab(labmod.Lab):
+    """Lab("pair" | "chain", name="api"): network namespaces joined by veth pairs, made on enter
+    and removed on exit (keep=True leaves them)."""
+
+    def __init__(self, topology: str = "pair", name: str = "api", keep: bool = False):
+        if topology not in labmod.TOPOLOGIES:
+            raise UsageError(f"topology must be one of {', '.join(labmod.TOPOLOGIES)}, got {topology!r}")
+        super().__init__(labmod.TOPOLOGIES[topology](name), keep=keep)
