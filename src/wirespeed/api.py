@@ -23,8 +23,11 @@ packets per second; sizes in bytes with the FCS (64 .. 9000) or "imix"; duration
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 
 from wirespeed import lab as labmod
+from wirespeed import ports
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netdev import link_info
 from wirespeed.base.netns import Where
@@ -33,7 +36,7 @@ from wirespeed import options as opt
 from wirespeed.ports import Batch
 from wirespeed.runner.session import Result
 from wirespeed.tools.fwd import FwdConfig, FwdResult, FwdSession
-from wirespeed.tools.gen import GenConfig, GenResult, GenSession, check_frame
+from wirespeed.tools.gen import GenConfig, GenResult, GenSession, Range, check_frame
 from wirespeed.tools.sink import SinkConfig, SinkResult, SinkSession
 
 __all__ = ["Gen", "Sink", "Fwd", "Lab", "Batch", "GenResult", "SinkResult", "FwdResult", "Result", "Where",
@@ -109,9 +112,20 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
                   stamp: bool = True, payload=None, link=None, max_burst: int = 32, copy: str = "auto",
                   xdp_mode: str = "native", qdisc_bypass: bool = True, linear: bool = True, gso: bool = True,
                   prepare_peer: bool = False, interval=1.0, exit_after_setup: bool = False,
+                  pcap: str | None = None, timing: str = "rate", speed=1.0, loop: int = 1,
                   cli: bool = False) -> GenConfig:
     """The generator's config at `where` (topo: the lab it is in, or None): the one place the
-    command line and the API both build it."""
+    command line and the API both build it. pcap: replay that capture instead of a template
+    (timing "rate" or "original", speed, loop; MACs and addresses given are written into every
+    frame, and in the lab the MACs are the lab's)."""
+    if pcap is not None:
+        return _replay_config(where, topo, pcap, timing, speed, loop, src_mac, dst_mac, src_ip, dst_ip, cli,
+                              backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
+                              duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
+                              link_bps=_conv(link, opt.link_bps, "link"), cpus=_cpus(cpu),
+                              interval=_conv(interval, opt.interval, "interval"), qdisc_bypass=qdisc_bypass,
+                              linear=linear, copy=copy, xdp_mode=xdp_mode, exit_after_setup=exit_after_setup,
+                              workers=workers)
     payload = _conv(payload, opt.hex_bytes, "payload") or b""
     mix = _frame(size)
     stamp = stamp and not payload
@@ -150,6 +164,32 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
         exit_after_setup=exit_after_setup, max_burst=max_burst, prepare_peer=prepare_peer or topo is not None)
 
 
+def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int, src_mac, dst_mac, src_ip, dst_ip,
+                   cli: bool, **common) -> GenConfig:
+    from wirespeed.tools import replay
+
+    replay.file_ok(pcap)
+    if timing not in ("rate", "original"):
+        raise UsageError(f"{_name('timing', cli)} must be rate or original, got {timing!r}")
+    rewrite = {}
+    if topo is not None:  # the lab's wire: frames must carry its MACs to be taken in
+        end = topo.endpoints("gen")[0]
+        rewrite.update(src_mac=opt.mac(end.mac), dst_mac=opt.mac(topo.peer(end).mac))
+    for key, value, parse in (("src_mac", src_mac, opt.mac), ("dst_mac", dst_mac, opt.mac)):
+        if value is not None:
+            rewrite[key] = _conv(value, parse, key)
+    for key, value in (("src_ip", src_ip), ("dst_ip", dst_ip)):
+        if value is not None:
+            ip = value[0] if isinstance(value, tuple) else value  # the command line parsed it as a range
+            if isinstance(value, tuple) and value[1].count > 1:
+                raise UsageError(f"{_name(key, cli)} with --pcap is one address, not a range")
+            rewrite[key] = replay.address(ip, _name(key, cli))
+    any_ip = ipaddress.ip_address("198.18.0.1")
+    return GenConfig(where=where, src_mac=bytes(6), dst_mac=bytes(6), src_ip=any_ip, dst_ip=any_ip,
+                     src_ips=Range(0), dst_ips=Range(0), pcap=pcap, timing=timing,
+                     speed=replay.parse_speed(speed), loops=loop, rewrite=rewrite, stamp=False, **common)
+
+
 def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> SinkConfig:
     """A SinkConfig from the command line's words (see wirespeed sink --help)."""
     place = _Place([iface] if iface else [], netns, lab, "sink", "pair")
@@ -159,12 +199,23 @@ def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None,
 def sink_config_at(where: Where, topo, *, backend: str = "afpacket", count=None, duration=None, batch: int = 256,
                    workers: int = 1, cpu=None, port: int = 9, bind: str | None = None, filter_port: bool = False,
                    copy: str = "auto", xdp_mode: str = "native", interval=1.0,
-                   exit_after_setup: bool = False) -> SinkConfig:
+                   exit_after_setup: bool = False, hist: str | None = None, write: str | None = None,
+                   snaplen: int = 65535, write_count=None) -> SinkConfig:
+    """The sink's config at `where`; hist: the latency histogram's file (.hgrm); write: a pcap
+    file for every frame received (snaplen bytes of each, at most write_count frames)."""
     bind = bind or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
+    if hist is not None and ports.backend(backend).in_kernel:
+        raise UsageError(f"--backend {backend} counts in the kernel: it has no latency histogram to write")
+    for path, what in ((hist, "the histogram"), (write, "the capture")):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+            raise UsageError(f"cannot write {what} to {path}: {folder} is not a writable directory")
     return SinkConfig(where=where, backend=backend, bind_ip=bind, port=port, filter_port=filter_port,
                       count=_conv(count, opt.count, "count"), duration=_conv(duration, opt.duration, "duration"),
                       interval=_conv(interval, opt.interval, "interval"), workers=workers, cpus=_cpus(cpu),
-                      batch=batch, xdp_mode=xdp_mode, copy=copy, exit_after_setup=exit_after_setup)
+                      batch=batch, xdp_mode=xdp_mode, copy=copy, exit_after_setup=exit_after_setup,
+                      hist_file=hist, write_file=write, snaplen=snaplen,
+                      write_count=_conv(write_count, opt.count, "write_count"))
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,

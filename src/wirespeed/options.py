@@ -35,7 +35,80 @@ class Parser(argparse.ArgumentParser):
                 else:
                     out.append(a)
             args = out
-        return super().parse_known_args(args, namespace)
+        self._given: dict = {}
+        ns, rest = super().parse_known_args(args, namespace)
+        if self._given:  # a subcommand's parser: its options as written, for the run record
+            ns.given = {**getattr(ns, "given", {}), **self._given}
+        return ns, rest
+
+    def _get_value(self, action, arg_string):
+        if action.dest not in ("help", "command") and action.option_strings:
+            getattr(self, "_given", {})[action.dest] = arg_string  # the words the user wrote
+        return super()._get_value(action, arg_string)
+
+    def options(self) -> dict:
+        """dest -> action of every option this parser takes (what --config may set)."""
+        return {a.dest: a for a in self._actions if a.option_strings and a.dest not in ("help", "config")}
+
+
+def load_config(path: str, command: str, parser: Parser) -> dict:
+    """--config FILE: options by their long names (dashes or underscores) from a TOML file, or
+    the run record of a JSON start or summary line (what an earlier run printed), as typed
+    defaults for `parser`; the command line still overrides each."""
+    import json
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as e:
+        raise UsageError(f"--config {path}: {e.strerror}") from None
+    if text.lstrip().startswith(b"{"):
+        table = None
+        for line in text.decode(errors="replace").splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            rec = obj.get("record", obj) if isinstance(obj, dict) else None
+            if isinstance(rec, dict) and isinstance(rec.get("options"), dict):
+                table = rec["options"]
+                break
+        if table is None:
+            raise UsageError(f"--config {path}: no run record (a JSON line with \"record\": {{\"options\": ...}})")
+    else:
+        try:
+            table = tomllib.loads(text.decode())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"--config {path}: {e}") from None
+    table = dict(table)
+    if table.pop("command", command) != command:
+        raise UsageError(f"--config {path}: options of another command than wirespeed {command}")
+    actions = parser.options()
+    positionals = {a.dest for a in parser._actions if not a.option_strings}
+    out = {}
+    for key, value in table.items():
+        dest = key.replace("-", "_")
+        act = actions.get(dest)
+        if dest in positionals:
+            continue  # where to run (IFACE, IN OUT) is the command line's
+        if act is None:
+            raise UsageError(f"--config {path}: wirespeed {command} has no option {key!r}")
+        if isinstance(act, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            if not isinstance(value, bool):
+                raise UsageError(f"--config {path}: {key} is true or false, got {value!r}")
+            out[dest] = value
+            continue
+        if value is None or value == act.default:  # a default, as a record writes it: nothing to parse
+            continue
+        if act.choices is not None and value not in act.choices:
+            raise UsageError(f"--config {path}: {key} must be one of {', '.join(map(str, act.choices))}, got {value!r}")
+        try:
+            out[dest] = act.type(str(value)) if act.type else value
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f"--config {path}: {key}: {e}") from None
+        out.setdefault("given", {})[dest] = value
+    return out
 
 
 def _number(text: str, what: str) -> float:
@@ -281,11 +354,27 @@ def add_run(p, batch_default: int, backends: tuple[str, ...], workers: bool = Tr
     return g
 
 
+def listen(text: str) -> str:
+    from wirespeed.runner.metrics import parse_listen
+
+    try:
+        parse_listen(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--prometheus: ")) from None
+    return text
+
+
 def add_output(p) -> None:
     g = p.add_argument_group("output")
     g.add_argument("-i", "--interval", type=interval, default=1.0, metavar="T",
                    help=f"stats interval (default 1 s, at least {MIN_INTERVAL_S} s)")
     g.add_argument("--json", action="store_true", help="one JSON object per line")
+    g.add_argument("--config", metavar="FILE",
+                   help="options from FILE: TOML with the long option names (rate = \"500kpps\"), or a JSON "
+                        "line an earlier run printed (its run record); the command line overrides them")
+    g.add_argument("--prometheus", metavar="[ADDR:]PORT", type=listen,
+                   help="serve the live counters for Prometheus over HTTP (default address 127.0.0.1), "
+                        "updated once per interval")
 
 
 def add_xdp(g, zero_copy: bool = False) -> None:

@@ -153,17 +153,16 @@ def test_af_xdp_burst_api_round_trip(pair_lab):
         assert rx.copy == tx.copy == "copy" and rx.xdp_mode == "native"
         frames = [bytes.fromhex(b.mac.replace(":", "") + a.mac.replace(":", "")) + b"\x88\xb5" + bytes([i]) * 50
                   for i in range(40)]
-        data = np.frombuffer(b"".join(frames), np.uint8)
-        batch = Batch(data, np.arange(40, dtype=np.uint64) * 64, np.full(40, 64, np.uint32),
-                      np.zeros(40, np.uint64), n=40)
+        batch = Batch.from_frames(np.frombuffer(b"".join(frames), np.uint8).reshape(40, 64))
         assert tx.tx_burst(batch) == 40
+        assert tx.tx_burst(Batch.from_frames(frames[:3])) == 3  # from bytes as well
         assert tx.drain() == 0
         got, rb = [], rx.rx_batch(64)
         deadline = time.monotonic() + 5
-        while len(got) < 40 and time.monotonic() < deadline:
+        while len(got) < 43 and time.monotonic() < deadline:
             for i in range(rx.rx_burst(rb, 10)):
                 got.append(bytes(rb.frame(i)))
-        assert got == frames
+        assert got == frames + frames[:3]
     finally:
         tx.close()
         rx.close()

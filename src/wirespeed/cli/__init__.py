@@ -136,7 +136,31 @@ def _in_place(args, node: str, ifnames: list[str], body, topology: str = "pair")
 def _reporter(args, tool: str):
     from wirespeed.runner.stats import Reporter
 
-    return Reporter(tool, args.json, output.console())
+    rep = Reporter(tool, args.json, output.console())
+    rep.options = cli_options(args)
+    rep.prometheus = getattr(args, "prometheus", None)
+    return rep
+
+
+def cli_options(args) -> dict:
+    """The run's options by their long names, as the user wrote them (the command line, a
+    --config file), then every other option's default: what --config takes back."""
+    from wirespeed.runner.record import plain
+
+    given = getattr(args, "given", {})
+    out = {"command": args.command}
+    for dest, value in sorted(vars(args).items()):
+        if dest in ("func", "command", "given", "config", "json", "prometheus", "exit_after_setup"):
+            continue
+        if dest in given:
+            out[dest] = given[dest]
+        elif plain(value):
+            out[dest] = value
+    return out
+
+
+def _run(tool_run, cfg, args, tool: str) -> None:
+    tool_run(cfg, _reporter(args, tool))
 
 
 def _gen_options(args) -> dict:
@@ -149,7 +173,8 @@ def _gen_options(args) -> dict:
         ip_id=args.ip_id, stamp=not args.no_stamp, payload=args.payload, link=args.link, max_burst=args.max_burst,
         copy=args.copy, xdp_mode=args.xdp_mode, qdisc_bypass=not args.no_bypass, linear=not args.no_linear,
         gso=not args.no_gso, prepare_peer=args.prepare_peer, interval=args.interval,
-        exit_after_setup=args.exit_after_setup, cli=True)
+        exit_after_setup=args.exit_after_setup, pcap=args.pcap, timing=args.timing, speed=args.speed,
+        loop=args.loop, cli=True)
 
 
 def _cmd_gen(args) -> int:
@@ -158,11 +183,16 @@ def _cmd_gen(args) -> int:
 
     opt.check_backend_options(args)
     options = _gen_options(args)
-    if args.ipv6 and (args.ip_id is not None or args.no_df):  # before anything opens
-        raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
-    gen.check_frame(args.size, args.ipv6, not (args.no_stamp or args.payload), args.payload or b"")
+    if args.pcap is None:  # before anything opens
+        if args.ipv6 and (args.ip_id is not None or args.no_df):
+            raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
+        gen.check_frame(args.size, args.ipv6, not (args.no_stamp or args.payload), args.payload or b"")
+    else:
+        from wirespeed.tools import replay
+
+        replay.file_ok(args.pcap)
     return _in_place(args, "gen", [args.iface] if args.iface else [],
-                     lambda r: gen.run(api.gen_config_at(r.wheres[0], r.topo, **options), _reporter(args, "gen")))
+                     lambda r: _run(gen.run, api.gen_config_at(r.wheres[0], r.topo, **options), args, "gen"))
 
 
 def _cmd_sink(args) -> int:
@@ -175,8 +205,9 @@ def _cmd_sink(args) -> int:
         cfg = api.sink_config_at(
             r.wheres[0], r.topo, backend=args.backend, bind=args.bind, port=args.port, filter_port=args.filter_port,
             count=args.count, duration=args.duration, interval=args.interval, workers=args.workers, cpu=args.cpu,
-            batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup)
-        sink.run(cfg, _reporter(args, "sink"))
+            batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup,
+            hist=args.hist_file, write=args.write_file, snaplen=args.snaplen, write_count=args.write_count)
+        _run(sink.run, cfg, args, "sink")
 
     return _in_place(args, "sink", [args.iface] if args.iface else [], body)
 
@@ -198,7 +229,7 @@ def _cmd_fwd(args) -> int:
             idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy, xdp_mode=args.xdp_mode,
             zero_copy=not args.no_zero_copy, buffers=args.buffers, exit_after_setup=args.exit_after_setup,
             hook_name=args.hook)
-        fwd.run(cfg, _reporter(args, "fwd"))
+        _run(fwd.run, cfg, args, "fwd")
 
     return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")
 
@@ -391,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ip-id", type=opt.u16_value, metavar="N", help="IPv4 identification")
     t.add_argument("--no-stamp", action="store_true", help="no pktgen header (magic, seq, timestamp)")
     t.add_argument("--payload", type=opt.hex_bytes, metavar="HEX", help="fixed UDP payload instead of the pktgen header")
+    pc = g.add_argument_group("replay (instead of a template)")
+    pc.add_argument("--pcap", metavar="FILE",
+                    help="send this capture's frames (afpacket, xdp); --src-mac, --dst-mac, --src-ip, --dst-ip "
+                         "are written into every frame, checksums fixed; in the lab its MACs are")
+    pc.add_argument("--timing", choices=("rate", "original"), default="rate",
+                    help="rate: -r, or as fast as possible (default); original: the capture's own gaps")
+    pc.add_argument("--speed", type=opt.positive_float, default=1.0, metavar="X",
+                    help="--timing original: X times faster (default 1)")
+    pc.add_argument("--loop", type=int, default=1, metavar="N", help="passes over the capture (0: until -c/-d)")
     r = g.add_argument_group("rate")
     r.add_argument("-r", "--rate", type=opt.rate, help=RATE_HELP)
     r.add_argument("--link", type=opt.link_bps, metavar="SPEED",
@@ -417,6 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=opt.udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
     run.add_argument("--bind", metavar="ADDR", help="udp: address to bind (default: the lab's sink address)")
     run.add_argument("--filter-port", action="store_true", help="afpacket: count only UDP to --port as traffic")
+    run.add_argument("--write", metavar="FILE", dest="write_file",
+                     help="afpacket, xdp: write every frame received to FILE as pcap (nanosecond timestamps), "
+                          "in C, as it is accounted")
+    run.add_argument("--snaplen", type=opt.positive_int, default=65535, metavar="BYTES",
+                     help="--write: bytes of each frame kept (default 65535)")
+    run.add_argument("--write-count", type=opt.count, metavar="N", help="--write: at most N frames")
+    run.add_argument("--hist", metavar="FILE", dest="hist_file",
+                     help="write the latency histogram at the end, as HdrHistogram's percentile distribution "
+                          "(.hgrm, values in µs)")
     opt.add_xdp(run)
     opt.add_output(k)
     k.set_defaults(func=_cmd_sink)
@@ -558,7 +607,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "config", None):  # its options become defaults; the command line still wins
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+            defaults = opt.load_config(args.config, args.command, sub)
+            from_file = defaults.pop("given", {})
+            sub.set_defaults(**defaults)
+            args = parser.parse_args(argv)
+            args.given = {**from_file, **getattr(args, "given", {})}
         if getattr(args, "func", None) is _cmd_lab and args.action != "status":
             args.name_given = args.name is not None
             args.name = args.name or "lab"

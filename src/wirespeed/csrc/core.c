@@ -2,10 +2,10 @@
  * once per timed loop or run slice); the loops run here with the GIL released.
  *
  * Engines (no Python): tsc.h, csum.h, counters.h, gen.h, sink.h, runloop.h, afpacket.h, udp.h,
- * xskring.h + xsk.h, ring.h, pool.h, qdisc.h, timebench.h.
+ * xskring.h + xsk.h, ring.h, pool.h, qdisc.h, timebench.h, pcap.h.
  * Bindings, one per Python type or family of module functions: py_gen.h, py_sink.h,
  * py_afpacket.h, py_udp.h, py_xsk.h, py_ring.h, py_pool.h, py_qdisc.h, py_frames.h, py_bench.h,
- * py_bpf.h; pyutil.h and py_port.h hold what they share. Every header includes what it uses.
+ * py_bpf.h, py_pcap.h; pyutil.h and py_port.h hold what they share. Every header includes what it uses.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -15,6 +15,7 @@
 #include "py_bpf.h"
 #include "py_frames.h"
 #include "py_gen.h"
+#include "py_pcap.h"
 #include "py_pool.h"
 #include "py_qdisc.h"
 #include "py_ring.h"
@@ -27,6 +28,7 @@ static PyMethodDef core_methods[] = {
 	BPF_METHODS
 	FRAMES_METHODS
 	PACE_METHODS
+	PCAP_METHODS
 	{ NULL, NULL, 0, NULL },
 };
 

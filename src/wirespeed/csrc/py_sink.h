@@ -16,8 +16,18 @@ typedef struct {
 	uint64_t *own; /* else ours */
 } SinkObject;
 
+static void Sink_capture_stop(SinkObject *self)
+{
+	if (self->k && self->k->cap) {
+		pcap_flush(self->k->cap);
+		free(self->k->cap);
+		self->k->cap = NULL;
+	}
+}
+
 static void Sink_release(SinkObject *self)
 {
+	Sink_capture_stop(self);
 	if (self->mem.obj)
 		PyBuffer_Release(&self->mem);
 	free(self->own);
@@ -124,11 +134,46 @@ static PyObject *Sink_frames(SinkObject *self, PyObject *args)
 	return PyLong_FromSsize_t(n);
 }
 
+/* capture(fd, snaplen, max_frames): from now on every frame is also written to fd as pcap. */
+static PyObject *Sink_capture(SinkObject *self, PyObject *args)
+{
+	int fd;
+	unsigned int snaplen;
+	unsigned long long max;
+
+	if (!PyArg_ParseTuple(args, "iIK", &fd, &snaplen, &max))
+		return NULL;
+	if (snaplen < 14)
+		return PyErr_Format(PyExc_ValueError, "snaplen must be at least 14 (an Ethernet header), got %u", snaplen);
+	Sink_capture_stop(self);
+	if (!(self->k->cap = malloc(sizeof(struct pcap_out))))
+		return PyErr_NoMemory();
+	pcap_start(self->k->cap, fd, snaplen, max);
+	Py_RETURN_NONE;
+}
+
+/* capture_status() -> (frames, bytes, errno): what is written so far (flushed first). */
+static PyObject *Sink_capture_status(SinkObject *self, PyObject *unused)
+{
+	struct pcap_out *w = self->k->cap;
+
+	if (!w)
+		return Py_BuildValue("KKi", 0ull, 0ull, 0);
+	Py_BEGIN_ALLOW_THREADS
+	pcap_flush(w);
+	Py_END_ALLOW_THREADS
+	return Py_BuildValue("KKi", (unsigned long long)w->frames, (unsigned long long)w->bytes, w->err);
+}
+
 static PyMethodDef Sink_methods[] = {
 	{ "stats", (PyCFunction)Sink_stats, METH_NOARGS, "Counters as a dict (names in SINK_STAT_NAMES)." },
 	{ "hist", (PyCFunction)Sink_hist, METH_NOARGS,
 	  "Latency histogram as bytes of uint64: log-linear ns buckets, 2**SINK_HIST_SUB per power of two." },
 	{ "frames", (PyCFunction)Sink_frames, METH_VARARGS, "frames(buffer, offsets, lengths, rx_ns): account frames." },
+	{ "capture", (PyCFunction)Sink_capture, METH_VARARGS,
+	  "capture(fd, snaplen, max_frames): write every frame from now on to fd as nanosecond pcap." },
+	{ "capture_status", (PyCFunction)Sink_capture_status, METH_NOARGS,
+	  "capture_status() -> (frames, bytes, errno): flush, then what is written so far." },
 	{ NULL },
 };
 

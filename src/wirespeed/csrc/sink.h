@@ -19,6 +19,7 @@
 #include "csum.h"
 #include "gen.h"
 #include "hist.h"
+#include "pcap.h"
 
 #define SINK_STREAMS 16
 #define SINK_WIN_BITS 16
@@ -60,6 +61,7 @@ struct sink {
 	uint64_t *s;       /* S_COUNT counters */
 	uint64_t *hist;    /* SINK_HIST latency buckets */
 	uint32_t udp_port; /* count only UDP to this destination port (frames mode); 0: any */
+	struct pcap_out *cap; /* every frame is also written here (sink --write), or NULL */
 	struct sink_stream st[SINK_STREAMS];
 };
 
@@ -189,6 +191,8 @@ static inline void sink_frame(struct sink *k, const uint8_t *f, uint32_t len, ui
 	uint32_t l4;
 	uint16_t type;
 
+	if (k->cap)
+		pcap_put(k->cap, f, len, rx_ns);
 	if (len < ETH_HLEN_ + 20)
 		goto other;
 	type = get16(f + 12);

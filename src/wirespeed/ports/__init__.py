@@ -71,6 +71,32 @@ class Batch:
             np.zeros(size, np.uint64),
         )
 
+    @classmethod
+    def from_frames(cls, frames, lengths=None) -> "Batch":
+        """A batch to send (tx_burst) from frames without FCS: a list of bytes-like objects, or
+        a 2-D uint8 array with one frame per row (every row whole, or `lengths[i]` bytes of
+        row i). The frames are copied once into one contiguous buffer."""
+        if isinstance(frames, np.ndarray):
+            if frames.ndim != 2 or frames.dtype != np.uint8:
+                raise ValueError(f"frames must be a 2-D uint8 array (one frame per row), got {frames.ndim}-D "
+                                 f"{frames.dtype}")
+            n, width = frames.shape
+            data = np.ascontiguousarray(frames).reshape(-1)
+            offsets = np.arange(n, dtype=np.uint64) * np.uint64(width)
+            lens = np.full(n, width, np.uint32) if lengths is None else np.asarray(lengths, np.uint32)
+            if len(lens) != n or (n and int(lens.max()) > width):
+                raise ValueError(f"lengths must be {n} values of at most {width} (the row width)")
+        else:
+            bufs = [memoryview(f).cast("B") for f in frames]
+            n = len(bufs)
+            lens = np.fromiter((len(b) for b in bufs), np.uint32, n)
+            offsets = np.zeros(n, np.uint64)
+            offsets[1:] = np.cumsum(lens[:-1], dtype=np.uint64)
+            data = np.frombuffer(b"".join(bufs), np.uint8).copy()
+        if n and int(lens.min()) < 14:
+            raise ValueError("a frame needs at least an Ethernet header (14 bytes)")
+        return cls(data, offsets, lens, np.zeros(n, np.uint64), n=n)
+
     def __len__(self) -> int:
         return len(self.offsets)
 

@@ -61,10 +61,11 @@ def record(options: dict, interfaces: list[Where] = ()) -> dict:
         "tsc_hz": round(tsc_hz()),
         "interfaces": [interface(w) for w in interfaces],
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "options": {k: v for k, v in options.items() if _plain(v)},
+        "options": {k: v for k, v in options.items() if plain(v) or isinstance(v, dict)},
     }
 
 
-def _plain(v) -> bool:
+def plain(v) -> bool:
+    """A value JSON holds as it is."""
     return v is None or isinstance(v, (str, int, float, bool)) or (
-        isinstance(v, (list, tuple)) and all(_plain(x) for x in v))
+        isinstance(v, (list, tuple)) and all(plain(x) for x in v))

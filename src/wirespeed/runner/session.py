@@ -6,10 +6,33 @@ summary as a typed object. Nothing is printed unless a reporter is given.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
-from wirespeed.runner import driver
+from wirespeed.base.netns import Where
+from wirespeed.runner import driver, record
 from wirespeed.runner.driver import Ended, Plan, Run, Snapshot, Step, Worker
+
+
+def options_of(cfg) -> dict:
+    """A config's options as JSON values: what the run record says the run was asked to do."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, bytes):
+            v = v.hex(":") if len(v) == 6 else v.hex()
+        elif callable(v) and not isinstance(v, type):
+            v = getattr(v, "__name__", type(v).__name__)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, Where):
+            v = {k: x if record.plain(x) else str(x) for k, x in dataclasses.asdict(v).items()}
+        elif not record.plain(v):
+            v = str(v)
+        out[f.name] = v
+    return out
+
+
+def wheres_of(cfg) -> list[Where]:
+    return [getattr(cfg, f.name) for f in dataclasses.fields(cfg) if isinstance(getattr(cfg, f.name), Where)]
 
 
 class Result:
@@ -67,6 +90,19 @@ class ToolSession:
     def rows(self, out: dict) -> list[tuple[str, str]]:
         return []
 
+    roles: tuple[str, ...] = ("",)  # the port roles' names in exported metrics ("" : one port)
+
+    def counters(self, snap: Snapshot) -> dict[tuple[str, str], int]:
+        """Cumulative counts for the metrics endpoint: every port's C counters, and the tool's."""
+        from wirespeed import core
+
+        return {(f"{name}_total", role): int(snap.port(i)[j]) for i, role in enumerate(self.roles)
+                for name, j in core.C.items() if name not in ("cycles", "ns")}
+
+    def latency_hist(self, snap: Snapshot):
+        """The one-way latency histogram (C buckets, see stats.hist_lower_bounds), if the tool has one."""
+        return None
+
     def start_at_ready(self) -> bool:
         """The start line waits for the workers' facts (False: it is printed before they start)."""
         return False
@@ -82,6 +118,7 @@ class ToolSession:
     def _make_run(self) -> Run:
         plan, make_step = self.plan()
         self.run = Run(plan, make_step)
+        self.record = record.record(options_of(self.cfg), wheres_of(self.cfg))
         return self.run
 
     def start(self) -> "ToolSession":
@@ -124,7 +161,9 @@ class ToolSession:
         run.close()
         if run.error is not None:
             raise run.error
-        self.result = self.result_type(self.summary(Ended(run.elapsed(), None, run.snapshot())))
+        out = self.summary(Ended(run.elapsed(), None, run.snapshot()))
+        out["record"] = self.record
+        self.result = self.result_type(out)
         return self.result
 
     def __enter__(self) -> "ToolSession":
@@ -142,23 +181,42 @@ class ToolSession:
     def drive(self, reporter, interval_s: float) -> dict:
         self.note = reporter.note
         run = self._make_run()
+        if getattr(reporter, "options", None):  # the command line's own words: --config replays them
+            self.record = {**self.record, "options": reporter.options, "config": self.record["options"]}
         if not self.start_at_ready():
-            reporter.event("start", **self.start_fields())
+            reporter.event("start", **self.start_fields(), record=self.record)
+
+        metrics = []
 
         def on_ready() -> None:
             if self.start_at_ready():  # its fields are what the workers found (the XDP mode)
-                reporter.event("start", **self.start_fields(), **run.facts[0])
+                reporter.event("start", **self.start_fields(), **run.facts[0], record=self.record)
+            listen = getattr(reporter, "prometheus", None)
+            if listen:  # opened after the workers forked: they hold no listening socket
+                from wirespeed.runner.metrics import Exporter
+
+                metrics.append(Exporter(listen, self.tool, " -> ".join(map(str, wheres_of(self.cfg)))))
+                metrics[0].update(self.counters(run.snapshot()), {})  # zeros until the first interval
             reporter.event("ready")
 
         def on_interval(prev: Snapshot, now: Snapshot) -> None:
             rates, cols = self.interval(prev, now)
             reporter.interval(now.t, rates, cols)
+            for m in metrics:  # the parent, once per interval: the data path pays nothing
+                from wirespeed.runner.stats import hist_lower_bounds
 
-        end = driver.drive(run, interval_s, on_interval, enough=self.enough, on_ready=on_ready,
-                           on_note=reporter.note)
+                m.update(self.counters(now), rates, self.latency_hist(now), hist_lower_bounds())
+
+        try:
+            end = driver.drive(run, interval_s, on_interval, enough=self.enough, on_ready=on_ready,
+                               on_note=reporter.note)
+        finally:
+            for m in metrics:
+                m.close()
         if run.plan.exit_after_setup:
             return {"setup_only": True}
         out = self.summary(end)
+        out["record"] = self.record
         for text in self.after(out):
             reporter.note(text)
         reporter.summary(out, self.rows(out), f"{self.tool} summary")

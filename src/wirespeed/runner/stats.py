@@ -73,6 +73,39 @@ def percentiles(hist: np.ndarray) -> dict:
     return {_key(p): float(mids[np.searchsorted(cum, total * p / 100)]) for p in PERCENTILES}
 
 
+def hgrm(hist: np.ndarray, ticks_per_half_distance: int = 5, unit_ns: float = 1000.0) -> str:
+    """The histogram in HdrHistogram's percentile distribution format (.hgrm, what its plotter
+    and tools read), values in µs (unit_ns ns each): percentiles stepped as HdrHistogram steps
+    them (ticks per half distance to 100 %), each value the top of the C bucket holding it."""
+    lower = hist_lower_bounds()
+    upper = np.append(lower[1:], lower[-1] * 2) - 1
+    total = int(hist.sum())
+    lines = [f"{'Value':>12} {'Percentile':>14} {'TotalCount':>10} {'1/(1-Percentile)':>14}", ""]
+    if total:
+        cum = np.cumsum(hist)
+        q = 0.0
+        while True:
+            i = int(np.searchsorted(cum, max(1.0, total * q / 100.0)))
+            count = int(cum[i])
+            if count >= total:
+                lines.append(f"{upper[i] / unit_ns:12.3f} {1.0:1.12f} {count:10d}")
+                break
+            frac = q / 100.0
+            lines.append(f"{upper[i] / unit_ns:12.3f} {frac:1.12f} {count:10d} {1 / (1 - frac):14.2f}")
+            ticks = ticks_per_half_distance * 2 ** (int(np.log2(100.0 / (100.0 - q))) + 1)
+            q += 100.0 / ticks  # reaches the last count in ~ticks_per_half_distance * log2(total) steps
+        mids = (lower + upper + 1) / 2
+        mean = float((hist * mids).sum()) / total
+        std = float(np.sqrt((hist * (mids - mean) ** 2).sum() / total))
+        top = upper[int(np.flatnonzero(hist)[-1])]
+    else:
+        mean = std = top = 0.0
+    lines.append(f"#[Mean    = {mean / unit_ns:12.3f}, StdDeviation   = {std / unit_ns:12.3f}]")
+    lines.append(f"#[Max     = {top / unit_ns:12.3f}, Total count    = {total:12d}]")
+    lines.append(f"#[Buckets = {len(hist):12d}, SubBuckets     = {1 << core.SINK_HIST_SUB:12d}]")
+    return "\n".join(lines) + "\n"
+
+
 def _key(p: float) -> str:
     """p50_ns, p99_ns, p99_9_ns: keys jq takes as written."""
     return f"p{p:g}_ns".replace(".", "_")
@@ -86,6 +119,8 @@ class Reporter:
         self.json = json_out
         self.console = console
         self.header_done = False
+        self.prometheus = None  # [ADDR:]PORT: serve the live counters there while the run runs (runner.metrics)
+        self.options = None  # the command line's options as written, for the run record
 
     def event(self, kind: str, **fields) -> None:
         if self.json:

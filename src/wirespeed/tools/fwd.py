@@ -432,6 +432,14 @@ class FwdSession(ToolSession):
 
     tool = "fwd"
     result_type = FwdResult
+    roles = ("rx", "tx")
+
+    def counters(self, snap: driver.Snapshot) -> dict[tuple[str, str], int]:
+        out = super().counters(snap)
+        st = snap.stats[0]
+        out.update({(f"{k}_total", ""): int(st[K[k]]) for k in
+                    ("hook_dropped", "qdisc_dropped", "no_buffer", "hook_errors", "tx_refused", "qdisc_lock_ops")})
+        return out
 
     def __init__(self, cfg: FwdConfig, note=lambda text: None):
         super().__init__(note)

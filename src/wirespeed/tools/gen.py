@@ -16,7 +16,7 @@ from wirespeed.base.errors import UsageError
 from wirespeed.base.netdev import link_info, link_stats, veth_peer
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
-from wirespeed.base.units import FrameMix, Rate, frame
+from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Rate, frame
 from wirespeed.runner import driver, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
 from wirespeed.runner.session import Result, ToolSession
@@ -73,6 +73,11 @@ class GenConfig:
     max_burst: int = 32  # after a stall, at most this many frames ahead of the smooth schedule
     exit_after_setup: bool = False
     prepare_peer: bool = False  # kernel: a veth peer that cannot receive XDP_TX frames gets XDP_PASS
+    pcap: str | None = None  # replay this capture's frames instead of building them (tools.replay)
+    timing: str = "rate"  # pcap: "rate" (-r, or as fast as possible) or "original" (the capture's own)
+    speed: float = 1.0  # pcap, original timing: this many times faster
+    loops: int = 1  # pcap: passes over the capture; 0: until -c/-d
+    rewrite: dict = field(default_factory=dict)  # pcap: src_mac, dst_mac, src_ip, dst_ip to write into every frame
 
     @property
     def ipv6(self) -> bool:
@@ -271,6 +276,48 @@ class TrialGenStep(GenStep):
         return True
 
 
+def replay_plan(cfg: GenConfig, note=lambda text: None):
+    """A capture's frames instead of a template: load, check and rewrite it here, in the parent
+    (the worker inherits it), then one worker replays it. The pace of departures is not the
+    template generator's: departures are not reported (0)."""
+    from wirespeed.tools import replay
+
+    b = ports.backend(cfg.backend)
+    if b.name not in ("afpacket", "xdp"):
+        raise UsageError(f"--pcap replays over --backend afpacket or xdp, not {b.name}")
+    if cfg.workers != 1:
+        raise UsageError("--pcap replays from one worker: -w 1")
+    if cfg.timing == "original" and cfg.rate is not None:
+        raise UsageError("--timing original keeps the capture's own gaps: give -r or --timing original, not both")
+    if cfg.count is not None and cfg.count < 1:
+        raise UsageError(f"-c/--count must be at least 1, got {cfg.count}")
+    if not 1 <= cfg.batch <= 1024:
+        raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
+    if cfg.loops < 0:
+        raise UsageError(f"--loop must be 0 (until -c/-d) or more, got {cfg.loops}")
+    cap = replay.load(cfg.pcap)
+    info = link_info(cfg.where)
+    replay.check_mtu(cap, info["mtu"], cfg.where)
+    if int(cap.lengths.max()) > b.max_frame:
+        raise UsageError(f"--backend {b.name} sends frames up to {b.max_frame} bytes; --pcap {cfg.pcap} has "
+                         f"{int(cap.lengths.max())}")
+    done = replay.rewrite(cap, **cfg.rewrite)
+    if done:
+        note(f"rewrote {', '.join(f'{k} in {v:,} frame(s)' for k, v in done.items())} of {len(cap):,}")
+    pps = cfg.rate.packets_per_second(float(cap.lengths.mean()) + FCS + WIRE_OVERHEAD, cfg.link_bps) \
+        if cfg.rate is not None else 0.0
+    interval = 1e9 / pps if pps else 0.0
+    cpus = driver.cpu_plan(1, cfg.cpus, descending=True, note=note)
+    spec = ports.PortSpec(cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=int(cap.lengths.max()) + FCS,
+                          qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear, copy=cfg.copy, xdp_mode=cfg.xdp_mode,
+                          note=note)
+    prep = ports.prepare(spec, 1)
+    original, speed, loops = cfg.timing == "original", cfg.speed, cfg.loops
+    plan_ = Plan("gen", 1, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
+                 exit_after_setup=cfg.exit_after_setup)
+    return plan_, 0.0, lambda w: replay.ReplayStep(cap, cfg, w, interval, original, speed, loops)
+
+
 def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
     """Check everything, prepare the port, choose the CPUs: a run ready to start."""
     check(cfg)
@@ -332,19 +379,23 @@ class GenSession(ToolSession):
 
     def plan(self):
         cfg = self.cfg
-        p, self.pace = plan(cfg, note=self.note)
+        if cfg.pcap:
+            p, self.pace, make_step = replay_plan(cfg, note=self.note)
+        else:
+            p, self.pace = plan(cfg, note=self.note)
+            pace = self.pace
+            make_step = lambda w: GenStep(cfg, w, pace)  # noqa: E731
         self.extra = l2_extra(cfg)
         self.iface0 = link_stats(cfg.where)
         self.peer = veth_peer(cfg.where)  # the other end of a veth: its receive counter is readable
         self.peer0 = _received(self.peer)
         self.cpus = p.cpus
-        pace = self.pace
-        return p, lambda w: GenStep(cfg, w, pace)
+        return p, make_step
 
     def start_fields(self) -> dict:
         cfg, pace = self.cfg, self.pace
         return dict(interface=str(cfg.where), backend=cfg.backend, gso_bytes=gso_bytes(cfg), workers=cfg.workers,
-                    cpus=self.cpus, batch=cfg.batch, frame=cfg.frame.name,
+                    cpus=self.cpus, batch=cfg.batch, frame=f"pcap {cfg.pcap}" if cfg.pcap else cfg.frame.name,
                     rate_pps=(1e9 * cfg.workers / pace) if pace else None, max_burst=cfg.max_burst)
 
     def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
@@ -369,7 +420,7 @@ class GenSession(ToolSession):
             "interface": str(cfg.where),
             "backend": cfg.backend,
             "gso_bytes": gso_bytes(cfg),
-            "frame": cfg.frame.name,
+            "frame": f"pcap {cfg.pcap}" if cfg.pcap else cfg.frame.name,
             "batch": cfg.batch,
             "workers": cfg.workers,
             "seconds": secs,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 
 from wirespeed import core, ports
 from wirespeed.base.errors import UsageError
@@ -39,6 +40,10 @@ class SinkConfig:
     xdp_mode: str = "native"  # xdp, xdp-count: native, skb or auto
     copy: str = "auto"  # xdp: zc, copy or auto
     exit_after_setup: bool = False
+    hist_file: str | None = None  # the latency histogram, written at the end (HdrHistogram .hgrm)
+    write_file: str | None = None  # every frame received, as nanosecond pcap (written in C)
+    snaplen: int = 65535
+    write_count: int | None = None  # at most this many frames written
 
 
 def check(cfg: SinkConfig) -> None:
@@ -59,6 +64,31 @@ def check(cfg: SinkConfig) -> None:
         raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
     if not 1 <= cfg.batch <= 1024:
         raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
+    if cfg.write_file is not None:
+        if b.in_kernel or b.payload_only:
+            raise UsageError(f"--write captures Ethernet frames: --backend afpacket or xdp, not {b.name}")
+        if cfg.workers > 1:
+            raise UsageError("--write writes one file from one worker: -w 1")
+    if not 14 <= cfg.snaplen <= 262144:
+        raise UsageError(f"--snaplen must be 14..262144, got {cfg.snaplen}")
+    if cfg.write_count is not None and cfg.write_count < 1:
+        raise UsageError(f"--write-count must be at least 1, got {cfg.write_count}")
+
+
+def pcap_records(path: str) -> int:
+    """How many records a pcap file holds (indexed in C, in one pass)."""
+    import mmap
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return 0
+        with mmap.mmap(f.fileno(), size, prot=mmap.PROT_READ) as m:
+            data = np.frombuffer(m, np.uint8)
+            try:
+                return core.pcap_index(data, None, None, None)
+            finally:
+                del data
 
 
 def l2_extra(cfg: SinkConfig) -> int:
@@ -74,6 +104,14 @@ class SinkStep(Step):
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         self.stats = w.stats  # in the kernel's case: first and last time traffic was seen
         self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.filter_port else 0, stats=w.stats)
+        self.w, self.fd = w, None
+        if cfg.write_file:
+            try:
+                self.fd = os.open(cfg.write_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            except OSError as e:
+                self.port.close()
+                raise UsageError(f"--write {cfg.write_file}: {e.strerror}") from None
+            self.sink.capture(self.fd, cfg.snaplen, cfg.write_count or 2**64 - 1)
 
     def facts(self) -> dict:
         return self.port.facts() if hasattr(self.port, "facts") else {}
@@ -86,6 +124,11 @@ class SinkStep(Step):
 
     def close(self) -> None:
         self.port.close()
+        if self.fd is not None:
+            _, _, err = self.sink.capture_status()  # flushes what is buffered
+            os.close(self.fd)
+            if err:
+                self.w.note(f"writing {self.cfg.write_file} failed: {os.strerror(err)}; the file ends there")
 
 
 def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
@@ -177,6 +220,17 @@ class SinkSession(ToolSession):
     def start_at_ready(self) -> bool:
         return self.backend.in_kernel
 
+    def counters(self, snap: driver.Snapshot) -> dict[tuple[str, str], int]:
+        out = super().counters(snap)
+        if not self.backend.in_kernel:
+            totals = snap.stats[:, : len(S)].sum(axis=0)
+            out.update({(f"{k}_total", ""): int(totals[S[k]]) for k in
+                        ("pktgen", "other", "lost", "reordered", "duplicated", "malformed", "seq_jumps")})
+        return out
+
+    def latency_hist(self, snap: driver.Snapshot):
+        return None if self.backend.in_kernel else snap.stats[:, len(S):].sum(axis=0)
+
     def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
         C, cfg = core.C, self.cfg
         d = now.port() - prev.port()
@@ -194,6 +248,12 @@ class SinkSession(ToolSession):
         C, cfg = core.C, self.cfg
         iface1, x1 = link_stats(cfg.where), xdp_stats(cfg.where)
         out = summarize(end.snapshot, end.seconds, cfg)
+        if cfg.hist_file:
+            with open(cfg.hist_file, "w") as f:
+                f.write(stats.hgrm(self.latency_hist(end.snapshot)))
+        if cfg.write_file:  # read back: the records the file holds, counted independently of the writer
+            out["write_file"] = cfg.write_file
+            out["written"] = pcap_records(cfg.write_file)
         out["interface_rx_packets"] = iface1["rx_packets"] - self.iface0["rx_packets"]
         out["interface_rx_dropped"] = iface1["rx_dropped"] - self.iface0["rx_dropped"]
         out["interrupted"] = end.interrupted is not None

@@ -104,3 +104,40 @@ def test_examples_are_plain_scripts():
         code = p.read_text()
         assert code.startswith('"""') and "sudo python3 examples/" in code, p
         compile(code, str(p), "exec")
+
+
+def test_every_start_line_and_summary_carries_the_run_record(pair_lab):
+    import platform
+
+    from helpers import run_cli
+
+    r = run_cli("gen", "--lab-name", pair_lab.topology.name, "-c", "1000", "-r", "10kpps", "--json")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    start, summary = lines[0], lines[-1]
+    assert start["type"] == "start" and summary["type"] == "summary"
+    rec = start["record"]
+    assert rec == summary["record"]
+    assert rec["wirespeed"] == wirespeed.__version__ and rec["kernel"] == platform.release()
+    assert rec["tsc_hz"] > 1e8 and rec["cpus"] >= 1 and rec["started"].endswith("+00:00")
+    (iface,) = rec["interfaces"]
+    assert iface["driver"] == "veth" and iface["mtu"] == 1500 and iface["tx_queues"] >= 1
+    assert rec["options"]["count"] == "1000" and rec["options"]["rate"] == "10kpps"  # as written
+    assert rec["options"]["batch"] == 64 and rec["config"]["rate"]["pps"] == 10_000  # defaults; typed
+    res = wirespeed.Gen(lab=pair_lab, count=100).run()
+    assert res.record["interfaces"][0]["driver"] == "veth"
+
+
+def test_a_run_record_replays_the_run(pair_lab, tmp_path):
+    from helpers import run_cli
+
+    name = pair_lab.topology.name
+    first = run_cli("gen", "--lab-name", name, "-c", "2000", "-r", "20kpps", "-s", "imix", "--dport", "9-12", "--json")
+    (tmp_path / "rec.json").write_text(first.stdout.splitlines()[0] + "\n")
+    again = run_cli("gen", "--config", str(tmp_path / "rec.json"), "--json")
+    assert again.returncode == 0, again.stderr
+    a, b = json.loads(first.stdout.splitlines()[-1]), json.loads(again.stdout.splitlines()[-1])
+    assert a["record"]["options"] == b["record"]["options"] and a["record"]["config"] == b["record"]["config"]
+    assert b["packets"] == 2000 and b["frame"] == "imix"
+    (tmp_path / "run.toml").write_text(f'lab-name = "{name}"\ncount = "3k"\nrate = "30kpps"\n')
+    r = run_cli("gen", "--config", str(tmp_path / "run.toml"), "-c", "500", "--json")  # the command line wins
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[-1])["packets"] == 500
