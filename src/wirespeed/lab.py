@@ -328,7 +328,7 @@ def shape(topo: Topology, node: str, ifname: str, rate_bps: int, latency_ms: flo
     with privileged("shaping an interface in the lab"), NetNS(topo.netns(node)) as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
         try:
-            ipr.tc("del", index=idx)
+            ipr.tc("del", index=idx, parent=0xFFFFFFFF)  # the root qdisc, whatever its kind
         except NetlinkError:
             pass  # the default qdisc: nothing to remove
         if loss_pct:

@@ -163,14 +163,18 @@ def search_json(*args: str) -> list[dict]:
 
 
 def test_search_finds_a_token_buckets_capacity_and_where_the_loss_went(chain_lab):
-    """A DUT whose capacity is known exactly: Linux forwarding through a 35 Mbit/s token bucket
-    (72,917 frames of 64 bytes per second), far below the kernel's own forwarding rate."""
+    """A DUT whose capacity is known exactly: Linux forwarding through a 10 Mbit/s token bucket
+    (20,833 frames of 64 bytes per second), far below the kernel's own forwarding rate. Not a
+    faster bucket: on these VMs a token bucket whose next token is less than ~15 us away
+    waits for it on the CPU that enqueued the frame, and over veth that is the tester's own,
+    so the tester is held to the bucket's rate and nothing is lost (the search then says
+    tester-bound, correctly, but learns nothing about the bucket)."""
     topo = chain_lab.topology
     labmod.route(topo)
-    labmod.shape(topo, "fwd", topo.wires[1].a.ifname, 35_000_000, 5)
+    labmod.shape(topo, "fwd", topo.wires[1].a.ifname, 10_000_000, 5)
     out = search_json("--lab-name", topo.name, "--dut", "kernel")
     ndr = next(x for x in out if x["type"] == "goal" and x["goal"] == "NDR")
-    capacity = 35e6 / (60 * 8)
+    capacity = 10e6 / (60 * 8)
     assert ndr["regular"], ndr["irregular_because"]
     assert abs(ndr["conditional_throughput"]["pps"] - capacity) / capacity < 0.03
     lossy = [x for x in out if x["type"] == "trial" and x["lost"] > 0 and not x["tester_bound"]]
