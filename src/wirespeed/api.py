@@ -109,7 +109,8 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
                   duration=None, batch: int = 64, workers: int = 1, cpu=None, ipv6: bool = False, src_mac=None,
                   dst_mac=None, src_ip=None, dst_ip=None, sport="9", dport="9", vary: str = "inc", flows: int = 0,
                   seed: int = 1, ttl: int = 64, tos: int = 0, df: bool = True, ip_id: int | None = None,
-                  stamp: bool = True, payload=None, link=None, max_burst: int = 32, copy: str = "auto",
+                  stamp: bool = True, payload=None, link=None, max_burst: int = 32, pace: str = "user",
+                  copy: str = "auto",
                   xdp_mode: str = "native", qdisc_bypass: bool = True, linear: bool = True, gso: bool = True,
                   prepare_peer: bool = False, interval=1.0, exit_after_setup: bool = False,
                   pcap: str | None = None, timing: str = "rate", speed=1.0, loop: int = 1,
@@ -161,7 +162,8 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
         link_bps=_conv(link, opt.link_bps, "link"), workers=workers, cpus=_cpus(cpu),
         interval=_conv(interval, opt.interval, "interval"), qdisc_bypass=qdisc_bypass, linear=linear, gso=gso,
         copy=copy, xdp_mode=xdp_mode, ttl=ttl, tos=tos, df=df, ip_id=ip_id or 0, payload=payload,
-        exit_after_setup=exit_after_setup, max_burst=max_burst, prepare_peer=prepare_peer or topo is not None)
+        exit_after_setup=exit_after_setup, max_burst=max_burst, pace_mode=pace,
+        prepare_peer=prepare_peer or topo is not None)
 
 
 def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int, src_mac, dst_mac, src_ip, dst_ip,

@@ -13,12 +13,12 @@ D = {n: i for i, n in enumerate(core.DEPARTURE_NAMES)}
 US = 1000
 
 
-def simulate(interval: float, times, max_burst: int = 32, batch: int = 64, take=None):
+def simulate(interval: float, times, max_burst: int = 32, batch: int = 64, take=None, lead: int = 0):
     times = np.asarray(times, np.uint64)
     sent = np.zeros(len(times), np.uint32)
     take = np.full(len(times), 2**32 - 1, np.uint32) if take is None else np.asarray(take, np.uint32)
     stats = np.zeros(core.PACE_STATS_WORDS, np.uint64)
-    core.pace_simulate(float(interval), max_burst, batch, times, sent, take, stats)
+    core.pace_simulate(float(interval), max_burst, batch, times, sent, take, stats, lead)
     return sent, stats
 
 
@@ -74,3 +74,24 @@ def test_unpaced_sends_full_batches():
     t = np.arange(0, 100 * US, US)
     sent, st = simulate(0, t, batch=64)
     assert (sent == 64).all() and st[D["skipped"]] == 0
+
+
+def test_kernel_timed_frames_go_one_lead_ahead_and_a_short_stall_skips_nothing():
+    """lead 500 µs (--pace kernel): frames due within the lead are handed over early (the kernel
+    holds each until its time); a 400 µs stall then costs nothing, and the catch-up bound counts
+    only frames already late."""
+    t = np.concatenate([np.arange(0, 1000 * US, US), np.arange(1400 * US, 3000 * US, US)])
+    sent, st = simulate(10 * US, t, max_burst=4, lead=500 * US)
+    handed = np.cumsum(sent)
+    i = np.searchsorted(t, 200 * US)
+    assert handed[i] == due_by(200 * US + 500 * US, 10 * US, 0)  # 500 µs worth ahead
+    assert st[D["skipped"]] == 0  # the stall was shorter than the lead
+    assert st[D["slots"]] == sent.sum() == due_by(2999 * US + 500 * US, 10 * US, 0)
+
+
+def test_kernel_timed_a_stall_longer_than_the_lead_skips_what_is_late_beyond_the_bound():
+    t = np.concatenate([np.arange(0, 1000 * US, US), np.arange(2000 * US, 3000 * US, US)])
+    sent, st = simulate(10 * US, t, max_burst=4, lead=200 * US)
+    late = due_by(2000 * US, 10 * US, 0) - due_by(999 * US + 200 * US, 10 * US, 0)  # due during the stall, not handed over
+    assert st[D["skipped"]] == late - 4
+    assert st[D["slots"]] == sent.sum() + st[D["skipped"]]

@@ -171,8 +171,8 @@ def _gen_options(args) -> dict:
         dst_mac=args.dst_mac, src_ip=args.src_ip, dst_ip=args.dst_ip, sport=args.sport, dport=args.dport,
         vary=args.vary, flows=args.flows, seed=args.seed, ttl=args.ttl, tos=args.tos, df=not args.no_df,
         ip_id=args.ip_id, stamp=not args.no_stamp, payload=args.payload, link=args.link, max_burst=args.max_burst,
-        copy=args.copy, xdp_mode=args.xdp_mode, qdisc_bypass=not args.no_bypass, linear=not args.no_linear,
-        gso=not args.no_gso, prepare_peer=args.prepare_peer, interval=args.interval,
+        pace=args.pace, copy=args.copy, xdp_mode=args.xdp_mode, qdisc_bypass=not args.no_bypass,
+        linear=not args.no_linear, gso=not args.no_gso, prepare_peer=args.prepare_peer, interval=args.interval,
         exit_after_setup=args.exit_after_setup, pcap=args.pcap, timing=args.timing, speed=args.speed,
         loop=args.loop, cli=True)
 
@@ -183,6 +183,7 @@ def _cmd_gen(args) -> int:
 
     opt.check_backend_options(args)
     options = _gen_options(args)
+    gen.check_pace(args.backend, args.pace, args.rate)
     if args.pcap is None:  # before anything opens
         if args.ipv6 and (args.ip_id is not None or args.no_df):
             raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
@@ -438,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-burst", type=opt.positive_int, default=32, metavar="N",
                    help="with -r: after a stall at most N frames go ahead of the smooth schedule; the slots "
                         "missed beyond that are skipped and counted, never sent later (default 32)")
+    r.add_argument("--pace", choices=("user", "kernel"), default="user",
+                   help="with -r: who times each frame: user (the send loop, default) or kernel (--backend udp: "
+                        "each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
+                        "then, so departures survive user-space stalls)")
     run = opt.add_run(g, 64, ports.names(transmit=True))
     run.add_argument("--no-gso", action="store_true", help="udp: one message per datagram instead of GSO batches")
     run.add_argument("--no-bypass", action="store_true", help="afpacket: go through the qdisc")

@@ -41,6 +41,7 @@ struct pace {
 	int started, departed;
 	uint64_t prev_ns;   /* the previous loop's clock, for the time behind */
 	uint32_t max_burst; /* catch-up bound, frames */
+	uint64_t lead_ns;   /* kernel-timed (SO_TXTIME): frames are handed over this far ahead of their time */
 	uint64_t *d;        /* D_COUNT words, then the histogram */
 };
 
@@ -51,6 +52,7 @@ static inline void pace_init(struct pace *p, uint64_t *stats, double interval, u
 	p->interval = interval;
 	p->max_burst = max_burst ? max_burst : 1;
 	p->t0 = p->prev_ns = 0;
+	p->lead_ns = 0;
 	p->started = p->departed = 0;
 	stats[D_INTERVAL] = (uint64_t)interval;
 }
@@ -60,10 +62,18 @@ static inline uint64_t pace_due_at(const struct pace *p, uint64_t slot)
 	return p->t0 + (uint64_t)((double)slot * p->interval);
 }
 
-/* How many frames may go at `now` (at most want); 0: the next one is not due yet. */
+/* Slots whose time is at or before t, counted from the schedule's start. */
+static inline uint64_t pace_slots_by(const struct pace *p, uint64_t t)
+{
+	return t < p->t0 ? 0 : (uint64_t)((double)(t - p->t0) / p->interval) + 1;
+}
+
+/* How many frames may go at `now` (at most want); 0: the next one is not due yet. Kernel-timed
+ * (lead_ns > 0), frames due up to lead_ns from now go now, each with its own departure time for
+ * the kernel (pace_due_at); the catch-up bound still counts only frames already late. */
 static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 {
-	uint64_t *d = p->d, due;
+	uint64_t *d = p->d, due, late, by;
 
 	if (p->interval <= 0)
 		return want;
@@ -71,18 +81,20 @@ static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 		p->t0 = p->prev_ns = now;
 		p->started = 1;
 	}
-	if (now < pace_due_at(p, d[D_SLOTS])) {
+	if (now + p->lead_ns < pace_due_at(p, d[D_SLOTS])) {
 		p->prev_ns = now;
 		return 0;
 	}
-	due = (uint64_t)((double)(now - p->t0) / p->interval) + 1 - d[D_SLOTS]; /* slots whose time has come */
-	if (due > 1)
+	due = pace_slots_by(p, now + p->lead_ns) - d[D_SLOTS]; /* slots whose time has come (or will, within the lead) */
+	by = pace_slots_by(p, now);
+	late = by > d[D_SLOTS] ? by - d[D_SLOTS] : 0;
+	if (late > 1)
 		d[D_BEHIND_NS] += now - p->prev_ns;
 	p->prev_ns = now;
-	if (due > p->max_burst) { /* a stall: catch up by max_burst at most, skip the rest */
-		d[D_SKIPPED] += due - p->max_burst;
-		d[D_SLOTS] += due - p->max_burst;
-		due = p->max_burst;
+	if (late > p->max_burst) { /* a stall: catch up by max_burst at most, skip the rest */
+		d[D_SKIPPED] += late - p->max_burst;
+		d[D_SLOTS] += late - p->max_burst;
+		due -= late - p->max_burst;
 	}
 	return due < want ? (uint32_t)due : want;
 }
@@ -90,7 +102,7 @@ static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 /* Nothing is due at `now`: sleep most of a long wait (timer slack is ~50 us), spin the rest. */
 static inline void pace_wait(const struct pace *p, uint64_t now)
 {
-	uint64_t next = pace_due_at(p, p->d[D_SLOTS]);
+	uint64_t next = pace_due_at(p, p->d[D_SLOTS]) - p->lead_ns;
 
 	if (next > now + PACE_SPIN_NS + 50000) {
 		struct timespec ts = { 0, (long)(next - now - PACE_SPIN_NS) };

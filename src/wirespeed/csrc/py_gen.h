@@ -157,17 +157,20 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	return PyLong_FromSsize_t(n);
 }
 
-/* set_rate(ns_per_packet, max_burst=32): the schedule starts afresh (its statistics too). */
+/* set_rate(ns_per_packet, max_burst=32, lead_ns=0): the schedule starts afresh (its statistics
+ * too); lead_ns > 0: kernel-timed, frames handed over that far ahead of their departure time. */
 static PyObject *Gen_set_rate(GenObject *self, PyObject *args)
 {
 	double ns;
 	unsigned int max_burst = 32;
+	unsigned long long lead = 0;
 
-	if (!PyArg_ParseTuple(args, "d|I", &ns, &max_burst))
+	if (!PyArg_ParseTuple(args, "d|IK", &ns, &max_burst, &lead))
 		return NULL;
 	if (ns < 0 || max_burst < 1)
 		return PyErr_Format(PyExc_ValueError, "ns_per_packet >= 0, max_burst >= 1");
 	pace_init(&self->g.pace, self->g.pace.d, ns, max_burst);
+	self->g.pace.lead_ns = lead;
 	Py_RETURN_NONE;
 }
 
@@ -200,8 +203,9 @@ static PyMethodDef Gen_methods[] = {
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
 	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
 	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,
-	  "set_rate(ns_per_packet, max_burst=32): one frame per this many ns (0: as fast as possible); after a\n"
-	  "stall at most max_burst frames ahead of the schedule, the rest skipped. Restarts the schedule." },
+	  "set_rate(ns_per_packet, max_burst=32, lead_ns=0): one frame per this many ns (0: as fast as possible);\n"
+	  "after a stall at most max_burst frames ahead of the schedule, the rest skipped; lead_ns: frames are\n"
+	  "handed to the kernel this far ahead of their time (SO_TXTIME). Restarts the schedule." },
 	{ "departures", (PyCFunction)Gen_departures, METH_NOARGS, "The departure statistics (DEPARTURE_NAMES) as a dict." },
 	{ NULL },
 };
@@ -228,10 +232,10 @@ static PyTypeObject GenType = {
 	.tp_getset = Gen_getset,
 };
 
-/* pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats) -> None: the
- * generator's schedule driven by a clock the caller gives (tests): at times[i] the loop is
- * offered want = batch frames; sent_per_loop[i] gets how many were due; take[i] is how many the
- * device took of them (a ring with no room takes fewer), or -1 for all. */
+/* pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats, lead_ns=0) ->
+ * None: the generator's schedule driven by a clock the caller gives (tests): at times[i] the loop
+ * is offered want = batch frames; sent_per_loop[i] gets how many were due; take[i] is how many
+ * the device took of them (a ring with no room takes fewer), or -1 for all. */
 static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 {
 	double interval;
@@ -241,7 +245,9 @@ static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 	struct pace p;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTuple(args, "dIIOOOO", &interval, &max_burst, &batch, &to, &so, &ko, &sto))
+	unsigned long long lead = 0;
+
+	if (!PyArg_ParseTuple(args, "dIIOOOO|K", &interval, &max_burst, &batch, &to, &so, &ko, &sto, &lead))
 		return NULL;
 	if (!buf_get(to, &tv, 8, 0, "times"))
 		return NULL;
@@ -262,6 +268,7 @@ static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 		return NULL;
 	}
 	pace_init(&p, stv.buf, interval, max_burst);
+	p.lead_ns = lead;
 	for (Py_ssize_t i = 0; i < n; i++) {
 		uint64_t now = ((uint64_t *)tv.buf)[i];
 		uint32_t due = pace_due(&p, batch, now), take = ((uint32_t *)kv.buf)[i];
@@ -279,8 +286,8 @@ static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 
 #define PACE_METHODS                                                                                      \
 	{ "pace_simulate", py_pace_simulate, METH_VARARGS,                                              \
-	  "pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats): the schedule\n" \
-	  "on a given clock (tests)" },
+	  "pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats, lead_ns=0): the\n" \
+	  "schedule on a given clock (tests)" },
 
 static int py_gen_add(PyObject *m)
 {

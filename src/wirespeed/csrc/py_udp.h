@@ -23,14 +23,14 @@ static PyObject *UdpPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static int UdpPort_init(UdpPortObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "fd", "batch", "slot", "gso", NULL };
-	int fd, err;
+	static char *kwlist[] = { "fd", "batch", "slot", "gso", "txtime", NULL };
+	int fd, err, txtime = 0;
 	unsigned int batch = 64, slot = 2048, gso = 0;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|III", kwlist, &fd, &batch, &slot, &gso))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|IIIp", kwlist, &fd, &batch, &slot, &gso, &txtime))
 		return -1;
-	if (batch < 1 || batch > 1024 || slot < 64 || slot % 64 || gso > slot) {
-		PyErr_SetString(PyExc_ValueError, "batch 1..1024, slot a multiple of 64, gso <= slot");
+	if (batch < 1 || batch > 1024 || slot < 64 || slot % 64 || gso > slot || (gso && txtime)) {
+		PyErr_SetString(PyExc_ValueError, "batch 1..1024, slot a multiple of 64, gso <= slot, not gso with txtime");
 		return -1;
 	}
 	if (self->exports) {
@@ -38,7 +38,7 @@ static int UdpPort_init(UdpPortObject *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	udp_port_free(&self->u);
-	err = udp_port_init(&self->u, fd, batch, slot, gso);
+	err = udp_port_init(&self->u, fd, batch, slot, gso, txtime);
 	if (err) {
 		udp_port_free(&self->u);
 		PyErr_NoMemory();

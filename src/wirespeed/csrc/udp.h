@@ -18,6 +18,11 @@
 #include "gen.h"
 #include "sink.h"
 
+#ifndef SCM_TXTIME
+#define SCM_TXTIME 61 /* SO_TXTIME (asm-generic/socket.h): a departure time per message */
+#endif
+#define UDP_CMSG_SPACE CMSG_SPACE(sizeof(uint64_t))
+
 /* The kernel's cap on datagrams in one UDP GSO send (UDP_MAX_SEGMENTS, 64 before 6.8). */
 #define UDP_GSO_SEGS 64
 #define UDP_GSO_BYTES 65000 /* and on the bytes of one: below the 64 KiB IP datagram */
@@ -31,9 +36,10 @@ struct udp_port {
 	uint8_t *scratch; /* one slot past the batch: where a frame is built before its payload moves */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
+	uint8_t *cbuf; /* txtime: one SCM_TXTIME control message per message, else NULL */
 };
 
-static int udp_port_init(struct udp_port *u, int fd, uint32_t batch, uint32_t slot, uint32_t gso)
+static int udp_port_init(struct udp_port *u, int fd, uint32_t batch, uint32_t slot, uint32_t gso, int txtime)
 {
 	u->fd = fd;
 	u->batch = batch;
@@ -46,13 +52,23 @@ static int udp_port_init(struct udp_port *u, int fd, uint32_t batch, uint32_t sl
 	u->scratch = u->buf ? u->buf + (size_t)batch * slot : NULL;
 	u->msgs = calloc(batch, sizeof(*u->msgs));
 	u->iov = calloc(batch, sizeof(*u->iov));
-	if (!u->buf || !u->msgs || !u->iov)
+	u->cbuf = txtime ? calloc(batch, UDP_CMSG_SPACE) : NULL;
+	if (!u->buf || !u->msgs || !u->iov || (txtime && !u->cbuf))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < batch; i++) {
 		u->iov[i].iov_base = u->buf + (size_t)i * slot;
 		u->iov[i].iov_len = slot;
 		u->msgs[i].msg_hdr.msg_iov = &u->iov[i];
 		u->msgs[i].msg_hdr.msg_iovlen = 1;
+		if (u->cbuf) {
+			struct cmsghdr *cm = (struct cmsghdr *)(u->cbuf + (size_t)i * UDP_CMSG_SPACE);
+
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_TXTIME;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint64_t));
+			u->msgs[i].msg_hdr.msg_control = cm;
+			u->msgs[i].msg_hdr.msg_controllen = UDP_CMSG_SPACE;
+		}
 	}
 	return 0;
 }
@@ -62,6 +78,8 @@ static void udp_port_free(struct udp_port *u)
 	free(u->buf);
 	free(u->msgs);
 	free(u->iov);
+	free(u->cbuf);
+	u->cbuf = NULL;
 	u->buf = NULL;
 	u->scratch = NULL;
 	u->msgs = NULL;
@@ -134,6 +152,11 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 
 		u->iov[i].iov_base = slot + g->payload;
 		u->iov[i].iov_len = len - g->payload;
+		if (u->cbuf) { /* kernel-timed: the fq qdisc holds datagram i until its slot's time */
+			uint64_t t = pace_due_at(&g->pace, g->pace.d[D_SLOTS] + i);
+
+			memcpy(CMSG_DATA((struct cmsghdr *)(u->cbuf + (size_t)i * UDP_CMSG_SPACE)), &t, sizeof(t));
+		}
 	}
 	sent = udp_send(u, n, c);
 	/* What the kernel did not take was never sent: give its sequence numbers back. */

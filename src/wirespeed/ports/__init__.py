@@ -198,6 +198,7 @@ class PortSpec:
     local: tuple[str, int] | None = None
     remote: tuple[str, int] | None = None
     gso: int = 0  # datagram bytes to send in GSO messages (0: one message per datagram)
+    txtime: bool = False  # each datagram carries its departure time (SO_TXTIME); needs fq on the interface
     # xdp, xdp-count
     copy: str = "auto"
     xdp_mode: str = "native"

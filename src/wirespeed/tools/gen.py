@@ -71,6 +71,7 @@ class GenConfig:
     ip_id: int = 0
     payload: bytes = b""
     max_burst: int = 32  # after a stall, at most this many frames ahead of the smooth schedule
+    pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
     exit_after_setup: bool = False
     prepare_peer: bool = False  # kernel: a veth peer that cannot receive XDP_TX frames gets XDP_PASS
     pcap: str | None = None  # replay this capture's frames instead of building them (tools.replay)
@@ -110,6 +111,20 @@ def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"") ->
             )
 
 
+def check_pace(backend: str, pace: str, rate) -> None:
+    """--pace kernel: a departure time per datagram, which only the UDP backend can carry (an
+    AF_PACKET TX ring gives one per send(); AF_XDP and the kernel backend pass no qdisc)."""
+    if pace not in ("user", "kernel"):
+        raise UsageError(f"--pace must be user or kernel, got {pace!r}")
+    if pace == "kernel":
+        if backend != "udp":
+            why = "one time per send(), not per frame" if backend == "afpacket" else "no qdisc on its path"
+            raise UsageError(f"--pace kernel gives each datagram its departure time (SO_TXTIME): --backend udp; "
+                             f"{backend} cannot ({why})")
+        if rate is None:
+            raise UsageError("--pace kernel paces a rate: give -r")
+
+
 def check(cfg: GenConfig) -> None:
     """Every user mistake the generator can see before it opens anything; the backend's own
     rules come from its registry entry."""
@@ -142,6 +157,7 @@ def check(cfg: GenConfig) -> None:
         can = f"varies only {', '.join(opt for name, opt in FIELDS if name in b.varies)}" if b.varies else \
             "sends from one connected socket: it varies no header field"
         raise UsageError(f"{', '.join(varied)}: --backend {b.name} {can}; use --backend afpacket")
+    check_pace(b.name, cfg.pace_mode, cfg.rate)
     if b.in_kernel:
         if cfg.vary == "random" and cfg.sports.count > 1:
             raise UsageError(f"--backend {b.name} walks --sport in order; --vary random needs another backend")
@@ -173,14 +189,25 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
         flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
     )
-    g.set_rate(ns_per_pkt, cfg.max_burst)
+    g.set_rate(ns_per_pkt, cfg.max_burst, lead_ns(cfg, ns_per_pkt))
     return g
+
+
+KERNEL_LEAD_NS = 1_000_000  # --pace kernel: frames go to the kernel up to 1 ms before their time,
+KERNEL_LEAD_FRAMES = 64  # and at most 64 ahead (fq keeps 100 per flow by default)
+
+
+def lead_ns(cfg: GenConfig, ns_per_pkt: float) -> int:
+    """How far ahead of its time a frame is handed to the kernel (0: user-space timing)."""
+    if cfg.pace_mode != "kernel" or not ns_per_pkt:
+        return 0
+    return int(min(KERNEL_LEAD_NS, KERNEL_LEAD_FRAMES * ns_per_pkt))
 
 
 def gso_bytes(cfg: GenConfig) -> int:
     """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0."""
-    if cfg.backend != "udp" or not cfg.gso or len(set(cfg.frame.sizes)) != 1:
-        return 0
+    if cfg.backend != "udp" or not cfg.gso or len(set(cfg.frame.sizes)) != 1 or cfg.pace_mode == "kernel":
+        return 0  # kernel-timed: one message per datagram, each with its own departure time
     return cfg.frame.sizes[0] - header_bytes(cfg.ipv6, False)
 
 
@@ -212,7 +239,7 @@ def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.Port
         cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=max(cfg.frame.sizes),
         qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear,
         local=(str(cfg.src_ip), cfg.sports.lo), remote=(str(cfg.dst_ip), cfg.dports.lo), gso=gso_bytes(cfg),
-        copy=cfg.copy, xdp_mode=cfg.xdp_mode,
+        copy=cfg.copy, xdp_mode=cfg.xdp_mode, txtime=cfg.pace_mode == "kernel",
         gen_of=lambda i: make_gen(cfg, i, pace),
         sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
         prepare_peer=cfg.prepare_peer, max_burst=cfg.max_burst, note=note,
