@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import EXACT
+
 import wirespeed
 from wirespeed import lab as labmod
 from wirespeed.base.errors import UsageError
@@ -111,7 +113,7 @@ def test_every_start_line_and_summary_carries_the_run_record(pair_lab):
 
     from helpers import run_cli
 
-    r = run_cli("gen", "--lab-name", pair_lab.topology.name, "-c", "1000", "-r", "10kpps", "--json")
+    r = run_cli("gen", "--lab-name", pair_lab.topology.name, "-c", "1000", "-r", "10kpps", *EXACT, "--json")
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     start, summary = lines[0], lines[-1]
     assert start["type"] == "start" and summary["type"] == "summary"
@@ -131,7 +133,7 @@ def test_a_run_record_replays_the_run(pair_lab, tmp_path):
     from helpers import run_cli
 
     name = pair_lab.topology.name
-    first = run_cli("gen", "--lab-name", name, "-c", "2000", "-r", "20kpps", "-s", "imix", "--dport", "9-12", "--json")
+    first = run_cli("gen", "--lab-name", name, "-c", "2000", "-r", "20kpps", *EXACT, "-s", "imix", "--dport", "9-12", "--json")
     (tmp_path / "rec.json").write_text(first.stdout.splitlines()[0] + "\n")
     again = run_cli("gen", "--config", str(tmp_path / "rec.json"), "--json")
     assert again.returncode == 0, again.stderr

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import run_cli
+from helpers import EXACT, run_cli
 from wirespeed import lab as labmod
 
 
@@ -29,7 +29,7 @@ def test_sink_serves_its_counters_and_latency_while_running(pair_lab, tools):
     sink = tools("sink", "--lab-name", name, "-c", "150000", "-d", "20", "-i", "0.2", "--prometheus", str(port),
                  "--json")
     sink.wait_for("ready")
-    gen = tools("gen", "--lab-name", name, "-c", "150000", "-r", "100kpps", "--json")
+    gen = tools("gen", "--lab-name", name, "-c", "150000", "-r", "100kpps", *EXACT, "--json")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # scraped as Prometheus would, until the run is well under way
         m = scrape(port)
@@ -58,7 +58,7 @@ def test_fwd_metrics_have_roles(chain_lab, tools):
     fwd = tools("fwd", "--lab-name", name, "-d", "20", "--idle-stop", "3", "-i", "0.2", "--prometheus",
                 f"127.0.0.1:{port}", "--json")
     fwd.wait_for("ready")
-    tools("gen", "--lab-name", name, "-c", "60000", "-r", "50kpps").finish()
+    tools("gen", "--lab-name", name, "-c", "60000", "-r", "50kpps", *EXACT).finish()
     time.sleep(0.5)  # two intervals: the last frames are counted
     m = scrape(port)
     roles = {s.labels["role"]: s.value for s in m["wirespeed_packets"].samples}
@@ -71,7 +71,7 @@ def test_sink_hist_writes_hgrm_that_agrees_with_the_summary(pair_lab, tools, tmp
     name, path = pair_lab.topology.name, tmp_path / "lat.hgrm"
     sink = tools("sink", "--lab-name", name, "-c", "50000", "-d", "20", "--hist", str(path), "--json")
     sink.wait_for("ready")
-    tools("gen", "--lab-name", name, "-c", "50000", "-r", "50kpps").finish()
+    tools("gen", "--lab-name", name, "-c", "50000", "-r", "50kpps", *EXACT).finish()
     s = sink.finish()
     lines = path.read_text().splitlines()
     assert lines[0].split() == ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"]

@@ -11,7 +11,7 @@ import pytest
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from helpers import cfg_for, run_cli
+from helpers import EXACT, cfg_for, run_cli
 from wirespeed import core
 from wirespeed.base.netns import Where, in_netns
 from wirespeed.ports import udp
@@ -79,7 +79,7 @@ def test_with_fq_departures_are_kernel_timed_and_fq_is_removed_after(pair_lab, t
     name = pair_lab.topology.name
     sink = tools("sink", "--lab-name", name, "--backend", "udp", "-c", "20000", "-d", "20")
     sink.wait_for("ready")
-    g = tools("gen", "--lab-name", name, "--backend", "udp", "-r", "20kpps", "-c", "20000", "--pace", "kernel").finish()
+    g = tools("gen", "--lab-name", name, "--backend", "udp", "-r", "20kpps", "-c", "20000", "--pace", "kernel", *EXACT).finish()
     s = sink.finish()
     assert g["packets"] == 20_000 and s["pktgen"] == 20_000 and s["lost"] == 0
     assert s["pps"] == pytest.approx(20_000, rel=0.05)

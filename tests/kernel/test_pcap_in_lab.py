@@ -10,7 +10,7 @@ import subprocess
 import dpkt
 import pytest
 
-from helpers import run_cli
+from helpers import EXACT, run_cli
 from helpers import checksums_ok, frames_of, write_dpkt
 from wirespeed import lab as labmod
 
@@ -42,7 +42,7 @@ def test_sink_capture_agrees_with_tcpdump_and_dpkt(pair_lab, tools, tmp_path, ba
     sink = tools("sink", "--lab-name", name, "--backend", backend, *copy, "-c", str(n), "-d", "20",
                  "--write", str(path), "--json")
     sink.wait_for("ready")
-    tools("gen", "--lab-name", name, "-c", str(n), "-r", "200kpps", "-s", "imix", "--dport", "9-20").finish()
+    tools("gen", "--lab-name", name, "-c", str(n), "-r", "200kpps", *EXACT, "-s", "imix", "--dport", "9-20").finish()
     s = sink.finish()
     got = read(path)
     assert s["written"] == len(got) == s["packets"] == n
@@ -77,7 +77,7 @@ def test_replay_rewrites_addresses_with_valid_checksums(pair_lab, tools, tmp_pat
     sink = tools("sink", "--lab-name", name, "-c", "500", "-d", "20", "--write", str(dst))
     sink.wait_for("ready")
     r = run_cli("gen", "--lab-name", name, "--pcap", str(src), "--dst-ip", "198.19.7.7", "--src-ip", "198.18.9.9",
-                "-r", "50kpps", "--json")
+                "-r", "50kpps", *EXACT, "--json")
     assert r.returncode == 0, r.stderr
     assert "rewrote dst_mac in 500 frame(s)" in r.stdout
     sink.finish()
