@@ -8,7 +8,8 @@ the same backend's template, as fast as each goes. Prints one JSON object.
 
 gen --backend kernel offers 64-byte frames at each rate (Mpps) on one CPU; the receiver runs on
 the other. Loss = frames offered (the sending veth's TX counter) - frames written (records in the
-file, read back) for the writers, - frames counted for the plain sink. Files go to --dir
+file, read back) for the writers, - frames counted for the plain sink. CPU per frame kept: the
+sink's own user+system time of its workers; tcpdump's from /proc (10 ms ticks). Files go to --dir
 (tmpfs by default: the cost measured is the CPU's, not a disk's). Installs tcpdump if missing.
 Replay: sender on one CPU, `sink --backend xdp-count` on the other; rates from the sending
 veth's TX counter over the whole run, medians of interleaved repetitions.
@@ -61,7 +62,15 @@ def run_sink(rate: float, seconds: float, path: str | None) -> dict:
     got = pcap_records(path) if path else out["packets"]
     if path:
         os.unlink(path)
-    return {"offered": sent, "kept": got, "loss": (sent - got) / sent if sent else None}
+    return {"offered": sent, "kept": got, "loss": max(0, sent - got) / sent if sent else None,
+            "cpu_ns_per_frame": out.get("cpu_ns_per_pkt")}
+
+
+def cpu_ns(pid: int) -> float:
+    """User plus system CPU time of a live process, ns (/proc/PID/stat, clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1e9 / os.sysconf("SC_CLK_TCK")
 
 
 def run_tcpdump(rate: float, seconds: float, path: str) -> dict:
@@ -73,12 +82,15 @@ def run_tcpdump(rate: float, seconds: float, path: str) -> dict:
     try:
         time.sleep(1.0)  # tcpdump says nothing when it is ready; give it the time it takes here
         sent = offer(rate, seconds)
-        time.sleep(0.3)
+        time.sleep(1.5)  # past libpcap's 1 s block timeout: the last, partly filled block is handed over
+        cpu = cpu_ns(t.pid)  # ip netns exec and taskset exec tcpdump: the pid is tcpdump's
     finally:
         _, err = stop(t)
     got = pcap_records(path)
     os.unlink(path)
-    return {"offered": sent, "kept": got, "loss": (sent - got) / sent if sent else None,
+    # kept can exceed offered by a few: tcpdump also keeps the lab's own frames (IPv6 ND)
+    return {"offered": sent, "kept": got, "loss": max(0, sent - got) / sent if sent else None,
+            "cpu_ns_per_frame": cpu / got if got else None,
             "tcpdump_says": [x for x in err.splitlines() if "dropped" in x or "captured" in x]}
 
 
