@@ -353,16 +353,6 @@ def _owner(name: str) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def topology_of(name: str) -> str | None:
     """The topology lab `name` is up as, or None when none of its namespaces exists."""
     present = set(netns.listnetns())
@@ -479,7 +469,7 @@ def status() -> list[dict]:
     holders = _xdp_holders({r["xdp"]["id"] for r in rows if r["xdp"]})
     for r in rows:
         owner = _owner(r["lab"])
-        r["leftover"] = owner is not None and not _alive(owner)
+        r["leftover"] = owner is not None and not shm.alive(owner)
         if r["xdp"]:
             pids = holders.get(r["xdp"]["id"], [])
             r["xdp"]["leftover"] = not pids or all(p in orphaned_workers() for p in pids)

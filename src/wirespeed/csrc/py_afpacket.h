@@ -55,21 +55,16 @@ static PyObject *PacketTx_gen_run(PacketTxObject *self, PyObject *args)
 }
 
 /* tx_burst(buffer, offsets, lengths, n, counters) -> sent */
+static uint32_t afp_tx_burst_v(void *t, const uint8_t *base, size_t size, const uint64_t *off,
+			       const uint32_t *len, uint32_t n, uint64_t *c)
+{
+	return afp_tx_frames(t, base, off, len, n, c);
+}
+
 static PyObject *PacketTx_tx_burst(PacketTxObject *self, PyObject *args)
 {
-	struct frames_args f;
-	uint32_t sent;
-
 	CHECK_OPEN(self->t.map);
-	if (frames_args_get(args, &f))
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	uint64_t t0 = tsc_begin(), n0 = mono_ns();
-	sent = afp_tx_frames(&self->t, f.base, f.off, f.len, f.n, f.counters);
-	counters_time(f.counters, t0, n0);
-	Py_END_ALLOW_THREADS
-	frames_args_release(&f);
-	return PyLong_FromUnsignedLong(sent);
+	return port_tx_burst(&self->t, afp_tx_burst_v, args);
 }
 
 /* tx_ptrs(addrs, lengths, n, counters) -> sent: frames at addresses malloc_frames gave */
@@ -188,28 +183,15 @@ static PyObject *PacketRx_sink_run(PacketRxObject *self, PyObject *args)
 }
 
 /* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n */
+static uint32_t afp_rx_burst_v(void *r, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max, uint64_t *c)
+{
+	return afp_rx_burst(r, off, len, ts, max, c);
+}
+
 static PyObject *PacketRx_rx_burst(PacketRxObject *self, PyObject *args)
 {
-	struct burst_args b;
-	uint32_t got;
-
 	CHECK_OPEN(self->r.fd >= 0);
-	if (burst_args_get(args, &b))
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	uint64_t t0 = tsc_begin(), n0 = mono_ns();
-	got = afp_rx_burst(&self->r, b.off, b.len, b.ts, b.max, b.counters);
-	if (!got && b.timeout) {
-		afp_rx_wait(&self->r, b.timeout, b.counters);
-		t0 = tsc_begin();
-		n0 = mono_ns();
-		got = afp_rx_burst(&self->r, b.off, b.len, b.ts, b.max, b.counters);
-	}
-	if (got)
-		counters_time(b.counters, t0, n0);
-	Py_END_ALLOW_THREADS
-	burst_args_release(&b);
-	return PyLong_FromUnsignedLong(got);
+	return port_rx_burst(&self->r, afp_rx_burst_v, afp_rx_wait, args);
 }
 
 static PyObject *PacketRx_update_drops(PacketRxObject *self, PyObject *arg)

@@ -70,6 +70,54 @@ static PyObject *port_update_drops(void *port, void (*update_drops)(void *, uint
 	Py_RETURN_NONE;
 }
 
+/* One batch in or out from Python (rx_burst / tx_burst), the same for every port type: the
+ * port names its burst function (void * adapters, one line each), the binding is here. */
+typedef uint32_t (*rx_burst_fn)(void *port, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max, uint64_t *c);
+typedef uint32_t (*tx_burst_fn)(void *port, const uint8_t *base, size_t size, const uint64_t *off,
+				const uint32_t *len, uint32_t n, uint64_t *c);
+
+/* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n; with a timeout and
+ * nothing there, one wait and one more try (the time counted from the wake-up). */
+static PyObject *port_rx_burst(void *port, rx_burst_fn burst, rx_wait_fn wait, PyObject *args)
+{
+	struct burst_args b;
+	uint32_t got;
+
+	if (burst_args_get(args, &b))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	got = burst(port, b.off, b.len, b.ts, b.max, b.counters);
+	if (!got && b.timeout) {
+		wait(port, b.timeout, b.counters);
+		t0 = tsc_begin();
+		n0 = mono_ns();
+		got = burst(port, b.off, b.len, b.ts, b.max, b.counters);
+	}
+	if (got)
+		counters_time(b.counters, t0, n0);
+	Py_END_ALLOW_THREADS
+	burst_args_release(&b);
+	return PyLong_FromUnsignedLong(got);
+}
+
+/* tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort) */
+static PyObject *port_tx_burst(void *port, tx_burst_fn tx, PyObject *args)
+{
+	struct frames_args f;
+	uint32_t sent;
+
+	if (frames_args_get(args, &f))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	uint64_t t0 = tsc_begin(), n0 = mono_ns();
+	sent = tx(port, f.base, (size_t)f.b.len, f.off, f.len, f.n, f.counters);
+	counters_time(f.counters, t0, n0);
+	Py_END_ALLOW_THREADS
+	frames_args_release(&f);
+	return PyLong_FromUnsignedLong(sent);
+}
+
 #define RUN_DOC_GEN "gen_run(gen, batch, max_packets, until_ns, counters) -> packets sent"
 #define RUN_DOC_SINK "sink_run(sink, batch, max_packets, until_ns, counters) -> packets received"
 #define DROPS_DOC "update_drops(counters): the kernel's drops since the last call, into counters[kernel_drops]"

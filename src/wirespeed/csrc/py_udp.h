@@ -60,46 +60,28 @@ static PyObject *UdpPort_sink_run(UdpPortObject *self, PyObject *args)
 }
 
 /* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n: datagrams in this buffer. */
+static uint32_t udp_rx_burst_v(void *u, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max, uint64_t *c)
+{
+	return udp_rx_burst(u, off, len, ts, max, c);
+}
+
 static PyObject *UdpPort_rx_burst(UdpPortObject *self, PyObject *args)
 {
-	struct burst_args b;
-	uint32_t got;
-
 	CHECK_OPEN(self->u.fd >= 0);
-	if (burst_args_get(args, &b))
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	uint64_t t0 = tsc_begin(), n0 = mono_ns();
-	got = udp_rx_burst(&self->u, b.off, b.len, b.ts, b.max, b.counters);
-	if (!got && b.timeout) {
-		udp_rx_wait(&self->u, b.timeout, b.counters);
-		t0 = tsc_begin();
-		n0 = mono_ns();
-		got = udp_rx_burst(&self->u, b.off, b.len, b.ts, b.max, b.counters);
-	}
-	if (got)
-		counters_time(b.counters, t0, n0);
-	Py_END_ALLOW_THREADS
-	burst_args_release(&b);
-	return PyLong_FromUnsignedLong(got);
+	return port_rx_burst(&self->u, udp_rx_burst_v, udp_rx_wait, args);
 }
 
 /* tx_burst(buffer, offsets, lengths, n, counters) -> sent: datagram payloads, one sendmmsg(). */
+static uint32_t udp_tx_burst_v(void *u, const uint8_t *base, size_t size, const uint64_t *off,
+			       const uint32_t *len, uint32_t n, uint64_t *c)
+{
+	return udp_tx_frames(u, base, off, len, n, c);
+}
+
 static PyObject *UdpPort_tx_burst(UdpPortObject *self, PyObject *args)
 {
-	struct frames_args f;
-	uint32_t sent;
-
 	CHECK_OPEN(self->u.fd >= 0);
-	if (frames_args_get(args, &f))
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	uint64_t t0 = tsc_begin(), n0 = mono_ns();
-	sent = udp_tx_frames(&self->u, f.base, f.off, f.len, f.n, f.counters);
-	counters_time(f.counters, t0, n0);
-	Py_END_ALLOW_THREADS
-	frames_args_release(&f);
-	return PyLong_FromUnsignedLong(sent);
+	return port_tx_burst(&self->u, udp_tx_burst_v, args);
 }
 
 /* The buffers go now, or when no numpy view of them is left. */

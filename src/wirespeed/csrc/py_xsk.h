@@ -88,46 +88,28 @@ static PyObject *XskPort_sink_run(XskPortObject *self, PyObject *args)
 }
 
 /* rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n */
+static uint32_t xsk_rx_burst_v(void *x, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max, uint64_t *c)
+{
+	return xsk_rx_burst(x, off, len, ts, max, c);
+}
+
 static PyObject *XskPort_rx_burst(XskPortObject *self, PyObject *args)
 {
-	struct burst_args b;
-	uint32_t got;
-
 	CHECK_OPEN(self->x.fd >= 0 && self->x.has_rx);
-	if (burst_args_get(args, &b))
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	uint64_t t0 = tsc_begin(), n0 = mono_ns();
-	got = xsk_rx_burst(&self->x, b.off, b.len, b.ts, b.max, b.counters);
-	if (!got && b.timeout) {
-		xsk_rx_wait(&self->x, b.timeout, b.counters);
-		t0 = tsc_begin();
-		n0 = mono_ns();
-		got = xsk_rx_burst(&self->x, b.off, b.len, b.ts, b.max, b.counters);
-	}
-	if (got)
-		counters_time(b.counters, t0, n0);
-	Py_END_ALLOW_THREADS
-	burst_args_release(&b);
-	return PyLong_FromUnsignedLong(got);
+	return port_rx_burst(&self->x, xsk_rx_burst_v, xsk_rx_wait, args);
 }
 
 /* tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort: copied into UMEM) */
+static uint32_t xsk_tx_burst_v(void *x, const uint8_t *base, size_t size, const uint64_t *off,
+			       const uint32_t *len, uint32_t n, uint64_t *c)
+{
+	return xsk_tx_burst(x, base, size, off, len, n, c);
+}
+
 static PyObject *XskPort_tx_burst(XskPortObject *self, PyObject *args)
 {
-	struct frames_args f;
-	uint32_t sent;
-
 	CHECK_OPEN(self->x.fd >= 0 && self->x.has_tx);
-	if (frames_args_get(args, &f))
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	uint64_t t0 = tsc_begin(), n0 = mono_ns();
-	sent = xsk_tx_burst(&self->x, f.base, (size_t)f.b.len, f.off, f.len, f.n, f.counters);
-	counters_time(f.counters, t0, n0);
-	Py_END_ALLOW_THREADS
-	frames_args_release(&f);
-	return PyLong_FromUnsignedLong(sent);
+	return port_tx_burst(&self->x, xsk_tx_burst_v, args);
 }
 
 static PyObject *XskPort_update_drops(XskPortObject *self, PyObject *arg)

@@ -24,7 +24,8 @@ def create(size: int, kind: str, name: str | None = None) -> shared_memory.Share
     return shared_memory.SharedMemory(name=name or new_name(kind), create=True, size=size)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process pid exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -50,7 +51,7 @@ def objects() -> list[dict]:
         except FileNotFoundError:
             continue
         pid = int(m.group(1))
-        out.append({"name": n, "bytes": size, "pid": pid, "leftover": not _alive(pid)})
+        out.append({"name": n, "bytes": size, "pid": pid, "leftover": not alive(pid)})
     return out
 
 
