@@ -19,6 +19,15 @@ from wirespeed.base.netns import Where
 WARMUP = 0.7  # seconds of traffic before a counting window opens
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: every `with lab.Lab(...)` removes its namespaces
+
+
+# A benchmark stopped with kill (SIGTERM) or a closed terminal (SIGHUP) leaves no lab behind.
+signal.signal(signal.SIGTERM, _terminated)
+signal.signal(signal.SIGHUP, _terminated)
+
+
 def ensure_peers(peers: dict[str, str]) -> None:
     """peers: command -> Debian package; installs the packages of the missing commands."""
     missing = sorted({pkg for tool, pkg in peers.items() if not shutil.which(tool)})

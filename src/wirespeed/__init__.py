@@ -1,12 +1,12 @@
 """wirespeed: move packets on Linux at the kernel's ceiling and see where every nanosecond goes.
 
-The Python API (see wirespeed.api): Gen, Sink, Fwd, Lab, their results, Batch, Where.
+The Python API (see wirespeed.api): Gen, Sink, Fwd, Lab, search, their results, Batch, Where.
 """
 
 __version__ = "0.1.0"
 
 _API = ("Gen", "Sink", "Fwd", "Lab", "Batch", "Where", "Result", "GenResult", "SinkResult", "FwdResult",
-        "gen_config", "sink_config", "fwd_config")
+        "search", "SearchResult", "gen_config", "sink_config", "fwd_config")
 __all__ = ["__version__", *_API]
 
 

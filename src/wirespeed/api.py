@@ -40,7 +40,8 @@ from wirespeed.tools.gen import GenConfig, GenResult, GenSession, Range, check_f
 from wirespeed.tools.sink import SinkConfig, SinkResult, SinkSession
 
 __all__ = ["Gen", "Sink", "Fwd", "Lab", "Batch", "GenResult", "SinkResult", "FwdResult", "Result", "Where",
-           "gen_config", "sink_config", "fwd_config", "gen_config_at", "sink_config_at", "fwd_config_at"]
+           "SearchResult", "search", "gen_config", "sink_config", "fwd_config", "gen_config_at", "sink_config_at",
+           "fwd_config_at"]
 
 
 def _conv(value, parse, name: str):
@@ -328,3 +329,127 @@ class Lab(labmod.Lab):
         if topology not in labmod.TOPOLOGIES:
             raise UsageError(f"topology must be one of {', '.join(labmod.TOPOLOGIES)}, got {topology!r}")
         super().__init__(labmod.TOPOLOGIES[topology](name), keep=keep)
+
+
+SEARCH_OPTIONS = ("dut", "lab", "lab_name", "tx", "tx_netns", "rx", "rx_netns", "src_mac", "dst_mac", "src_ip",
+                  "dst_ip", "fwd_backend", "hook", "preset", "goal", "final_trial_duration", "duration_sum", "width",
+                  "min_load", "max_load", "link", "trial_wait", "size", "backend", "rx_backend", "batch",
+                  "max_burst", "cpu")
+
+
+class SearchResult(Result):
+    """search's results: frames (one per frame size: back_to_back_pps, max_load_pps, goals -- each
+    with lower_bound, upper_bound, conditional_throughput in pps and Mbit/s, regular,
+    irregular_because --, latency rows, trial_records), trials, seconds, deviations_from_rfc2544.
+    goal(name, frame=None) picks one goal's result."""
+
+    def goal(self, name: str, frame: str | None = None) -> dict:
+        for f in self._d["frames"]:
+            if frame is None or f["frame"] == frame:
+                for g in f["goals"]:
+                    if g["goal"] == name:
+                        return g
+        raise KeyError(f"no goal {name!r}" + (f" for frame {frame}" if frame else ""))
+
+
+def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None = None, tx_netns: str | None = None,
+           rx: str | None = None, rx_netns: str | None = None, src_mac=None, dst_mac=None, src_ip=None, dst_ip=None,
+           fwd_backend: str = "afpacket", hook=None, preset: str = "quick", goal=None, final_trial_duration=None,
+           duration_sum=None, width: float | None = None, min_load=None, max_load=None, link=None, trial_wait=0.5,
+           size="64", backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, max_burst: int = 32,
+           cpu=None, latency: bool = True, reporter=None, record_options: dict | None = None,
+           cli: bool = False) -> SearchResult:
+    """Zero-loss and partial-loss throughput of a path by RFC 9971 (wirespeed search; blocking).
+    In a lab (lab: a Lab, a lab's name, or True to make one for the search and remove it after)
+    with dut "none", "kernel" or "fwd"; or between your own interfaces tx and rx (dut "path",
+    dst_mac needed). goal: ["NDR:0", "PDR:0.005:0.5"] instead of the preset's. Loads are rates
+    as the command line writes them ("500kpps"); durations in seconds or with units. Prints
+    nothing unless a reporter is given."""
+    import ipaddress
+
+    from rich.console import Console
+
+    from wirespeed.runner.record import record
+    from wirespeed.tools import hooks
+    from wirespeed.tools import search as searchmod
+
+    given = {k: (v.topology.name if isinstance(v, labmod.Lab) else v) for k, v in locals().items()
+             if k in SEARCH_OPTIONS and v is not None}  # as written, for the run record
+    goals = tuple(searchmod.parse_goal(g) for g in ([goal] if isinstance(goal, str) else goal or ()))
+    frames = [_frame(x) for x in str(size).split(",")]
+    for f in frames:
+        check_frame(f, False, True)
+    fn = hooks.load(hook) if isinstance(hook, str) else hook
+    if dut not in ("none", "kernel", "fwd", "path"):
+        raise UsageError(f"{_name('dut', cli)} must be none, kernel, fwd or path, got {dut!r}")
+    named = tx or rx
+    if named and not (tx and rx):
+        raise UsageError(f"give both {_name('tx', cli)} and {_name('rx', cli)} (the two ends of your path), "
+                         "or neither (the lab)")
+    if named and lab:
+        raise UsageError(f"give {_name('tx', cli)}/{_name('rx', cli)} or {_name('lab', cli)}, not both")
+    dut = "path" if named else dut
+    if dut == "path" and not named:
+        raise UsageError(f"{_name('dut', cli)} path is your own path between {_name('tx', cli)} and "
+                         f"{_name('rx', cli)}: name them")
+    if named and not dst_mac:
+        raise UsageError(f"{_name('dst_mac', cli)} is needed to send on your own path (the MAC of the DUT's ingress)")
+    link_bps = _conv(link, opt.link_bps, "link")
+    final_trial_duration = _conv(final_trial_duration, opt.duration, "final_trial_duration")
+    duration_sum = _conv(duration_sum, opt.duration, "duration_sum")
+    trial_wait = _conv(trial_wait, opt.duration, "trial_wait")
+    min_rate, max_rate = _conv(min_load, opt.rate, "min_load"), _conv(max_load, opt.rate, "max_load")
+    cpu = _conv(cpu, opt.cpu, "cpu")
+    topo, created = None, False
+    try:
+        if named:
+            txw, rxw = Where(tx, tx_netns), Where(rx, rx_netns)
+            link_info(txw), link_info(rxw)
+            hops = [("tx " + tx, txw), ("rx " + rx, rxw)]
+            smac = _conv(src_mac, opt.mac, "src_mac") or opt.mac(link_info(txw)["mac"])
+            dmac, s_ip, d_ip = _conv(dst_mac, opt.mac, "dst_mac"), src_ip or "198.18.0.1", dst_ip or "198.18.1.2"
+        else:
+            labmod.require_root("wirespeed search in the lab")
+            if isinstance(lab, labmod.Lab):
+                name, make = lab.topology.name, False
+            else:
+                name, make = (lab if isinstance(lab, str) else lab_name), lab is True
+            topo, created = labmod.resolve(labmod.check_name(name), make,
+                                           topology="pair" if dut == "none" else "chain")
+            g_end, s_end = topo.endpoints("gen")[0], topo.endpoints("sink")[0]
+            txw, rxw = Where(g_end.ifname, topo.netns("gen")), Where(s_end.ifname, topo.netns("sink"))
+            hops = [(f"{e.node}:{e.ifname}", Where(e.ifname, topo.netns(e.node)))
+                    for w in topo.wires for e in (w.a, w.b)]
+            smac, dmac = opt.mac(g_end.mac), opt.mac(topo.peer(g_end).mac)
+            s_ip, d_ip = g_end.address, s_end.address
+            if dut == "kernel":
+                labmod.route(topo)
+        fcfg = None
+        if dut == "fwd":
+            ends = topo.endpoints("fwd")
+            fcfg = FwdConfig(inp=Where(ends[0].ifname, topo.netns("fwd")), out=Where(ends[1].ifname, topo.netns("fwd")),
+                             backend=fwd_backend, hook=fn, hook_name=hook if isinstance(hook, str) else
+                             getattr(fn, "__name__", "hook") if fn else "none", cpu=None)
+        sa, da = ipaddress.ip_address(s_ip), ipaddress.ip_address(d_ip)
+        gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
+                         src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
+                         backend=backend, batch=batch, link_bps=link_bps, max_burst=max_burst,
+                         prepare_peer=topo is not None, cpus=[cpu] if cpu is not None else None)
+        mean_wire = float(frames[0].mean_wire)
+        cfg = searchmod.SearchConfig(
+            tx=txw, rx=rxw, gen=gcfg, dut=dut, preset=preset, goals=goals,
+            final_trial_duration=final_trial_duration, duration_sum=duration_sum, relative_width=width,
+            min_load=min_rate.packets_per_second(mean_wire, link_bps) if min_rate else None,
+            max_load=max_rate.packets_per_second(mean_wire, link_bps) if max_rate else None,
+            trial_wait=trial_wait, rx_backend=rx_backend, latency=latency, fwd=fcfg, hops=hops)
+        rep = reporter or searchmod.SearchReporter("search", False, Console(quiet=True))
+        rec = record(record_options if record_options is not None else {"command": "search", **given}, [txw, rxw])
+        rep.event("start", dut=dut, tx=str(txw), rx=str(rxw), preset=preset, frames=[f.name for f in frames],
+                  backend=backend, rx_backend=rx_backend, record=rec)
+        rep.header(rec)
+        out = searchmod.run(cfg, rep, frames)
+        rep.results(out)
+        return SearchResult({**out, "record": rec})
+    finally:
+        if created:
+            labmod.down(topo.name)

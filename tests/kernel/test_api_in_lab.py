@@ -143,3 +143,20 @@ def test_a_run_record_replays_the_run(pair_lab, tmp_path):
     (tmp_path / "run.toml").write_text(f'lab-name = "{name}"\ncount = "3k"\nrate = "30kpps"\n')
     r = run_cli("gen", "--config", str(tmp_path / "run.toml"), "-c", "500", "--json")  # the command line wins
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[-1])["packets"] == 500
+
+
+def test_search_from_python_finds_the_bucket_and_prints_nothing(chain_lab, capsys):
+    """wirespeed.search: the same search as the command, blocking, a typed result, silent."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    labmod.shape(topo, "fwd", topo.wires[1].a.ifname, 10_000_000, 5)  # 20,833 pps of 64-byte frames
+    res = wirespeed.search(chain_lab, dut="kernel", goal=["NDR:0"], latency=False)
+    ndr = res.goal("NDR")
+    assert isinstance(res, wirespeed.SearchResult) and ndr["regular"], ndr["irregular_because"]
+    assert abs(ndr["conditional_throughput"]["pps"] - 10e6 / 480) / (10e6 / 480) < 0.03
+    assert res.record["options"]["dut"] == "kernel" and res.trials == len(res.frames[0]["trial_records"])
+    assert capsys.readouterr().out == ""
+    with pytest.raises(UsageError, match="min_load"):
+        wirespeed.search(chain_lab, dut="kernel", min_load="5zpps")
+    with pytest.raises(UsageError, match="dst_mac is needed"):
+        wirespeed.search(tx="veth0", rx="veth1", dut="path")

@@ -236,84 +236,14 @@ def _cmd_fwd(args) -> int:
 
 
 def _cmd_search(args) -> int:
-    import ipaddress
-
-    from wirespeed import lab
-    from wirespeed.base.netdev import link_info
-    from wirespeed.base.units import parse_frame
-    from wirespeed.tools import fwd, hooks, search
-    from wirespeed.tools.gen import GenConfig, Range, check_frame
+    from wirespeed import api
+    from wirespeed.tools import search
 
     opt.check_backend_options(args)
-    goals = tuple(search.parse_goal(g) for g in args.goal or ())
-    frames = [parse_frame(x) for x in args.size.split(",")]
-    for f in frames:
-        check_frame(f, False, True)
-    hook = hooks.load(args.hook) if args.hook else None
-    if args.dut not in ("none", "kernel", "fwd", "path"):
-        raise UsageError(f"--dut must be none, kernel, fwd or path, got {args.dut!r}")
-    named = args.tx or args.rx
-    if named and not (args.tx and args.rx):
-        raise UsageError("give both --tx and --rx (the two ends of your path), or neither (the lab)")
-    if named and args.lab:
-        raise UsageError("give --tx/--rx or --lab, not both")
-    if named and args.dut != "path":
-        args.dut = "path"
-    if args.dut == "path" and not named:
-        raise UsageError("--dut path is your own path between --tx and --rx: name them")
-    if named and not args.dst_mac:
-        raise UsageError("--dst-mac is needed to send on your own path (the MAC of the DUT's ingress)")
-    topo, created = None, False
-    try:
-        if named:
-            tx, rx = Where(args.tx, args.tx_netns), Where(args.rx, args.rx_netns)
-            link_info(tx), link_info(rx)
-            hops = [("tx " + args.tx, tx), ("rx " + args.rx, rx)]
-            src_mac = args.src_mac or opt.mac(link_info(tx)["mac"])
-            dst_mac, src_ip, dst_ip = args.dst_mac, args.src_ip or "198.18.0.1", args.dst_ip or "198.18.1.2"
-        else:
-            lab.require_root("wirespeed search in the lab")
-            topo, created = lab.resolve(lab.check_name(args.lab_name), args.lab,
-                                        topology="pair" if args.dut == "none" else "chain")
-            g_end, s_end = topo.endpoints("gen")[0], topo.endpoints("sink")[0]
-            tx, rx = Where(g_end.ifname, topo.netns("gen")), Where(s_end.ifname, topo.netns("sink"))
-            hops = [(f"{e.node}:{e.ifname}", Where(e.ifname, topo.netns(e.node)))
-                    for w in topo.wires for e in (w.a, w.b)]
-            src_mac, dst_mac = opt.mac(g_end.mac), opt.mac(topo.peer(g_end).mac)
-            src_ip, dst_ip = g_end.address, s_end.address
-            if args.dut == "kernel":
-                lab.route(topo)
-        fcfg = None
-        if args.dut == "fwd":
-            ends = topo.endpoints("fwd")
-            fcfg = fwd.FwdConfig(inp=Where(ends[0].ifname, topo.netns("fwd")),
-                                 out=Where(ends[1].ifname, topo.netns("fwd")), backend=args.fwd_backend,
-                                 hook=hook, hook_name=args.hook or "none", cpu=None)
-        s_ip, d_ip = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)
-        gcfg = GenConfig(where=tx, src_mac=src_mac, dst_mac=dst_mac, src_ip=s_ip, dst_ip=d_ip,
-                         src_ips=Range(int(s_ip) & 0xFFFFFFFF), dst_ips=Range(int(d_ip) & 0xFFFFFFFF),
-                         backend=args.backend, batch=args.batch, link_bps=args.link, max_burst=args.max_burst,
-                         prepare_peer=topo is not None, cpus=[args.cpu] if args.cpu is not None else None)
-        mean_wire = float(frames[0].mean_wire)
-        cfg = search.SearchConfig(
-            tx=tx, rx=rx, gen=gcfg, dut=args.dut, preset=args.preset, goals=goals,
-            final_trial_duration=args.final_trial_duration, duration_sum=args.duration_sum,
-            relative_width=args.width,
-            min_load=args.min_load.packets_per_second(mean_wire, args.link) if args.min_load else None,
-            max_load=args.max_load.packets_per_second(mean_wire, args.link) if args.max_load else None,
-            trial_wait=args.trial_wait, rx_backend=args.rx_backend, latency=not args.no_latency, fwd=fcfg, hops=hops)
-        from wirespeed.runner.record import record
-
-        rep = search.SearchReporter("search", args.json, output.console())
-        rec = record({k: v for k, v in vars(args).items() if k != "func"}, [tx, rx])
-        rep.event("start", dut=args.dut, tx=str(tx), rx=str(rx), preset=args.preset, frames=[f.name for f in frames],
-                  backend=args.backend, rx_backend=args.rx_backend, record=rec)
-        rep.header(rec)
-        out = search.run(cfg, rep, frames)
-        rep.results(out)
-    finally:
-        if created:
-            lab.down(topo.name)
+    options = {k: getattr(args, k) for k in api.SEARCH_OPTIONS}
+    rep = search.SearchReporter("search", args.json, output.console())
+    api.search(reporter=rep, latency=not args.no_latency, cli=True,
+               record_options={k: v for k, v in vars(args).items() if k != "func"}, **options)
     return 0
 
 
