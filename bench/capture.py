@@ -2,7 +2,7 @@
 """pcap in and out. Capture: at which rate does writing every frame start to lose frames?
 `sink --write` against `tcpdump -w` on the same lab, and the plain sink (no writing) as the
 ceiling. Replay: `gen --pcap` (a capture of the generator's own 64-byte frames, looped) against
-the same backend's template, as fast as each goes. Prints one JSON object.
+the same backend's template, as fast as each goes (afpacket, xdp, kernel). Prints one JSON object.
 
     python3 bench/capture.py [--rates 0.25,0.5,1,1.5,2,3] [--seconds 2] [--dir /dev/shm] [--reps 3]
 
@@ -123,7 +123,7 @@ def replay_vs_template(directory: str, seconds: float, reps: int) -> dict:
     finally:
         stop(s)
     out = {}
-    for backend, extra in (("afpacket", []), ("xdp", ["-C", "copy"])):
+    for backend, extra in (("afpacket", []), ("xdp", ["-C", "copy"]), ("kernel", [])):
         runs = {"template": [], "replay": []}
         for i in range(reps):
             for kind in (("template", "replay") if i % 2 == 0 else ("replay", "template")):

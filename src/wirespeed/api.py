@@ -127,7 +127,7 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
                               link_bps=_conv(link, opt.link_bps, "link"), cpus=_cpus(cpu),
                               interval=_conv(interval, opt.interval, "interval"), qdisc_bypass=qdisc_bypass,
                               linear=linear, copy=copy, xdp_mode=xdp_mode, exit_after_setup=exit_after_setup,
-                              workers=workers)
+                              workers=workers, max_burst=max_burst, prepare_peer=prepare_peer or topo is not None)
     payload = _conv(payload, opt.hex_bytes, "payload") or b""
     mix = _frame(size)
     stamp = stamp and not payload

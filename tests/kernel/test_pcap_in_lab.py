@@ -70,6 +70,25 @@ def test_replay_delivers_the_capture_exactly(pair_lab, tools, tmp_path):
     assert s["lost"] == 0 and s["duplicated"] == 6000  # passes 2 and 3 repeat the sequence numbers
 
 
+def test_the_kernel_replays_the_capture_exactly_frame_after_frame(pair_lab, tools, tmp_path):
+    """--backend kernel: each frame copied whole from a map by the generator's XDP program
+    (frame k is capture frame k % n), at a rate; one frame length (the live frame's)."""
+    name = pair_lab.topology.name
+    src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    frames = frames_of(700, size=128)
+    write_dpkt(src, frames)
+    sink = tools("sink", "--lab-name", name, "-c", "2100", "-d", "20", "--write", str(dst), "--json")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "kernel", "--pcap", str(src), "--loop", "3", "-r", "100kpps",
+              *EXACT, "--json").finish()
+    s = sink.finish()
+    assert g["packets"] == g["interface_tx_packets"] == 2100
+    w = pair_lab.topology.wires[0]
+    lab_macs = bytes.fromhex(w.b.mac.replace(":", "") + w.a.mac.replace(":", ""))
+    assert [b for _, b in read(dst)] == [lab_macs + f[12:] for f in frames] * 3
+    assert s["lost"] == 0 and s["duplicated"] == 1400
+
+
 def test_replay_rewrites_addresses_with_valid_checksums(pair_lab, tools, tmp_path):
     name = pair_lab.topology.name
     src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
@@ -107,7 +126,10 @@ def test_replay_at_the_captures_own_timing(pair_lab, tools, tmp_path):
     (lambda p: p.write_bytes(p.read_bytes()[:-5]), [], "is truncated"),
     (lambda p: write_dpkt(p, frames_of(2), linktype=101), [], "link type 101"),
     (lambda p: write_dpkt(p, frames_of(3)[:2] + [frames_of(1, size=1600)[0]]), [], "frame 3 is 1596 bytes"),
-    (lambda p: None, ["--backend", "kernel"], "--pcap replays over --backend afpacket or xdp"),
+    (lambda p: None, ["--backend", "udp"], "--pcap replays over --backend afpacket, xdp or kernel"),
+    (lambda p: None, ["--backend", "kernel"], "one frame length (the live frame's)"),  # an IMIX capture
+    (lambda p: write_dpkt(p, frames_of(3, size=64)), ["--backend", "kernel", "--timing", "original"],
+     "constant interval"),
     (lambda p: None, ["--timing", "original", "-r", "1kpps"], "not both"),
     (lambda p: None, ["--dst-ip", "198.18.0.1-198.18.0.9"], "one address"),
 ])

@@ -49,8 +49,8 @@ C_PACKETS, C_BYTES = 0, 1  # counters.h
 # (these three in 1/16 ns), slots skipped after stalls
 GEN_SENT = C_PACKETS
 FIX = 4  # the schedule's words (due, interval, slack) count 1/16 ns (2^63 of them: 18 years of uptime)
-GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK, GEN_SKIPPED = range(core.N_COUNTERS, core.N_COUNTERS + 5)
-assert GEN_SKIPPED < SLOT_WORDS
+GEN_DUE, GEN_INTERVAL, GEN_LIMIT, GEN_SLACK, GEN_SKIPPED, GEN_REPLAY_AT = range(core.N_COUNTERS, core.N_COUNTERS + 6)
+assert GEN_REPLAY_AT < SLOT_WORDS  # GEN_REPLAY_AT: replaying, the capture's next frame (k % n, kept, not divided)
 
 
 def xdp_verdict(verdict: int) -> Program:
@@ -135,6 +135,8 @@ class GenLayout:
     paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
     key: int = 0  # this worker's slot in the state map
     header: bytes = b""  # the template's bytes before the sequence: written into every frame
+    replay_n: int = 0  # > 0: replay a capture instead: frame k is map 'frames'[k % replay_n], whole
+    replay_len: int = 0  # its frames' one length (the live frame's), bytes
 
 
 def _write_bytes(p: Program, base: int, at: int, data: bytes) -> None:
@@ -151,6 +153,31 @@ def _write_bytes(p: Program, base: int, at: int, data: bytes) -> None:
         i += n
 
 
+def _replay_frame(p: Program, L: GenLayout) -> None:
+    """*r7 = frames[k % replay_n] (replay_len bytes; the index kept in state[GEN_REPLAY_AT]
+    rather than divided for: a division costs more than the copy); a missing entry drops the
+    frame. Keeps r6-r9."""
+    p.ldx(8, R1, R6, 8 * GEN_REPLAY_AT)
+    p.mov_reg(R2, R1)
+    p.add(R2, 1)
+    p.jmp("<", R2, L.replay_n, "next_set")
+    p.mov(R2, 0)
+    p.label("next_set")
+    p.stx(8, R6, 8 * GEN_REPLAY_AT, R2)
+    p.stx(4, R10, -8, R1)
+    p.mov_reg(R2, R10)
+    p.add(R2, -8)
+    p.ld_map(R1, "frames")
+    p.call("map_lookup_elem")
+    p.jmp("==", R0, 0, "drop")
+    i = 0
+    while i < L.replay_len:
+        n = 8 if L.replay_len - i >= 8 else 4 if L.replay_len - i >= 4 else 2 if L.replay_len - i >= 2 else 1
+        p.ldx(n, R1, R0, i)
+        p.stx(n, R7, i, R1)
+        i += n
+
+
 def gen_live(layout: GenLayout) -> Program:
     """Frame k (k = state[GEN_SENT]) is the template again, whatever happened to its page: live
     frames' pages are recycled unrestored, and a forwarder downstream may have rewritten MACs,
@@ -159,16 +186,19 @@ def gen_live(layout: GenLayout) -> Program:
     checksum follows by RFC 1624: HC' = ~(~HC + ~m + m') over the 16-bit words that changed.
 
     Frames past state[GEN_LIMIT], and (paced) frames not yet due, are dropped instead of sent:
-    a dropped live frame is recycled at once, so pacing costs a spin, as pktgen's does."""
+    a dropped live frame is recycled at once, so pacing costs a spin, as pktgen's does.
+
+    Replaying (replay_n > 0), frame k is written whole from map 'frames' entry k % replay_n
+    instead (8 bytes per load and store), sequence and checksum as the capture has them."""
     L = layout
     varied = L.flows > 1
     # ~HC + ~m for the template's words, folded later with the new words m'.
     base = (~L.csum & 0xFFFF) + (~(L.seq_base >> 16) & 0xFFFF) + (~L.seq_base & 0xFFFF)
     if varied:
         base += ~L.sport_lo & 0xFFFF
-    need = max(L.seq_off + 4, L.csum_off + 2, L.sport_off + 2)
+    need = L.replay_len if L.replay_n else max(L.seq_off + 4, L.csum_off + 2, L.sport_off + 2)
 
-    p = Program("ws_gen")
+    p = Program("ws_replay" if L.replay_n else "ws_gen")
     p.ldx(4, R7, R1, MD_DATA)
     p.ldx(4, R8, R1, MD_DATA_END)
     p.mov_reg(R2, R7)
@@ -205,7 +235,10 @@ def gen_live(layout: GenLayout) -> Program:
         p.mov_reg(R1, R3)
         p.label("due_set")
         p.stx(8, R6, 8 * GEN_DUE, R1)
-    _write_bytes(p, R7, 0, L.header)  # the template's headers, whatever the page held
+    if L.replay_n:
+        _replay_frame(p, L)
+    else:
+        _write_bytes(p, R7, 0, L.header)  # the template's headers, whatever the page held
     p.mov_reg(R1, R9)
     p.add(R1, 1)
     p.stx(8, R6, 8 * GEN_SENT, R1)
@@ -214,39 +247,40 @@ def gen_live(layout: GenLayout) -> Program:
     p.ldx(8, R2, R6, 8 * C_BYTES)
     p.add_reg(R2, R1)
     p.stx(8, R6, 8 * C_BYTES, R2)
-    # sequence
-    p.mov_reg(R3, R9)
-    p.alu("&", R3, L.seq_mask, bits=32)
-    p.alu("|", R3, L.seq_base, bits=32)
-    p.mov_reg(R5, R3)
-    p.to_be(R5, 32)
-    p.stx(4, R7, L.seq_off, R5)
-    # checksum words: base + m'
-    p.mov(R2, base)
-    p.mov_reg(R1, R3)
-    p.alu(">>", R1, 16)
-    p.add_reg(R2, R1)
-    p.mov_reg(R1, R3)
-    p.alu("&", R1, 0xFFFF)
-    p.add_reg(R2, R1)
-    if varied:
-        p.mov_reg(R4, R9)
-        p.alu("%", R4, L.flows)
-        p.add(R4, L.sport_lo)
-        p.add_reg(R2, R4)
-        p.to_be(R4, 16)
-        p.stx(2, R7, L.sport_off, R4)
-    for _ in range(2):  # fold the carries back in
-        p.mov_reg(R1, R2)
+    if not L.replay_n:  # the capture carries its own sequence and checksums
+        # sequence
+        p.mov_reg(R3, R9)
+        p.alu("&", R3, L.seq_mask, bits=32)
+        p.alu("|", R3, L.seq_base, bits=32)
+        p.mov_reg(R5, R3)
+        p.to_be(R5, 32)
+        p.stx(4, R7, L.seq_off, R5)
+        # checksum words: base + m'
+        p.mov(R2, base)
+        p.mov_reg(R1, R3)
         p.alu(">>", R1, 16)
-        p.alu("&", R2, 0xFFFF)
         p.add_reg(R2, R1)
-    p.alu("^", R2, 0xFFFF)
-    p.jmp("!=", R2, 0, "store")
-    p.mov(R2, 0xFFFF)  # UDP sends a computed zero as all ones
-    p.label("store")
-    p.to_be(R2, 16)
-    p.stx(2, R7, L.csum_off, R2)
+        p.mov_reg(R1, R3)
+        p.alu("&", R1, 0xFFFF)
+        p.add_reg(R2, R1)
+        if varied:
+            p.mov_reg(R4, R9)
+            p.alu("%", R4, L.flows)
+            p.add(R4, L.sport_lo)
+            p.add_reg(R2, R4)
+            p.to_be(R4, 16)
+            p.stx(2, R7, L.sport_off, R4)
+        for _ in range(2):  # fold the carries back in
+            p.mov_reg(R1, R2)
+            p.alu(">>", R1, 16)
+            p.alu("&", R2, 0xFFFF)
+            p.add_reg(R2, R1)
+        p.alu("^", R2, 0xFFFF)
+        p.jmp("!=", R2, 0, "store")
+        p.mov(R2, 0xFFFF)  # UDP sends a computed zero as all ones
+        p.label("store")
+        p.to_be(R2, 16)
+        p.stx(2, R7, L.csum_off, R2)
     p.label("out")
     p.mov(R0, XDP_TX)
     p.exit()

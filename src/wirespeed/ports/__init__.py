@@ -205,6 +205,7 @@ class PortSpec:
     share: Any = None  # an open receiving xdp port whose UMEM a transmitting one sends from
     # kernel
     gen_of: Callable[[int], Any] | None = None  # worker i's core.Gen: the frame the kernel repeats
+    frames: Any = None  # kernel: replay these frames (uint8, one row each, one length) instead of a template
     sports: tuple[int, int] = (9, 1)  # source port and how many flows walk up from it
     max_burst: int = 32  # catch-up bound after a stall, frames
     prepare_peer: bool = False  # a veth peer that cannot receive XDP_TX frames gets XDP_PASS for the run

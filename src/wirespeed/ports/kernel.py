@@ -20,6 +20,7 @@ refusal is reported before anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 
@@ -69,21 +70,44 @@ def template(gen: core.Gen, sports: tuple[int, int], key: int) -> tuple[bytes, p
     return bytes(frame), layout
 
 
+def replay_map(frames: np.ndarray) -> tuple[Map, progs.GenLayout]:
+    """A capture's frames (one length) in an array map the program copies frame k % n from."""
+    n, length = frames.shape
+    if n >= 1 << 31:
+        raise WirespeedError(f"--backend kernel replays at most {(1 << 31) - 1:,} frames; this capture has {n:,}")
+    slot = -(-length // 8) * 8
+    m = Map(MAP_ARRAY, slot, n, "ws_replay", mmapable=True)
+    mem = m.words().view(np.uint8)
+    mem[:, :length] = frames
+    return m, progs.GenLayout(seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, sport_off=0, sport_lo=0,
+                              flows=0, replay_n=n, replay_len=length)
+
+
 def prepare(spec: PortSpec, rows: int) -> Prepared:
     """One state map for every worker (its counters, then the program's state), one program per
-    worker, and the veth peer made able to receive."""
+    worker, and the veth peer made able to receive. Replaying (spec.frames), one map of the
+    capture's frames that every worker's program copies from."""
     state = Map(MAP_ARRAY, progs.SLOT, rows, "ws_gen", mmapable=True)
     made: list = [state]
     try:
         words = state.words()
         frames, programs = [], []
+        maps = {"state": state}
+        if spec.frames is not None:
+            fmap, replay = replay_map(spec.frames)
+            made.append(fmap)
+            maps["frames"] = fmap
         for i in range(rows):
             gen = spec.gen_of(i)
-            frame, layout = template(gen, spec.sports, i)
+            if spec.frames is not None:
+                frame = spec.frames[0].tobytes()  # the live frame: its length is every frame's
+                layout = dataclasses.replace(replay, paced=gen.ns_per_pkt > 0, key=i)
+            else:
+                frame, layout = template(gen, spec.sports, i)
             words[i, progs.GEN_INTERVAL] = fixed(gen.ns_per_pkt)
             words[i, progs.GEN_LIMIT] = NO_LIMIT
             words[i, progs.GEN_SLACK] = fixed(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
-            prog = Prog(progs.gen_live(layout), {"state": state})
+            prog = Prog(progs.gen_live(layout), maps)
             made.append(prog)
             frames.append(frame)
             programs.append(prog)

@@ -310,8 +310,11 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
     from wirespeed.tools import replay
 
     b = ports.backend(cfg.backend)
-    if b.name not in ("afpacket", "xdp"):
-        raise UsageError(f"--pcap replays over --backend afpacket or xdp, not {b.name}")
+    if b.name not in ("afpacket", "xdp", "kernel"):
+        raise UsageError(f"--pcap replays over --backend afpacket, xdp or kernel, not {b.name}")
+    if b.name == "kernel" and cfg.timing == "original":
+        raise UsageError("--backend kernel replays at a constant interval (-r) or as fast as it goes, "
+                         "not --timing original")
     if cfg.workers != 1:
         raise UsageError("--pcap replays from one worker: -w 1")
     if cfg.timing == "original" and cfg.rate is not None:
@@ -328,6 +331,9 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
     if int(cap.lengths.max()) > b.max_frame:
         raise UsageError(f"--backend {b.name} sends frames up to {b.max_frame} bytes; --pcap {cfg.pcap} has "
                          f"{int(cap.lengths.max())}")
+    if b.name == "kernel" and int(cap.lengths.min()) != int(cap.lengths.max()):
+        raise UsageError(f"--backend kernel sends one frame length (the live frame's); --pcap {cfg.pcap} has "
+                         f"{int(cap.lengths.min())} to {int(cap.lengths.max())} bytes: use afpacket or xdp")
     done = replay.rewrite(cap, **cfg.rewrite)
     if done:
         note(f"rewrote {', '.join(f'{k} in {v:,} frame(s)' for k, v in done.items())} of {len(cap):,}")
@@ -335,13 +341,18 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
         if cfg.rate is not None else 0.0
     interval = 1e9 / pps if pps else 0.0
     cpus = driver.cpu_plan(1, cfg.cpus, descending=True, note=note)
+    in_kernel = b.name == "kernel"
+    pace = replay.KernelPace(interval, cfg.max_burst)
     spec = ports.PortSpec(cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=int(cap.lengths.max()) + FCS,
                           qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear, copy=cfg.copy, xdp_mode=cfg.xdp_mode,
-                          note=note)
+                          note=note, frames=replay.frame_rows(cap) if in_kernel else None,
+                          gen_of=lambda i: pace, max_burst=cfg.max_burst, prepare_peer=cfg.prepare_peer)
     prep = ports.prepare(spec, 1)
     original, speed, loops = cfg.timing == "original", cfg.speed, cfg.loops
     plan_ = Plan("gen", 1, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
                  exit_after_setup=cfg.exit_after_setup)
+    if in_kernel:
+        return plan_, 0.0, lambda w: replay.KernelReplayStep(len(cap), cfg, w, pace, loops)
     return plan_, 0.0, lambda w: replay.ReplayStep(cap, cfg, w, interval, original, speed, loops)
 
 

@@ -1,4 +1,4 @@
-"""`wirespeed gen --pcap FILE`: replay a capture's frames (afpacket or xdp).
+"""`wirespeed gen --pcap FILE`: replay a capture's frames (afpacket, xdp, or the kernel).
 
 The file is read and indexed once, in the parent, before the worker forks (pcap_index in C, one
 pass); rewrites (MACs, addresses, with checksums fixed) are applied once to the whole capture
@@ -6,6 +6,8 @@ with numpy. The worker then hands slices of it to the port's tx_burst: one Pytho
 batch, the copy into the ring in C. Timing: as fast as possible, at `-r` (a smooth schedule,
 late frames are sent late, never skipped: a replay keeps every frame), or the capture's own
 (`--timing original`, `--speed` times faster). `--loop N` plays it N times (0: until -c/-d).
+Over the kernel backend the frames (one length) go into a BPF map once, and the in-kernel
+generator's program copies frame k % n into each live frame (KernelReplayStep).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from wirespeed import core, ports
 from wirespeed.base.errors import UsageError
-from wirespeed.runner.driver import Step, Worker
+from wirespeed.runner.driver import FOREVER, Step, Worker
 
 SPIN_NS = 200_000  # wait closer than this to a frame's time by spinning, further by sleeping
 
@@ -214,6 +216,42 @@ class ReplayStep(Step):
 
     def close(self) -> None:
         self.port.drain()
+        self.port.close()
+
+
+@dataclass
+class KernelPace:
+    """What the in-kernel generator's port reads of a generator: ns between frames (0: as fast
+    as it goes) and the catch-up bound after a stall, frames."""
+
+    ns_per_pkt: float
+    max_burst: int
+
+
+def frame_rows(cap: Capture) -> np.ndarray:
+    """The capture's frames (every one the same length) as rows of one array."""
+    length = int(cap.lengths[0])
+    idx = cap.offsets.astype(np.int64)[:, None] + np.arange(length)
+    return cap.data[idx]
+
+
+class KernelReplayStep(Step):
+    """The capture replayed by the kernel (BPF_PROG_RUN live frames): frame k is the capture's
+    frame k % n, copied whole from a map by the generator's program."""
+
+    slice_ns = FOREVER  # its calls end at the deadline, the count or the stop signal, not per slice
+
+    def __init__(self, n: int, cfg, w: Worker, pace: KernelPace, loops: int):
+        self.w, self.cfg, self.pace = w, cfg, pace
+        self.port = w.open()
+        self.left = cfg.count if cfg.count is not None else (loops * n if loops else 2**63)
+
+    def __call__(self, until_ns: int) -> bool:
+        while self.left > 0 and time.monotonic_ns() < until_ns:
+            self.left -= self.port.gen_run(self.pace, self.cfg.batch, min(self.left, 2**62), until_ns)
+        return self.left > 0
+
+    def close(self) -> None:
         self.port.close()
 
 
