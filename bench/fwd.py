@@ -97,6 +97,43 @@ def fwd_run(batch: int, hook: str | None, window: float) -> dict:
         kill_all(procs)
 
 
+def kernel_vs_linux(window: float) -> dict:
+    """fwd --backend kernel (XDP redirect through a DEVMAP) against Linux IP forwarding in the
+    same lab, both fed by gen/kernel as fast as it goes, counted at the sink's veth."""
+    dur = WARMUP + window + 0.8
+    out = {}
+    for kind in ("linux", "kernel"):
+        procs = []
+        try:
+            sink = start(ws("sink", "--lab-name", LAB, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
+            procs.append(sink)
+            wait_ready(sink)
+            f = None
+            if kind == "linux":
+                lab.route(TOPO)
+            else:
+                f = start(ws("fwd", "--lab-name", LAB, "--backend", "kernel", "-d", str(dur + 0.5), "--json"))
+                procs.append(f)
+                wait_ready(f)
+            x0 = sink_xdp_packets()
+            gen = start(ws("gen", "--lab-name", LAB, "--backend", "kernel", "--cpu", str(GEN_CPU), "-d", str(dur),
+                           "--dst-ip", TOPO.wires[1].b.address, "--json"))
+            procs.append(gen)
+            rate = counter_window(sink_xdp_packets, window)
+            gen.communicate(timeout=dur + 30)
+            fs = last_json(f.communicate(timeout=dur + 30)[0]) if f else None
+            time.sleep(0.2)
+            out[kind] = {"pps": rate, "sink_veth_xdp_packets": sink_xdp_packets() - x0,
+                         **({"fwd_rx": fs["rx"], "fwd_tx": fs["tx"]} if fs else {})}
+            stop(sink, signal.SIGINT)
+        finally:
+            kill_all(procs)
+            if kind == "linux":
+                with lab.enter_netns(TOPO.netns("fwd")):
+                    lab._sysctl("net/ipv4/ip_forward", "0")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
@@ -128,7 +165,13 @@ def main() -> int:
                           "hook_cost": 1 - hooked / plain, "counters_agree": all(r["agree"] for rs in runs.values()
                                                                                    for r in rs),
                           "runs": runs})
+        kl = [kernel_vs_linux(args.window) for _ in range(reps)]
     out["fwd_batch_curve"] = curve
+    out["kernel_vs_linux"] = {"kernel_pps": median_of([r["kernel"]["pps"] for r in kl]),
+                              "linux_pps": median_of([r["linux"]["pps"] for r in kl]), "runs": kl}
+    out["kernel_vs_linux"]["ratio"] = (out["kernel_vs_linux"]["kernel_pps"]["median"]
+                                       / out["kernel_vs_linux"]["linux_pps"]["median"])
+    out["kernel_vs_linux"]["target"] = 3.0
     at64 = next((c for c in curve if c["batch"] == 64), None)
     if at64:
         out["hook_cost_at_64"] = at64["hook_cost"]

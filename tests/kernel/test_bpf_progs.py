@@ -4,6 +4,7 @@ in-kernel generator's per-frame work checked against a model and an independent 
 from __future__ import annotations
 
 import os
+import socket
 import struct
 
 import pytest
@@ -100,3 +101,29 @@ def test_a_refused_program_shows_the_verifier_log():
         Prog(bad)
     assert "verifier log follows" in str(e.value)
     assert "invalid bpf_context access" in e.value.log
+
+
+def test_xdp_forward_counts_rewrites_the_macs_and_redirects_through_its_devmap():
+    """The in-kernel forwarder's program under BPF_PROG_RUN: the frame comes back with the next
+    hop's MACs; an empty DEVMAP entry drops it (the fallback in redirect_map's flags), an entry
+    redirects. (A frame too short for Ethernet, dropped uncounted, cannot be run: the kernel
+    refuses test runs under 14 bytes; the verifier holds the program to that bound.)"""
+    from wirespeed.bpf import MAP_DEVMAP
+    from wirespeed.bpf.asm import XDP_REDIRECT
+
+    macs = bytes.fromhex("02aabbccddee" "021122334455")
+    m = Map(MAP_ARRAY, progs.SLOT, possible_cpus(), "ws_t_fwd", mmapable=True)
+    d = Map(MAP_DEVMAP, 4, 1, "ws_t_out")
+    p = Prog(progs.xdp_forward(macs), {"counters": m, "out": d})
+    frame = bytes(range(60))
+    try:
+        retval, out = core.bpf_prog_test_run_data(p.fd, frame)[:2]
+        assert retval == XDP_DROP and bytes(out) == macs + frame[12:]
+        d.update(0, socket.if_nametoindex("lo").to_bytes(4, "little"))
+        assert core.bpf_prog_test_run_data(p.fd, frame)[0] == XDP_REDIRECT
+        words = m.words()
+        assert words[:, [core.C["packets"], core.C["bytes"]]].sum(axis=0).tolist() == [2, 120]
+    finally:
+        p.close()
+        d.close()
+        m.close()

@@ -61,3 +61,37 @@ def test_fwd_bad_hook_path_is_one_line():
 def test_fwd_needs_both_ends_or_none(chain_lab):
     r = run_cli("fwd", "veth0", "--netns", chain_lab.netns("fwd"))
     assert r.returncode == 2 and "both IN and OUT" in r.stderr
+
+
+def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chain_lab, tools):
+    """fwd --backend kernel: an XDP program on IN redirects through a DEVMAP to OUT, writing the
+    sink's MAC and OUT's; its own count, OUT's TX counter and the sink agree exactly."""
+    from test_what_arrives import capture
+    from wirespeed.base.netns import Where
+
+    topo, n = chain_lab.topology, 100_000
+    sink = tools("sink", "--lab-name", topo.name, "-c", str(n), "-d", "30")
+    sink.wait_for("ready")
+    fwd = tools("fwd", "--lab-name", topo.name, "--backend", "kernel", "-c", str(n), "-d", "30")
+    fwd.wait_for("ready")
+    w1 = topo.wires[1]
+    at = Where(w1.b.ifname, chain_lab.netns("sink"))
+    g = tools("gen", "--lab-name", topo.name, "--backend", "kernel", "-c", str(n), "-r", "200kpps",
+              "--dst-ip", w1.b.address)
+    sample = capture(at, 100)
+    assert g.finish()["packets"] == n
+    f, s = fwd.finish(), sink.finish()
+    assert f["rx"] == f["tx"] == n and f["backend"] == "kernel" and f["cpu_ns_per_pkt"] is None
+    assert s["packets"] == s["pktgen"] == n and s["lost"] == 0
+    assert len(sample) == 100
+    macs = bytes.fromhex(w1.b.mac.replace(":", "") + w1.a.mac.replace(":", ""))
+    assert all(fr[:12] == macs for fr in sample)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--hook", "mac-swap"], "no Python hook"),
+    (["--buffers", "malloc"], "no user-space queue"),
+])
+def test_the_kernel_forwarder_refuses_what_only_user_space_has(chain_lab, args, needle):
+    r = run_cli("fwd", "--lab-name", chain_lab.topology.name, "--backend", "kernel", "-d", "1", *args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr

@@ -6,6 +6,8 @@ shows it as the verifier prints it.
   xdp_count()      count packets and bytes per CPU, then drop: the host's receive ceiling
   xsk_redirect()   hand each frame to the AF_XDP socket of its RX queue, else pass it on
   xdp_random_drop(p)  drop a share p of the frames at random (a lossy DUT for the lab)
+  xdp_forward(macs)  the in-kernel forwarder (fwd --backend kernel): count per CPU, write the
+                   next hop's MACs, redirect through a DEVMAP to the out interface
   gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
                    a sequence number in the pktgen header, the source port over N flows,
                    the UDP checksum updated incrementally (RFC 1624), then XDP_TX
@@ -101,6 +103,40 @@ def xdp_random_drop(loss_ratio: float) -> Program:
     p.call("get_prandom_u32")
     p.jmp("<", R0, min(int(loss_ratio * 2**32), 2**32 - 1), "drop")
     p.mov(R0, XDP_PASS)
+    p.exit()
+    p.label("drop")
+    p.mov(R0, XDP_DROP)
+    p.exit()
+    return p
+
+
+def xdp_forward(macs: bytes | None = None) -> Program:
+    """Count the frame (packets, bytes) in this CPU's slot of map 'counters', write macs (dst
+    then src, 12 bytes) over its Ethernet addresses when given, and hand it to the interface in
+    entry 0 of DEVMAP 'out' (bpf_redirect_map; XDP_DROP when the entry is empty). A frame too
+    short for an Ethernet header is dropped uncounted."""
+    p = Program("ws_fwd")
+    p.ldx(4, R7, R1, MD_DATA)
+    p.ldx(4, R8, R1, MD_DATA_END)
+    p.mov_reg(R2, R7)
+    p.add(R2, 14)
+    p.jmp(">", R2, R8, "drop", reg=True)
+    p.mov_reg(R6, R8)
+    p.alu("-", R6, R7, reg=True)  # r6 = frame length
+    _lookup(p, "counters", "counted")
+    p.ldx(8, R1, R0, 8 * C_PACKETS)
+    p.add(R1, 1)
+    p.stx(8, R0, 8 * C_PACKETS, R1)
+    p.ldx(8, R1, R0, 8 * C_BYTES)
+    p.add_reg(R1, R6)
+    p.stx(8, R0, 8 * C_BYTES, R1)
+    p.label("counted")
+    if macs is not None:
+        _write_bytes(p, R7, 0, macs)
+    p.ld_map(R1, "out")
+    p.mov(R2, 0)
+    p.mov(R3, XDP_DROP)
+    p.call("redirect_map")
     p.exit()
     p.label("drop")
     p.mov(R0, XDP_DROP)

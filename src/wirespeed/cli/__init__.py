@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("inp", nargs="?", metavar="IN", help="receiving interface (default: the lab's fwd node)")
     f.add_argument("out", nargs="?", metavar="OUT", help="transmitting interface")
     opt.add_where(f, "IN and OUT")
-    run = opt.add_run(f, 64, ports.names(transmit=True, receive=True, user_frames=True), workers=False)
+    run = opt.add_run(f, 64, (*ports.names(transmit=True, receive=True, user_frames=True), "kernel"), workers=False)
     run.add_argument("--idle-stop", type=opt.duration, metavar="T", help="stop this long after traffic stops")
     run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
     run.add_argument("--buffers", choices=("pool", "malloc"), default="pool",
@@ -442,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     pth.add_argument("--dst-mac", type=opt.mac, help="your path: the MAC of the DUT's ingress")
     pth.add_argument("--src-ip", help="default 198.18.0.1")
     pth.add_argument("--dst-ip", help="default 198.18.1.2 (the lab's sink)")
-    pth.add_argument("--fwd-backend", choices=("afpacket", "xdp"), default="afpacket", help="--dut fwd: its ports")
+    pth.add_argument("--fwd-backend", choices=("afpacket", "xdp", "kernel"), default="afpacket",
+                     help="--dut fwd: its ports (kernel: the in-kernel forwarder, XDP redirect)")
     pth.add_argument("--hook", metavar="SPEC", help="--dut fwd: its per-batch hook")
     m = z.add_argument_group("method (RFC 9971)")
     m.add_argument("--preset", choices=("quick", "csit", "rfc2544", "tst009"), default="quick",

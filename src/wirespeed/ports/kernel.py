@@ -111,7 +111,7 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
             made.append(prog)
             frames.append(frame)
             programs.append(prog)
-        made += _peer_receives(spec)
+        made += peer_receives(spec)
     except BaseException:
         for obj in reversed(made):
             obj.close()
@@ -121,7 +121,7 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
                     tuple(obj.close for obj in made))
 
 
-def _peer_receives(spec: PortSpec) -> list:
+def peer_receives(spec: PortSpec) -> list:
     """Frames sent with XDP_TX reach a veth peer only through its NAPI, which an XDP program on
     it (any) or GRO turns on; without either they vanish without a word. Find the peer (through
     netlink, in whatever namespace it lives); if it cannot receive them, attach XDP_PASS for the
