@@ -76,21 +76,27 @@ def _lookup(p: Program, map_name: str, miss: str, key: int | None = None) -> Non
     p.jmp("==", R0, 0, miss)
 
 
-def xdp_count(verdict: int = XDP_DROP) -> Program:
-    """Packets and bytes (frame bytes without FCS) into this CPU's slot of map 'counters', then
-    verdict. Each CPU adds to its own slot: no atomic operation."""
-    p = Program("ws_count")
-    p.ldx(4, R2, R1, MD_DATA)
-    p.ldx(4, R7, R1, MD_DATA_END)
-    p.alu("-", R7, R2, reg=True)  # r7 = frame length
-    _lookup(p, "counters", "out")
+def _count(p: Program, length: int, done: str) -> None:
+    """One frame of `length` (a register) bytes into this CPU's slot of map 'counters' (packets,
+    bytes), then on at label done. Each CPU adds to its own slot: no atomic operation."""
+    _lookup(p, "counters", done)
     p.ldx(8, R1, R0, 8 * C_PACKETS)
     p.add(R1, 1)
     p.stx(8, R0, 8 * C_PACKETS, R1)
     p.ldx(8, R1, R0, 8 * C_BYTES)
-    p.add_reg(R1, R7)
+    p.add_reg(R1, length)
     p.stx(8, R0, 8 * C_BYTES, R1)
-    p.label("out")
+    p.label(done)
+
+
+def xdp_count(verdict: int = XDP_DROP) -> Program:
+    """Packets and bytes (frame bytes without FCS) into this CPU's slot of map 'counters', then
+    verdict."""
+    p = Program("ws_count")
+    p.ldx(4, R2, R1, MD_DATA)
+    p.ldx(4, R7, R1, MD_DATA_END)
+    p.alu("-", R7, R2, reg=True)  # r7 = frame length
+    _count(p, R7, "out")
     p.mov(R0, verdict)
     p.exit()
     return p
@@ -123,14 +129,7 @@ def xdp_forward(macs: bytes | None = None) -> Program:
     p.jmp(">", R2, R8, "drop", reg=True)
     p.mov_reg(R6, R8)
     p.alu("-", R6, R7, reg=True)  # r6 = frame length
-    _lookup(p, "counters", "counted")
-    p.ldx(8, R1, R0, 8 * C_PACKETS)
-    p.add(R1, 1)
-    p.stx(8, R0, 8 * C_PACKETS, R1)
-    p.ldx(8, R1, R0, 8 * C_BYTES)
-    p.add_reg(R1, R6)
-    p.stx(8, R0, 8 * C_BYTES, R1)
-    p.label("counted")
+    _count(p, R6, "counted")
     if macs is not None:
         _write_bytes(p, R7, 0, macs)
     p.ld_map(R1, "out")
