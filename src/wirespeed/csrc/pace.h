@@ -73,7 +73,7 @@ static inline uint64_t pace_slots_by(const struct pace *p, uint64_t t)
  * the kernel (pace_due_at); the catch-up bound still counts only frames already late. */
 static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 {
-	uint64_t *d = p->d, due, late, by;
+	uint64_t *d = p->d, by, late, due;
 
 	if (p->interval <= 0)
 		return want;
@@ -85,9 +85,10 @@ static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 		p->prev_ns = now;
 		return 0;
 	}
-	due = pace_slots_by(p, now + p->lead_ns) - d[D_SLOTS]; /* slots whose time has come (or will, within the lead) */
 	by = pace_slots_by(p, now);
-	late = by > d[D_SLOTS] ? by - d[D_SLOTS] : 0;
+	late = by > d[D_SLOTS] ? by - d[D_SLOTS] : 0; /* slots whose time has come */
+	/* kernel-timed, also those due within the lead (one more division, only then) */
+	due = p->lead_ns ? pace_slots_by(p, now + p->lead_ns) - d[D_SLOTS] : late;
 	if (late > 1)
 		d[D_BEHIND_NS] += now - p->prev_ns;
 	p->prev_ns = now;
