@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -87,15 +88,15 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
     """One state map for every worker (its counters, then the program's state), one program per
     worker, and the veth peer made able to receive. Replaying (spec.frames), one map of the
     capture's frames that every worker's program copies from."""
-    state = Map(MAP_ARRAY, progs.SLOT, rows, "ws_gen", mmapable=True)
-    made: list = [state]
-    try:
+    with ExitStack() as made:  # on an error here, everything made so far is closed again
+        state = Map(MAP_ARRAY, progs.SLOT, rows, "ws_gen", mmapable=True)
+        made.callback(state.close)
         words = state.words()
         frames, programs = [], []
         maps = {"state": state}
         if spec.frames is not None:
             fmap, replay = replay_map(spec.frames)
-            made.append(fmap)
+            made.callback(fmap.close)
             maps["frames"] = fmap
         for i in range(rows):
             gen = spec.gen_of(i)
@@ -108,48 +109,41 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
             words[i, progs.GEN_LIMIT] = NO_LIMIT
             words[i, progs.GEN_SLACK] = fixed(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
             prog = Prog(progs.gen_live(layout), maps)
-            made.append(prog)
+            made.callback(prog.close)
             frames.append(frame)
             programs.append(prog)
-        made += peer_receives(spec)
-    except BaseException:
-        for obj in reversed(made):
-            obj.close()
-        raise
+        peer_receives(spec, made)
+        undo = made.pop_all()
     return Prepared(spec, words[:, : core.N_COUNTERS],
-                    lambda sp, i: KernelGenPort(sp, i, words[i], programs[i], frames[i]),
-                    tuple(obj.close for obj in made))
+                    lambda sp, i: KernelGenPort(sp, i, words[i], programs[i], frames[i]), (undo.close,))
 
 
-def peer_receives(spec: PortSpec) -> list:
+def peer_receives(spec: PortSpec, made: ExitStack) -> None:
     """Frames sent with XDP_TX reach a veth peer only through its NAPI, which an XDP program on
     it (any) or GRO turns on; without either they vanish without a word. Find the peer (through
     netlink, in whatever namespace it lives); if it cannot receive them, attach XDP_PASS for the
-    run when allowed (--prepare-peer; the lab does), and say so; else refuse, naming the fix."""
+    run when allowed (--prepare-peer; the lab does; its removal goes onto `made`), and say so;
+    else refuse, naming the fix."""
     from wirespeed.base.errors import WirespeedError
     from wirespeed.base.netdev import gro_on, veth_peer
 
     peer = veth_peer(spec.where)
     if peer is None:
-        return []
+        return
     with in_netns(peer):
         index = ifindex(peer)
         if xdp_attached(index) is not None or gro_on(peer):
-            return []
+            return
         if not spec.prepare_peer:
             raise WirespeedError(
                 f"{spec.where} is a veth whose peer {peer} has no XDP program and GRO off: the frames sent "
                 f"with XDP_TX would vanish there; add --prepare-peer (attaches XDP_PASS to it for the run) "
                 f"or attach an XDP program to it")
         prog = Prog(progs.xdp_verdict(XDP_PASS))
-        try:
-            link = XdpLink(prog, index, str(peer), "native")
-        except BaseException:
-            prog.close()
-            raise
+        made.callback(prog.close)
+        made.callback(XdpLink(prog, index, str(peer), "native").close)
     spec.note(f"attached XDP_PASS to {peer} for the run: veth delivers XDP_TX frames only to a peer with XDP "
               f"(or GRO); removed at exit")
-    return [prog, link]
 
 
 class KernelGenPort:

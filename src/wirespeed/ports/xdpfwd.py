@@ -12,6 +12,7 @@ count of what left). The program is attached by the worker and stays only while 
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -41,25 +42,21 @@ def prepare(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
     port attaches the program when its worker opens it."""
     if inp.where.netns != out.where.netns:
         raise UsageError(f"--backend kernel redirects inside one namespace: {inp.where} and {out.where} are not")
-    counters = Map(MAP_ARRAY, progs.SLOT, possible_cpus(), "ws_fwd_counters", mmapable=True)
-    made: list = [counters]
-    try:
+    with ExitStack() as made:  # on an error here, everything made so far is closed again
+        counters = Map(MAP_ARRAY, progs.SLOT, possible_cpus(), "ws_fwd_counters", mmapable=True)
+        made.callback(counters.close)
         devmap = Map(MAP_DEVMAP, 4, 1, "ws_fwd_out")
-        made.append(devmap)
+        made.callback(devmap.close)
         with in_netns(out.where):
             devmap.update(0, ifindex(out.where).to_bytes(4, "little"))
-        macs = next_hop_macs(out.where)
-        prog = Prog(progs.xdp_forward(macs), {"counters": counters, "out": devmap})
-        made.append(prog)
-        made += peer_receives(out)
-    except BaseException:
-        for obj in reversed(made):
-            obj.close()
-        raise
+        prog = Prog(progs.xdp_forward(next_hop_macs(out.where)), {"counters": counters, "out": devmap})
+        made.callback(prog.close)
+        peer_receives(out, made)
+        undo = made.pop_all()
     words = counters.words()
     out_rows, _mem = shared_counters(1)
     rx = Prepared(inp, words[:, : core.N_COUNTERS], lambda sp, i: KernelForwarder(sp, prog, words), ())
-    tx = Prepared(out, out_rows, lambda sp, i: OutCounter(sp, out_rows[0]), tuple(o.close for o in made))
+    tx = Prepared(out, out_rows, lambda sp, i: OutCounter(sp, out_rows[0]), (undo.close,))
     return rx, tx
 
 
