@@ -26,9 +26,10 @@ from pyroute2.ethtool.ioctl import IoctlEthtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 from wirespeed.base.errors import PrivilegeError, UsageError, WirespeedError
-from wirespeed.base.netns import enter_netns
+from wirespeed.base.netdev import TC_H_ROOT
+from wirespeed.base.netns import LAB_PREFIX, enter_netns
 
-PREFIX = "ws-"
+PREFIX = LAB_PREFIX
 NAME_RE = re.compile(r"^[a-z0-9]{1,12}$")
 NET = "198.18"
 
@@ -328,7 +329,7 @@ def shape(topo: Topology, node: str, ifname: str, rate_bps: int, latency_ms: flo
     with privileged("shaping an interface in the lab"), NetNS(topo.netns(node)) as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
         try:
-            ipr.tc("del", index=idx, parent=0xFFFFFFFF)  # the root qdisc, whatever its kind
+            ipr.tc("del", index=idx, parent=TC_H_ROOT)  # the root qdisc, whatever its kind
         except NetlinkError:
             pass  # the default qdisc: nothing to remove
         if loss_pct:

@@ -9,6 +9,7 @@ from pyroute2.ethtool.ioctl import IoctlEthtool, NotSupportedError
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netns import Where, in_netns
 
+TC_H_ROOT = 0xFFFFFFFF  # linux/pkt_sched.h: the parent of an interface's root qdisc
 STAT_KEYS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped")
 
 

@@ -14,6 +14,8 @@ from pyroute2 import netns
 
 from wirespeed.base.errors import PrivilegeError, UsageError, WirespeedError
 
+LAB_PREFIX = "ws-"  # every namespace wirespeed makes (the lab's) is named so: ours to configure
+
 
 @dataclass(frozen=True)
 class Where:

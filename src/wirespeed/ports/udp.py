@@ -13,7 +13,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from wirespeed import core
 from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
-from wirespeed.base.netns import Where, in_netns, port_error
+from wirespeed.base.netdev import TC_H_ROOT
+from wirespeed.base.netns import LAB_PREFIX, Where, in_netns, port_error
 from wirespeed.ports import Batch, PortSpec, Prepared, shared_counters
 
 SOCKBUF = 8 << 20  # bytes of socket buffer asked for (forced past rmem_max/wmem_max as root)
@@ -22,8 +23,6 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 UDP_SEGMENT = 103  # linux/udp.h: GSO segment size for the socket's sends
 SO_TXTIME = 61  # asm-generic/socket.h: struct sock_txtime {clockid, flags}; each message's time in a cmsg
 CLOCK_MONOTONIC = 1  # the clock fq compares departure times with (and the generator's schedule runs on)
-TC_H_ROOT = 0xFFFFFFFF
-LAB_NETNS = "ws-"  # namespaces wirespeed made (the lab's prefix): their qdiscs are ours to set
 
 
 class UdpPort:
@@ -128,7 +127,7 @@ def fq_for_txtime(where: Where) -> tuple:
         kind = root_qdisc(ipr, index)
         if kind == "fq":
             return ()
-        if not (where.netns or "").startswith(LAB_NETNS):
+        if not (where.netns or "").startswith(LAB_PREFIX):
             raise KernelFeatureError(f"--pace kernel: {where} has the {kind} qdisc; departure times need fq "
                                      f"(tc qdisc replace dev {where.ifname} root fq), or use --pace user")
         try:
