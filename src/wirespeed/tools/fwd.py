@@ -443,6 +443,11 @@ class KernelFwdStep(Step):
             self.out.close()
 
 
+def make_step(cfg: FwdConfig, w: Worker) -> Step:
+    """The worker's step for this config: the in-kernel forwarder's watch, or the forwarder."""
+    return (KernelFwdStep if cfg.backend == KERNEL else FwdStep)(cfg, w)
+
+
 def plan(cfg: FwdConfig, note=lambda text: None) -> Plan:
     check(cfg)
     cpus = driver.cpu_plan(1, [cfg.cpu] if cfg.cpu is not None else None, descending=False)
@@ -496,7 +501,7 @@ class FwdSession(ToolSession):
 
     def plan(self):
         cfg = self.cfg
-        return plan(cfg, self.note), lambda w: (KernelFwdStep if cfg.backend == KERNEL else FwdStep)(cfg, w)
+        return plan(cfg, self.note), lambda w: make_step(cfg, w)
 
     def start_fields(self) -> dict:
         cfg = self.cfg

@@ -228,11 +228,15 @@ class KernelPace:
     max_burst: int
 
 
-def frame_rows(cap: Capture) -> np.ndarray:
-    """The capture's frames (every one the same length) as rows of one array."""
+def frame_rows(cap: Capture, chunk: int = 1 << 14) -> np.ndarray:
+    """The capture's frames (every one the same length) as rows of one array, gathered a chunk
+    of frames at a time (an index of every byte at once would be 8 times the capture)."""
     length = int(cap.lengths[0])
-    idx = cap.offsets.astype(np.int64)[:, None] + np.arange(length)
-    return cap.data[idx]
+    out = np.empty((len(cap), length), np.uint8)
+    cols = np.arange(length)
+    for at in range(0, len(cap), chunk):
+        out[at : at + chunk] = cap.data[cap.offsets[at : at + chunk].astype(np.int64)[:, None] + cols]
+    return out
 
 
 class KernelReplayStep(Step):

@@ -420,8 +420,7 @@ class _Runs:
                 from wirespeed.tools import fwd as fwdmod
 
                 fplan: Plan = fwdmod.plan(cfg.fwd)
-                step = fwdmod.KernelFwdStep if cfg.fwd.backend == fwdmod.KERNEL else fwdmod.FwdStep
-                self.fwd = self._start(Run(fplan, lambda w: step(cfg.fwd, w)))
+                self.fwd = self._start(Run(fplan, lambda w: fwdmod.make_step(cfg.fwd, w)))
             for r in self.runs:
                 for facts in r.facts:
                     if facts.get("note"):
