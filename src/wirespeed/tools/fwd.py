@@ -420,7 +420,7 @@ class KernelFwdStep(Step):
     def __init__(self, cfg: FwdConfig, w: Worker):
         from wirespeed.ports import xdpfwd
 
-        self.w, self.watch = w, xdpfwd.watch
+        self.watch = xdpfwd.watch
         self.fw = w.open(IN)
         try:
             self.out = w.open(OUT)
