@@ -43,6 +43,12 @@ def pair_lab(lab_name):
 
 
 @pytest.fixture
+def queued_lab(lab_name):
+    """A pair whose veths have two TX and two RX queues (one per CPU of these machines)."""
+    yield from _lab(labmod.pair(lab_name, queues=2))
+
+
+@pytest.fixture
 def chain_lab(lab_name):
     yield from _lab(labmod.chain(lab_name))
 

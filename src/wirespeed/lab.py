@@ -61,6 +61,7 @@ class Topology:
     name: str
     nodes: tuple[str, ...]
     wires: tuple[Wire, ...]
+    queues: int = 1  # TX and RX queues of every veth end (one per CPU, as a multi-queue NIC has)
 
     def netns(self, node: str) -> str:
         if node not in self.nodes:
@@ -92,12 +93,26 @@ def check_name(name: str) -> str:
     return name
 
 
-def pair(name: str = "lab") -> Topology:
+MAX_QUEUES = 64
+
+
+def check_queues(queues: int, note=lambda text: None) -> int:
+    """--queues: 1..MAX_QUEUES; more than the CPUs works (veth takes it) but is said: a queue's
+    frames are processed on the CPU that sent them, so queues beyond the CPUs add no core."""
+    if not 1 <= queues <= MAX_QUEUES:
+        raise UsageError(f"--queues must be 1..{MAX_QUEUES}, got {queues}")
+    cpus = len(os.sched_getaffinity(0))
+    if queues > cpus:
+        note(f"--queues {queues} on a host with {cpus} CPU(s): queues beyond the CPUs add no core")
+    return queues
+
+
+def pair(name: str = "lab", queues: int = 1) -> Topology:
     """gen — sink over one veth pair."""
-    return Topology(check_name(name), ("gen", "sink"), (wire(0, ("gen", "veth0"), ("sink", "veth0")),))
+    return Topology(check_name(name), ("gen", "sink"), (wire(0, ("gen", "veth0"), ("sink", "veth0")),), queues)
 
 
-def chain(name: str = "lab") -> Topology:
+def chain(name: str = "lab", queues: int = 1) -> Topology:
     """gen — fwd — sink over two veth pairs."""
     return Topology(
         check_name(name),
@@ -106,6 +121,7 @@ def chain(name: str = "lab") -> Topology:
             wire(0, ("gen", "veth0"), ("fwd", "veth0")),
             wire(1, ("fwd", "veth1"), ("sink", "veth0")),
         ),
+        queues,
     )
 
 
@@ -241,12 +257,16 @@ class Lab:
                     a.link("del", index=ia[0])
                 if ib:
                     b.link("del", index=ib[0])
+                q = self.topology.queues
                 a.link(
                     "add",
                     ifname=w.a.ifname,
                     kind="veth",
                     address=w.a.mac,
-                    peer={"ifname": w.b.ifname, "net_ns_fd": self.netns(w.b.node), "address": w.b.mac},
+                    num_tx_queues=q,
+                    num_rx_queues=q,
+                    peer={"ifname": w.b.ifname, "net_ns_fd": self.netns(w.b.node), "address": w.b.mac,
+                          "num_tx_queues": q, "num_rx_queues": q},
                 )
                 created = True
             for ipr, (end, peer) in zip((a, b), w.ends()):
@@ -363,16 +383,30 @@ def topology_of(name: str) -> str | None:
     return "partial" if lab_namespaces(name) else None
 
 
-def up(name: str, topology: str, force: bool = False) -> Topology:
-    """`lab up`: create lab `name`; one that is up with another topology is refused (rewiring a
-    running lab would give one veth two addresses), unless force, which removes it first."""
+def queues_of(name: str) -> int:
+    """The queues lab `name`'s veths were made with (its first wire's gen end)."""
+    from wirespeed.base.netdev import queues
+    from wirespeed.base.netns import Where
+
+    topo = pair(name)
+    end = topo.wires[0].a
+    return queues(Where(end.ifname, topo.netns(end.node)))[1]
+
+
+def up(name: str, topology: str, force: bool = False, queues: int = 1) -> Topology:
+    """`lab up`: create lab `name`; one that is up with another topology or queue count is
+    refused (rewiring a running lab would give one veth two addresses), unless force, which
+    removes it first."""
     have = topology_of(name)
-    if have is not None and have != topology and have != "partial":
-        if not force:
-            raise UsageError(f"lab {name!r} is up as a {have}; 'wirespeed lab down --name {name}' first, "
-                             f"or add --force to remove it and build a {topology}")
-        down(name)
-    topo = TOPOLOGIES[topology](name)
+    if have is not None and have != "partial":
+        had = queues_of(name)
+        if have != topology or had != queues:
+            if not force:
+                raise UsageError(f"lab {name!r} is up as a {have} with {had} queue(s); 'wirespeed lab down --name "
+                                 f"{name}' first, or add --force to remove it and build a {topology} with "
+                                 f"{queues} queue(s)")
+            down(name)
+    topo = TOPOLOGIES[topology](name, queues)
     Lab(topo, keep=True).up()
     return topo
 
@@ -516,6 +550,7 @@ def _ns_status(ns: str) -> list[dict]:
                 "ifname": link.get("ifname"),
                 "mac": link.get("address"),
                 "state": link.get("operstate"),
+                "queues": int(link.get("num_rx_queues") or 1),
                 "addresses": [
                     f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
                     for a in ipr.get_addr(index=link["index"], family=socket.AF_INET)

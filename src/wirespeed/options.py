@@ -322,8 +322,7 @@ def check_backend_options(args) -> None:
     and what the backend cannot do (several workers on a one-queue backend), before anything is
     looked up or opened."""
     b = ports.backend(args.backend)
-    if b.one_queue and getattr(args, "workers", 1) > 1:
-        raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
+    ports.check_workers(b, getattr(args, "workers", 1))
     for dest, (flag, default) in BACKEND_OPTIONS.items():
         if getattr(args, dest, default) != default and dest not in b.options:
             takers = [n for n, x in ports.BACKENDS.items() if dest in x.options]

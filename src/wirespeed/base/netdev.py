@@ -106,6 +106,25 @@ def veth_peer(where: Where) -> Where | None:
     return None
 
 
+def queues(where: Where) -> tuple[int, int]:
+    """(TX, RX) queues the interface runs with: the driver's channels (ethtool -l: combined plus
+    dedicated), else the queues netlink says it was made with."""
+    try:
+        with in_netns(where):
+            e = IoctlEthtool(where.ifname)
+            try:
+                ch = e.get_channels()
+                tx, rx = ch.combined_count + ch.tx_count, ch.combined_count + ch.rx_count
+                if tx and rx:
+                    return tx, rx
+            finally:
+                e.close()
+    except (OSError, NotSupportedError):
+        pass
+    link = _link(where)
+    return int(link.get("num_tx_queues") or 1), int(link.get("num_rx_queues") or 1)
+
+
 def gro_on(where: Where) -> bool:
     try:
         with in_netns(where):

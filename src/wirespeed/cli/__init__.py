@@ -50,7 +50,8 @@ def _cmd_lab(args) -> int:
     from wirespeed import lab
 
     if args.action == "up":
-        topo = lab.up(args.name, args.topology, force=args.force)
+        queues = lab.check_queues(args.queues, lambda text: print(f"wirespeed: note: {text}", file=sys.stderr))
+        topo = lab.up(args.name, args.topology, force=args.force, queues=queues)
         rows = [r for r in lab.status() if r.get("lab") == topo.name]
     elif args.action == "down":
         if args.all and args.name_given:
@@ -75,9 +76,9 @@ def _cmd_lab(args) -> int:
     if ifaces:
         con.print(output.make_table(
             "wirespeed lab",
-            ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "<xdp", "<"],
+            ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "queues", "<xdp", "<"],
             [(r["lab"], r["node"], r["netns"], r["ifname"] or "-", r["mac"] or "-", " ".join(r["addresses"]) or "-",
-              r["state"] or "-",
+              r["state"] or "-", str(r.get("queues") or "-"),
               (f"id {r['xdp']['id']} ({r['xdp']['mode']})" + (" LEFTOVER" if r["xdp"]["leftover"] else ""))
               if r["xdp"] else "-",
               "LEFTOVER (its run is gone)" if r["leftover"] else "")
@@ -498,7 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--name", default=None, help="lab name (default: lab)")
         if action == "up":
             a.add_argument("--topology", choices=sorted(_topologies()), default="pair")
-            a.add_argument("--force", action="store_true", help="a lab up with another topology: remove it first")
+            a.add_argument("--queues", type=int, default=1,
+                           metavar="N", help="TX and RX queues of every veth (default 1); one per CPU lets -w N "
+                                             "workers each own a queue (XDP backends)")
+            a.add_argument("--force", action="store_true",
+                           help="a lab up with another topology or queue count: remove it first")
         if action == "down":
             a.add_argument("--all", action="store_true",
                            help="remove every wirespeed namespace and every leftover (shared memory, orphaned workers)")

@@ -124,7 +124,8 @@ class Backend:
     receive: bool
     in_kernel: bool = False  # the data path is a BPF program; no frame reaches user space
     xdp_attach: bool = False  # receiving attaches an XDP program to the interface
-    one_queue: bool = False  # one socket on queue 0: one worker
+    one_worker: bool = False  # the kernel does the work on every queue: one worker watches
+    per_queue: bool = False  # worker i owns queue i: no more workers than the interface has queues
     fixed_frame: bool = False  # repeats one template: one frame size per run
     varies: tuple[str, ...] = ("src_ip", "dst_ip", "sport", "dport")  # header fields it can vary
     timestamps: bool = True  # its frames carry send times (latency can be measured)
@@ -152,14 +153,14 @@ BACKENDS: dict[str, Backend] = {
                 transmit=True, receive=True, options=_b("no_bypass", "no_linear", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, options=_b("no_gso", "bind")),
-        Backend("xdp", "xsk", "AF_XDP socket on queue 0 (UMEM, four rings, copy or zero-copy)",
-                transmit=True, receive=True, xdp_attach=True, one_queue=True, zero_copy=True, max_frame=4100,
+        Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
+                transmit=True, receive=True, xdp_attach=True, per_queue=True, zero_copy=True, max_frame=4100,
                 options=_b("copy", "xdp_mode", "no_zero_copy")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
-                transmit=True, receive=False, in_kernel=True, fixed_frame=True, varies=("sport",),
+                transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True, varies=("sport",),
                 timestamps=False, user_frames=False, options=_b("prepare_peer")),
         Backend("xdp-count", "xdpcount", "in-kernel counter: an XDP program counts per CPU and drops",
-                transmit=False, receive=True, in_kernel=True, xdp_attach=True, one_queue=True, timestamps=False,
+                transmit=False, receive=True, in_kernel=True, xdp_attach=True, one_worker=True, timestamps=False,
                 user_frames=False, options=_b("xdp_mode")),
     )
 }
@@ -170,6 +171,26 @@ def backend(name: str) -> Backend:
         return BACKENDS[name]
     except KeyError:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
+
+
+def check_workers(b: Backend, workers: int) -> None:
+    """What the backend alone says of -w (the interface's queues are checked when it opens)."""
+    if b.one_worker and workers > 1:
+        raise UsageError(f"--backend {b.name} counts every queue in the kernel, per CPU: -w 1")
+
+
+def check_queues(where: Where, workers: int, tx: bool, rx: bool) -> tuple[int, int]:
+    """Worker i owns queue i: refuse more workers than the interface has queues (one line naming
+    its count). Returns its (TX, RX) queues."""
+    from wirespeed.base.netdev import queues
+
+    txq, rxq = queues(where)
+    have = min(q for q, used in ((txq, tx), (rxq, rx)) if used) if (tx or rx) else 1
+    if workers > have:
+        kind = "TX" if tx and (not rx or txq <= rxq) else "RX"
+        raise UsageError(f"-w {workers}: {where} has {have} {kind} queue(s), one worker per queue; use -w {have} "
+                         f"or more queues (ethtool -L, or 'wirespeed lab up --queues N')")
+    return txq, rxq
 
 
 def names(*, transmit: bool = False, receive: bool = False, user_frames: bool = False) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from wirespeed.base.netns import ifindex, in_netns
 from wirespeed.base.packet import PKTGEN_HDR_LEN, udp_checksum
 from wirespeed.bpf import MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
 from wirespeed.bpf.asm import XDP_PASS
-from wirespeed.ports import PortSpec, Prepared
+from wirespeed.ports import PortSpec, Prepared, check_queues
 
 CALL_FRAMES = 1 << 24  # frames per system call at full speed: ~1.6 s, the set-up 1.5 % of it
 PACED_CALL_S = 0.25  # a paced call lasts about this long
@@ -88,6 +88,7 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
     """One state map for every worker (its counters, then the program's state), one program per
     worker, and the veth peer made able to receive. Replaying (spec.frames), one map of the
     capture's frames that every worker's program copies from."""
+    check_queues(spec.where, rows, tx=True, rx=False)  # veth: the peer RX queue is the sending CPU mod queues
     with ExitStack() as made:  # on an error here, everything made so far is closed again
         state = Map(MAP_ARRAY, progs.SLOT, rows, "ws_gen", mmapable=True)
         made.callback(state.close)

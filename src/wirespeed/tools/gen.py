@@ -148,8 +148,7 @@ def check(cfg: GenConfig) -> None:
         raise UsageError(f"--backend {b.name} sends frames up to {b.max_frame} bytes, got {max(cfg.frame.sizes)}")
     if b.fixed_frame and len(set(cfg.frame.sizes)) != 1:
         raise UsageError(f"--backend {b.name} repeats one template frame: give one frame size, not imix")
-    if b.one_queue and cfg.workers > 1:
-        raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
+    ports.check_workers(b, cfg.workers)
     varied = [opt for name, opt in FIELDS if cfg.ranges()[name].count > 1 and name not in b.varies]
     if cfg.flows and not b.varies:
         varied.append("--flows")
@@ -365,8 +364,11 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
         speed = info.get("speed_mbps")
         cfg.link_bps = speed * 10**6 if speed else None
     pace = ns_per_packet(cfg)
-    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=note)
+    said: list[str] = []  # said once the port is prepared: a refusal there is the only line
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=said.append)
     prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
+    for text in said:
+        note(text)
     return Plan("gen", cfg.workers, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
                 exit_after_setup=cfg.exit_after_setup), pace
 

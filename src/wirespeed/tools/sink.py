@@ -60,8 +60,7 @@ def check(cfg: SinkConfig) -> None:
         raise UsageError(f"-i/--interval must be positive, got {cfg.interval}")
     if not 1 <= cfg.workers <= 16:
         raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
-    if b.one_queue and cfg.workers > 1:
-        raise UsageError(f"--backend {b.name}: one socket on queue 0 of the interface: -w 1")
+    ports.check_workers(b, cfg.workers)
     if not 1 <= cfg.batch <= 1024:
         raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
     if cfg.write_file is not None:
@@ -134,11 +133,14 @@ class SinkStep(Step):
 def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
     check(cfg)
     b = ports.backend(cfg.backend)
-    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=note)
+    said: list[str] = []  # said once the port is prepared: a refusal there is the only line
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=said.append)
     spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.bind_ip, cfg.port),
                           fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, copy=cfg.copy,
-                          xdp_mode=cfg.xdp_mode)
+                          xdp_mode=cfg.xdp_mode, note=said.append)
     prep = ports.prepare(spec, cfg.workers)
+    for text in said:
+        note(text)
     return Plan("sink", cfg.workers, cpus, [prep], stats_words=2 if b.in_kernel else core.SINK_STATS_WORDS,
                 duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup)
 
