@@ -203,7 +203,8 @@ def sink_config_at(where: Where, topo, *, backend: str = "afpacket", count=None,
                    workers: int = 1, cpu=None, port: int = 9, bind: str | None = None, filter_port: bool = False,
                    copy: str = "auto", xdp_mode: str = "native", interval=1.0,
                    exit_after_setup: bool = False, hist: str | None = None, write: str | None = None,
-                   snaplen: int = 65535, write_count=None) -> SinkConfig:
+                   snaplen: int = 65535, write_count=None, count_only: bool = False, spin: bool = False,
+                   busy_poll: int = 0) -> SinkConfig:
     """The sink's config at `where`; hist: the latency histogram's file (.hgrm); write: a pcap
     file for every frame received (snaplen bytes of each, at most write_count frames)."""
     bind = bind or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
@@ -218,7 +219,8 @@ def sink_config_at(where: Where, topo, *, backend: str = "afpacket", count=None,
                       interval=_conv(interval, opt.interval, "interval"), workers=workers, cpus=_cpus(cpu),
                       batch=batch, xdp_mode=xdp_mode, copy=copy, exit_after_setup=exit_after_setup,
                       hist_file=hist, write_file=write, snaplen=snaplen,
-                      write_count=_conv(write_count, opt.count, "write_count"))
+                      write_count=_conv(write_count, opt.count, "write_count"), count_only=count_only, spin=spin,
+                      busy_poll=busy_poll)
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,

@@ -314,6 +314,7 @@ BACKEND_OPTIONS = {
     "xdp_mode": ("-m/--xdp-mode", "native"),
     "no_zero_copy": ("--no-zero-copy", False),
     "prepare_peer": ("--prepare-peer", False),
+    "busy_poll": ("--busy-poll", 0),
 }
 
 
@@ -350,6 +351,9 @@ def add_run(p, batch_default: int, backends: tuple[str, ...], workers: bool = Tr
     else:
         g.add_argument("--cpu", type=cpu, help="CPU to pin the forwarder to")
     g.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
+    g.add_argument("--show-program", action="store_true",
+                   help="list every BPF program this run loads (built for its options: only the code they need), "
+                        "then stop after set-up")
     return g
 
 
@@ -376,11 +380,15 @@ def add_output(p) -> None:
                         "updated once per interval")
 
 
-def add_xdp(g, zero_copy: bool = False) -> None:
+def add_xdp(g, zero_copy: bool = False, busy_poll: bool = False) -> None:
     g.add_argument("-C", "--copy", choices=("auto", "copy", "zc"), default="auto",
                    help="xdp: zero-copy (zc), copy, or zc when the driver offers it (auto)")
     g.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native",
                    help="xdp, xdp-count: driver (native) or generic (skb) attach; auto tries native first")
+    if busy_poll:
+        g.add_argument("--busy-poll", type=positive_int, default=0, metavar="USEC",
+                       help="xdp: busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL USEC, budget 64): an empty ring "
+                            "asks the driver's poll directly instead of waiting for its softirq")
     if zero_copy:
         g.add_argument("--no-zero-copy", action="store_true",
                        help="xdp: copy frames through the pool instead of sending from the shared UMEM")

@@ -74,7 +74,7 @@ def test_gen_live_writes_sequence_port_and_a_valid_checksum(ipv6, flows):
             assert struct.unpack("!I", q["payload"][4:8])[0] == layout.seq_base | k
             assert q["sport"] == 4000 + k % (flows or 100)  # without --flows the port walks its range
         assert int(words[progs.GEN_SENT]) == 12  # the program counts into the port's counters
-        assert int(words[core.C["bytes"]]) == 12 * len(frame)
+        assert int(words[core.C["bytes"]]) == 0  # bytes: packets x the one frame length, by the run loop
     finally:
         p.close()
         state.close()
@@ -91,6 +91,48 @@ def test_gen_live_stops_at_its_limit():
     finally:
         p.close()
         state.close()
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_gen_live_rewrites_a_header_a_forwarder_changed_and_leaves_a_clean_one(ipv6):
+    """Live frames come back as the receiver left them: a frame whose MACs, or TTL and IP
+    checksum (IPv6: hop limit), were rewritten downstream leaves as the template again."""
+    frame, layout = kernel.template(make_gen(cfg_for(ipv6, 128)), (9, 1), key=0, limited=False)
+    state = Map(MAP_ARRAY, progs.SLOT, 1, "ws_t_gen", mmapable=True)
+    p = Prog(progs.gen_live(layout), {"state": state})
+    ttl_at = 14 + (7 if ipv6 else 8)
+    try:
+        forwarded = bytearray(frame)
+        forwarded[0:12] = bytes.fromhex("02aabbccddee02ffeeddccbb")  # next hop's MACs
+        routed = bytearray(frame)
+        routed[ttl_at] -= 1
+        if not ipv6:
+            routed[24:26] = b"\x12\x34"  # the header checksum a router rewrote
+        for k, sent in enumerate((bytes(forwarded), bytes(routed), frame)):
+            retval, out = core.bpf_prog_test_run_data(p.fd, sent)
+            assert retval == XDP_TX
+            assert out == gen_model(layout, frame, k)[: layout.csum_off] + out[layout.csum_off:]
+            parse(out)  # every checksum valid again
+    finally:
+        p.close()
+        state.close()
+
+
+def test_gen_live_contains_only_what_the_run_needs():
+    """No limit without a count, no schedule without a rate, no flow walk without flows."""
+    def listing(**kw) -> str:
+        frame, layout = kernel.template(make_gen(cfg_for()), (9, kw.pop("flows", 1)), key=0,
+                                        limited=kw.pop("limited", False))
+        import dataclasses
+        return progs.gen_live(dataclasses.replace(layout, **kw)).listing()
+
+    bare = listing()
+    limit = f"*(u64 *)(r6 +{8 * progs.GEN_LIMIT})"
+    assert limit not in bare and "ktime_get_ns" not in bare and "%=" not in bare and "map_lookup_elem" not in bare
+    assert limit in listing(limited=True)
+    assert "ktime_get_ns" in listing(paced=True)
+    assert "%=" in listing(flows=8)
+    assert len(listing(limited=True, paced=True, flows=8).splitlines()) > len(bare.splitlines()) + 20
 
 
 def test_a_refused_program_shows_the_verifier_log():

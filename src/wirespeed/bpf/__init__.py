@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -98,6 +99,9 @@ class Map:
             self.fd = -1
 
 
+SHOW: Callable[["Prog"], None] | None = None  # called with every program loaded (--show-program)
+
+
 class Prog:
     """A loaded program; the maps it names must be open while it loads."""
 
@@ -112,7 +116,17 @@ class Prog:
                 raise PrivilegeError(f"{what} (needs root or CAP_BPF)")
             raise BpfError(what + (" (verifier log follows)" if log.strip() else ""), log)
         self.fd = fd
-        self.id, _ = core.bpf_prog_info(fd)
+        self.id, _, self.xlated_bytes, self.jited_bytes = core.bpf_prog_info(fd)
+        if SHOW is not None:
+            SHOW(self)
+
+    def listing(self) -> str:
+        """The program as loaded: a header (its id, size as built, after the verifier and
+        JIT-compiled), then one line per instruction as built, with map names."""
+        n = len(self.program)
+        return (f"; {self.program.name}: id {self.id}, {n} instructions ({8 * n} bytes) as built, "
+                f"{self.xlated_bytes // 8} after the verifier, {self.jited_bytes} bytes JIT-compiled\n"
+                + self.program.listing())
 
     def close(self) -> None:
         if self.fd >= 0:

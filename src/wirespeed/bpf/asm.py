@@ -39,6 +39,7 @@ JA, CALL, EXIT = 0x00, 0x80, 0x90
 JMP_OPS = {"==": 0x10, ">": 0x20, ">=": 0x30, "&": 0x40, "!=": 0x50, "s>": 0x60, "s>=": 0x70,
            "<": 0xA0, "<=": 0xB0, "s<": 0xC0, "s<=": 0xD0}
 PSEUDO_MAP_FD = 1
+PSEUDO_MAP_VALUE = 2  # ld_imm64: the address of a map's value (one-entry array), plus an offset
 
 # helpers (enum bpf_func_id)
 HELPERS = {"map_lookup_elem": 1, "map_update_elem": 2, "ktime_get_ns": 5, "get_prandom_u32": 7,
@@ -59,6 +60,7 @@ class Insn:
     imm: int | str = 0  # a map name for ld_map until assembled
     text: str = ""
     wide: bool = False  # a 64-bit immediate: two slots
+    value_off: int = 0  # ld_map_value: the offset into the map's value
 
 
 class AsmError(ValueError):
@@ -127,6 +129,12 @@ class Program:
         return self._add(Insn(LD | DW | IMM, _reg(dst), PSEUDO_MAP_FD, imm=map_name, wide=True,
                               text=f"r{dst} = map[{map_name}] ll"))
 
+    def ld_map_value(self, dst: int, map_name: str, off: int = 0) -> "Program":
+        """dst = &value of the map named + off: a one-entry array's value by address, no lookup
+        (the verifier resolves it at load time)."""
+        return self._add(Insn(LD | DW | IMM, _reg(dst), PSEUDO_MAP_VALUE, imm=map_name, wide=True, value_off=off,
+                              text=f"r{dst} = &map[{map_name}] + {off} ll"))
+
     # -- memory -------------------------------------------------------------------------------
     def ldx(self, size: int, dst: int, src: int, off: int) -> "Program":
         """dst = *(size *)(src + off)"""
@@ -164,9 +172,12 @@ class Program:
     def exit(self) -> "Program":
         return self._add(Insn(JMP | EXIT, text="exit"))
 
+    def jumps_to(self, label: str) -> bool:
+        return any(i.off == label for i in self.insns)
+
     # -- output -------------------------------------------------------------------------------
     def maps(self) -> set[str]:
-        return {i.imm for i in self.insns if i.src == PSEUDO_MAP_FD and isinstance(i.imm, str)}
+        return {i.imm for i in self.insns if i.src in (PSEUDO_MAP_FD, PSEUDO_MAP_VALUE) and isinstance(i.imm, str)}
 
     def assemble(self, maps: dict[str, int] | None = None) -> bytes:
         maps = maps or {}
@@ -185,7 +196,11 @@ class Program:
             if not -(1 << 15) <= off < (1 << 15):
                 raise AsmError(f"{self.name}: offset {off} out of range")
             regs = (insn.src << 4) | insn.dst
-            if insn.wide:
+            if insn.wide and insn.src == PSEUDO_MAP_VALUE:  # imm: the map's fd; the next slot: the offset
+                out += struct.pack("<BBhI", insn.code, regs, 0, imm & 0xFFFFFFFF)
+                out += struct.pack("<BBhI", 0, 0, 0, insn.value_off)
+                slot += 2
+            elif insn.wide:
                 out += struct.pack("<BBhI", insn.code, regs, 0, imm & 0xFFFFFFFF)
                 out += struct.pack("<BBhI", 0, 0, 0, (imm >> 32) & 0xFFFFFFFF)
                 slot += 2

@@ -151,7 +151,7 @@ def cli_options(args) -> dict:
     given = getattr(args, "given", {})
     out = {"command": args.command}
     for dest, value in sorted(vars(args).items()):
-        if dest in ("func", "command", "given", "config", "json", "prometheus", "exit_after_setup"):
+        if dest in ("func", "command", "given", "config", "json", "prometheus", "exit_after_setup", "show_program"):
             continue
         if dest in given:
             out[dest] = given[dest]
@@ -208,7 +208,8 @@ def _cmd_sink(args) -> int:
             r.wheres[0], r.topo, backend=args.backend, bind=args.bind, port=args.port, filter_port=args.filter_port,
             count=args.count, duration=args.duration, interval=args.interval, workers=args.workers, cpu=args.cpu,
             batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup,
-            hist=args.hist_file, write=args.write_file, snaplen=args.snaplen, write_count=args.write_count)
+            hist=args.hist_file, write=args.write_file, snaplen=args.snaplen, write_count=args.write_count,
+            count_only=args.count_only, spin=args.spin, busy_poll=args.busy_poll)
         _run(sink.run, cfg, args, "sink")
 
     return _in_place(args, "sink", [args.iface] if args.iface else [], body)
@@ -393,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=opt.udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
     run.add_argument("--bind", metavar="ADDR", help="udp: address to bind (default: the lab's sink address)")
     run.add_argument("--filter-port", action="store_true", help="afpacket: count only UDP to --port as traffic")
+    run.add_argument("--count-only", action="store_true",
+                     help="count frames and bytes only: no header is read (no loss, reordering or latency)")
+    run.add_argument("--spin", action="store_true",
+                     help="never sleep on an empty ring (takes its CPU whole; by default the receiver looks again "
+                          "for 100 µs, then waits in poll())")
     run.add_argument("--write", metavar="FILE", dest="write_file",
                      help="afpacket, xdp: write every frame received to FILE as pcap (nanosecond timestamps), "
                           "in C, as it is accounted")
@@ -402,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hist", metavar="FILE", dest="hist_file",
                      help="write the latency histogram at the end, as HdrHistogram's percentile distribution "
                           "(.hgrm, values in µs)")
-    opt.add_xdp(run)
+    opt.add_xdp(run, busy_poll=True)
     opt.add_output(k)
     k.set_defaults(func=_cmd_sink)
 
@@ -546,6 +552,24 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def _show_programs(args) -> None:
+    """--show-program: every BPF program the run loads is listed as it is loaded (by whichever
+    process loads it), then the run stops after set-up: the listing is of this run's programs."""
+    from wirespeed import bpf
+
+    args.exit_after_setup = True
+
+    def show(prog) -> None:
+        if args.json:
+            output.print_json({"type": "program", "tool": args.command, "name": prog.program.name, "id": prog.id,
+                               "instructions": len(prog.program), "xlated_instructions": prog.xlated_bytes // 8,
+                               "jited_bytes": prog.jited_bytes, "listing": prog.program.listing().splitlines()})
+        else:
+            print(prog.listing(), flush=True)
+
+    bpf.SHOW = show
+
+
 def _main(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
@@ -560,6 +584,8 @@ def _main(argv: list[str] | None) -> int:
         if getattr(args, "func", None) is _cmd_lab and args.action != "status":
             args.name_given = args.name is not None
             args.name = args.name or "lab"
+        if getattr(args, "show_program", False):
+            _show_programs(args)
         return args.func(args)
     except WirespeedError as e:
         print(f"wirespeed: {e}", file=sys.stderr)

@@ -173,7 +173,7 @@ static PyObject *py_bpf_link_create_xdp(PyObject *self, PyObject *args)
 	return PyLong_FromLong(fd);
 }
 
-/* bpf_prog_info(fd) -> (id, name) */
+/* bpf_prog_info(fd) -> (id, name, xlated bytes, jited bytes): the program as the kernel keeps it */
 static PyObject *py_bpf_prog_info(PyObject *self, PyObject *args)
 {
 	int fd;
@@ -189,7 +189,7 @@ static PyObject *py_bpf_prog_info(PyObject *self, PyObject *args)
 	attr.info.info = ptr64(&info);
 	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
 		return PyErr_SetFromErrno(PyExc_OSError);
-	return Py_BuildValue("(Is)", info.id, info.name);
+	return Py_BuildValue("(IsII)", info.id, info.name, info.xlated_prog_len, info.jited_prog_len);
 }
 
 /* bpf_prog_run(prog_fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,
@@ -284,6 +284,7 @@ struct live_run {
 	const volatile uint64_t *limit;
 	int stop, err, done;
 	uint64_t calls;
+	uint64_t frame_bytes;        /* every frame's length: bytes = packets x this, kept up here */
 	int n;
 	pthread_t tid[LIVE_THREADS_MAX];
 };
@@ -295,6 +296,14 @@ static void live_stop_all(struct live_run *r)
 	for (int i = 0; i < r->n; i++)
 		if (!pthread_equal(r->tid[i], pthread_self()))
 			pthread_kill(r->tid[i], SIGUSR1); /* ends its call with EINTR (the handler does nothing) */
+}
+
+/* The program counts frames only; every frame has one length, so bytes follow (1 ms behind at most). */
+static void live_bytes(struct live_run *r)
+{
+	if (r->frame_bytes)
+		__atomic_store_n(&r->c[C_BYTES], __atomic_load_n(&r->c[C_PACKETS], __ATOMIC_RELAXED) * r->frame_bytes,
+				 __ATOMIC_RELAXED);
 }
 
 static void *live_thread(void *arg)
@@ -319,6 +328,7 @@ static void *live_thread(void *arg)
 			break;
 		}
 		__atomic_fetch_add(&r->calls, 1, __ATOMIC_RELAXED);
+		live_bytes(r);
 		if (__atomic_load_n(&r->c[C_PACKETS], __ATOMIC_RELAXED) >= *r->limit)
 			break;
 	}
@@ -327,20 +337,23 @@ static void *live_thread(void *arg)
 	return NULL;
 }
 
-/* bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2)
- *   -> (calls, errno of a failed call or 0). The GIL is released throughout. */
+/* bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2,
+ *                   frame_bytes=0) -> (calls, errno of a failed call or 0). frame_bytes: the
+ *   program counts packets only and bytes are packets x frame_bytes. The GIL is released throughout. */
 static PyObject *py_bpf_prog_run_live(PyObject *self, PyObject *args)
 {
 	int fd, threads = 2, started = 0;
 	Py_buffer data, ctx, cv, lv;
 	PyObject *co, *lo;
 	unsigned int repeat, batch;
-	unsigned long long until;
+	unsigned long long until, frame_bytes = 0;
 	struct live_run r;
 
-	if (!PyArg_ParseTuple(args, "iy*y*IIKOO|i", &fd, &data, &ctx, &repeat, &batch, &until, &co, &lo, &threads))
+	if (!PyArg_ParseTuple(args, "iy*y*IIKOO|iK", &fd, &data, &ctx, &repeat, &batch, &until, &co, &lo, &threads,
+			      &frame_bytes))
 		return NULL;
 	memset(&r, 0, sizeof(r));
+	r.frame_bytes = frame_bytes;
 	if (!(r.c = counters_get(co, &cv))) {
 		PyBuffer_Release(&data);
 		PyBuffer_Release(&ctx);
@@ -383,9 +396,11 @@ static PyObject *py_bpf_prog_run_live(PyObject *self, PyObject *args)
 
 		if ((nanosleep(&ts, NULL) && errno == EINTR) || (r.until && mono_ns() >= r.until))
 			live_stop_all(&r);
+		live_bytes(&r);
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(r.tid[i], NULL);
+	live_bytes(&r);
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&data);
 	PyBuffer_Release(&ctx);
@@ -440,11 +455,11 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	  "bpf_map_lookup(fd, key, out) -> found: out filled (per-CPU maps: one 8-aligned value per CPU)" }, \
 	{ "bpf_link_create_xdp", py_bpf_link_create_xdp, METH_VARARGS,                                  \
 	  "bpf_link_create_xdp(prog_fd, ifindex, flags=0) -> link fd (detached when closed)" },          \
-	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS, "bpf_prog_info(fd) -> (id, name)" },         \
+	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS, "bpf_prog_info(fd) -> (id, name, xlated_bytes, jited_bytes)" },         \
 	{ "bpf_prog_test_run_data", py_bpf_prog_test_run_data, METH_VARARGS,                            \
 	  "bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, no frame sent" },            \
 	{ "bpf_prog_run_live", py_bpf_prog_run_live, METH_VARARGS,                                      \
-	  "bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2)\n" \
+	  "bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2, frame_bytes=0)\n" \
 	  "-> (calls, errno or 0): live frames from several threads at once on this CPU; GIL released" }, \
 	{ "bpf_prog_run", py_bpf_prog_run, METH_VARARGS,                                                \
 	  "bpf_prog_run(fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,\n"     \

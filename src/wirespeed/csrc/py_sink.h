@@ -38,12 +38,13 @@ static void Sink_release(SinkObject *self)
 
 static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "udp_port", "stats", NULL };
+	static char *kwlist[] = { "udp_port", "stats", "count_only", "spin", NULL };
 	unsigned int port = 0;
+	int count_only = 0, spin = 0;
 	PyObject *stats = Py_None;
 	uint64_t *mem;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IO", kwlist, &port, &stats))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IOpp", kwlist, &port, &stats, &count_only, &spin))
 		return -1;
 	Sink_release(self);
 	if (!(self->k = malloc(sizeof(*self->k)))) {
@@ -61,6 +62,8 @@ static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	sink_init(self->k, mem, port);
+	self->k->count_only = (uint8_t)count_only;
+	self->k->spin = (uint8_t)spin;
 	return 0;
 }
 

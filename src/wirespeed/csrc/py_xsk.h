@@ -301,6 +301,19 @@ static PyObject *XskPort_get_inflight(XskPortObject *self, void *c)
 {
 	return PyLong_FromUnsignedLong(self->x.inflight);
 }
+static PyObject *XskPort_busy_poll(XskPortObject *self, PyObject *args)
+{
+	int usec, budget, err;
+
+	if (!PyArg_ParseTuple(args, "ii", &usec, &budget))
+		return NULL;
+	if ((err = xsk_busy_poll(&self->x, usec, budget))) {
+		errno = -err;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	Py_RETURN_NONE;
+}
+
 static PyObject *XskPort_get_tx_budget(XskPortObject *self, void *c)
 {
 	return PyLong_FromUnsignedLong(self->x.tx_budget);
@@ -327,6 +340,8 @@ static PyMethodDef XskPort_methods[] = {
 	{ "recycle", (PyCFunction)XskPort_recycle, METH_NOARGS,
 	  "recycle() -> n: completed frames back to the UMEM owner's fill ring" },
 	{ "refill", (PyCFunction)XskPort_refill, METH_VARARGS, "refill(addrs, n): frames back to the fill ring" },
+	{ "busy_poll", (PyCFunction)XskPort_busy_poll, METH_VARARGS,
+	  "busy_poll(usec, budget): SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET; recvfrom() on an empty ring" },
 	{ "close", (PyCFunction)XskPort_close, METH_NOARGS, "Close the socket; the UMEM goes with the last view." },
 	{ NULL },
 };

@@ -46,11 +46,16 @@ static uint64_t run_gen(void *port, tx_gen_fn tx, tx_wait_fn wait, struct gen *g
 	return p->d[D_SLOTS] - start;
 }
 
-/* Receive until max packets came or until_ns; waits in poll() at most 10 ms at a time. */
+/* Receive until max packets came or until_ns. An empty ring is looked at again at once for
+ * RX_SPIN_NS (frames come in bursts: sleeping at the first empty look costs a poll() and a
+ * wake-up per burst, measured 0.73 x a spinning loop's rate at 10 Mpps offered); past that it
+ * waits in poll() at most 10 ms at a time, or with k->spin never sleeps. */
+#define RX_SPIN_NS 100000
+
 static uint64_t run_sink(void *port, rx_sink_fn rx, rx_wait_fn wait, struct sink *k, uint32_t batch, uint64_t max,
 			 uint64_t until_ns, uint64_t *c)
 {
-	uint64_t got = 0;
+	uint64_t got = 0, idle = 0;
 
 	while (got < max) {
 		uint64_t now = mono_ns(), t0;
@@ -63,9 +68,14 @@ static uint64_t run_sink(void *port, rx_sink_fn rx, rx_wait_fn wait, struct sink
 		if (r) {
 			counters_time(c, t0, now);
 			got += r;
-		} else {
+			idle = 0;
+		} else if (!idle) {
+			idle = now;
+		} else if (!k->spin && now - idle >= RX_SPIN_NS) {
 			uint64_t left_ms = (until_ns - now) / 1000000;
+
 			wait(port, left_ms > 10 ? 10 : (int)left_ms + 1, c);
+			idle = 0;
 		}
 	}
 	return got;

@@ -61,6 +61,8 @@ struct sink {
 	uint64_t *s;       /* S_COUNT counters */
 	uint64_t *hist;    /* SINK_HIST latency buckets */
 	uint32_t udp_port; /* count only UDP to this destination port (frames mode); 0: any */
+	uint8_t count_only; /* frames are counted (packets, bytes) and not looked into: no sequence or latency */
+	uint8_t spin;       /* an empty ring is looked at again at once, never slept on (a whole CPU) */
 	struct pcap_out *cap; /* every frame is also written here (sink --write), or NULL */
 	struct sink_stream st[SINK_STREAMS];
 };
@@ -142,6 +144,8 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 	uint64_t tx_ns;
 	uint32_t sec, usec, now_s = (uint32_t)(rx_ns / 1000000000ull);
 
+	if (k->count_only)
+		return;
 	if (!k->s[S_FIRST_NS])
 		k->s[S_FIRST_NS] = rx_ns;
 	k->s[S_LAST_NS] = rx_ns;
@@ -193,6 +197,8 @@ static inline void sink_frame(struct sink *k, const uint8_t *f, uint32_t len, ui
 
 	if (k->cap)
 		pcap_put(k->cap, f, len, rx_ns);
+	if (k->count_only)
+		return;
 	if (len < ETH_HLEN_ + 20)
 		goto other;
 	type = get16(f + 12);

@@ -45,6 +45,7 @@ struct xsk {
 	uint64_t *held; /* frames handed to Python by rx_burst, back to the fill ring on the next */
 	uint32_t nheld;
 	int need_wakeup, has_rx, has_tx;
+	int busy_poll;      /* SO_PREFER_BUSY_POLL set: an empty RX ring always asks the kernel (recvfrom) */
 	int shared;         /* the UMEM is another socket's (XDP_SHARED_UMEM): not ours to unmap */
 	uint32_t inflight;  /* shared: frames sent by address, not yet completed */
 	uint32_t tx_budget; /* frames one kick sends in copy mode */
@@ -357,10 +358,32 @@ static inline uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The fill ring ran dry and the driver sleeps: wake it. */
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
+/* Busy polling: the socket's recvfrom() runs the driver's NAPI poll itself for up to usec
+ * (SO_BUSY_POLL), preferred over the softirq (SO_PREFER_BUSY_POLL), budget frames a poll.
+ * Returns 0 or -errno (kernels before 5.11 have no SO_PREFER_BUSY_POLL). */
+static int xsk_busy_poll(struct xsk *x, int usec, int budget)
+{
+	int one = 1;
+
+	if (setsockopt(x->fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+	    setsockopt(x->fd, SOL_SOCKET, SO_BUSY_POLL, &usec, sizeof(usec)) ||
+	    setsockopt(x->fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)))
+		return -errno;
+	x->busy_poll = 1;
+	return 0;
+}
+
+/* The fill ring ran dry and the driver sleeps: wake it; busy polling, poll the driver. */
 static inline void xsk_kick_rx(struct xsk *x, uint64_t *c)
 {
-	if (x->need_wakeup && (*x->fq.flags & XDP_RING_NEED_WAKEUP)) {
+	if (x->busy_poll || (x->need_wakeup && (*x->fq.flags & XDP_RING_NEED_WAKEUP))) {
 		c[C_SYSCALLS]++;
 		recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	}

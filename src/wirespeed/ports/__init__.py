@@ -155,7 +155,7 @@ BACKENDS: dict[str, Backend] = {
                 transmit=True, receive=True, varies=(), payload_only=True, options=_b("no_gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
                 transmit=True, receive=True, xdp_attach=True, per_queue=True, zero_copy=True, max_frame=4100,
-                options=_b("copy", "xdp_mode", "no_zero_copy")),
+                options=_b("copy", "xdp_mode", "no_zero_copy", "busy_poll")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
                 transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True, varies=("sport",),
                 timestamps=False, user_frames=False, options=_b("prepare_peer")),
@@ -224,11 +224,13 @@ class PortSpec:
     copy: str = "auto"
     xdp_mode: str = "native"
     share: Any = None  # an open receiving xdp port whose UMEM a transmitting one sends from
+    busy_poll: int = 0  # xdp, receiving: SO_BUSY_POLL microseconds with SO_PREFER_BUSY_POLL (0: off)
     # kernel
     gen_of: Callable[[int], Any] | None = None  # worker i's core.Gen: the frame the kernel repeats
     frames: Any = None  # kernel: replay these frames (uint8, one row each, one length) instead of a template
     sports: tuple[int, int] = (9, 1)  # source port and how many flows walk up from it
     max_burst: int = 32  # catch-up bound after a stall, frames
+    limited: bool = True  # kernel: exact counts are asked (-c, trials): the program keeps to a limit
     prepare_peer: bool = False  # a veth peer that cannot receive XDP_TX frames gets XDP_PASS for the run
     note: Callable[[str], None] = field(default=lambda text: None, repr=False)
 

@@ -48,7 +48,7 @@ def fixed(ns: float) -> int:
     return int(round(ns * (1 << progs.FIX)))
 
 
-def template(gen: core.Gen, sports: tuple[int, int], key: int) -> tuple[bytes, progs.GenLayout]:
+def template(gen: core.Gen, sports: tuple[int, int], key: int, limited: bool = True) -> tuple[bytes, progs.GenLayout]:
     """The frame the kernel repeats: the generator's first frame, unstamped (timestamps are
     zero: no latency from these frames), its UDP checksum valid. sports: (first, flows)."""
     buf = np.zeros(core.GEN_MAX_FRAME, np.uint8)
@@ -66,7 +66,7 @@ def template(gen: core.Gen, sports: tuple[int, int], key: int) -> tuple[bytes, p
     layout = progs.GenLayout(
         seq_off=payload + 4, seq_base=seq0, seq_mask=(1 << core.SEQ_BITS) - 1, csum_off=l4 + 6, csum=csum,
         sport_off=l4, sport_lo=sports[0], flows=sports[1], paced=gen.ns_per_pkt > 0, key=key,
-        header=bytes(frame[: payload + 4]),
+        header=bytes(frame[: payload + 4]), limited=limited, guard=(0, l3 + (4 if ipv6 else 8)),
     )
     return bytes(frame), layout
 
@@ -90,9 +90,10 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
     capture's frames that every worker's program copies from."""
     check_queues(spec.where, rows, tx=True, rx=False)  # veth: the peer RX queue is the sending CPU mod queues
     with ExitStack() as made:  # on an error here, everything made so far is closed again
-        state = Map(MAP_ARRAY, progs.SLOT, rows, "ws_gen", mmapable=True)
+        # one entry holding every worker's slot: its programs address theirs directly
+        state = Map(MAP_ARRAY, progs.SLOT * rows, 1, "ws_gen", mmapable=True)
         made.callback(state.close)
-        words = state.words()
+        words = state.words().reshape(rows, progs.SLOT_WORDS)
         frames, programs = [], []
         maps = {"state": state}
         if spec.frames is not None:
@@ -103,9 +104,9 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
             gen = spec.gen_of(i)
             if spec.frames is not None:
                 frame = spec.frames[0].tobytes()  # the live frame: its length is every frame's
-                layout = dataclasses.replace(replay, paced=gen.ns_per_pkt > 0, key=i)
+                layout = dataclasses.replace(replay, paced=gen.ns_per_pkt > 0, key=i, limited=spec.limited)
             else:
-                frame, layout = template(gen, spec.sports, i)
+                frame, layout = template(gen, spec.sports, i, limited=spec.limited)
             words[i, progs.GEN_INTERVAL] = fixed(gen.ns_per_pkt)
             words[i, progs.GEN_LIMIT] = NO_LIMIT
             words[i, progs.GEN_SLACK] = fixed(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
@@ -179,7 +180,8 @@ class KernelGenPort:
         with in_netns(self.where):
             calls, err = core.bpf_prog_run_live(self.prog.fd, self.frame, self.ctx, repeat, LIVE_BATCH,
                                                 until_ns if until_ns < 2**63 - 1 else 0, self.counters,
-                                                self.words[progs.GEN_LIMIT : progs.GEN_LIMIT + 1], THREADS)
+                                                self.words[progs.GEN_LIMIT : progs.GEN_LIMIT + 1], THREADS,
+                                                len(self.frame))
         if err:
             raise WirespeedError(f"BPF_PROG_RUN (live frames) on {self.where}: {os.strerror(err)}")
         return int(self.counters[P]) - sent0 + int(self.words[progs.GEN_SKIPPED]) - skipped0

@@ -45,6 +45,7 @@ class XdpPort:
         counters: np.ndarray | None = None,
         share: XdpPort | None = None,
         steer: Steering | None = None,
+        busy_poll: int = 0,
     ):
         """share: a receiving XdpPort whose UMEM this (transmit-only) port sends from, by address:
         forwarding between the two without copying (XDP_SHARED_UMEM). steer: the interface's
@@ -67,6 +68,12 @@ class XdpPort:
                     self.copy = share.copy
                 else:
                     self._xsk, self.copy = self._bind(index, queue, copy, ring_size, frame_size, rx, tx)
+            if busy_poll:
+                try:
+                    self._xsk.busy_poll(busy_poll, 64)
+                except OSError as e:
+                    raise WirespeedError(f"--busy-poll on {where}: the kernel refused busy polling ({e.strerror}; "
+                                         f"SO_PREFER_BUSY_POLL needs Linux 5.11)") from None
             if rx:
                 if steer is None:
                     raise AssertionError("a receiving AF_XDP port needs the interface's steering (prepare)")
@@ -202,6 +209,6 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
 
     def opener(sp: PortSpec, i: int) -> XdpPort:
         return XdpPort(sp.where, tx=sp.tx, rx=sp.rx, queue=i, copy=sp.copy, ring_size=ring, frame_size=XSK_FRAME,
-                       counters=counters[i], share=sp.share, steer=steer)
+                       counters=counters[i], share=sp.share, steer=steer, busy_poll=sp.busy_poll if sp.rx else 0)
 
     return Prepared(spec, counters, opener, (steer.close,) if steer else ())

@@ -73,6 +73,7 @@ class GenConfig:
     max_burst: int = 32  # after a stall, at most this many frames ahead of the smooth schedule
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
     exit_after_setup: bool = False
+    trials: bool = False  # driven trial by trial (search): each trial an exact count, as -c is
     prepare_peer: bool = False  # kernel: a veth peer that cannot receive XDP_TX frames gets XDP_PASS
     pcap: str | None = None  # replay this capture's frames instead of building them (tools.replay)
     timing: str = "rate"  # pcap: "rate" (-r, or as fast as possible) or "original" (the capture's own)
@@ -242,6 +243,7 @@ def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.Port
         gen_of=lambda i: make_gen(cfg, i, pace),
         sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
         prepare_peer=cfg.prepare_peer, max_burst=cfg.max_burst, note=note,
+        limited=cfg.count is not None or cfg.trials,
     )
 
 

@@ -408,7 +408,7 @@ class _Runs:
         self.runs: list[Run] = []
         try:
             g = dataclasses.replace(cfg.gen, rate=__import__("wirespeed.base.units", fromlist=["Rate"]).Rate(pps=1e3),
-                                    count=None, duration=None, exit_after_setup=False)
+                                    count=None, duration=None, exit_after_setup=False, trials=True)
             gplan, pace = genmod.plan(g, note=note)
             self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
             scfg = sinkmod.SinkConfig(where=cfg.rx, backend=cfg.rx_backend, batch=256,

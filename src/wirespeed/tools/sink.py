@@ -44,6 +44,9 @@ class SinkConfig:
     write_file: str | None = None  # every frame received, as nanosecond pcap (written in C)
     snaplen: int = 65535
     write_count: int | None = None  # at most this many frames written
+    count_only: bool = False  # count frames and bytes, look into none (no sequence, latency)
+    spin: bool = False  # never sleep on an empty ring (a whole CPU, as DPDK's loops)
+    busy_poll: int = 0  # xdp: SO_BUSY_POLL microseconds, SO_PREFER_BUSY_POLL
 
 
 def check(cfg: SinkConfig) -> None:
@@ -61,6 +64,9 @@ def check(cfg: SinkConfig) -> None:
     if not 1 <= cfg.workers <= 16:
         raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
     ports.check_workers(b, cfg.workers)
+    if b.in_kernel and (cfg.count_only or cfg.spin):
+        raise UsageError(f"--count-only and --spin are for user-space receivers; --backend {b.name} counts in the "
+                         f"kernel")
     if not 1 <= cfg.batch <= 1024:
         raise UsageError(f"-b/--batch must be 1..1024, got {cfg.batch}")
     if cfg.write_file is not None:
@@ -102,7 +108,8 @@ class SinkStep(Step):
         self.port = w.open()
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         self.stats = w.stats  # in the kernel's case: first and last time traffic was seen
-        self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.filter_port else 0, stats=w.stats)
+        self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.filter_port else 0, stats=w.stats,
+                                                          count_only=cfg.count_only, spin=cfg.spin)
         self.w, self.fd = w, None
         if cfg.write_file:
             try:
@@ -137,7 +144,7 @@ def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
     cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=said.append)
     spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.bind_ip, cfg.port),
                           fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, copy=cfg.copy,
-                          xdp_mode=cfg.xdp_mode, note=said.append)
+                          xdp_mode=cfg.xdp_mode, busy_poll=cfg.busy_poll, note=said.append)
     prep = ports.prepare(spec, cfg.workers)
     for text in said:
         note(text)
@@ -188,6 +195,8 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
     # With several workers each sees part of every stream: sequence checks would be wrong.
     for k in SEQ_KEYS:
         out[k] = total[k] if cfg.workers == 1 else None
+    if cfg.count_only:  # nothing was looked into
+        out.update(dict.fromkeys((*SEQ_KEYS, "pktgen", "other", "malformed", "seq_jumps", "streams")))
     return out
 
 
