@@ -49,6 +49,11 @@ def queued_lab(lab_name):
 
 
 @pytest.fixture
+def queued_chain_lab(lab_name):
+    yield from _lab(labmod.chain(lab_name, queues=2))
+
+
+@pytest.fixture
 def chain_lab(lab_name):
     yield from _lab(labmod.chain(lab_name))
 

@@ -10,6 +10,10 @@
  *                                                      program (attached native through a
  *                                                      bpf_link); spin on the RX ring, count,
  *                                                      refill
+ *   xsk_ref rxseq IFNAME QUEUE SECONDS BATCH           the same, reading each frame's pktgen
+ *                                                      sequence number (IPv4, offset 46) and
+ *                                                      counting the numbers skipped: the least
+ *                                                      a receiver that checks sequence does
  *
  * Runs in the namespace of IFNAME (ip netns exec). Prints one JSON object: packets, seconds,
  * syscalls. */
@@ -136,17 +140,20 @@ int main(int argc, char **argv)
 	struct sockaddr_xdp sa = { 0 };
 	struct ring fq, cq, rx, tx;
 	socklen_t ol = sizeof(off);
-	unsigned long packets = 0, syscalls = 0;
-	int is_tx, fd, ifindex, queue, batch, ring;
+	unsigned long packets = 0, syscalls = 0, skipped = 0;
+	uint32_t expect = 0;
+	int is_tx, seq, fd, ifindex, queue, batch, ring;
 	uint32_t nframes, budget = 256, kick = 32;
 	double t0, until;
 	char *umem;
 
-	if (argc < 6 || (strcmp(argv[1], "tx") && strcmp(argv[1], "rx")) || (!strcmp(argv[1], "tx") && argc < 7)) {
-		fprintf(stderr, "usage: %s tx|rx IFNAME QUEUE SECONDS BATCH [FRAME_HEX]\n", argv[0]);
+	if (argc < 6 || (strcmp(argv[1], "tx") && strcmp(argv[1], "rx") && strcmp(argv[1], "rxseq")) ||
+	    (!strcmp(argv[1], "tx") && argc < 7)) {
+		fprintf(stderr, "usage: %s tx|rx|rxseq IFNAME QUEUE SECONDS BATCH [FRAME_HEX]\n", argv[0]);
 		return 2;
 	}
 	is_tx = !strcmp(argv[1], "tx");
+	seq = !strcmp(argv[1], "rxseq");
 	if (!(ifindex = if_nametoindex(argv[2])))
 		die(argv[2]);
 	queue = atoi(argv[3]);
@@ -241,6 +248,13 @@ int main(int argc, char **argv)
 				for (uint32_t i = 0; i < n; i++) {
 					const struct xdp_desc *d = (const struct xdp_desc *)rx.desc + ((rcons + i) & rx.mask);
 
+					if (seq && d->len >= 50) {
+						const unsigned char *p = (const unsigned char *)umem + d->addr + 46;
+						uint32_t s = (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+
+						skipped += s - expect;
+						expect = s + 1;
+					}
 					((uint64_t *)fq.desc)[(fprod + i) & fq.mask] = d->addr & ~(uint64_t)(FRAME - 1);
 				}
 				rcons += n;
@@ -251,6 +265,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	printf("{\"packets\": %lu, \"seconds\": %.6f, \"syscalls\": %lu}\n", packets, now_s() - t0, syscalls);
+	printf("{\"packets\": %lu, \"seconds\": %.6f, \"syscalls\": %lu, \"skipped\": %lu}\n", packets, now_s() - t0,
+	       syscalls, skipped);
 	return 0;
 }

@@ -238,7 +238,7 @@ def fwd_config_at(inp: Where, out: Where, *, backend: str = "afpacket", batch: i
                   byte_budget: int = 65536, pool: int = 8192, buffers: str = "pool", count=None, duration=None,
                   idle_stop=None, cpu: int | None = None, copy: str = "auto", xdp_mode: str = "native",
                   zero_copy: bool = True, interval=1.0, exit_after_setup: bool = False,
-                  hook_name: str | None = None) -> FwdConfig:
+                  hook_name: str | None = None, workers: int = 1) -> FwdConfig:
     from wirespeed.tools import hooks
 
     fn = hooks.load(hook) if isinstance(hook, str) else hook
@@ -249,7 +249,7 @@ def fwd_config_at(inp: Where, out: Where, *, backend: str = "afpacket", batch: i
                      duration=_conv(duration, opt.duration, "duration"),
                      idle_stop=_conv(idle_stop, opt.duration, "idle_stop"),
                      interval=_conv(interval, opt.interval, "interval"), cpu=cpu, copy=copy, xdp_mode=xdp_mode,
-                     zero_copy=zero_copy, exit_after_setup=exit_after_setup)
+                     zero_copy=zero_copy, exit_after_setup=exit_after_setup, workers=workers)
 
 
 class _Tool:

@@ -67,3 +67,20 @@ def test_show_program_lists_what_the_run_loads_and_sends_nothing(pair_lab):
     assert [x["name"] for x in programs("sink", "--lab-name", name, "--backend", "xdp")] == ["ws_xsk"]
     assert [x["name"] for x in programs("sink", "--lab-name", name, "--backend", "xdp-count")] == ["ws_count"]
     assert link_stats(gen_at)["tx_packets"] == before  # set up, listed, stopped: nothing sent
+
+
+def test_a_redirect_to_a_device_that_cannot_take_xdp_frames_is_one_line(chain_lab):
+    """A bridge device has no ndo_xdp_xmit: every redirected frame would vanish. The kernel's
+    own xdp-features say so before anything is attached."""
+    from pyroute2 import NetNS
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    ns = chain_lab.netns("fwd")
+    with NetNS(ns) as ipr:
+        try:
+            ipr.link("add", ifname="br0", kind="bridge")
+        except NetlinkError as e:
+            pytest.skip(f"this kernel makes no bridge device: {e}")
+        ipr.link("set", index=ipr.link_lookup(ifname="br0")[0], state="up")
+    line = one_line(run_cli("fwd", "veth0", "br0", "--netns", ns, "--backend", "kernel", "-d", "1"), 1)
+    assert "br0" in line and "cannot take redirected XDP frames" in line and "no ndo-xmit" in line

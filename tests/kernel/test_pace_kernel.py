@@ -44,7 +44,7 @@ def test_each_datagram_carries_its_departure_time_and_all_arrive(pair_lab, tools
     sink.wait_for("ready")
     cfg = cfg_for(src_ip=ipaddress.ip_address(a.address), dst_ip=ipaddress.ip_address(b.address),
                   src_ips=Range(int(ipaddress.ip_address(a.address))), dst_ips=Range(int(ipaddress.ip_address(b.address))),
-                  backend="udp", pace_mode="kernel", rate=20_000)
+                  backend="udp", pace_mode="kernel", rate=20_000, max_burst=1_000_000)  # exact, as EXACT
     port = udp.UdpPort(here, (a.address, 9), (b.address, 9), batch=64, txtime=True)
     try:
         g = make_gen(cfg, 0, interval)

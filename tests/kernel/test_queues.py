@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pyroute2.ethtool.ioctl import IoctlEthtool
 
 from helpers import EXACT, run_cli
@@ -112,3 +113,21 @@ def test_lab_queues_bounds_and_a_note_beyond_the_cpus(lab_name):
         assert "with 3 queue(s)" in line and "--force" in line
     finally:
         run_cli("lab", "down", "--name", lab_name)
+
+
+@pytest.mark.parametrize("backend,lab", [("xdp", "queued_chain_lab"), ("afpacket", "chain_lab")])
+def test_two_forwarders_move_every_frame_once(backend, lab, request, tools):
+    """xdp: worker i forwards IN's RX queue i to OUT's TX queue i; afpacket: the two share IN
+    through a fanout group. Either way each frame is forwarded once."""
+    name = request.getfixturevalue(lab).topology.name
+    sink = tools("sink", "--lab-name", name, "--backend", "xdp-count", "-c", "200000", "-d", "40")
+    sink.wait_for("ready")
+    fwd = tools("fwd", "--lab-name", name, "--backend", backend, "-w", "2", "-c", "200000", "-d", "40")
+    fwd.wait_for("ready")
+    # xdp: two in-kernel generators, on two CPUs, fill both of IN's queues; afpacket: one sender
+    sender = ("--backend", "kernel", "-w", "2") if backend == "xdp" else ("--backend", "afpacket")
+    g = tools("gen", "--lab-name", name, *sender, "-c", "200000", "-r", "100kpps", *EXACT).finish()
+    f, s = fwd.finish(), sink.finish()
+    assert g["packets"] == 200_000
+    assert f["workers"] == 2 and f["rx"] == f["tx"] == 200_000
+    assert s["packets"] == 200_000

@@ -7,7 +7,7 @@ from pyroute2 import IPRoute
 from pyroute2.ethtool.ioctl import IoctlEthtool, NotSupportedError
 
 from wirespeed.base.errors import UsageError
-from wirespeed.base.netns import Where, in_netns
+from wirespeed.base.netns import Where, ifindex, in_netns
 
 TC_H_ROOT = 0xFFFFFFFF  # linux/pkt_sched.h: the parent of an interface's root qdisc
 STAT_KEYS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped")
@@ -123,6 +123,38 @@ def queues(where: Where) -> tuple[int, int]:
         pass
     link = _link(where)
     return int(link.get("num_tx_queues") or 1), int(link.get("num_rx_queues") or 1)
+
+
+XDP_ACTS = ("basic", "redirect", "ndo-xmit", "xsk-zerocopy", "hw-offload", "rx-sg", "ndo-xmit-sg")  # netdev.h
+
+
+def xdp_features(where: Where) -> set[str] | None:
+    """What the kernel says the interface's driver can do with XDP (the netdev generic netlink
+    family's xdp-features: e.g. 'ndo-xmit', it takes redirected frames; 'xsk-zerocopy'); None
+    on a kernel without that family (before 6.3)."""
+    from pyroute2.netlink import NLM_F_REQUEST, genlmsg
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.generic import GenericNetlinkSocket
+
+    class netdevmsg(genlmsg):
+        nla_map = (("NETDEV_A_DEV_UNSPEC", "none"), ("NETDEV_A_DEV_IFINDEX", "uint32"), ("NETDEV_A_DEV_PAD", "none"),
+                   ("NETDEV_A_DEV_XDP_FEATURES", "uint64"))
+
+    with in_netns(where):
+        index = ifindex(where)
+        sock = GenericNetlinkSocket()
+        try:
+            sock.bind("netdev", netdevmsg)
+            msg = netdevmsg()
+            msg["cmd"], msg["version"] = 1, 1  # NETDEV_CMD_DEV_GET
+            msg["attrs"] = [("NETDEV_A_DEV_IFINDEX", index)]
+            reply = sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST)
+        except (NetlinkError, OSError):
+            return None
+        finally:
+            sock.close()
+    bits = reply[0].get_attr("NETDEV_A_DEV_XDP_FEATURES") if reply else None
+    return None if bits is None else {name for i, name in enumerate(XDP_ACTS) if bits >> i & 1}
 
 
 def gro_on(where: Where) -> bool:

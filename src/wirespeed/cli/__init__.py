@@ -231,7 +231,7 @@ def _cmd_fwd(args) -> int:
             pool=args.pool, count=args.count, duration=args.duration, interval=args.interval,
             idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy, xdp_mode=args.xdp_mode,
             zero_copy=not args.no_zero_copy, buffers=args.buffers, exit_after_setup=args.exit_after_setup,
-            hook_name=args.hook)
+            hook_name=args.hook, workers=args.workers)
         _run(fwd.run, cfg, args, "fwd")
 
     return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")
@@ -418,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_where(f, "IN and OUT")
     run = opt.add_run(f, 64, (*ports.names(transmit=True, receive=True, user_frames=True), "kernel"), workers=False)
     run.add_argument("--idle-stop", type=opt.duration, metavar="T", help="stop this long after traffic stops")
+    run.add_argument("-w", "--workers", type=opt.positive_int, default=1,
+                     help="forwarders, each on its own CPU: xdp, worker i on IN's RX queue i and OUT's TX queue i; "
+                          "afpacket, a fanout group on IN")
     run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
     run.add_argument("--buffers", choices=("pool", "malloc"), default="pool",
                      help="malloc: a malloc'd buffer per packet instead of the pool (the talk's comparison)")

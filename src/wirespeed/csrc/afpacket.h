@@ -15,6 +15,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000 /* Linux 4.20; older UAPI headers lack it */
+#endif
 #include <unistd.h>
 
 #include "counters.h"
@@ -276,7 +280,9 @@ static int afp_rx_open(struct afp_rx *r, int ifindex, uint32_t block_size, uint3
 	if (afp_bind(fd, ifindex, htons(ETH_P_ALL)))
 		return -errno;
 	if (fanout_group >= 0) {
-		int arg = (fanout_group & 0xffff) | (fanout_mode << 16);
+		/* A fanout group has a hook of its own: PACKET_IGNORE_OUTGOING above does not reach
+		 * it, the group's flag does (without it two workers forwarded the host's ICMP replies). */
+		int arg = (fanout_group & 0xffff) | ((fanout_mode | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
 		*step = "PACKET_FANOUT";
 		if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)))
 			return -errno;

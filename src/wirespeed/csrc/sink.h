@@ -63,6 +63,7 @@ struct sink {
 	uint32_t udp_port; /* count only UDP to this destination port (frames mode); 0: any */
 	uint8_t count_only; /* frames are counted (packets, bytes) and not looked into: no sequence or latency */
 	uint8_t spin;       /* an empty ring is looked at again at once, never slept on (a whole CPU) */
+	uint64_t now_rt;    /* CLOCK_REALTIME ns of the batch being received (set by run_sink, once per batch) */
 	struct pcap_out *cap; /* every frame is also written here (sink --write), or NULL */
 	struct sink_stream st[SINK_STREAMS];
 };

@@ -25,6 +25,14 @@ static inline uint64_t tsc_end(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+static inline uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static inline uint64_t mono_ns(void)
 {
 	struct timespec ts;

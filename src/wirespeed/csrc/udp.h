@@ -212,14 +212,12 @@ static void udp_tx_wait(void *port, uint64_t *c)
 static uint32_t udp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *c)
 {
 	struct udp_port *u = port;
-	struct timespec ts;
 	uint64_t now, bytes = 0;
 	int r = udp_recv(u, max, c);
 
 	if (r <= 0)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now = k->now_rt;
 	for (int i = 0; i < r; i++) {
 		sink_payload(k, u->buf + (size_t)i * u->slot, u->msgs[i].msg_len, now);
 		bytes += u->msgs[i].msg_len;

@@ -350,14 +350,6 @@ static uint32_t xsk_tx_burst(struct xsk *x, const uint8_t *buf, size_t buflen, c
 /* Frames still in the TX ring or in flight. */
 static inline uint32_t xsk_tx_outstanding(struct xsk *x) { return x->ring_size - x->nfree; }
 
-static inline uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
 #endif
@@ -402,7 +394,7 @@ static uint32_t xsk_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 		return 0;
 	}
 	n = xring_reserve(&x->fq, n, &fat); /* always n: frames only cycle */
-	now = realtime_ns();
+	now = k->now_rt;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *e = xring_desc(&x->rx, at + i);
 

@@ -37,6 +37,17 @@ def next_hop_macs(out: Where) -> bytes | None:
     return mac(peer) + mac(out)
 
 
+def takes_frames(out: Where) -> None:
+    """A DEVMAP redirect to a device whose driver has no ndo_xdp_xmit drops every frame, with no
+    error anywhere but a counter: ask the kernel first (its xdp-features for the device)."""
+    from wirespeed.base.netdev import xdp_features
+
+    features = xdp_features(out)
+    if features is not None and "ndo-xmit" not in features:
+        raise WirespeedError(f"{out} cannot take redirected XDP frames: the kernel reports its XDP features as "
+                             f"{', '.join(sorted(features)) or 'none'} (no ndo-xmit)")
+
+
 def prepare(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
     """The program, its maps and OUT's peer made able to receive, in the parent; IN's prepared
     port attaches the program when its worker opens it."""
@@ -52,6 +63,7 @@ def prepare(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
         prog = Prog(progs.xdp_forward(next_hop_macs(out.where)), {"counters": counters, "out": devmap})
         made.callback(prog.close)
         peer_receives(out, made)
+        takes_frames(out.where)
         undo = made.pop_all()
     words = counters.words()
     out_rows, _mem = shared_counters(1)

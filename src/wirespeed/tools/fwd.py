@@ -17,6 +17,7 @@ pending slot and goes first next time, as the kernel keeps a requeued packet.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -72,12 +73,27 @@ class FwdConfig:
     zero_copy: bool = True  # IN and OUT share memory (xdp: one UMEM), frames are never copied by us
     buffers: str = "pool"  # pool (preallocated, bulk), or malloc: a malloc'd buffer per packet (the comparison)
     exit_after_setup: bool = False
+    workers: int = 1  # forwarders, one per queue pair (xdp: IN's RX queue i -> OUT's TX queue i; afpacket: fanout)
 
 
 KERNEL = "kernel"  # fwd --backend kernel: the in-kernel forwarder (ports.xdpfwd), no frame in user space
 
 
+def combined(st: np.ndarray) -> np.ndarray:
+    """The workers' rows of forwarder statistics as one: sums, but the first and last frame's
+    times (the earliest and the latest)."""
+    out = st.sum(axis=0)
+    first = st[:, K["first_rx_ns"]]
+    out[K["first_rx_ns"]] = first[first > 0].min() if (first > 0).any() else 0
+    out[K["last_rx_ns"]] = st[:, K["last_rx_ns"]].max()
+    return out
+
+
 def check(cfg: FwdConfig) -> None:
+    if not 1 <= cfg.workers <= 16:
+        raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
+    if cfg.backend == KERNEL and cfg.workers > 1:
+        raise UsageError("--backend kernel forwards in the receive path of every queue, per CPU: -w 1")
     if cfg.backend == KERNEL:
         if cfg.hook is not None:
             raise UsageError("--backend kernel forwards inside the kernel (XDP redirect): no Python hook runs there")
@@ -450,7 +466,7 @@ def make_step(cfg: FwdConfig, w: Worker) -> Step:
 
 def plan(cfg: FwdConfig, note=lambda text: None) -> Plan:
     check(cfg)
-    cpus = driver.cpu_plan(1, [cfg.cpu] if cfg.cpu is not None else None, descending=False)
+    cpus = driver.cpu_plan(cfg.workers, [cfg.cpu] if cfg.cpu is not None else None, descending=False, note=note)
     if cfg.backend == KERNEL:
         from wirespeed.ports import xdpfwd
 
@@ -461,13 +477,16 @@ def plan(cfg: FwdConfig, note=lambda text: None) -> Plan:
     common = dict(batch=cfg.batch, copy=cfg.copy, xdp_mode=cfg.xdp_mode)
     # A TPACKET_V3 block reaches us only when full or timed out: small blocks keep the forwarder
     # fed without bubbles (measured: 993 vs 930 kpps forwarded with 32 KiB vs 256 KiB blocks).
-    inp = ports.prepare(ports.PortSpec(cfg.backend, cfg.inp, rx=True, rx_block_size=1 << 15, rx_blocks=512, **common))
+    inp = ports.prepare(ports.PortSpec(cfg.backend, cfg.inp, rx=True, rx_block_size=1 << 15, rx_blocks=512,
+                                       fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, note=note, **common),
+                        cfg.workers)
     try:
-        out = ports.prepare(ports.PortSpec(cfg.backend, cfg.out, tx=True, max_frame=cfg.buf_size + FCS, **common))
+        out = ports.prepare(ports.PortSpec(cfg.backend, cfg.out, tx=True, max_frame=cfg.buf_size + FCS, **common),
+                            cfg.workers)
     except BaseException:
         inp.close()
         raise
-    return Plan("fwd", 1, cpus, [inp, out], stats_words=STATS_WORDS, duration=cfg.duration, count=cfg.count,
+    return Plan("fwd", cfg.workers, cpus, [inp, out], stats_words=STATS_WORDS, duration=cfg.duration, count=cfg.count,
                 exit_after_setup=cfg.exit_after_setup)
 
 
@@ -489,7 +508,7 @@ class FwdSession(ToolSession):
 
     def counters(self, snap: driver.Snapshot) -> dict[tuple[str, str], int]:
         out = super().counters(snap)
-        st = snap.stats[0]
+        st = combined(snap.stats)
         out.update({(f"{k}_total", ""): int(st[K[k]]) for k in
                     ("hook_dropped", "qdisc_dropped", "no_buffer", "hook_errors", "tx_refused", "qdisc_lock_ops")})
         return out
@@ -505,26 +524,27 @@ class FwdSession(ToolSession):
 
     def start_fields(self) -> dict:
         cfg = self.cfg
-        return dict(inp=str(cfg.inp), out=str(cfg.out), backend=cfg.backend, batch=cfg.batch, zero_copy=self.zc,
+        return dict(inp=str(cfg.inp), out=str(cfg.out), backend=cfg.backend, workers=cfg.workers, batch=cfg.batch,
+                    zero_copy=self.zc,
                     hook=cfg.hook_name, qdisc=cfg.qdisc, bulk=cfg.bulk, bypass=cfg.bypass, buffers=cfg.buffers)
 
     def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
         C = core.C
         dt = now.t - prev.t
         din, dout = now.port(IN) - prev.port(IN), now.port(OUT) - prev.port(OUT)
-        ds = now.stats[0] - prev.stats[0]
+        ds = combined(now.stats) - combined(prev.stats)
         r = stats.rates(int(dout[C["packets"]]), int(dout[C["bytes"]]), dt, FCS)
         return r, {"rx_pps": int(din[C["packets"]] / dt), "hook_drops": int(ds[K["hook_dropped"]]),
                    "q_drops": int(ds[K["qdisc_dropped"]])}
 
     def enough(self, s: driver.Snapshot) -> bool:
-        last = int(s.stats[0, K["last_rx_ns"]])
+        last = int(s.stats[:, K["last_rx_ns"]].max())
         return self.cfg.idle_stop is not None and last > 0 and time.monotonic_ns() - last > self.cfg.idle_stop * 1e9
 
     def summary(self, end: driver.Ended) -> dict:
         cfg, C = self.cfg, core.C
         s = end.snapshot
-        ci, co, st = s.port(IN), s.port(OUT), s.stats[0]
+        ci, co, st = s.port(IN), s.port(OUT), combined(s.stats)
         rx, tx, tx_bytes = int(ci[C["packets"]]), int(co[C["packets"]]), int(co[C["bytes"]])
         first, last = int(st[K["first_rx_ns"]]), int(st[K["last_rx_ns"]])
         active = (last - first) / 1e9 if last > first else end.seconds
@@ -538,7 +558,8 @@ class FwdSession(ToolSession):
         else:
             buffers = {"kind": "pool", **{k: bufs[k] for k in BUF_KEYS[:4]}}
         out = {
-            "inp": str(cfg.inp), "out": str(cfg.out), "backend": cfg.backend, "batch": cfg.batch,
+            "inp": str(cfg.inp), "out": str(cfg.out), "backend": cfg.backend, "workers": cfg.workers,
+            "batch": cfg.batch,
             "hook": cfg.hook_name, "qdisc": cfg.qdisc, "bulk": cfg.bulk, "bypass": cfg.bypass,
             "seconds": end.seconds, "active_seconds": active,
             "rx": rx, "tx": tx, "tx_bytes": tx_bytes, **mine, "batches": int(ci[C["batches"]]),

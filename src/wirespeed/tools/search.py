@@ -286,7 +286,7 @@ class Measurer:
             from wirespeed.tools import fwd as fwdmod
 
             f1 = self.f.snapshot()
-            d = f1.stats[0] - f0.stats[0]
+            d = fwdmod.combined(f1.stats) - fwdmod.combined(f0.stats)
             for k in ("hook_dropped", "qdisc_dropped", "no_buffer"):
                 extra[f"fwd {k}"] = int(d[fwdmod.K[k]])
             extra["fwd ring drops"] = int(f1.port(0)[core.C["kernel_drops"]] - f0.port(0)[core.C["kernel_drops"]])
