@@ -169,3 +169,17 @@ def test_xdp_forward_counts_rewrites_the_macs_and_redirects_through_its_devmap()
         p.close()
         d.close()
         m.close()
+
+
+def test_xdp_forward_hairpin_sends_back_with_the_senders_mac():
+    macs = bytes.fromhex("02aabbccddee" "021122334455")  # the sender's, then IN's own
+    m = Map(MAP_ARRAY, progs.SLOT, possible_cpus(), "ws_t_fwd", mmapable=True)
+    p = Prog(progs.xdp_forward(macs, hairpin=True), {"counters": m})
+    frame = bytes(range(60))
+    try:
+        retval, out = core.bpf_prog_test_run_data(p.fd, frame)[:2]
+        assert retval == XDP_TX and bytes(out) == macs + frame[12:]
+        assert int(m.words()[:, core.C["packets"]].sum()) == 1
+    finally:
+        p.close()
+        m.close()

@@ -88,6 +88,29 @@ def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chai
     assert all(fr[:12] == macs for fr in sample)
 
 
+def test_the_kernel_forwarder_sends_back_out_of_one_interface_with_xdp_tx(pair_lab, tools):
+    """IN == OUT: the frame goes back out of the interface it came in on (XDP_TX), addressed to
+    the sender (its MAC as destination, IN's as source); counted by the program, by IN's TX
+    counter and by an in-kernel counter on the sender's side."""
+    topo, n = pair_lab.topology, 50_000
+    gen_end, sink_end = topo.wires[0].a, topo.wires[0].b
+    back = tools("sink", gen_end.ifname, "--netns", topo.netns("gen"), "--backend", "xdp-count", "-c", str(n),
+                 "-d", "30")
+    back.wait_for("ready")
+    fwd = tools("fwd", sink_end.ifname, sink_end.ifname, "--netns", topo.netns("sink"), "--backend", "kernel",
+                "-c", str(n), "-d", "30", "--show-program")
+    listing = fwd.finish()  # --show-program: the program, then it stops
+    prog = next(x for x in fwd.lines if x["type"] == "program")["listing"]
+    assert any("r0 = 3" in line for line in prog) and not any("redirect_map" in line for line in prog)
+    fwd = tools("fwd", sink_end.ifname, sink_end.ifname, "--netns", topo.netns("sink"), "--backend", "kernel",
+                "-c", str(n), "-d", "30")
+    fwd.wait_for("ready")
+    g = tools("gen", "--lab-name", topo.name, "-c", str(n), "-r", "100kpps", "--max-burst", "1000000").finish()
+    f, b = fwd.finish(), back.finish()
+    assert listing["type"] in ("start", "summary") and g["packets"] == n
+    assert f["rx"] == f["tx"] == n and b["packets"] == n
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--hook", "mac-swap"], "no Python hook"),
     (["--buffers", "malloc"], "no user-space queue"),

@@ -116,10 +116,11 @@ def xdp_random_drop(loss_ratio: float) -> Program:
     return p
 
 
-def xdp_forward(macs: bytes | None = None) -> Program:
+def xdp_forward(macs: bytes | None = None, hairpin: bool = False) -> Program:
     """Count the frame (packets, bytes) in this CPU's slot of map 'counters', write macs (dst
     then src, 12 bytes) over its Ethernet addresses when given, and hand it to the interface in
-    entry 0 of DEVMAP 'out' (bpf_redirect_map; XDP_DROP when the entry is empty). A frame too
+    entry 0 of DEVMAP 'out' (bpf_redirect_map; XDP_DROP when the entry is empty), or with
+    hairpin send it back out of the interface it came in on (XDP_TX: no map). A frame too
     short for an Ethernet header is dropped uncounted."""
     p = Program("ws_fwd")
     p.ldx(4, R7, R1, MD_DATA)
@@ -132,6 +133,13 @@ def xdp_forward(macs: bytes | None = None) -> Program:
     _count(p, R6, "counted")
     if macs is not None:
         _write_bytes(p, R7, 0, macs)
+    if hairpin:
+        p.mov(R0, XDP_TX)
+        p.exit()
+        p.label("drop")
+        p.mov(R0, XDP_DROP)
+        p.exit()
+        return p
     p.ld_map(R1, "out")
     p.mov(R2, 0)
     p.mov(R3, XDP_DROP)

@@ -156,7 +156,7 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 {
 	struct xdp_umem_reg mr;
 	struct sockaddr_xdp sxdp;
-	uint32_t nframes = 2 * ring_size;
+	uint32_t nframes = rx && !tx ? ring_size : 2 * ring_size; /* receive only: no TX frames */
 	int err = 0;
 
 	memset(x, 0, sizeof(*x));
@@ -193,8 +193,8 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 	for (uint32_t i = 0; i < x->rx_frames; i++)
 		x->held[i] = (uint64_t)i * frame_size;
 	xsk_refill(x, x->held, x->rx_frames);
-	for (uint32_t i = 0; i < ring_size; i++)
-		x->free_tx[x->nfree++] = (uint64_t)(x->rx_frames + i) * frame_size;
+	for (uint32_t i = x->rx_frames; i < nframes; i++)
+		x->free_tx[x->nfree++] = (uint64_t)i * frame_size;
 
 	memset(&sxdp, 0, sizeof(sxdp));
 	sxdp.sxdp_family = AF_XDP;

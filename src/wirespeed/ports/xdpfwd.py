@@ -53,17 +53,21 @@ def prepare(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
     port attaches the program when its worker opens it."""
     if inp.where.netns != out.where.netns:
         raise UsageError(f"--backend kernel redirects inside one namespace: {inp.where} and {out.where} are not")
+    hairpin = inp.where == out.where  # back out of IN: XDP_TX, no DEVMAP
     with ExitStack() as made:  # on an error here, everything made so far is closed again
         counters = Map(MAP_ARRAY, progs.SLOT, possible_cpus(), "ws_fwd_counters", mmapable=True)
         made.callback(counters.close)
-        devmap = Map(MAP_DEVMAP, 4, 1, "ws_fwd_out")
-        made.callback(devmap.close)
-        with in_netns(out.where):
-            devmap.update(0, ifindex(out.where).to_bytes(4, "little"))
-        prog = Prog(progs.xdp_forward(next_hop_macs(out.where)), {"counters": counters, "out": devmap})
+        maps = {"counters": counters}
+        if not hairpin:
+            devmap = maps["out"] = Map(MAP_DEVMAP, 4, 1, "ws_fwd_out")
+            made.callback(devmap.close)
+            with in_netns(out.where):
+                devmap.update(0, ifindex(out.where).to_bytes(4, "little"))
+        prog = Prog(progs.xdp_forward(next_hop_macs(out.where), hairpin), maps)
         made.callback(prog.close)
         peer_receives(out, made)
-        takes_frames(out.where)
+        if not hairpin:
+            takes_frames(out.where)
         undo = made.pop_all()
     words = counters.words()
     out_rows, _mem = shared_counters(1)

@@ -100,9 +100,7 @@ def check(cfg: FwdConfig) -> None:
         if cfg.buffers != "pool" or cfg.qdisc != "pfifo" or not cfg.bulk or not cfg.bypass:
             raise UsageError("--backend kernel has no user-space queue or buffers: --buffers, --qdisc, --no-bulk "
                              "and --no-bypass apply to afpacket and xdp")
-        if cfg.inp == cfg.out:
-            raise UsageError(f"IN and OUT are the same interface ({cfg.inp})")
-        return
+        return  # IN == OUT: back out of IN (XDP_TX)
     b = ports.backend(cfg.backend)
     if not (b.user_frames and b.transmit and b.receive):
         raise UsageError(f"--backend {b.name} cannot forward; fwd takes "
