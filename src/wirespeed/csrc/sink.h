@@ -46,12 +46,13 @@ enum {
 	S_MALFORMED, /* the pktgen magic with a header that is not one (counted in pktgen too) */
 	S_JUMPS,     /* sequence jumps beyond the window: a restarted sender or a foreign frame */
 	S_LAT_FAR,   /* latency samples beyond SINK_LAT_MAX_NS, kept out of the histogram */
+	S_STREAM_SET, /* bit i: stream i was seen here (several receivers: each stream whole in one?) */
 	S_COUNT
 };
 
 #define SINK_STAT_NAMES "pktgen", "other", "lost", "reordered", "duplicated", \
 	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns", "streams", \
-	"malformed", "seq_jumps", "lat_far"
+	"malformed", "seq_jumps", "lat_far", "stream_set"
 
 /* The statistics (S_COUNT words, then SINK_HIST latency buckets) live in memory the caller
  * gives: shared memory, so the parent reads them live while the worker runs. */
@@ -108,6 +109,7 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 	if (!st->started) {
 		st->started = 1;
 		k->s[S_STREAMS]++;
+		k->s[S_STREAM_SET] |= 1ull << (seq32 >> SEQ_BITS);
 		sink_stream_start(st, seq);
 		return;
 	}

@@ -152,6 +152,16 @@ def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
                 duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup)
 
 
+def streams_whole(s: np.ndarray) -> bool:
+    """Whether no stream was seen by two workers (rows of sink statistics)."""
+    seen = 0
+    for mask in (int(m) for m in s[:, S["stream_set"]]):
+        if seen & mask:
+            return False
+        seen |= mask
+    return True
+
+
 def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
     """The receiver's figures from the counters and the accounting of every worker."""
     c = snap.port()
@@ -190,11 +200,12 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
         **stats.percentiles(hist),
         "lat_negative": total["lat_negative"],
         "lat_far": total["lat_far"],
-        "streams": int(s[:, S["streams"]].max()),
+        "streams": bin(int(np.bitwise_or.reduce(s[:, S["stream_set"]]))).count("1"),
     })
-    # With several workers each sees part of every stream: sequence checks would be wrong.
+    # Several workers: the sequence figures add up only if each stream came whole to one of
+    # them (per-queue senders into per-queue receivers); else each saw part of a stream.
     for k in SEQ_KEYS:
-        out[k] = total[k] if cfg.workers == 1 else None
+        out[k] = total[k] if streams_whole(s) else None
     if cfg.count_only:  # nothing was looked into
         out.update(dict.fromkeys((*SEQ_KEYS, "pktgen", "other", "malformed", "seq_jumps", "streams")))
     return out
@@ -250,7 +261,7 @@ class SinkSession(ToolSession):
             cols = {"cpus": int((self.p.ports[0].counters[:, C["packets"]] > 0).sum())}
         else:
             ds = now.stats.sum(axis=0) - prev.stats.sum(axis=0)
-            seq = cfg.workers == 1
+            seq = streams_whole(now.stats[:, : len(S)])
             cols = {"lost": int(ds[S["lost"]]) if seq else "-", "reordered": int(ds[S["reordered"]]) if seq else "-",
                     "drops": int(now.port()[C["kernel_drops"]])}
         return r, cols
