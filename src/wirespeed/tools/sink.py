@@ -254,7 +254,7 @@ class SinkSession(ToolSession):
         return None if self.backend.in_kernel else snap.stats[:, len(S):].sum(axis=0)
 
     def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
-        C, cfg = core.C, self.cfg
+        C = core.C
         d = now.port() - prev.port()
         r = stats.rates(int(d[C["packets"]]), int(d[C["bytes"]]), now.t - prev.t, self.extra)
         if self.backend.in_kernel:
