@@ -84,3 +84,20 @@ def test_a_redirect_to_a_device_that_cannot_take_xdp_frames_is_one_line(chain_la
         ipr.link("set", index=ipr.link_lookup(ifname="br0")[0], state="up")
     line = one_line(run_cli("fwd", "veth0", "br0", "--netns", ns, "--backend", "kernel", "-d", "1"), 1)
     assert "br0" in line and "cannot take redirected XDP frames" in line and "no ndo-xmit" in line
+
+
+def test_an_unpaced_count_is_exact_without_a_limit_in_the_program(pair_lab, tools):
+    """Unpaced, every run of the program is a frame: the two calling threads claim their runs
+    from the count, so the program carries no limit and the count is still exact."""
+    name = pair_lab.topology.name
+    limit = f"*(u64 *)(r6 +{8 * progs.GEN_LIMIT})"
+    prog = next(x for x in programs("gen", "--lab-name", name, "--backend", "kernel", "-c", "1000")
+                if x["name"] == "ws_gen")
+    assert not any(limit in line for line in prog["listing"])
+    sink = tools("sink", "--lab-name", name, "--backend", "xdp-count", "-d", "60")
+    sink.wait_for("ready")
+    for n in (1, 12_345, 1_000_001):
+        g = tools("gen", "--lab-name", name, "--backend", "kernel", "-c", str(n)).finish()
+        assert g["packets"] == g["interface_tx_packets"] == n
+    sink.proc.send_signal(2)
+    assert sink.finish()["packets"] == 1 + 12_345 + 1_000_001

@@ -285,6 +285,9 @@ struct live_run {
 	int stop, err, done;
 	uint64_t calls;
 	uint64_t frame_bytes;        /* every frame's length: bytes = packets x this, kept up here */
+	uint64_t left;               /* budget: frames not yet claimed by a call (0 with no budget) */
+	int budgeted;                /* each call claims its repeat from `left`: the count is exact
+				      * without a limit in the program (unpaced: every run is a frame) */
 	int n;
 	pthread_t tid[LIVE_THREADS_MAX];
 };
@@ -312,11 +315,22 @@ static void *live_thread(void *arg)
 	union bpf_attr attr = r->attr;
 
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t n0 = mono_ns(), t0 = tsc_begin();
+		uint64_t n0 = mono_ns(), t0, left, take;
 		long rc;
 
 		if (r->until && n0 >= r->until)
 			break;
+		if (r->budgeted) {
+			left = __atomic_load_n(&r->left, __ATOMIC_RELAXED);
+			do {
+				if (!left)
+					goto out; /* nothing left to claim: the others finish theirs */
+				take = left < r->attr.test.repeat ? left : r->attr.test.repeat;
+			} while (!__atomic_compare_exchange_n(&r->left, &left, left - take, 0, __ATOMIC_RELAXED,
+							      __ATOMIC_RELAXED));
+			attr.test.repeat = (uint32_t)take;
+		}
+		t0 = tsc_begin();
 		rc = sys_bpf(BPF_PROG_TEST_RUN, &attr);
 		__atomic_fetch_add(&r->c[C_SYSCALLS], 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&r->c[C_BATCHES], 1, __ATOMIC_RELAXED);
@@ -333,27 +347,32 @@ static void *live_thread(void *arg)
 			break;
 	}
 	live_stop_all(r);
+out:
 	__atomic_fetch_add(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
 /* bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2,
- *                   frame_bytes=0) -> (calls, errno of a failed call or 0). frame_bytes: the
- *   program counts packets only and bytes are packets x frame_bytes. The GIL is released throughout. */
+ *                   frame_bytes=0, budget=0) -> (calls, errno of a failed call or 0). frame_bytes:
+ *   the program counts packets only and bytes are packets x frame_bytes. budget: send exactly
+ *   this many runs in all (the calls claim their repeat from it), for a program that sends
+ *   every run and keeps no limit. The GIL is released throughout. */
 static PyObject *py_bpf_prog_run_live(PyObject *self, PyObject *args)
 {
 	int fd, threads = 2, started = 0;
 	Py_buffer data, ctx, cv, lv;
 	PyObject *co, *lo;
 	unsigned int repeat, batch;
-	unsigned long long until, frame_bytes = 0;
+	unsigned long long until, frame_bytes = 0, budget = 0;
 	struct live_run r;
 
-	if (!PyArg_ParseTuple(args, "iy*y*IIKOO|iK", &fd, &data, &ctx, &repeat, &batch, &until, &co, &lo, &threads,
-			      &frame_bytes))
+	if (!PyArg_ParseTuple(args, "iy*y*IIKOO|iKK", &fd, &data, &ctx, &repeat, &batch, &until, &co, &lo, &threads,
+			      &frame_bytes, &budget))
 		return NULL;
 	memset(&r, 0, sizeof(r));
 	r.frame_bytes = frame_bytes;
+	r.left = budget;
+	r.budgeted = budget > 0;
 	if (!(r.c = counters_get(co, &cv))) {
 		PyBuffer_Release(&data);
 		PyBuffer_Release(&ctx);
@@ -459,7 +478,8 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	{ "bpf_prog_test_run_data", py_bpf_prog_test_run_data, METH_VARARGS,                            \
 	  "bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, no frame sent" },            \
 	{ "bpf_prog_run_live", py_bpf_prog_run_live, METH_VARARGS,                                      \
-	  "bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2, frame_bytes=0)\n" \
+	  "bpf_prog_run_live(fd, data, ctx, repeat, batch_size, until_ns, counters, limit_word, threads=2, frame_bytes=0, "\
+	  "budget=0)\n" \
 	  "-> (calls, errno or 0): live frames from several threads at once on this CPU; GIL released" }, \
 	{ "bpf_prog_run", py_bpf_prog_run, METH_VARARGS,                                                \
 	  "bpf_prog_run(fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,\n"     \

@@ -163,6 +163,7 @@ class KernelGenPort:
         # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
         self.ctx = struct.pack("<6I", 0, len(frame), 0, index, 0, 0)
         self.paced = bool(words[progs.GEN_INTERVAL])
+        self.limited = spec.limited  # the program keeps to state[GEN_LIMIT]; else the calls claim a budget
         # A paced call counts runs, not frames: a run not yet due is a drop of ~20 ns.
         self.repeat = int(PACED_CALL_S * 40e6) if self.paced else CALL_FRAMES
 
@@ -170,6 +171,8 @@ class KernelGenPort:
         """Send up to max_packets (the program stops at its limit); returns the slots passed
         (sent, and skipped after stalls)."""
         P = C["packets"]
+        if max_packets <= 0:
+            return 0
         if self.paced and fixed(gen.ns_per_pkt) != self.words[progs.GEN_INTERVAL]:  # a new rate (a trial)
             self.words[progs.GEN_INTERVAL] = fixed(gen.ns_per_pkt)
             self.words[progs.GEN_SLACK] = fixed(gen.max_burst * gen.ns_per_pkt)
@@ -181,7 +184,7 @@ class KernelGenPort:
             calls, err = core.bpf_prog_run_live(self.prog.fd, self.frame, self.ctx, repeat, LIVE_BATCH,
                                                 until_ns if until_ns < 2**63 - 1 else 0, self.counters,
                                                 self.words[progs.GEN_LIMIT : progs.GEN_LIMIT + 1], THREADS,
-                                                len(self.frame))
+                                                len(self.frame), 0 if self.limited else min(max_packets, NO_LIMIT))
         if err:
             raise WirespeedError(f"BPF_PROG_RUN (live frames) on {self.where}: {os.strerror(err)}")
         return int(self.counters[P]) - sent0 + int(self.words[progs.GEN_SKIPPED]) - skipped0

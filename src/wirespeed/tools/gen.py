@@ -243,7 +243,7 @@ def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.Port
         gen_of=lambda i: make_gen(cfg, i, pace),
         sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
         prepare_peer=cfg.prepare_peer, max_burst=cfg.max_burst, note=note,
-        limited=cfg.count is not None or cfg.trials,
+        limited=(cfg.count is not None or cfg.trials) and pace > 0,  # unpaced: the calls claim the count
     )
 
 
