@@ -230,7 +230,8 @@ class PortSpec:
     frames: Any = None  # kernel: replay these frames (uint8, one row each, one length) instead of a template
     sports: tuple[int, int] = (9, 1)  # source port and how many flows walk up from it
     max_burst: int = 32  # catch-up bound after a stall, frames
-    limited: bool = True  # kernel: exact counts are asked (-c, trials): the program keeps to a limit
+    limited: bool = True  # kernel: a count kept at a rate (-c -r, trials): the program keeps to a limit;
+    #                       unpaced, the calls claim their runs from the count instead
     prepare_peer: bool = False  # a veth peer that cannot receive XDP_TX frames gets XDP_PASS for the run
     note: Callable[[str], None] = field(default=lambda text: None, repr=False)
 

@@ -9,10 +9,12 @@ themselves take ~60 ns each. So two threads call at once on the worker's CPU and
 other's sleep (core.bpf_prog_run_live): the traffic has no gaps, and a paced program needs no
 catch-up burst after each call. Everything that must act within a call acts inside the program:
 pacing (frames not yet due are dropped, i.e. recycled unsent; after a stall at most max_burst
-frames catch up and the slots beyond are skipped and counted), the exact count (a limit), the
-counting itself: the program adds every frame it sends to its worker's counters, which live in
-a BPF map the parent has mapped (BPF_F_MMAPABLE) and reads like any port's. A stop reaches the
-running calls as a signal (EINTR).
+frames catch up and the slots beyond are skipped and counted), the exact count at a rate (a
+limit), the counting itself: the program adds every frame it sends to its worker's counters,
+which live in a BPF map the parent has mapped (BPF_F_MMAPABLE) and reads like any port's.
+Unpaced every run is a frame, so an exact count needs no limit in the program: the two calls
+claim their repeat from the count. The program is built for the run (bpf.progs.gen_live: only
+the code its options need). A stop reaches the running calls as a signal (EINTR).
 
 The map and the programs are made in the parent before the workers fork, so a verifier
 refusal is reported before anything runs.
@@ -168,8 +170,8 @@ class KernelGenPort:
         self.repeat = int(PACED_CALL_S * 40e6) if self.paced else CALL_FRAMES
 
     def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
-        """Send up to max_packets (the program stops at its limit); returns the slots passed
-        (sent, and skipped after stalls)."""
+        """Send up to max_packets (a paced program stops at its limit; unpaced, the calls claim
+        their runs from max_packets); returns the slots passed (sent, and skipped after stalls)."""
         P = C["packets"]
         if max_packets <= 0:
             return 0

@@ -209,8 +209,6 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
     if spec.rx and rows < rxq:
         spec.note(f"{spec.where} has {rxq} RX queues and -w {rows} takes queue(s) 0-{rows - 1}: frames arriving on "
                   f"the others pass to the stack uncounted; -w {rxq} receives them all")
-    counters, _ = shared_counters(rows)
-    steer = Steering(spec.where, rxq, spec.xdp_mode) if spec.rx and spec.share is None else None
     ring = RX_RING if spec.rx else TX_RING
     frame = XSK_FRAME
     if spec.rx and not spec.tx:
@@ -218,6 +216,8 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
 
         if (link_info(spec.where)["mtu"] or 9000) + 14 + HEADROOM <= SMALL_FRAME:
             frame = SMALL_FRAME
+    counters, _ = shared_counters(rows)
+    steer = Steering(spec.where, rxq, spec.xdp_mode) if spec.rx and spec.share is None else None  # made last
 
     def opener(sp: PortSpec, i: int) -> XdpPort:
         return XdpPort(sp.where, tx=sp.tx, rx=sp.rx, queue=i, copy=sp.copy, ring_size=ring, frame_size=frame,
