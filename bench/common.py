@@ -3,6 +3,7 @@ and restored, processes in lab namespaces on chosen CPUs, interface-counter rate
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -33,6 +34,29 @@ def _terminated(signum, frame):
 # A benchmark stopped with kill (SIGTERM) or a closed terminal (SIGHUP) leaves no lab behind.
 signal.signal(signal.SIGTERM, _terminated)
 signal.signal(signal.SIGHUP, _terminated)
+
+
+def bench_parser(doc: str, window: float, quick: str) -> argparse.ArgumentParser:
+    """What every rate benchmark takes: --reps, --window (seconds counted per run), --quick."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--window", type=float, default=window, help="seconds counted per run")
+    ap.add_argument("--quick", action="store_true", help=quick)
+    return ap
+
+
+def bench_args(ap: argparse.ArgumentParser, script: str, quick_window: float | None = 1.0):
+    """The parsed options, --quick applied (1 rep, and quick_window s windows unless None); None
+    when not root, after saying so."""
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print(f"bench/{script} needs root", file=sys.stderr)
+        return None
+    if args.quick:
+        args.reps = 1
+        if quick_window is not None:
+            args.window = quick_window
+    return args
 
 
 def ensure_peers(peers: dict[str, str]) -> None:

@@ -18,7 +18,6 @@ own count is checked against them. Repetitions interleaved, medians reported.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -26,12 +25,13 @@ import statistics
 import sys
 import time
 
-from common import (WARMUP, counter_window, kill_all, last_json, median_of, start, stop, wait_ready, ws)
+from common import (WARMUP, bench_args, bench_parser, counter_window, kill_all, last_json, median_of, start, stop,
+                    wait_ready, ws)
 from wirespeed import core, lab
-from wirespeed.tools import profile
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.reference import REFERENCES, SOURCE
+from wirespeed.tools import profile
 
 LAB = "bfwd"
 TOPO = lab.chain(LAB)
@@ -135,19 +135,15 @@ def kernel_vs_linux(window: float) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--window", type=float, default=1.5, help="seconds counted per run")
-    ap.add_argument("--quick", action="store_true", help="1 rep, batches 1/64/256")
+    ap = bench_parser(__doc__, 1.5, "1 rep, batches 1/64/256")
     ap.add_argument("--batches", help="comma-separated batch sizes (default 1,2,4 ... 256)")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("bench/fwd.py needs root", file=sys.stderr)
+    args = bench_args(ap, "fwd.py", quick_window=None)
+    if args is None:
         return 1
     batches = (1, 64, 256) if args.quick else (1, 2, 4, 8, 16, 32, 64, 128, 256)
     if args.batches:
         batches = tuple(int(x) for x in args.batches.split(","))
-    reps = 1 if args.quick else args.reps
+    reps = args.reps
     out: dict = {"bench": "fwd", "kernel": os.uname().release, "cpus": {"fwd": FWD_CPU, "gen": GEN_CPU}, "reps": reps}
     out["mem"] = mem_costs(reps)
     out["qdisc"] = qdisc_costs()

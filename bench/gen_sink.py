@@ -21,7 +21,6 @@ raises them for the run and restores them. Peers are installed from Debian packa
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -31,8 +30,8 @@ import sys
 import tempfile
 import time
 
-from common import (WARMUP, ensure_peers, kill_all, last_json, median_of, ns_cmd, raised_sysctls, start, stop,
-                    trafgen_config, window_rate, within, ws)
+from common import (WARMUP, bench_args, bench_parser, ensure_peers, kill_all, last_json, median_of, ns_cmd,
+                    raised_sysctls, start, stop, trafgen_config, window_rate, within, ws)
 from wirespeed import lab
 from wirespeed.base.netdev import link_stats
 from wirespeed.base.netns import Where
@@ -158,16 +157,9 @@ def run_receiver(name: str, window: float) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--window", type=float, default=2.0, help="seconds counted per run")
-    ap.add_argument("--quick", action="store_true", help="1 rep, short windows, batch curve 1/16/256")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("bench/gen_sink.py needs root", file=sys.stderr)
+    args = bench_args(bench_parser(__doc__, 2.0, "1 rep, short windows, batch curve 1/16/256"), "gen_sink.py")
+    if args is None:
         return 1
-    if args.quick:
-        args.reps, args.window = 1, 1.0
     ensure_peers(PEERS)
     out: dict = {"bench": "gen_sink", "kernel": os.uname().release, "cpus": {"sender": TX_CPU, "receiver": RX_CPU},
                  "reps": args.reps, "window_s": args.window}

@@ -24,7 +24,6 @@ flows       the generator's rate at 1 and 65,536 flows (incrementing; random whe
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -34,7 +33,8 @@ import sys
 import tempfile
 import time
 
-from common import WARMUP, counter_window, kill_all, last_json, ns_cmd, start, stop, wait_ready, ws
+from common import (WARMUP, bench_args, bench_parser, counter_window, kill_all, last_json, ns_cmd, start, stop,
+                    wait_ready, ws)
 from wirespeed import api, lab
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
@@ -201,18 +201,12 @@ def flows(reps: int, window: float) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--window", type=float, default=2.0, help="seconds counted per run")
-    ap.add_argument("--quick", action="store_true", help="1 rep, 1 s windows")
+    ap = bench_parser(__doc__, 2.0, "1 rep, 1 s windows")
     ap.add_argument("--only", default="references,scaling,flows")
     ap.add_argument("--cases", help="references: only these cases (e.g. c_xsk_rx,sink_xdp)")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("bench/scaling.py needs root", file=sys.stderr)
+    args = bench_args(ap, "scaling.py")
+    if args is None:
         return 1
-    if args.quick:
-        args.reps, args.window = 1, 1.0
     only = set(args.only.split(","))
     out: dict = {"bench": "scaling", "kernel": os.uname().release, "cpus": {"sender": TX_CPU, "receiver": RX_CPU},
                  "reps": args.reps, "window_s": args.window}

@@ -19,7 +19,6 @@ Repetitions interleaved, medians reported. Peers are installed from Debian packa
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -28,8 +27,8 @@ import sys
 import tempfile
 import time
 
-from common import (WARMUP, counter_window, ensure_peers, kill_all, last_json, median_of, ns_cmd, raised_sysctls,
-                    start, stop, trafgen_config, wait_ready, within, ws)
+from common import (WARMUP, bench_args, bench_parser, counter_window, ensure_peers, kill_all, last_json, median_of,
+                    ns_cmd, raised_sysctls, start, stop, trafgen_config, wait_ready, within, ws)
 from wirespeed import lab
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
@@ -106,16 +105,9 @@ def run_xsk_sink(window: float) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--window", type=float, default=2.0, help="seconds counted per run")
-    ap.add_argument("--quick", action="store_true", help="1 rep, 1 s windows")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("bench/xdp.py needs root", file=sys.stderr)
+    args = bench_args(bench_parser(__doc__, 2.0, "1 rep, 1 s windows"), "xdp.py")
+    if args is None:
         return 1
-    if args.quick:
-        args.reps, args.window = 1, 1.0
     ensure_peers({"trafgen": "netsniff-ng"})
     out: dict = {"bench": "xdp", "kernel": os.uname().release, "cpus": {"sender": TX_CPU, "receiver": RX_CPU},
                  "reps": args.reps, "window_s": args.window}
