@@ -135,15 +135,11 @@ def xdp_forward(macs: bytes | None = None, hairpin: bool = False) -> Program:
         _write_bytes(p, R7, 0, macs)
     if hairpin:
         p.mov(R0, XDP_TX)
-        p.exit()
-        p.label("drop")
-        p.mov(R0, XDP_DROP)
-        p.exit()
-        return p
-    p.ld_map(R1, "out")
-    p.mov(R2, 0)
-    p.mov(R3, XDP_DROP)
-    p.call("redirect_map")
+    else:
+        p.ld_map(R1, "out")
+        p.mov(R2, 0)
+        p.mov(R3, XDP_DROP)
+        p.call("redirect_map")
     p.exit()
     p.label("drop")
     p.mov(R0, XDP_DROP)

@@ -15,15 +15,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-
-#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
-#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000 /* Linux 4.20; older UAPI headers lack it */
-#endif
 #include <unistd.h>
 
 #include "counters.h"
 #include "gen.h"
 #include "sink.h"
+
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000 /* Linux 4.20; older UAPI headers lack it */
+#endif
 
 /* Where frame data starts in a V2 TX slot: the kernel reads it at tp_hdrlen - sizeof(sockaddr_ll). */
 #define TX_DATA_OFF (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))

@@ -35,10 +35,16 @@ static inline void counters_batch(uint64_t *c, uint32_t n, uint64_t bytes)
 }
 
 /* Time spent in the data path since (tsc0, ns0), read with tsc_begin() and mono_ns(). */
-static inline void counters_time(uint64_t *c, uint64_t tsc0, uint64_t ns0)
+/* The batch's time since tsc0 / ns0 into the counters; returns CLOCK_MONOTONIC now (a loop
+ * takes it as its next batch's start: one clock read per batch). */
+static inline uint64_t counters_time(uint64_t *c, uint64_t tsc0, uint64_t ns0)
 {
+	uint64_t now;
+
 	c[C_CYCLES] += tsc_end() - tsc0;
-	c[C_NS] += mono_ns() - ns0;
+	now = mono_ns();
+	c[C_NS] += now - ns0;
+	return now;
 }
 
 #endif

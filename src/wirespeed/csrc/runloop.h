@@ -70,11 +70,7 @@ static uint64_t run_sink(void *port, rx_sink_fn rx, rx_wait_fn wait, struct sink
 		t0 = tsc_begin();
 		r = rx(port, k, want, c);
 		if (r) {
-			uint64_t then = now;
-
-			c[C_CYCLES] += tsc_end() - t0;
-			now = mono_ns();
-			c[C_NS] += now - then;
+			now = counters_time(c, t0, now);
 			got += r;
 			idle = 0;
 			continue;

@@ -185,9 +185,8 @@ def check_queues(where: Where, workers: int, tx: bool, rx: bool) -> tuple[int, i
     from wirespeed.base.netdev import queues
 
     txq, rxq = queues(where)
-    have = min(q for q, used in ((txq, tx), (rxq, rx)) if used) if (tx or rx) else 1
+    have, kind = min([(q, name) for q, name, used in ((txq, "TX", tx), (rxq, "RX", rx)) if used] or [(1, "")])
     if workers > have:
-        kind = "TX" if tx and (not rx or txq <= rxq) else "RX"
         raise UsageError(f"-w {workers}: {where} has {have} {kind} queue(s), one worker per queue; use -w {have} "
                          f"or more queues (ethtool -L, or 'wirespeed lab up --queues N')")
     return txq, rxq
