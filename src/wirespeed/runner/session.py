@@ -116,7 +116,15 @@ class ToolSession:
 
     # -- the life cycle ----------------------------------------------------------------------------
     def _make_run(self) -> Run:
-        plan, make_step = self.plan()
+        # What planning says is said once the plan is made: a refusal is then the only line.
+        held: list[str] = []
+        say, self.note = self.note, held.append
+        try:
+            plan, make_step = self.plan()
+        finally:
+            self.note = say
+        for text in held:
+            say(text)
         self.run = Run(plan, make_step)
         self.record = record.record(options_of(self.cfg), wheres_of(self.cfg))
         return self.run

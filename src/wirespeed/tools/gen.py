@@ -366,11 +366,8 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
         speed = info.get("speed_mbps")
         cfg.link_bps = speed * 10**6 if speed else None
     pace = ns_per_packet(cfg)
-    said: list[str] = []  # said once the port is prepared: a refusal there is the only line
-    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=said.append)
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=note)
     prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
-    for text in said:
-        note(text)
     return Plan("gen", cfg.workers, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
                 exit_after_setup=cfg.exit_after_setup), pace
 

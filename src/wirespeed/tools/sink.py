@@ -140,14 +140,11 @@ class SinkStep(Step):
 def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
     check(cfg)
     b = ports.backend(cfg.backend)
-    said: list[str] = []  # said once the port is prepared: a refusal there is the only line
-    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=said.append)
+    cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=note)
     spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.bind_ip, cfg.port),
                           fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, copy=cfg.copy,
-                          xdp_mode=cfg.xdp_mode, busy_poll=cfg.busy_poll, note=said.append)
+                          xdp_mode=cfg.xdp_mode, busy_poll=cfg.busy_poll, note=note)
     prep = ports.prepare(spec, cfg.workers)
-    for text in said:
-        note(text)
     return Plan("sink", cfg.workers, cpus, [prep], stats_words=2 if b.in_kernel else core.SINK_STATS_WORDS,
                 duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup)
 
