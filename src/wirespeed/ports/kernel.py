@@ -186,7 +186,7 @@ class KernelGenPort:
             calls, err = core.bpf_prog_run_live(self.prog.fd, self.frame, self.ctx, repeat, LIVE_BATCH,
                                                 until_ns if until_ns < 2**63 - 1 else 0, self.counters,
                                                 self.words[progs.GEN_LIMIT : progs.GEN_LIMIT + 1], THREADS,
-                                                len(self.frame), 0 if self.limited else min(max_packets, NO_LIMIT))
+                                                len(self.frame), 0 if self.limited else max_packets)
         if err:
             raise WirespeedError(f"BPF_PROG_RUN (live frames) on {self.where}: {os.strerror(err)}")
         return int(self.counters[P]) - sent0 + int(self.words[progs.GEN_SKIPPED]) - skipped0
