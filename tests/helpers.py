@@ -28,6 +28,20 @@ def is_root() -> bool:
 root_only = pytest.mark.skipif(not is_root(), reason="needs root to create network namespaces")
 
 
+def _kernel_gen_refusal() -> str | None:
+    if not is_root():
+        return "needs root"
+    from wirespeed import ports
+
+    return ports.unavailable("kernel")
+
+
+KERNEL_GEN_REFUSED = _kernel_gen_refusal()
+# The in-kernel generator needs BPF_PROG_RUN with live frames, which some sandboxes refuse even to root.
+needs_kernel_gen = pytest.mark.skipif(KERNEL_GEN_REFUSED is not None,
+                                      reason=f"--backend kernel: {KERNEL_GEN_REFUSED}")
+
+
 SRC4, DST4 = ipaddress.ip_address("198.18.0.1"), ipaddress.ip_address("198.18.0.2")
 SRC6, DST6 = ipaddress.ip_address("2001:2::1"), ipaddress.ip_address("2001:2::2")
 STRIDE = 2048

@@ -27,7 +27,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from wirespeed.base.errors import PrivilegeError, UsageError, WirespeedError
 from wirespeed.base.netdev import TC_H_ROOT
-from wirespeed.base.netns import LAB_PREFIX, enter_netns
+from wirespeed.base.netns import LAB_PREFIX, enter_netns, missing_caps
 
 PREFIX = LAB_PREFIX
 NAME_RE = re.compile(r"^[a-z0-9]{1,12}$")
@@ -129,8 +129,14 @@ TOPOLOGIES = {"pair": pair, "chain": chain}
 
 
 def require_root(what: str) -> None:
+    """Root, and the capabilities root may have lost (a container, setpriv): checked before pyroute2
+    opens anything (a refused NetNS leaves its event loop behind, which complains at exit)."""
     if os.geteuid() != 0:
         raise PrivilegeError(f"{what} needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN to create network namespaces)")
+    missing = missing_caps("CAP_SYS_ADMIN", "CAP_NET_ADMIN")
+    if missing:
+        raise PrivilegeError(f"{what} needs {' and '.join(missing)}: this process is root without "
+                             f"{'them' if len(missing) > 1 else 'it'} (a container or setpriv dropped them)")
 
 
 @contextmanager

@@ -8,12 +8,13 @@ import json
 
 import pytest
 
-from helpers import EXACT, run_cli
+from helpers import EXACT, run_cli, needs_kernel_gen
 from wirespeed.base.netdev import link_stats
 from wirespeed.base.netns import Where
 from wirespeed.bpf import progs
 
 
+@needs_kernel_gen
 @pytest.mark.parametrize("mode", [("--count-only",), ("--spin",), ("--busy-poll", "50")])
 def test_receiver_modes_count_every_frame(pair_lab, tools, mode):
     name = pair_lab.topology.name
@@ -50,6 +51,7 @@ def programs(*args: str) -> list[dict]:
     return [x for x in map(json.loads, p.stdout.splitlines()) if x["type"] == "program"]
 
 
+@needs_kernel_gen
 def test_show_program_lists_what_the_run_loads_and_sends_nothing(pair_lab):
     name = pair_lab.topology.name
     gen_at = Where(pair_lab.topology.wires[0].a.ifname, pair_lab.netns("gen"))
@@ -86,6 +88,7 @@ def test_a_redirect_to_a_device_that_cannot_take_xdp_frames_is_one_line(chain_la
     assert "br0" in line and "cannot take redirected XDP frames" in line and "no ndo-xmit" in line
 
 
+@needs_kernel_gen
 def test_an_unpaced_count_is_exact_without_a_limit_in_the_program(pair_lab, tools):
     """Unpaced, every run of the program is a frame: the two calling threads claim their runs
     from the count, so the program carries no limit and the count is still exact."""

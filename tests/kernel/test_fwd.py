@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, needs_kernel_gen
 
 
 
@@ -63,6 +63,7 @@ def test_fwd_needs_both_ends_or_none(chain_lab):
     assert r.returncode == 2 and "both IN and OUT" in r.stderr
 
 
+@needs_kernel_gen
 def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chain_lab, tools):
     """fwd --backend kernel: an XDP program on IN redirects through a DEVMAP to OUT, writing the
     sink's MAC and OUT's; its own count, OUT's TX counter and the sink agree exactly."""

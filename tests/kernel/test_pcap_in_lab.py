@@ -10,7 +10,7 @@ import subprocess
 import dpkt
 import pytest
 
-from helpers import EXACT, run_cli
+from helpers import EXACT, run_cli, needs_kernel_gen
 from helpers import checksums_ok, frames_of, write_dpkt
 from wirespeed import lab as labmod
 
@@ -70,6 +70,7 @@ def test_replay_delivers_the_capture_exactly(pair_lab, tools, tmp_path):
     assert s["lost"] == 0 and s["duplicated"] == 6000  # passes 2 and 3 repeat the sequence numbers
 
 
+@needs_kernel_gen
 def test_the_kernel_replays_the_capture_exactly_frame_after_frame(pair_lab, tools, tmp_path):
     """--backend kernel: each frame copied whole from a map by the generator's XDP program
     (frame k is capture frame k % n), at a rate; one frame length (the live frame's)."""

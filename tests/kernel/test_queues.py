@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pyroute2.ethtool.ioctl import IoctlEthtool
 
-from helpers import EXACT, run_cli
+from helpers import EXACT, run_cli, needs_kernel_gen
 from wirespeed.base.netdev import queues
 from wirespeed.base.netns import Where, in_netns
 
@@ -54,6 +54,7 @@ def count_two_workers(lab, tools, backend: str, count: int) -> tuple[dict, dict,
     return g, s, {q: after[q] - before.get(q, 0) for q in after}
 
 
+@needs_kernel_gen
 def test_two_in_kernel_generators_one_queue_each_count_exactly(queued_lab, tools):
     g, s, per_queue = count_two_workers(queued_lab, tools, "kernel", 2_000_000)
     assert g["workers"] == 2 and g["packets"] == g["interface_tx_packets"] == 2_000_000
@@ -69,6 +70,7 @@ def test_two_af_xdp_senders_one_queue_each_count_exactly(queued_lab, tools):
     assert per_queue[0] > 0 and per_queue[1] > 0 and sum(per_queue.values()) == 400_000, per_queue
 
 
+@needs_kernel_gen
 def test_two_af_xdp_receivers_one_queue_each_lose_nothing(queued_lab, tools):
     name = queued_lab.topology.name
     sink = tools("sink", "--lab-name", name, "--backend", "xdp", "-w", "2", "-c", "400000", "-d", "30")
@@ -117,7 +119,8 @@ def test_lab_queues_bounds_and_a_note_beyond_the_cpus(lab_name):
         run_cli("lab", "down", "--name", lab_name)
 
 
-@pytest.mark.parametrize("backend,lab", [("xdp", "queued_chain_lab"), ("afpacket", "chain_lab")])
+@pytest.mark.parametrize("backend,lab", [pytest.param("xdp", "queued_chain_lab", marks=needs_kernel_gen),
+                                         ("afpacket", "chain_lab")])
 def test_two_forwarders_move_every_frame_once(backend, lab, request, tools):
     """xdp: worker i forwards IN's RX queue i to OUT's TX queue i; afpacket: the two share IN
     through a fanout group. Either way each frame is forwarded once."""

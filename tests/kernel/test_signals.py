@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from helpers import run_cli
+from helpers import needs_kernel_gen, run_cli
 from wirespeed import lab as labmod
 from wirespeed.mem import shm
 
-CASES = [("gen", b) for b in ("afpacket", "udp", "xdp", "kernel")] + \
+CASES = [("gen", b) for b in ("afpacket", "udp", "xdp")] + [pytest.param("gen", "kernel", marks=needs_kernel_gen)] + \
         [("sink", b) for b in ("afpacket", "udp", "xdp", "xdp-count")] + [("fwd", b) for b in ("afpacket", "xdp")]
 
 

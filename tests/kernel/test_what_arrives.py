@@ -12,7 +12,7 @@ import time
 import pytest
 from pyroute2 import NetNS
 
-from helpers import parse, run_cli
+from helpers import parse, run_cli, needs_kernel_gen
 from wirespeed import lab as labmod
 from wirespeed.base.netns import Where, enter_netns
 from wirespeed.ports import PortSpec, open_port
@@ -80,6 +80,7 @@ def forwarded(frames: list[bytes], chain, ipv6: bool) -> None:
     assert seqs == sorted(seqs)
 
 
+@needs_kernel_gen
 @pytest.mark.parametrize("ipv6,extra", [(False, []), (False, ["--sport", "1000-1099", "--flows", "100"]), (True, [])])
 def test_kernel_gen_through_a_linux_router_delivers_every_frame_as_sent(chain_lab, tools, ipv6, extra):
     linux_forwarding(chain_lab, ipv6)
@@ -100,6 +101,7 @@ def test_kernel_gen_through_a_linux_router_delivers_every_frame_as_sent(chain_la
     forwarded(sample, chain_lab, ipv6)
 
 
+@needs_kernel_gen
 def test_kernel_gen_through_wirespeed_fwd_zero_copy_mac_swap(chain_lab, tools):
     name = chain_lab.topology.name
     n = 200_000
@@ -121,6 +123,7 @@ def test_kernel_gen_through_wirespeed_fwd_zero_copy_mac_swap(chain_lab, tools):
         parse(fr)
 
 
+@needs_kernel_gen
 def test_an_unprepared_veth_peer_is_refused_or_prepared(pair_lab, tools):
     gen_ns, sink_ns = pair_lab.netns("gen"), pair_lab.netns("sink")
     w = pair_lab.topology.wires[0]

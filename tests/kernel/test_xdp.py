@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, needs_kernel_gen
 from wirespeed import lab as labmod
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
@@ -19,6 +19,7 @@ def sink_where(pair_lab) -> Where:
     return Where(pair_lab.topology.wires[0].b.ifname, pair_lab.netns("sink"))
 
 
+@needs_kernel_gen
 def test_kernel_gen_into_xdp_count_exact_and_agreeing(pair_lab, tools):
     name = pair_lab.topology.name
     before = xdp_stats(sink_where(pair_lab))
@@ -36,6 +37,7 @@ def test_kernel_gen_into_xdp_count_exact_and_agreeing(pair_lab, tools):
     assert sum(s["per_cpu_packets"]) == 2_000_000
 
 
+@needs_kernel_gen
 def test_kernel_gen_paces_in_the_program(pair_lab, tools):
     name = pair_lab.topology.name
     sink = tools("sink", "--lab-name", name, "--backend", "xdp-count", "-d", "4")
@@ -50,6 +52,7 @@ def test_kernel_gen_paces_in_the_program(pair_lab, tools):
     assert s["packets"] == g["packets"]
 
 
+@needs_kernel_gen
 def test_kernel_gen_without_an_xdp_peer_attaches_pass_and_says_so(pair_lab, tools):
     """An AF_PACKET sink on the peer: the generator makes the veth deliver, sequence intact."""
     name = pair_lab.topology.name

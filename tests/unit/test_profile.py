@@ -20,10 +20,6 @@ def ns(prof, key):
     return next(s.ns for s in prof.samples if s.key == key)
 
 
-def test_lock_prefix_costs_more(prof):
-    assert ns(prof, "lock_cmpxchg") > ns(prof, "cmpxchg")
-
-
 def test_memory_miss_dwarfs_l1_hit(prof):
     assert ns(prof, "mem_miss") > 5 * ns(prof, "l1_hit")
 

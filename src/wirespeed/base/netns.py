@@ -28,6 +28,21 @@ class Where:
         return f"{self.ifname} in {self.netns}" if self.netns else self.ifname
 
 
+CAPS = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_BPF": 39}
+
+
+def missing_caps(*names: str) -> list[str]:
+    """Which of these capabilities this process lacks (its effective set, /proc/self/status):
+    root in a locked-down container may hold none. Checked before a library is asked to use them,
+    so that a refusal is one line and leaves nothing half open behind it."""
+    try:
+        with open("/proc/self/status") as f:
+            eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return []  # cannot tell: let the kernel say
+    return [n for n in names if not eff >> CAPS[n] & 1]
+
+
 @contextmanager
 def enter_netns(name: str) -> Iterator[None]:
     """Run the body with this thread in namespace `name`; sockets opened there stay there."""

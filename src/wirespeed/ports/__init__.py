@@ -173,6 +173,13 @@ def backend(name: str) -> Backend:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
 
 
+def unavailable(name: str) -> str | None:
+    """Why this backend cannot run on this kernel or in this process (its module's own probe,
+    `refusal()`, where it has one), or None."""
+    probe = getattr(_module(backend(name)), "refusal", None)
+    return probe() if probe else None
+
+
 def check_workers(b: Backend, workers: int) -> None:
     """What the backend alone says of -w (the interface's queues are checked when it opens)."""
     if b.one_worker and workers > 1:

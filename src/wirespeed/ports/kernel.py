@@ -23,6 +23,7 @@ refusal is reported before anything runs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import struct
 from contextlib import ExitStack
@@ -30,11 +31,11 @@ from contextlib import ExitStack
 import numpy as np
 
 from wirespeed import core
-from wirespeed.base.errors import WirespeedError
+from wirespeed.base.errors import KernelFeatureError, WirespeedError
 from wirespeed.base.netns import ifindex, in_netns
 from wirespeed.base.packet import PKTGEN_HDR_LEN, udp_checksum
-from wirespeed.bpf import MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
-from wirespeed.bpf.asm import XDP_PASS
+from wirespeed.bpf import BPF_F_TEST_XDP_LIVE_FRAMES, MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
+from wirespeed.bpf.asm import XDP_DROP, XDP_PASS
 from wirespeed.ports import PortSpec, Prepared, check_queues
 
 CALL_FRAMES = 1 << 24  # frames per system call at full speed: ~1.6 s, the set-up 1.5 % of it
@@ -86,11 +87,32 @@ def replay_map(frames: np.ndarray) -> tuple[Map, progs.GenLayout]:
                               flows=0, replay_n=n, replay_len=length)
 
 
+@functools.cache
+def refusal() -> str | None:
+    """Why this kernel (or this process) cannot run the in-kernel generator, or None: one
+    BPF_PROG_RUN with live frames of a program that drops its frame (nothing is sent). Some
+    sandboxes refuse live frames to root (EPERM) while allowing every other BPF call."""
+    try:
+        prog = Prog(progs.xdp_verdict(XDP_DROP))
+    except WirespeedError as e:
+        return f"loading an XDP program: {e}"
+    try:
+        core.bpf_prog_run(prog.fd, bytes(64), None, 1, BPF_F_TEST_XDP_LIVE_FRAMES)
+    except OSError as e:
+        return f"the kernel refuses BPF_PROG_RUN with live frames ({e.strerror})"
+    finally:
+        prog.close()
+    return None
+
+
 def prepare(spec: PortSpec, rows: int) -> Prepared:
     """One state map for every worker (its counters, then the program's state), one program per
     worker, and the veth peer made able to receive. Replaying (spec.frames), one map of the
     capture's frames that every worker's program copies from."""
     check_queues(spec.where, rows, tx=True, rx=False)  # veth: the peer RX queue is the sending CPU mod queues
+    why = refusal()
+    if why:
+        raise KernelFeatureError(f"--backend kernel cannot send here: {why}")
     with ExitStack() as made:  # on an error here, everything made so far is closed again
         # one entry holding every worker's slot: its programs address theirs directly
         state = Map(MAP_ARRAY, progs.SLOT * rows, 1, "ws_gen", mmapable=True)
@@ -128,7 +150,7 @@ def peer_receives(spec: PortSpec, made: ExitStack) -> None:
     netlink, in whatever namespace it lives); if it cannot receive them, attach XDP_PASS for the
     run when allowed (--prepare-peer; the lab does; its removal goes onto `made`), and say so;
     else refuse, naming the fix."""
-    from wirespeed.base.errors import WirespeedError
+    from wirespeed.base.errors import KernelFeatureError, WirespeedError
     from wirespeed.base.netdev import gro_on, veth_peer
 
     peer = veth_peer(spec.where)
