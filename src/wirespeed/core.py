@@ -5,7 +5,10 @@ timing functions, and the constants the C headers define (COUNTER_NAMES, SINK_ST
 """
 
 from wirespeed._core import *  # noqa: F401,F403  (re-exported)
-from wirespeed._core import COUNTER_NAMES
+from wirespeed._core import COUNTER_NAMES, DEPARTURE_NAMES, SINK_STAT_NAMES
 
-C = {name: i for i, name in enumerate(COUNTER_NAMES)}  # counter name -> index
+# Name -> index of each counter set (the C headers' X-macro lists, in their order).
+C = {name: i for i, name in enumerate(COUNTER_NAMES)}  # a port's counters
+S = {name: i for i, name in enumerate(SINK_STAT_NAMES)}  # the sink's statistics
+D = {name: i for i, name in enumerate(DEPARTURE_NAMES)}  # the generator's departures
 N_COUNTERS = len(COUNTER_NAMES)

@@ -9,7 +9,7 @@ import pytest
 
 from wirespeed import core
 
-D = {n: i for i, n in enumerate(core.DEPARTURE_NAMES)}
+D = core.D
 US = 1000
 
 

@@ -22,7 +22,7 @@ from wirespeed.tools.gen import Range
 from wirespeed.tools.hooks import DROP, PASS, HookBatch
 
 SLOT = 256
-S = {n: i for i, n in enumerate(core.SINK_STAT_NAMES)}
+S = core.S
 MAGIC = struct.pack("!I", core.PKTGEN_MAGIC)
 
 

@@ -36,7 +36,7 @@ static struct PyModuleDef core_module = {
 	PyModuleDef_HEAD_INIT, "wirespeed._core", "wirespeed's compiled core.", -1, core_methods, NULL, NULL, NULL, NULL,
 };
 
-static const char *counter_names[] = { COUNTER_NAMES };
+WS_NAME_TABLE(counter_names, WS_COUNTERS, C_COUNT);
 
 PyMODINIT_FUNC PyInit__core(void)
 {

@@ -7,22 +7,21 @@
 #include <stdint.h>
 
 #include "tsc.h"
+#include "xmacro.h"
 
-enum {
-	C_PACKETS,   /* frames moved */
-	C_BYTES,     /* frame bytes moved, FCS not included (what the kernel counts) */
-	C_SYSCALLS,  /* system calls made by the data path */
-	C_ERRORS,    /* frames the kernel refused or a call failed for */
-	C_RING_FULL, /* times a batch stopped early because the ring had no room */
-	C_BATCHES,   /* calls that moved at least one frame */
-	C_KDROPS,    /* frames the kernel dropped before our ring (PACKET_STATISTICS, XDP_STATISTICS) */
-	C_CYCLES,    /* TSC cycles spent inside the data path */
-	C_NS,        /* CLOCK_MONOTONIC ns spent inside the data path */
-	C_COUNT
-};
 
-#define COUNTER_NAMES "packets", "bytes", "syscalls", "errors", "ring_full", "batches", \
-	"kernel_drops", "cycles", "ns"
+#define WS_COUNTERS(X)                                                                            \
+	X(C_PACKETS, "packets", "frames moved")                                                   \
+	X(C_BYTES, "bytes", "frame bytes moved, FCS not included (what the kernel counts)")       \
+	X(C_SYSCALLS, "syscalls", "system calls made by the data path")                           \
+	X(C_ERRORS, "errors", "frames the kernel refused or a call failed for")                   \
+	X(C_RING_FULL, "ring_full", "times a batch stopped early because the ring had no room")   \
+	X(C_BATCHES, "batches", "calls that moved at least one frame")                            \
+	X(C_KDROPS, "kernel_drops", "frames the kernel dropped before our ring (PACKET_STATISTICS, XDP_STATISTICS)") \
+	X(C_CYCLES, "cycles", "TSC cycles spent inside the data path")                            \
+	X(C_NS, "ns", "CLOCK_MONOTONIC ns spent inside the data path")
+
+enum { WS_COUNTERS(WS_ENUM) C_COUNT };
 
 /* The tail of every batch: n frames of `bytes` moved by one call. */
 static inline void counters_batch(uint64_t *c, uint32_t n, uint64_t bytes)

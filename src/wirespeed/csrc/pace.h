@@ -16,22 +16,20 @@
 #include <time.h>
 
 #include "hist.h"
+#include "xmacro.h"
 
-enum {
-	D_SLOTS,      /* slots the schedule has passed: frames intended so far (sent + skipped) */
-	D_SKIPPED,    /* slots skipped after a stall (the shortfall) */
-	D_BEHIND_NS,  /* time spent with more than one frame due (behind schedule) */
-	D_MAX_BURST,  /* the largest run of frames sent closer together than interval / 4 */
-	D_GAP_MAX,    /* the largest inter-departure time, ns */
-	D_FIRST_NS,   /* CLOCK_MONOTONIC of the first and last departure */
-	D_LAST_NS,
-	D_BURST,      /* the run going on now */
-	D_INTERVAL,   /* the intended interval, ns (0: as fast as possible) */
-	D_COUNT
-};
+#define WS_DEPARTURES(X)                                                                        \
+	X(D_SLOTS, "slots", "slots the schedule has passed: frames intended so far (sent + skipped)") \
+	X(D_SKIPPED, "skipped", "slots skipped after a stall (the shortfall)")                  \
+	X(D_BEHIND_NS, "behind_ns", "time spent with more than one frame due (behind schedule)") \
+	X(D_MAX_BURST, "max_burst", "the largest run of frames sent closer together than interval / 4") \
+	X(D_GAP_MAX, "gap_max_ns", "the largest inter-departure time, ns")                      \
+	X(D_FIRST_NS, "first_ns", "CLOCK_MONOTONIC of the first departure")                     \
+	X(D_LAST_NS, "last_ns", "CLOCK_MONOTONIC of the last departure")                        \
+	X(D_BURST, "burst_now", "the run going on now")                                         \
+	X(D_INTERVAL, "interval_ns", "the intended interval, ns (0: as fast as possible)")
 
-#define DEPARTURE_NAMES "slots", "skipped", "behind_ns", "max_burst", "gap_max_ns", "first_ns", "last_ns", \
-	"burst_now", "interval_ns"
+enum { WS_DEPARTURES(WS_ENUM) D_COUNT };
 #define PACE_STATS_WORDS (D_COUNT + HIST_BUCKETS) /* then the inter-departure histogram */
 #define PACE_SPIN_NS 100000                         /* sleep most of a longer wait, spin the rest */
 

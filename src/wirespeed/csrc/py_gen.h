@@ -179,7 +179,7 @@ static PyObject *Gen_get_seq(GenObject *self, void *c) { return PyLong_FromUnsig
 static PyObject *Gen_get_ns_per_pkt(GenObject *self, void *c) { return PyFloat_FromDouble(self->g.pace.interval); }
 static PyObject *Gen_get_max_burst(GenObject *self, void *c) { return PyLong_FromUnsignedLong(self->g.pace.max_burst); }
 
-static const char *departure_names[] = { DEPARTURE_NAMES };
+WS_NAME_TABLE(departure_names, WS_DEPARTURES, D_COUNT);
 
 static PyObject *Gen_departures(GenObject *self, PyObject *unused)
 {

@@ -73,7 +73,7 @@ static void Sink_dealloc(SinkObject *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static const char *sink_stat_names[] = { SINK_STAT_NAMES };
+WS_NAME_TABLE(sink_stat_names, WS_SINK_STATS, S_COUNT);
 
 static PyObject *Sink_stats(SinkObject *self, PyObject *unused)
 {

@@ -19,6 +19,7 @@
 #include "csum.h"
 #include "gen.h"
 #include "hist.h"
+#include "xmacro.h"
 #include "pcap.h"
 
 #define SINK_STREAMS 16
@@ -34,25 +35,26 @@ struct sink_stream {
 	uint64_t seen[SINK_WIN / 64];
 };
 
-enum {
-	S_PKTGEN,    /* frames carrying the pktgen header */
-	S_OTHER,     /* frames without it */
-	S_LOST,      /* sequence numbers skipped and not (yet) seen */
-	S_REORDERED, /* arrived after a higher sequence number */
-	S_DUPLICATE, /* seen before */
-	S_LAT_N, S_LAT_SUM, S_LAT_MIN, S_LAT_MAX, S_LAT_NEG, /* latency, ns */
-	S_FIRST_NS, S_LAST_NS, /* CLOCK_REALTIME of the first and last frame */
-	S_STREAMS,   /* streams seen */
-	S_MALFORMED, /* the pktgen magic with a header that is not one (counted in pktgen too) */
-	S_JUMPS,     /* sequence jumps beyond the window: a restarted sender or a foreign frame */
-	S_LAT_FAR,   /* latency samples beyond SINK_LAT_MAX_NS, kept out of the histogram */
-	S_STREAM_SET, /* bit i: stream i was seen here (several receivers: each stream whole in one?) */
-	S_COUNT
-};
+#define WS_SINK_STATS(X)                                                                            \
+	X(S_PKTGEN, "pktgen", "frames carrying the pktgen header")                                  \
+	X(S_OTHER, "other", "frames without it")                                                    \
+	X(S_LOST, "lost", "sequence numbers skipped and not (yet) seen")                            \
+	X(S_REORDERED, "reordered", "arrived after a higher sequence number")                       \
+	X(S_DUPLICATE, "duplicated", "seen before")                                                 \
+	X(S_LAT_N, "lat_n", "latency samples")                                                      \
+	X(S_LAT_SUM, "lat_sum_ns", "their sum, ns")                                                 \
+	X(S_LAT_MIN, "lat_min_ns", "the smallest, ns")                                              \
+	X(S_LAT_MAX, "lat_max_ns", "the largest, ns")                                               \
+	X(S_LAT_NEG, "lat_negative", "samples whose receive time was before the send time")         \
+	X(S_FIRST_NS, "first_ns", "CLOCK_REALTIME of the first frame")                              \
+	X(S_LAST_NS, "last_ns", "CLOCK_REALTIME of the last frame")                                 \
+	X(S_STREAMS, "streams", "streams seen")                                                     \
+	X(S_MALFORMED, "malformed", "the pktgen magic with a header that is not one (counted in pktgen too)") \
+	X(S_JUMPS, "seq_jumps", "sequence jumps beyond the window: a restarted sender or a foreign frame") \
+	X(S_LAT_FAR, "lat_far", "latency samples beyond SINK_LAT_MAX_NS, kept out of the histogram") \
+	X(S_STREAM_SET, "stream_set", "bit i: stream i was seen here (several receivers: each stream whole in one?)")
 
-#define SINK_STAT_NAMES "pktgen", "other", "lost", "reordered", "duplicated", \
-	"lat_n", "lat_sum_ns", "lat_min_ns", "lat_max_ns", "lat_negative", "first_ns", "last_ns", "streams", \
-	"malformed", "seq_jumps", "lat_far", "stream_set"
+enum { WS_SINK_STATS(WS_ENUM) S_COUNT };
 
 /* The statistics (S_COUNT words, then SINK_HIST latency buckets) live in memory the caller
  * gives: shared memory, so the parent reads them live while the worker runs. */
