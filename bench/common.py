@@ -4,18 +4,17 @@ and restored, processes in lab namespaces on chosen CPUs, interface-counter rate
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 
 from wirespeed.base.netdev import link_stats
 from wirespeed.base.netns import Where
+from wirespeed.runner.procs import kill_all, last_json, start, stop, wait_ready, window_rate, ws  # noqa: F401
 
 WARMUP = 0.7  # seconds of traffic before a counting window opens
 
@@ -101,77 +100,14 @@ def ns_cmd(ns: str, cpu: int, argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", ns, "taskset", "-c", str(cpu), *argv]
 
 
-def ws(*args: str) -> list[str]:
-    return [sys.executable, "-m", "wirespeed", *args]
-
-
-def start(argv: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kw)
-
-
-def stop(p: subprocess.Popen, sig=signal.SIGINT, timeout: float = 10) -> tuple[str, str]:
-    if p.poll() is None:
-        os.killpg(p.pid, sig)
-    try:
-        return p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        return p.communicate()
-
-
-def wait_ready(p: subprocess.Popen) -> None:
-    """Read a wirespeed tool's --json lines until its 'ready' event: its ports are open."""
-    for line in p.stdout:
-        if '"ready"' in line:
-            return
-    raise RuntimeError(f"{' '.join(p.args[-6:])} ended before it was ready: {p.stderr.read().strip()}")
-
-
-def kill_all(procs) -> None:
-    """Whatever is still running (a benchmark leaving early) is killed."""
-    for p in procs:
-        if p is not None and p.poll() is None:
-            stop(p, signal.SIGKILL)
-
-
-def wait_traffic(where: Where, key: str, timeout: float = 10.0) -> None:
-    """Return once the counter moves: tools differ in how long they take to start sending."""
-    first = link_stats(where)[key]
-    deadline = time.monotonic() + timeout
-    while link_stats(where)[key] == first:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no traffic on {where} within {timeout} s")
-        time.sleep(0.01)
-
-
 def counter_window(read, window: float, timeout: float = 10.0) -> float:
     """Rate of a counter (read() -> int) over `window` s, from WARMUP after it starts to move."""
-    first = read()
-    deadline = time.monotonic() + timeout
-    while read() == first:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no traffic within {timeout} s")
-        time.sleep(0.01)
-    time.sleep(WARMUP)
-    a, ta = read(), time.monotonic()
-    time.sleep(window)
-    b, tb = read(), time.monotonic()
-    return (b - a) / (tb - ta)
+    return window_rate(read, window, WARMUP, timeout)
 
 
-def window_rate(where: Where, key: str, window: float) -> tuple[float, dict, dict]:
-    """Rate of one interface counter over `window` seconds, from the warm-up's end after traffic starts."""
-    wait_traffic(where, key)
-    time.sleep(WARMUP)
-    a, ta = link_stats(where), time.monotonic()
-    time.sleep(window)
-    b, tb = link_stats(where), time.monotonic()
-    return (b[key] - a[key]) / (tb - ta), a, b
-
-
-def last_json(text: str) -> dict:
-    return json.loads(text.strip().splitlines()[-1])
+def link_window(where: Where, key: str, window: float) -> float:
+    """Rate of one interface counter over `window` seconds, from WARMUP after traffic starts."""
+    return counter_window(lambda: link_stats(where)[key], window)
 
 
 def within(a: float, b: float, tol: float = 0.005) -> bool:

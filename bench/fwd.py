@@ -98,7 +98,7 @@ def fwd_run(batch: int, hook: str | None, window: float) -> dict:
 
 
 def kernel_vs_linux(window: float) -> dict:
-    """fwd --backend kernel (XDP redirect through a DEVMAP) against Linux IP forwarding in the
+    """fwd --backend xdp-redirect (XDP redirect through a DEVMAP) against Linux IP forwarding in the
     same lab, both fed by gen/kernel as fast as it goes, counted at the sink's veth."""
     dur = WARMUP + window + 0.8
     out = {}
@@ -112,7 +112,7 @@ def kernel_vs_linux(window: float) -> dict:
             if kind == "linux":
                 lab.route(TOPO)
             else:
-                f = start(ws("fwd", "--lab-name", LAB, "--backend", "kernel", "-d", str(dur + 0.5), "--json"))
+                f = start(ws("fwd", "--lab-name", LAB, "--backend", "xdp-redirect", "-d", str(dur + 0.5), "--json"))
                 procs.append(f)
                 wait_ready(f)
             x0 = sink_xdp_packets()

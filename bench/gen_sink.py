@@ -31,7 +31,7 @@ import tempfile
 import time
 
 from common import (WARMUP, bench_args, bench_parser, ensure_peers, kill_all, last_json, median_of, ns_cmd,
-                    raised_sysctls, start, stop, trafgen_config, window_rate, within, ws)
+                    raised_sysctls, start, stop, trafgen_config, link_window, within, ws)
 from wirespeed import lab
 from wirespeed.base.netdev import link_stats
 from wirespeed.base.netns import Where
@@ -90,7 +90,7 @@ def run_sender(name: str, window: float, trafgen_cfg: str) -> dict:
         elif name == "sockperf":
             send = start(ns_cmd(GEN_NS, TX_CPU, ["sockperf", "tp", "-i", SINK_END.address, "-p", str(SOCKPERF_PORT),
                                                    "-m", "18", "-t", str(int(dur + 5))]))
-        tx_rate, _, _ = window_rate(TX_IF, "tx_packets", window)
+        tx_rate = link_window(TX_IF, "tx_packets", window)
         out, err = (stop(send, signal.SIGINT) if name in ("trafgen", "iperf3", "sockperf")
                     else send.communicate(timeout=dur + 30))
         res = {"tx_pps": tx_rate}
@@ -227,7 +227,7 @@ def main() -> int:
             for _ in range(args.reps):
                 p = start(ws("gen", "--lab-name", LAB, "--cpu", str(TX_CPU), "-b", str(b), "-d",
                              str(WARMUP + args.window / 2 + 0.3), "--json"))
-                rate, _, _ = window_rate(TX_IF, "tx_packets", args.window / 2)
+                rate = link_window(TX_IF, "tx_packets", args.window / 2)
                 g = last_json(p.communicate(timeout=60)[0])
                 runs.append({"pps": rate, "ns_per_pkt": g["ns_per_pkt"], "syscalls_per_pkt": g["syscalls_per_pkt"]})
             curve.append({"batch": b, "pps": statistics.median(r["pps"] for r in runs),

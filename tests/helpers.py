@@ -3,29 +3,28 @@ command line run as a user runs it, background tools read line by line."""
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import json
 import os
-import select
+import shutil
+import signal
 import struct
 import subprocess
-import sys
-import time
 
 import dpkt
 import numpy as np
 import pytest
 
+from wirespeed.base.errors import WirespeedError
 from wirespeed.base.netns import Where
+from wirespeed.runner import procs
 from wirespeed.base.units import frame, parse_frame
 from wirespeed.tools.gen import GenConfig, Range, make_gen
 
 
 def is_root() -> bool:
     return os.geteuid() == 0
-
-
-root_only = pytest.mark.skipif(not is_root(), reason="needs root to create network namespaces")
 
 
 def _kernel_gen_refusal() -> str | None:
@@ -40,6 +39,19 @@ KERNEL_GEN_REFUSED = _kernel_gen_refusal()
 # The in-kernel generator needs BPF_PROG_RUN with live frames, which some sandboxes refuse even to root.
 needs_kernel_gen = pytest.mark.skipif(KERNEL_GEN_REFUSED is not None,
                                       reason=f"--backend kernel: {KERNEL_GEN_REFUSED}")
+
+
+def tool_backends(tool: str) -> list:
+    """Every backend the registry says `tool` takes, as test parameters; one this kernel refuses
+    is skipped with the kernel's reason (so a new backend is tested without touching the tests)."""
+    from wirespeed import ports
+
+    can = {"gen": {"transmit": True}, "sink": {"receive": True}, "fwd": {"forward": True}}[tool]
+    out = []
+    for name in ports.names(**can):
+        why = ports.unavailable(name) if is_root() else None
+        out.append(pytest.param(name, id=name, marks=pytest.mark.skipif(why is not None, reason=f"{name}: {why}")))
+    return out
 
 
 SRC4, DST4 = ipaddress.ip_address("198.18.0.1"), ipaddress.ip_address("198.18.0.2")
@@ -107,32 +119,47 @@ def parse(f: bytes) -> dict:
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `wirespeed ARGS` in a fresh interpreter, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "wirespeed", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(procs.ws(*args), capture_output=True, text=True, timeout=timeout)
+
+
+def one_line(r: subprocess.CompletedProcess, status: int) -> str:
+    """A refusal as users must see it: exit `status`, one line on stderr, no traceback."""
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == status and len(lines) == 1, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (CI installs it)")
+
+
+def browser_check(path: str, profile: str) -> dict:
+    """Open a report in headless Chromium; what its own check found (<body data-check>)."""
+    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", f"file://{path}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    marker = 'data-check="'
+    at = r.stdout.index(marker) + len(marker)
+    return json.loads(html.unescape(r.stdout[at : r.stdout.index('"', at)]))
 
 
 class Tool:
-    """A wirespeed command running in the background with --json; read its lines as they come."""
+    """A wirespeed command running in the background with --json; read its lines as they come
+    (the harness wirespeed bench and bench/ use: wirespeed.runner.procs)."""
 
     def __init__(self, *args: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "wirespeed", *args, "--json"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = procs.start(procs.ws(*args, "--json"))
         self.lines: list[dict] = []
 
     def wait_for(self, kind: str, timeout: float = 30) -> dict:
         """Lines up to and including the first of this type (e.g. 'ready' once its ports are open)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not select.select([self.proc.stdout], [], [], 0.2)[0]:
-                continue
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(json.loads(line))
-            if self.lines[-1]["type"] == kind:
-                return self.lines[-1]
-        raise AssertionError(f"no {kind!r} line; stderr: {self.stop()[1]}")
+        try:
+            return procs.wait_for(self.proc, kind, timeout, self.lines)
+        except WirespeedError as e:
+            raise AssertionError(str(e)) from None
 
     def finish(self, timeout: float = 60) -> dict:
         """Wait for the tool to end by itself; its summary."""
@@ -142,9 +169,7 @@ class Tool:
         return self.lines[-1]
 
     def stop(self) -> tuple[str, str]:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.communicate()
+        return procs.stop(self.proc, signal.SIGKILL)
 
 
 # -- pcap: files written and frames checked by dpkt, independently of the code under test --------

@@ -12,22 +12,22 @@ are interleaved; medians are shown with their min-max. A section that cannot run
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wirespeed import lab
+from wirespeed import lab, ports
 from wirespeed.base.errors import UsageError, WirespeedError
 from wirespeed.base.netdev import link_stats, xdp_stats
 from wirespeed.base.netns import Where
+from wirespeed.runner.procs import last_json, start, stop, wait_ready, window_rate, ws
 
 SECTIONS = ("budget", "amortisation", "transmit", "receive", "queueing", "memory", "forwarding", "latency",
             "where")
@@ -79,59 +79,6 @@ def load_compare(path: str) -> dict:
 
 # -- running tools and reading counters -----------------------------------------------------------
 
-def ws(*args: str) -> list[str]:
-    return [sys.executable, "-m", "wirespeed", *args]
-
-
-def start(argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def stop(p: subprocess.Popen, sig=signal.SIGINT, timeout: float = 15) -> tuple[str, str]:
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
-    try:
-        return p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        return p.communicate()
-
-
-def last_json(text: str) -> dict:
-    for line in reversed(text.strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise WirespeedError("a tool ended without a summary")
-
-
-def wait_ready(p: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    for line in p.stdout:
-        if '"ready"' in line:
-            return
-        if time.monotonic() > deadline:
-            break
-    raise WirespeedError(f"{' '.join(p.args[2:5])} was not ready: {stop(p)[1].strip()[-300:]}")
-
-
-def window_rate(read: Callable[[], int], window: float, warmup: float = 0.3, timeout: float = 10) -> float:
-    """A counter's rate over `window` seconds, from `warmup` after it starts to move."""
-    first = read()
-    deadline = time.monotonic() + timeout
-    while read() == first:
-        if time.monotonic() > deadline:
-            raise WirespeedError("no traffic came")
-        time.sleep(0.01)
-    time.sleep(warmup)
-    a, ta = read(), time.monotonic()
-    time.sleep(window)
-    b, tb = read(), time.monotonic()
-    return (b - a) / (tb - ta)
-
-
 def agree(own: int, interface: int) -> dict:
     diff = abs(own - interface) / max(interface, 1)
     return {"own": own, "interface": interface, "difference": diff, "agree": diff <= AGREE}
@@ -179,6 +126,22 @@ class Bench:
     results: dict = field(default_factory=dict)
     cpus: list[int] = field(default_factory=lambda: sorted(os.sched_getaffinity(0)))
 
+    @functools.cached_property
+    def refused(self) -> dict[str, str]:
+        """Backends this kernel or process refuses, with the kernel's reason (said in the report)."""
+        out = {n: ports.unavailable(n) for n in ports.BACKENDS}
+        for n, why in out.items():
+            if why:
+                self.note(f"--backend {n} is left out: {why}")
+        return {n: why for n, why in out.items() if why}
+
+    @property
+    def feeder(self) -> str:
+        """The fastest generator this host runs: the in-kernel one, else zero-copy AF_XDP, else the rest."""
+        B = ports.BACKENDS
+        order = sorted(ports.names(transmit=True), key=lambda n: (not B[n].in_kernel, not B[n].zero_copy))
+        return next(n for n in order if n not in self.refused)
+
     @property
     def rx_cpu(self) -> int:
         return self.cpus[0]
@@ -221,12 +184,13 @@ class Bench:
         rows, peers = [], {}
         with lab.Lab(topo):
             for rep in range(self.cfg.reps):
-                for backend in ("afpacket", "udp", "xdp"):
-                    for b in self.cfg.batches:
+                for backend in ports.names(transmit=True):
+                    if backend in self.refused:
+                        continue
+                    # an in-kernel generator's batch is the kernel's (its live-frame batch): one run
+                    for b in [64] if ports.backend(backend).in_kernel else self.cfg.batches:
                         self.progress("transmit", f"{backend} batch {b} (run {rep + 1})")
                         rows.append(self._send(topo, read, rx, backend, b))
-                self.progress("transmit", f"kernel (run {rep + 1})")
-                rows.append(self._send(topo, read, rx, "kernel", 64))
                 for cmd in ("trafgen", "iperf3", "sockperf"):
                     why = self.results["_peers"].get(cmd)
                     if why:
@@ -255,7 +219,7 @@ class Bench:
                            "second into XDP drop on a veth peer, counted by the peer's own XDP counters, one "
                            "sender CPU; the peers measured the same way in the same run (iperf3 at the sending "
                            "veth's TX counter: its control connection needs the receiving stack).",
-                "backends": table, "peers": peers}
+                "backends": table, "peers": peers, "refused": dict(self.refused)}
 
     def _send(self, topo, read, rx, backend: str, batch: int) -> dict:
         dur = self.cfg.window + 1.0
@@ -316,21 +280,23 @@ class Bench:
                 stop(sink)
 
     def receive(self) -> dict:
-        """Every receive backend fed by the in-kernel generator as fast as it goes."""
+        """Every receive backend fed by the fastest generator here (the in-kernel one) as fast as it goes."""
         topo = lab.pair(self.cfg.lab_name)
         rx = Where(topo.wires[0].b.ifname, topo.netns("sink"))
         rows = []
         with lab.Lab(topo):
             for rep in range(self.cfg.reps):
-                for backend in ("xdp-count", "xdp", "afpacket", "udp"):
+                for backend in sorted(ports.names(receive=True), key=lambda n: not ports.backend(n).in_kernel):
+                    if backend in self.refused:
+                        continue
                     self.progress("receive", f"{backend} (run {rep + 1})")
                     rows.append(self._receive(topo, rx, backend))
         out = {}
         for r in rows:
             out.setdefault(r["backend"], []).append(r)
         return {"caption": "The talk: dropping right after receive ran at ~6.5 Mpps (~9 with fixes); today XDP drops "
-                           "~24 Mpps per core and AF_XDP delivers ~20+ Mpps. Here: each receiver fed by the in-kernel "
-                           "generator on the other CPU, as fast as it goes; the in-kernel drop-and-count is the "
+                           "~24 Mpps per core and AF_XDP delivers ~20+ Mpps. Here: each receiver fed by gen "
+                           f"--backend {self.feeder} on the other CPU, as fast as it goes; the in-kernel drop-and-count is the "
                            "ceiling line.",
                 "backends": {be: {"received_pps": med([x["received_pps"] for x in xs]),
                                   "offered_pps": med([x["offered_pps"] for x in xs]),
@@ -343,7 +309,7 @@ class Bench:
                         str(dur + 3), "--json"))
         try:
             wait_ready(sink)
-            g = start(ws("gen", "--lab-name", topo.name, "--backend", "kernel", "--cpu", str(self.tx_cpu), "-d",
+            g = start(ws("gen", "--lab-name", topo.name, "--backend", self.feeder, "--cpu", str(self.tx_cpu), "-d",
                          str(dur), "--json"))
             i0 = link_stats(rx)["rx_packets"]
             gs = last_json(g.communicate(timeout=dur + 60)[0])
@@ -351,7 +317,7 @@ class Bench:
         finally:
             s = last_json(stop(sink)[0])
         offered = link_stats(rx)["rx_packets"] - i0
-        own = s["packets"] if backend != "udp" else s["packets"]
+        own = s["packets"]
         secs = s.get("active_seconds") or gs["seconds"]
         return {"backend": backend, "received_pps": s["packets"] / secs if secs else 0.0,
                 "offered_pps": gs["packets"] / gs["seconds"] if gs["seconds"] else 0.0,
@@ -415,7 +381,7 @@ class Bench:
                 fwd = start(ws("fwd", "--lab-name", topo.name, "--cpu", str(self.rx_cpu), "-b", str(batch), "-d",
                                str(dur + 3), *extra, "--json"))
                 wait_ready(fwd)
-            g = start(ws("gen", "--lab-name", topo.name, "--backend", "kernel", "--dst-ip", topo.wires[1].b.address,
+            g = start(ws("gen", "--lab-name", topo.name, "--backend", self.feeder, "--dst-ip", topo.wires[1].b.address,
                          "--cpu", str(self.tx_cpu), "-r", "3mpps", "-d", str(dur), "--json"))
             pps = window_rate(read, self.cfg.window)
             g.communicate(timeout=dur + 60)
@@ -453,7 +419,7 @@ class Bench:
             table.setdefault(key, []).append(r["pps"])
         return {"caption": "The talk: kernel forwarding ran at 1-2 Mpps per core, bypass systems ~15 Mpps. Here: "
                            "wirespeed fwd (AF_PACKET both ends, one CPU, with and without a numpy hook) against "
-                           "Linux IP forwarding in the same chain lab, fed at 3 Mpps by the in-kernel generator; "
+                           f"Linux IP forwarding in the same chain lab, fed at 3 Mpps by gen --backend {self.feeder}; "
                            "and the NDR and PDR of both (RFC 9971, quick preset).",
                 "rows": rows, "pps": {k: med(v) for k, v in table.items()}, "search": searches}
 
