@@ -10,17 +10,10 @@ import sys
 import pytest
 from pyroute2 import NetNS
 
-from helpers import run_cli
+from helpers import run_cli, one_line
 from wirespeed import lab as labmod
 from wirespeed.base.netns import Where
 from wirespeed.ports import PortSpec, open_port
-
-
-def one_line(r, status: int) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == status and len(lines) == 1, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("tool", ["gen", "sink", "fwd"])

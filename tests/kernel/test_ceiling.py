@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from helpers import EXACT, run_cli, needs_kernel_gen
+from helpers import EXACT, run_cli, needs_kernel_gen, one_line
 from wirespeed.base.netdev import link_stats
 from wirespeed.base.netns import Where
 from wirespeed.bpf import progs
@@ -28,12 +28,6 @@ def test_receiver_modes_count_every_frame(pair_lab, tools, mode):
         assert s["lost"] is None and s["pktgen"] is None and s["streams"] is None
     else:
         assert s["lost"] == 0 and s["pktgen"] == 200_000
-
-
-def one_line(p, code: int) -> str:
-    assert p.returncode == code, (p.returncode, p.stderr)
-    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
-    return p.stderr.strip()
 
 
 def test_receiver_modes_that_do_not_apply_are_one_line(pair_lab):
@@ -84,7 +78,7 @@ def test_a_redirect_to_a_device_that_cannot_take_xdp_frames_is_one_line(chain_la
         except NetlinkError as e:
             pytest.skip(f"this kernel makes no bridge device: {e}")
         ipr.link("set", index=ipr.link_lookup(ifname="br0")[0], state="up")
-    line = one_line(run_cli("fwd", "veth0", "br0", "--netns", ns, "--backend", "kernel", "-d", "1"), 1)
+    line = one_line(run_cli("fwd", "veth0", "br0", "--netns", ns, "--backend", "xdp-redirect", "-d", "1"), 1)
     assert "br0" in line and "cannot take redirected XDP frames" in line and "no ndo-xmit" in line
 
 

@@ -65,7 +65,7 @@ def test_fwd_needs_both_ends_or_none(chain_lab):
 
 @needs_kernel_gen
 def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chain_lab, tools):
-    """fwd --backend kernel: an XDP program on IN redirects through a DEVMAP to OUT, writing the
+    """fwd --backend xdp-redirect: an XDP program on IN redirects through a DEVMAP to OUT, writing the
     sink's MAC and OUT's; its own count, OUT's TX counter and the sink agree exactly."""
     from test_what_arrives import capture
     from wirespeed.base.netns import Where
@@ -73,7 +73,7 @@ def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chai
     topo, n = chain_lab.topology, 100_000
     sink = tools("sink", "--lab-name", topo.name, "-c", str(n), "-d", "30")
     sink.wait_for("ready")
-    fwd = tools("fwd", "--lab-name", topo.name, "--backend", "kernel", "-c", str(n), "-d", "30")
+    fwd = tools("fwd", "--lab-name", topo.name, "--backend", "xdp-redirect", "-c", str(n), "-d", "30")
     fwd.wait_for("ready")
     w1 = topo.wires[1]
     at = Where(w1.b.ifname, chain_lab.netns("sink"))
@@ -82,7 +82,7 @@ def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chai
     sample = capture(at, 100)
     assert g.finish()["packets"] == n
     f, s = fwd.finish(), sink.finish()
-    assert f["rx"] == f["tx"] == n and f["backend"] == "kernel" and f["cpu_ns_per_pkt"] is None
+    assert f["rx"] == f["tx"] == n and f["backend"] == "xdp-redirect" and f["cpu_ns_per_pkt"] is None
     assert s["packets"] == s["pktgen"] == n and s["lost"] == 0
     assert len(sample) == 100
     macs = bytes.fromhex(w1.b.mac.replace(":", "") + w1.a.mac.replace(":", ""))
@@ -98,12 +98,12 @@ def test_the_kernel_forwarder_sends_back_out_of_one_interface_with_xdp_tx(pair_l
     back = tools("sink", gen_end.ifname, "--netns", topo.netns("gen"), "--backend", "xdp-count", "-c", str(n),
                  "-d", "30")
     back.wait_for("ready")
-    fwd = tools("fwd", sink_end.ifname, sink_end.ifname, "--netns", topo.netns("sink"), "--backend", "kernel",
+    fwd = tools("fwd", sink_end.ifname, sink_end.ifname, "--netns", topo.netns("sink"), "--backend", "xdp-redirect",
                 "-c", str(n), "-d", "30", "--show-program")
     listing = fwd.finish()  # --show-program: the program, then it stops
     prog = next(x for x in fwd.lines if x["type"] == "program")["listing"]
     assert any("r0 = 3" in line for line in prog) and not any("redirect_map" in line for line in prog)
-    fwd = tools("fwd", sink_end.ifname, sink_end.ifname, "--netns", topo.netns("sink"), "--backend", "kernel",
+    fwd = tools("fwd", sink_end.ifname, sink_end.ifname, "--netns", topo.netns("sink"), "--backend", "xdp-redirect",
                 "-c", str(n), "-d", "30")
     fwd.wait_for("ready")
     g = tools("gen", "--lab-name", topo.name, "-c", str(n), "-r", "100kpps", "--max-burst", "1000000").finish()
@@ -117,5 +117,5 @@ def test_the_kernel_forwarder_sends_back_out_of_one_interface_with_xdp_tx(pair_l
     (["--buffers", "malloc"], "no user-space queue"),
 ])
 def test_the_kernel_forwarder_refuses_what_only_user_space_has(chain_lab, args, needle):
-    r = run_cli("fwd", "--lab-name", chain_lab.topology.name, "--backend", "kernel", "-d", "1", *args)
+    r = run_cli("fwd", "--lab-name", chain_lab.topology.name, "--backend", "xdp-redirect", "-d", "1", *args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr

@@ -15,7 +15,7 @@ from wirespeed.tools.gen import Range, make_gen
 from wirespeed.base.netdev import link_stats
 from wirespeed.base.netns import Where
 from wirespeed.ports import Batch, PortSpec, open_port
-from helpers import cfg_for, parse
+from helpers import cfg_for, parse, tool_backends
 
 SUMMARY_FIELDS = {
     "gen": {"interface", "backend", "frame", "batch", "workers", "seconds", "packets", "bytes", "errors",
@@ -132,10 +132,25 @@ def test_own_counters_agree_with_the_interface(pair_lab, tools):
     assert s["packets"] + s["kernel_drops"] == after["rx_packets"] - before["rx_packets"]
 
 
-def test_exit_after_setup_opens_and_closes(pair_lab):
+def leftovers(name: str) -> dict:
+    """What a run could leave behind in lab `name`: XDP programs attached, shared memory whose
+    process is gone, qdiscs replaced."""
+    from wirespeed import lab as labmod
+    from wirespeed.mem import shm
+
+    rows = [r for r in labmod.status() if r.get("lab") == name]
+    return {"xdp": [r["ifname"] for r in rows if r.get("xdp")],
+            "shm": sorted(o["name"] for o in shm.objects() if o["leftover"])}
+
+
+@pytest.mark.parametrize("tool,backend", [pytest.param(t, *p.values, id=f"{t}-{p.id}", marks=p.marks)
+                                          for t in ("gen", "sink", "fwd") for p in tool_backends(t)])
+def test_exit_after_setup_opens_and_closes_leaving_nothing(request, tool, backend):
+    """Every backend of every tool (the registry's): set up, stop, and nothing stays behind."""
     from helpers import run_cli
 
-    for tool in ("gen", "sink"):
-        for backend in ("afpacket", "udp"):
-            r = run_cli(tool, "--lab-name", pair_lab.topology.name, "--backend", backend, "--exit-after-setup")
-            assert r.returncode == 0, r.stderr
+    topo = request.getfixturevalue("chain_lab" if tool == "fwd" else "pair_lab").topology
+    before = leftovers(topo.name)
+    r = run_cli(tool, "--lab-name", topo.name, "--backend", backend, "--exit-after-setup")
+    assert r.returncode == 0, r.stderr
+    assert leftovers(topo.name) == before == {"xdp": [], "shm": before["shm"]}

@@ -127,7 +127,7 @@ def test_replay_at_the_captures_own_timing(pair_lab, tools, tmp_path):
     (lambda p: p.write_bytes(p.read_bytes()[:-5]), [], "is truncated"),
     (lambda p: write_dpkt(p, frames_of(2), linktype=101), [], "link type 101"),
     (lambda p: write_dpkt(p, frames_of(3)[:2] + [frames_of(1, size=1600)[0]]), [], "frame 3 is 1596 bytes"),
-    (lambda p: None, ["--backend", "udp"], "--pcap replays over --backend afpacket, xdp or kernel"),
+    (lambda p: None, ["--backend", "udp"], "--pcap replays over --backend afpacket, xdp, kernel, not udp"),
     (lambda p: None, ["--backend", "kernel"], "one frame length (the live frame's)"),  # an IMIX capture
     (lambda p: write_dpkt(p, frames_of(3, size=64)), ["--backend", "kernel", "--timing", "original"],
      "constant interval"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pyroute2.ethtool.ioctl import IoctlEthtool
 
-from helpers import EXACT, run_cli, needs_kernel_gen
+from helpers import EXACT, run_cli, needs_kernel_gen, one_line
 from wirespeed.base.netdev import queues
 from wirespeed.base.netns import Where, in_netns
 
@@ -28,13 +28,6 @@ def xdp_per_queue(where: Where) -> dict[int, int]:
         finally:
             e.close()
     return out
-
-
-def one_line(p, code: int) -> str:
-    assert p.returncode == code, (p.returncode, p.stderr)
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
-    return lines[0]
 
 
 def test_the_lab_makes_every_veth_end_with_its_queues(queued_lab):

@@ -14,12 +14,15 @@ import time
 
 import pytest
 
-from helpers import needs_kernel_gen, run_cli
+from helpers import run_cli, tool_backends
 from wirespeed import lab as labmod
 from wirespeed.mem import shm
 
-CASES = [("gen", b) for b in ("afpacket", "udp", "xdp")] + [pytest.param("gen", "kernel", marks=needs_kernel_gen)] + \
-        [("sink", b) for b in ("afpacket", "udp", "xdp", "xdp-count")] + [("fwd", b) for b in ("afpacket", "xdp")]
+# Every backend of every tool, from the registry (its refused backends skipped with the kernel's reason).
+CASES = [pytest.param(tool, *p.values, id=f"{tool}-{p.id}", marks=p.marks)
+         for tool in ("gen", "sink", "fwd") for p in tool_backends(tool)]
+# SIGHUP takes SIGTERM's path: two backends of one tool are enough for it.
+HUP_CASES = [("gen", "afpacket"), ("gen", "xdp")]
 
 
 def descendants(pid: int) -> set[int]:
@@ -91,11 +94,10 @@ def labs():
         m.down()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-@pytest.mark.parametrize("tool,backend", CASES)
+@pytest.mark.parametrize("tool,backend,sig", [pytest.param(*c.values, sig, id=f"{c.id}-{sig.name}", marks=c.marks)
+                                              for c in CASES for sig in (signal.SIGINT, signal.SIGTERM)] +
+                         [pytest.param(t, b, signal.SIGHUP, id=f"{t}-{b}-SIGHUP") for t, b in HUP_CASES])
 def test_a_stop_signal_gives_the_summary_and_leaves_nothing(labs, tool, backend, sig):
-    if sig == signal.SIGHUP and backend not in ("afpacket", "xdp"):
-        pytest.skip("SIGHUP takes the same path as SIGTERM: two backends are enough")
     p = start(tool, backend, labs[tool])
     workers = descendants(p.pid)
     assert workers, "no worker process"

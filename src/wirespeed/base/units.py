@@ -56,6 +56,15 @@ def parse_link(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class Range:
+    """Values lo .. lo+count-1 of a header field (addresses: their low 32 bits)."""
+
+    lo: int
+    count: int = 1
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class FrameMix:
     """One frame size, or a weighted mix of sizes such as IMIX. Sizes include the FCS."""
 

@@ -6,7 +6,7 @@ shows it as the verifier prints it.
   xdp_count()      count packets and bytes per CPU, then drop: the host's receive ceiling
   xsk_redirect()   hand each frame to the AF_XDP socket of its RX queue, else pass it on
   xdp_random_drop(p)  drop a share p of the frames at random (a lossy DUT for the lab)
-  xdp_forward(macs)  the in-kernel forwarder (fwd --backend kernel): count per CPU, write the
+  xdp_forward(macs)  the in-kernel forwarder (fwd --backend xdp-redirect): count per CPU, write the
                    next hop's MACs, redirect through a DEVMAP to the out interface
   gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
                    a sequence number in the pktgen header, the source port over N flows,

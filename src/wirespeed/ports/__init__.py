@@ -34,7 +34,9 @@ Ports are made in two steps, so that a run's counters live where the parent read
 whatever must exist before the workers fork), then `Prepared.open(i)` inside worker i.
 
 Adding a backend: its module (with `prepare(spec, rows) -> Prepared`, or `open(spec, counters)
--> Port` for a user-space port) and its entry in BACKENDS. Nothing else.
+-> Port` for a user-space port, or `prepare_pair(inp, out)` for a forwarder in the kernel; a
+`refusal()` probe where the kernel may refuse it) and its entry in BACKENDS, whose flags say
+what it can do: tools ask the flags, never the name.
 """
 
 from __future__ import annotations
@@ -110,18 +112,63 @@ class Port(Protocol):
     where: Where
     counters: np.ndarray
 
+    def facts(self) -> dict: ...  # what the port chose when it opened (XDP mode, copy mode, ...)
+
     def close(self) -> None: ...
+
+
+class UserPort:
+    """What every user-space port does the same way: its C engine objects `_tx` and `_rx` (one
+    object for both where the engine is one socket) run the loops and move the bursts, and the
+    port passes its own counters in. A port sets `_tx`, `_rx`, `data` (the memory its frames
+    live in) and overrides what its kernel does differently."""
+
+    backend: str
+    where: Where
+    counters: np.ndarray
+    data: np.ndarray | None = None
+    _tx: Any = None
+    _rx: Any = None
+
+    def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
+        return self._tx.gen_run(gen, batch, max_packets, until_ns, self.counters)
+
+    def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
+        return self._rx.sink_run(sink, batch, max_packets, until_ns, self.counters)
+
+    def rx_batch(self, size: int) -> Batch:
+        """A batch whose data is this port's own receive memory (ring or UMEM)."""
+        return Batch.empty(size, self.data)
+
+    def rx_burst(self, batch: Batch, timeout_ms: int = 0) -> int:
+        batch.n = self._rx.rx_burst(batch.offsets, batch.lengths, batch.timestamps, self.counters, timeout_ms)
+        return batch.n
+
+    def tx_burst(self, batch: Batch) -> int:
+        return self._tx.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
+
+    def drain(self, timeout_ms: int = 1000) -> int:
+        return 0  # the kernel takes the frames inside the send call: nothing waits after it
+
+    def update_drops(self) -> None:
+        if self._rx is not None:
+            self._rx.update_drops(self.counters)
+
+    def facts(self) -> dict:
+        return {}
 
 
 @dataclass(frozen=True)
 class Backend:
-    """What a backend can do: the one place its rules live."""
+    """What a backend can do: the one place its rules live. Tools ask these, never a name."""
 
     name: str
     module: str  # wirespeed.ports.<module>
     summary: str
     transmit: bool
     receive: bool
+    forward: bool = False  # fwd can use it: IN to OUT (user-space ports that transmit and receive frames, or
+    #                        a program that forwards in the kernel)
     in_kernel: bool = False  # the data path is a BPF program; no frame reaches user space
     xdp_attach: bool = False  # receiving attaches an XDP program to the interface
     one_worker: bool = False  # the kernel does the work on every queue: one worker watches
@@ -132,6 +179,9 @@ class Backend:
     user_frames: bool = True  # rx_burst / tx_burst: frames in user space (fwd can use it)
     zero_copy: bool = False  # frames change hands by address (rx_take / tx_addrs)
     payload_only: bool = False  # moves UDP payloads; the kernel writes the headers
+    gso: bool = False  # sends datagrams of one size in GSO messages
+    txtime: bool = False  # each frame can carry its own departure time (SO_TXTIME): --pace kernel
+    replay: bool = False  # sends a capture's frames (--pcap)
     max_frame: int = 9000  # largest frame it sends, FCS included
     options: frozenset[str] = frozenset()  # the backend-specific options that apply to it
 
@@ -150,18 +200,23 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
-                transmit=True, receive=True, options=_b("no_bypass", "no_linear", "filter_port")),
+                transmit=True, receive=True, forward=True, replay=True,
+                options=_b("no_bypass", "no_linear", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
-                transmit=True, receive=True, varies=(), payload_only=True, options=_b("no_gso", "bind")),
+                transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,
+                options=_b("no_gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
-                transmit=True, receive=True, xdp_attach=True, per_queue=True, zero_copy=True, max_frame=4100,
-                options=_b("copy", "xdp_mode", "no_zero_copy", "busy_poll")),
+                transmit=True, receive=True, forward=True, xdp_attach=True, per_queue=True, zero_copy=True,
+                replay=True, max_frame=4100, options=_b("copy", "xdp_mode", "no_zero_copy", "busy_poll")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
                 transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True, varies=("sport",),
-                timestamps=False, user_frames=False, options=_b("prepare_peer")),
+                timestamps=False, user_frames=False, replay=True, options=_b("prepare_peer")),
         Backend("xdp-count", "xdpcount", "in-kernel counter: an XDP program counts per CPU and drops",
                 transmit=False, receive=True, in_kernel=True, xdp_attach=True, one_worker=True, timestamps=False,
                 user_frames=False, options=_b("xdp_mode")),
+        Backend("xdp-redirect", "xdpfwd", "in-kernel forwarder: an XDP program on IN redirects to OUT (DEVMAP)",
+                transmit=False, receive=False, forward=True, in_kernel=True, xdp_attach=True, one_worker=True,
+                timestamps=False, user_frames=False, options=_b("xdp_mode")),
     )
 }
 
@@ -183,7 +238,8 @@ def unavailable(name: str) -> str | None:
 def check_workers(b: Backend, workers: int) -> None:
     """What the backend alone says of -w (the interface's queues are checked when it opens)."""
     if b.one_worker and workers > 1:
-        raise UsageError(f"--backend {b.name} counts every queue in the kernel, per CPU: -w 1")
+        raise UsageError(f"--backend {b.name} {'counts' if b.receive else 'works on'} every queue in the kernel, "
+                         f"per CPU: -w 1")
 
 
 def check_queues(where: Where, workers: int, tx: bool, rx: bool) -> tuple[int, int]:
@@ -199,10 +255,9 @@ def check_queues(where: Where, workers: int, tx: bool, rx: bool) -> tuple[int, i
     return txq, rxq
 
 
-def names(*, transmit: bool = False, receive: bool = False, user_frames: bool = False) -> tuple[str, ...]:
-    """Backends that can do all of what is asked."""
-    return tuple(b.name for b in BACKENDS.values()
-                 if (b.transmit or not transmit) and (b.receive or not receive) and (b.user_frames or not user_frames))
+def names(**can: bool) -> tuple[str, ...]:
+    """Backends that can do all of what is asked, e.g. names(transmit=True, timestamps=True)."""
+    return tuple(b.name for b in BACKENDS.values() if all(getattr(b, k) == v for k, v in can.items()))
 
 
 @dataclass
@@ -287,6 +342,15 @@ def prepare(spec: PortSpec, rows: int = 1) -> Prepared:
         return mod.prepare(spec, rows)
     counters, _ = shared_counters(rows)
     return Prepared(spec, counters, lambda sp, i: mod.open(sp, counters[i]))
+
+
+def prepare_pair(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
+    """A forwarder in the kernel (a `forward` backend with `in_kernel`): its two sides prepared
+    at once, since one program joins them (the module's prepare_pair)."""
+    b = backend(inp.backend)
+    if not (b.forward and b.in_kernel):
+        raise UsageError(f"--backend {b.name} is not a forwarder in the kernel")
+    return _module(b).prepare_pair(inp, out)
 
 
 def open_port(spec: PortSpec) -> Port:

@@ -14,7 +14,7 @@ import numpy as np
 
 from wirespeed import core
 from wirespeed.base.netns import Where, ifindex, in_netns, port_error
-from wirespeed.ports import Batch, PortSpec
+from wirespeed.ports import PortSpec, UserPort
 
 FCS = 4
 
@@ -28,7 +28,7 @@ def _frame_slot(max_frame: int) -> int:
     return size
 
 
-class AfPacketPort:
+class AfPacketPort(UserPort):
     backend = "afpacket"
 
     def __init__(self, where: Where, counters: np.ndarray, tx: bool = True, rx: bool = False,
@@ -52,30 +52,6 @@ class AfPacketPort:
                 self.close()
                 raise port_error(e, "AF_PACKET " + (e.strerror or ""), where) from None
         self.data = np.frombuffer(self._rx, np.uint8) if self._rx is not None else None
-
-    def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
-        return self._tx.gen_run(gen, batch, max_packets, until_ns, self.counters)
-
-    def drain(self, timeout_ms: int = 1000) -> int:
-        return 0  # the kernel takes the frames inside send(): nothing waits in the ring after it
-
-    def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
-        return self._rx.sink_run(sink, batch, max_packets, until_ns, self.counters)
-
-    def rx_batch(self, size: int) -> Batch:
-        """A batch whose data is this port's RX ring."""
-        return Batch.empty(size, self.data)
-
-    def rx_burst(self, batch: Batch, timeout_ms: int = 0) -> int:
-        batch.n = self._rx.rx_burst(batch.offsets, batch.lengths, batch.timestamps, self.counters, timeout_ms)
-        return batch.n
-
-    def tx_burst(self, batch: Batch) -> int:
-        return self._tx.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
-
-    def update_drops(self) -> None:
-        if self._rx is not None:
-            self._rx.update_drops(self.counters)
 
     def close(self) -> None:
         self.data = None

@@ -150,7 +150,6 @@ def peer_receives(spec: PortSpec, made: ExitStack) -> None:
     netlink, in whatever namespace it lives); if it cannot receive them, attach XDP_PASS for the
     run when allowed (--prepare-peer; the lab does; its removal goes onto `made`), and say so;
     else refuse, naming the fix."""
-    from wirespeed.base.errors import KernelFeatureError, WirespeedError
     from wirespeed.base.netdev import gro_on, veth_peer
 
     peer = veth_peer(spec.where)

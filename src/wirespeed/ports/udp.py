@@ -15,7 +15,7 @@ from wirespeed import core
 from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
 from wirespeed.base.netdev import TC_H_ROOT
 from wirespeed.base.netns import LAB_PREFIX, Where, in_netns, port_error
-from wirespeed.ports import Batch, PortSpec, Prepared, shared_counters
+from wirespeed.ports import PortSpec, Prepared, UserPort, shared_counters
 
 SOCKBUF = 8 << 20  # bytes of socket buffer asked for (forced past rmem_max/wmem_max as root)
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
@@ -25,7 +25,7 @@ SO_TXTIME = 61  # asm-generic/socket.h: struct sock_txtime {clockid, flags}; eac
 CLOCK_MONOTONIC = 1  # the clock fq compares departure times with (and the generator's schedule runs on)
 
 
-class UdpPort:
+class UdpPort(UserPort):
     backend = "udp"
 
     def __init__(
@@ -77,27 +77,8 @@ class UdpPort:
                 raise
             raise port_error(e, f"UDP socket {local[0]}:{local[1]}", where) from None
         self.gso = gso
-        self._port = core.UdpPort(self.sock.fileno(), batch, slot, gso, txtime)
+        self._port = self._tx = self._rx = core.UdpPort(self.sock.fileno(), batch, slot, gso, txtime)
         self.data = np.frombuffer(self._port, np.uint8)
-
-    def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
-        return self._port.gen_run(gen, batch, max_packets, until_ns, self.counters)
-
-    def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
-        return self._port.sink_run(sink, batch, max_packets, until_ns, self.counters)
-
-    def rx_batch(self, size: int) -> Batch:
-        return Batch.empty(size, self.data)
-
-    def rx_burst(self, batch: Batch, timeout_ms: int = 0) -> int:
-        batch.n = self._port.rx_burst(batch.offsets, batch.lengths, batch.timestamps, self.counters, timeout_ms)
-        return batch.n
-
-    def tx_burst(self, batch: Batch) -> int:
-        return self._port.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
-
-    def drain(self, timeout_ms: int = 1000) -> int:
-        return 0  # sendmmsg() returns once the kernel has the datagrams
 
     def update_drops(self) -> None:
         pass  # a UDP socket's drops show in the kernel's UDP counters (RcvbufErrors), not per socket
@@ -106,7 +87,7 @@ class UdpPort:
         self.data = None
         if self._port is not None:
             self._port.close()
-            self._port = None
+            self._port = self._tx = self._rx = None
         self.sock.close()
 
 

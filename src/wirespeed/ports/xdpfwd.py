@@ -1,4 +1,4 @@
-"""The in-kernel forwarder (`fwd --backend kernel`): an XDP program on IN counts each frame per
+"""The in-kernel forwarder (`fwd --backend xdp-redirect`): an XDP program on IN counts each frame per
 CPU, writes the next hop's MACs and redirects it to OUT through a DEVMAP (bpf_redirect_map): the
 talk's bypass-class forwarder at the kernel's own speed, no frame reaching user space.
 
@@ -48,11 +48,11 @@ def takes_frames(out: Where) -> None:
                              f"{', '.join(sorted(features)) or 'none'} (no ndo-xmit)")
 
 
-def prepare(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
+def prepare_pair(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
     """The program, its maps and OUT's peer made able to receive, in the parent; IN's prepared
     port attaches the program when its worker opens it."""
     if inp.where.netns != out.where.netns:
-        raise UsageError(f"--backend kernel redirects inside one namespace: {inp.where} and {out.where} are not")
+        raise UsageError(f"--backend {inp.backend} redirects inside one namespace: {inp.where} and {out.where} are not")
     hairpin = inp.where == out.where  # back out of IN: XDP_TX, no DEVMAP
     with ExitStack() as made:  # on an error here, everything made so far is closed again
         counters = Map(MAP_ARRAY, progs.SLOT, possible_cpus(), "ws_fwd_counters", mmapable=True)
@@ -79,7 +79,7 @@ def prepare(inp: PortSpec, out: PortSpec) -> tuple[Prepared, Prepared]:
 class KernelForwarder:
     """Worker side of IN: the program attached (bpf_link) while the run runs."""
 
-    backend = "kernel"
+    backend = "xdp-redirect"
 
     def __init__(self, spec: PortSpec, prog: Prog, words: np.ndarray):
         self.where = spec.where
@@ -105,7 +105,7 @@ class OutCounter:
     """Worker side of OUT: its packets and bytes are the OUT interface's own TX counter since
     the worker opened it."""
 
-    backend = "kernel"
+    backend = "xdp-redirect"
 
     def __init__(self, spec: PortSpec, row: np.ndarray):
         self.where, self.counters = spec.where, row

@@ -19,7 +19,7 @@ import numpy as np
 from wirespeed import core
 from wirespeed.base.errors import WirespeedError
 from wirespeed.base.netns import Where, ifindex, in_netns, port_error
-from wirespeed.ports import Batch, PortSpec, Prepared, check_queues, shared_counters
+from wirespeed.ports import PortSpec, Prepared, UserPort, check_queues, shared_counters
 
 COPY_MODES = ("auto", "copy", "zc")
 XSK_FRAME = 4096  # UMEM frame bytes: the largest frame this backend sends (FCS not included)
@@ -36,7 +36,7 @@ SMALL_FRAME = 2048
 HEADROOM = 256  # XDP_PACKET_HEADROOM: the kernel writes a received frame this far into its UMEM frame
 
 
-class XdpPort:
+class XdpPort(UserPort):
     backend = "xdp"
 
     def __init__(
@@ -88,6 +88,7 @@ class XdpPort:
             self.close()
             raise
         self.xdp_mode = steer.link.mode if rx else None
+        self._tx = self._rx = self._xsk
         self.data = np.frombuffer(self._xsk, np.uint8)
 
     def _bind(self, index, queue, copy, ring_size, frame_size, rx, tx):
@@ -109,23 +110,6 @@ class XdpPort:
                                          f"refused ({e.strerror}; RLIMIT_MEMLOCK?)") from None
                 raise port_error(e, "AF_XDP", self.where) from None
         raise AssertionError("unreachable")
-
-    def gen_run(self, gen, batch: int, max_packets: int, until_ns: int) -> int:
-        return self._xsk.gen_run(gen, batch, max_packets, until_ns, self.counters)
-
-    def sink_run(self, sink, batch: int, max_packets: int, until_ns: int) -> int:
-        return self._xsk.sink_run(sink, batch, max_packets, until_ns, self.counters)
-
-    def rx_batch(self, size: int) -> Batch:
-        """A batch whose data is this port's UMEM."""
-        return Batch.empty(size, self.data)
-
-    def rx_burst(self, batch: Batch, timeout_ms: int = 0) -> int:
-        batch.n = self._xsk.rx_burst(batch.offsets, batch.lengths, batch.timestamps, self.counters, timeout_ms)
-        return batch.n
-
-    def tx_burst(self, batch: Batch) -> int:
-        return self._xsk.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
 
     def drain(self, timeout_ms: int = 1000) -> int:
         """Wait until the kernel has sent every queued frame; how many it had not."""
@@ -163,10 +147,6 @@ class XdpPort:
         return {"xdp_mode": self.xdp_mode, "copy": self.copy, "queue": self.queue,
                 "note": self.steer.link.fallback if self.xdp_mode else None}
 
-    def update_drops(self) -> None:
-        if self._xsk is not None:
-            self._xsk.update_drops(self.counters)
-
     def stats(self) -> dict:
         return self._xsk.stats()
 
@@ -174,7 +154,7 @@ class XdpPort:
         self.data = None
         if self._xsk is not None:
             self._xsk.close()  # the kernel takes it out of the XSKMAP
-        self._xsk = None
+        self._xsk = self._tx = self._rx = None
 
 
 class Steering:

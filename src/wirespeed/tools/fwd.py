@@ -76,9 +76,6 @@ class FwdConfig:
     workers: int = 1  # forwarders, one per queue pair (xdp: IN's RX queue i -> OUT's TX queue i; afpacket: fanout)
 
 
-KERNEL = "kernel"  # fwd --backend kernel: the in-kernel forwarder (ports.xdpfwd), no frame in user space
-
-
 def combined(st: np.ndarray) -> np.ndarray:
     """The workers' rows of forwarder statistics as one: sums, but the first and last frame's
     times (the earliest and the latest)."""
@@ -90,21 +87,19 @@ def combined(st: np.ndarray) -> np.ndarray:
 
 
 def check(cfg: FwdConfig) -> None:
+    b = ports.backend(cfg.backend)
+    if not b.forward:
+        raise UsageError(f"--backend {b.name} cannot forward; fwd takes {', '.join(ports.names(forward=True))}")
     if not 1 <= cfg.workers <= 16:
         raise UsageError(f"-w/--workers must be 1..16, got {cfg.workers}")
-    if cfg.backend == KERNEL and cfg.workers > 1:
-        raise UsageError("--backend kernel forwards in the receive path of every queue, per CPU: -w 1")
-    if cfg.backend == KERNEL:
+    ports.check_workers(b, cfg.workers)
+    if b.in_kernel:
         if cfg.hook is not None:
-            raise UsageError("--backend kernel forwards inside the kernel (XDP redirect): no Python hook runs there")
+            raise UsageError(f"--backend {b.name} forwards inside the kernel: no Python hook runs there")
         if cfg.buffers != "pool" or cfg.qdisc != "pfifo" or not cfg.bulk or not cfg.bypass:
-            raise UsageError("--backend kernel has no user-space queue or buffers: --buffers, --qdisc, --no-bulk "
-                             "and --no-bypass apply to afpacket and xdp")
+            raise UsageError(f"--backend {b.name} has no user-space queue or buffers: --buffers, --qdisc, --no-bulk "
+                             f"and --no-bypass apply to {' and '.join(ports.names(forward=True, in_kernel=False))}")
         return  # IN == OUT: back out of IN (XDP_TX)
-    b = ports.backend(cfg.backend)
-    if not (b.user_frames and b.transmit and b.receive):
-        raise UsageError(f"--backend {b.name} cannot forward; fwd takes "
-                         f"{', '.join(ports.names(transmit=True, receive=True, user_frames=True))}")
     if cfg.qdisc not in QDISCS:
         raise UsageError(f"--qdisc must be one of {', '.join(QDISCS)}, got {cfg.qdisc!r}")
     if not 1 <= cfg.batch <= 256:
@@ -119,13 +114,14 @@ def check(cfg: FwdConfig) -> None:
         raise UsageError(f"IN and OUT are the same interface ({cfg.inp})")
     if cfg.buffers not in ("pool", "malloc"):
         raise UsageError(f"--buffers must be pool or malloc, got {cfg.buffers!r}")
-    if cfg.buffers == "malloc" and (cfg.backend != "afpacket" or cfg.qdisc != "pfifo" or cfg.hook is not None):
-        raise UsageError("--buffers malloc (a malloc'd buffer per packet) goes with --backend afpacket, --qdisc pfifo "
+    if cfg.buffers == "malloc" and (b.zero_copy or cfg.qdisc != "pfifo" or cfg.hook is not None):
+        raise UsageError(f"--buffers malloc (a malloc'd buffer per packet) goes with --backend "
+                         f"{' / '.join(ports.names(forward=True, in_kernel=False, zero_copy=False))}, --qdisc pfifo "
                          "and no hook (hooks see one buffer; these frames have one each)")
 
 
 def zero_copy(cfg: FwdConfig) -> bool:
-    return cfg.backend != KERNEL and cfg.zero_copy and ports.backend(cfg.backend).zero_copy
+    return cfg.zero_copy and ports.backend(cfg.backend).zero_copy
 
 
 class Forwarder:
@@ -459,17 +455,15 @@ class KernelFwdStep(Step):
 
 def make_step(cfg: FwdConfig, w: Worker) -> Step:
     """The worker's step for this config: the in-kernel forwarder's watch, or the forwarder."""
-    return (KernelFwdStep if cfg.backend == KERNEL else FwdStep)(cfg, w)
+    return (KernelFwdStep if ports.backend(cfg.backend).in_kernel else FwdStep)(cfg, w)
 
 
 def plan(cfg: FwdConfig, note=lambda text: None) -> Plan:
     check(cfg)
     cpus = driver.cpu_plan(cfg.workers, [cfg.cpu] if cfg.cpu is not None else None, descending=False, note=note)
-    if cfg.backend == KERNEL:
-        from wirespeed.ports import xdpfwd
-
-        inp, out = xdpfwd.prepare(ports.PortSpec(KERNEL, cfg.inp, rx=True, xdp_mode=cfg.xdp_mode),
-                                  ports.PortSpec(KERNEL, cfg.out, tx=True, prepare_peer=True, note=note))
+    if ports.backend(cfg.backend).in_kernel:  # one program joins IN and OUT: both prepared at once
+        inp, out = ports.prepare_pair(ports.PortSpec(cfg.backend, cfg.inp, rx=True, xdp_mode=cfg.xdp_mode),
+                                      ports.PortSpec(cfg.backend, cfg.out, tx=True, prepare_peer=True, note=note))
         return Plan("fwd", 1, cpus, [inp, out], stats_words=STATS_WORDS, duration=cfg.duration, count=cfg.count,
                     exit_after_setup=cfg.exit_after_setup)
     common = dict(batch=cfg.batch, copy=cfg.copy, xdp_mode=cfg.xdp_mode)
@@ -571,7 +565,7 @@ class FwdSession(ToolSession):
             "buffers": buffers, "kernel_drops": int(ci[C["kernel_drops"]]),
             "interrupted": end.interrupted is not None,
         }
-        if cfg.backend == KERNEL:  # the forwarding runs in the receive path (softirq), not in the worker
+        if ports.backend(cfg.backend).in_kernel:  # the forwarding runs in the receive path (softirq), not in the worker
             out.update({"buffers": {"kind": "kernel"}, "batches": None, "mean_batch": None, "cpu_ns_per_pkt": None,
                         "rx_ns_per_pkt": None, "tx_ns_per_pkt": None, "lock_ops_per_pkt": None})
         return out
@@ -579,7 +573,7 @@ class FwdSession(ToolSession):
     def rows(self, out: dict) -> list[tuple[str, str]]:
         cfg, f = self.cfg, stats.fmt
         path = (f"{cfg.inp} → {cfg.out} (kernel: XDP redirect through a DEVMAP, the next hop's MACs written)"
-                if cfg.backend == KERNEL else
+                if ports.backend(cfg.backend).in_kernel else
                 f"{cfg.inp} → {cfg.out} ({cfg.backend}, batch {cfg.batch}, hook {cfg.hook_name}, {cfg.qdisc}"
                 f"{', bulk' if cfg.bulk else ''}{', bypass' if cfg.bypass else ''}, {cfg.buffers} buffers)")
         return [

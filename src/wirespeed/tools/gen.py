@@ -16,7 +16,7 @@ from wirespeed.base.errors import UsageError
 from wirespeed.base.netdev import link_info, link_stats, veth_peer
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
-from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Rate, frame
+from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Range, Rate, frame
 from wirespeed.runner import driver, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
 from wirespeed.runner.session import Result, ToolSession
@@ -24,15 +24,6 @@ from wirespeed.runner.session import Result, ToolSession
 MODES = {"fixed": 0, "inc": 1, "random": 2}
 MAX_FRAME = 9000
 FIELDS = (("src_ip", "--src-ip"), ("dst_ip", "--dst-ip"), ("sport", "--sport"), ("dport", "--dport"))
-
-
-@dataclass(frozen=True)
-class Range:
-    """Values lo .. lo+count-1 of a header field (addresses: their low 32 bits)."""
-
-    lo: int
-    count: int = 1
-    text: str = ""
 
 
 @dataclass
@@ -113,15 +104,15 @@ def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"") ->
 
 
 def check_pace(backend: str, pace: str, rate) -> None:
-    """--pace kernel: a departure time per datagram, which only the UDP backend can carry (an
-    AF_PACKET TX ring gives one per send(); AF_XDP and the kernel backend pass no qdisc)."""
+    """--pace kernel: a departure time per frame, which only a backend that hands the kernel each
+    frame with its own time can carry (an AF_PACKET TX ring gives one per send(); AF_XDP and the
+    in-kernel generator pass no qdisc)."""
     if pace not in ("user", "kernel"):
         raise UsageError(f"--pace must be user or kernel, got {pace!r}")
     if pace == "kernel":
-        if backend != "udp":
-            why = "one time per send(), not per frame" if backend == "afpacket" else "no qdisc on its path"
-            raise UsageError(f"--pace kernel gives each datagram its departure time (SO_TXTIME): --backend udp; "
-                             f"{backend} cannot ({why})")
+        if not ports.backend(backend).txtime:
+            raise UsageError(f"--pace kernel gives each frame its departure time (SO_TXTIME): --backend "
+                             f"{' / '.join(ports.names(txtime=True))}; {backend} cannot")
         if rate is None:
             raise UsageError("--pace kernel paces a rate: give -r")
 
@@ -206,7 +197,7 @@ def lead_ns(cfg: GenConfig, ns_per_pkt: float) -> int:
 
 def gso_bytes(cfg: GenConfig) -> int:
     """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0."""
-    if cfg.backend != "udp" or not cfg.gso or len(set(cfg.frame.sizes)) != 1 or cfg.pace_mode == "kernel":
+    if not ports.backend(cfg.backend).gso or not cfg.gso or len(set(cfg.frame.sizes)) != 1 or cfg.pace_mode == "kernel":
         return 0  # kernel-timed: one message per datagram, each with its own departure time
     return cfg.frame.sizes[0] - header_bytes(cfg.ipv6, False)
 
@@ -257,12 +248,13 @@ class GenStep(Step):
         self.stats = w.stats
         self.gen = make_gen(cfg, w.i, pace, stats=w.stats)
         self.left = share(cfg.count, cfg.workers, w.i)
-        if ports.backend(cfg.backend).in_kernel:
+        self.in_kernel = ports.backend(cfg.backend).in_kernel
+        if self.in_kernel:
             self.slice_ns = FOREVER  # its calls end at the deadline or by the stop signal, not per slice
 
     def __call__(self, until_ns: int) -> bool:
         self.left -= self.port.gen_run(self.gen, self.cfg.batch, self.left, until_ns)
-        if hasattr(self.port, "departures"):  # paced in the kernel: its slots and skips
+        if self.in_kernel:  # paced in the kernel: its slots and skips
             for k, v in self.port.departures().items():
                 self.stats[D[k]] = v
         return self.left > 0
@@ -311,10 +303,10 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
     from wirespeed.tools import replay
 
     b = ports.backend(cfg.backend)
-    if b.name not in ("afpacket", "xdp", "kernel"):
-        raise UsageError(f"--pcap replays over --backend afpacket, xdp or kernel, not {b.name}")
-    if b.name == "kernel" and cfg.timing == "original":
-        raise UsageError("--backend kernel replays at a constant interval (-r) or as fast as it goes, "
+    if not b.replay:
+        raise UsageError(f"--pcap replays over --backend {', '.join(ports.names(replay=True))}, not {b.name}")
+    if b.in_kernel and cfg.timing == "original":
+        raise UsageError(f"--backend {b.name} replays at a constant interval (-r) or as fast as it goes, "
                          "not --timing original")
     if cfg.workers != 1:
         raise UsageError("--pcap replays from one worker: -w 1")
@@ -332,9 +324,10 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
     if int(cap.lengths.max()) > b.max_frame:
         raise UsageError(f"--backend {b.name} sends frames up to {b.max_frame} bytes; --pcap {cfg.pcap} has "
                          f"{int(cap.lengths.max())}")
-    if b.name == "kernel" and int(cap.lengths.min()) != int(cap.lengths.max()):
-        raise UsageError(f"--backend kernel sends one frame length (the live frame's); --pcap {cfg.pcap} has "
-                         f"{int(cap.lengths.min())} to {int(cap.lengths.max())} bytes: use afpacket or xdp")
+    if b.fixed_frame and int(cap.lengths.min()) != int(cap.lengths.max()):
+        raise UsageError(f"--backend {b.name} sends one frame length (the live frame's); --pcap {cfg.pcap} has "
+                         f"{int(cap.lengths.min())} to {int(cap.lengths.max())} bytes: use "
+                         f"{' or '.join(ports.names(replay=True, fixed_frame=False))}")
     done = replay.rewrite(cap, **cfg.rewrite)
     if done:
         note(f"rewrote {', '.join(f'{k} in {v:,} frame(s)' for k, v in done.items())} of {len(cap):,}")
@@ -342,7 +335,7 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
         if cfg.rate is not None else 0.0
     interval = 1e9 / pps if pps else 0.0
     cpus = driver.cpu_plan(1, cfg.cpus, descending=True, note=note)
-    in_kernel = b.name == "kernel"
+    in_kernel = b.in_kernel
     pace = replay.KernelPace(interval, cfg.max_burst)
     spec = ports.PortSpec(cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=int(cap.lengths.max()) + FCS,
                           qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear, copy=cfg.copy, xdp_mode=cfg.xdp_mode,
@@ -372,7 +365,7 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
                 exit_after_setup=cfg.exit_after_setup), pace
 
 
-D = {name: i for i, name in enumerate(core.DEPARTURE_NAMES)}
+D = core.D
 
 
 def departures(stats, seconds: float, pace: float, workers: int) -> dict:

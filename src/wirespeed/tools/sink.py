@@ -20,7 +20,7 @@ from wirespeed.runner import driver, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
 from wirespeed.runner.session import Result, ToolSession
 
-S = {name: i for i, name in enumerate(core.SINK_STAT_NAMES)}
+S = core.S
 SEQ_KEYS = ("lost", "reordered", "duplicated")
 
 
@@ -120,7 +120,7 @@ class SinkStep(Step):
             self.sink.capture(self.fd, cfg.snaplen, cfg.write_count or 2**64 - 1)
 
     def facts(self) -> dict:
-        return self.port.facts() if hasattr(self.port, "facts") else {}
+        return self.port.facts()
 
     def __call__(self, until_ns: int) -> bool:
         self.port.sink_run(self.sink, self.cfg.batch, FOREVER, until_ns)
