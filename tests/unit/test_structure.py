@@ -4,6 +4,7 @@ use, and every backend is one module plus one registry entry."""
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from wirespeed.base.errors import UsageError
 from wirespeed import options
 
 PKG = Path(wirespeed.__file__).parent
+REPO = Path(__file__).resolve().parents[2]
 # Lower number = lower layer. A module may import its own layer or lower ones, never higher.
 LAYERS = {"core": 0, "_core": 0, "base": 0, "bpf": 1, "mem": 1, "ports": 2, "lab": 2, "runner": 3, "tools": 4,
           "options": 4, "api": 5, "cli": 6, "__init__": 7, "__main__": 7}
@@ -105,15 +107,16 @@ def test_each_c_header_compiles_on_its_own(header, tmp_path):
 def test_every_backend_is_one_module_with_what_its_entry_promises(name):
     b = ports.BACKENDS[name]
     mod = importlib.import_module(f"wirespeed.ports.{b.module}")
-    assert hasattr(mod, "prepare") or hasattr(mod, "open"), f"{mod.__name__} has neither prepare nor open"
-    assert b.transmit or b.receive
+    assert any(hasattr(mod, f) for f in ("prepare", "open", "prepare_pair")), f"{mod.__name__} opens no port"
+    assert b.transmit or b.receive or b.forward
     assert b.options <= set(options.BACKEND_OPTIONS), b.options - set(options.BACKEND_OPTIONS)
 
 
 def test_registry_answers_what_can_do_what():
     assert ports.names(transmit=True) == ("afpacket", "udp", "xdp", "kernel")
     assert ports.names(receive=True) == ("afpacket", "udp", "xdp", "xdp-count")
-    assert ports.names(transmit=True, receive=True, user_frames=True) == ("afpacket", "udp", "xdp")
+    assert ports.names(forward=True) == ("afpacket", "xdp", "xdp-redirect")
+    assert ports.names(transmit=True, timestamps=True) == ("afpacket", "udp", "xdp")
     with pytest.raises(UsageError, match="--backend must be one of"):
         ports.backend("dpdk")
 
@@ -122,7 +125,7 @@ def test_registry_answers_what_can_do_what():
     ("udp", "no_linear", True, "--no-linear applies to --backend afpacket, not udp"),
     ("afpacket", "copy", "zc", "-C/--copy applies to --backend xdp, not afpacket"),
     ("udp", "filter_port", True, "--filter-port applies to --backend afpacket, not udp"),
-    ("kernel", "xdp_mode", "skb", "-m/--xdp-mode applies to --backend xdp / xdp-count, not kernel"),
+    ("kernel", "xdp_mode", "skb", "-m/--xdp-mode applies to --backend xdp / xdp-count / xdp-redirect, not kernel"),
 ])
 def test_options_that_do_not_apply_to_the_backend_are_refused(backend, flag, value, needle):
     class Args:
@@ -133,3 +136,40 @@ def test_options_that_do_not_apply_to_the_backend_are_refused(backend, flag, val
     setattr(args, flag, value)
     with pytest.raises(UsageError, match=needle.replace("/", "/").replace("-", "-")):
         options.check_backend_options(args)
+
+
+def _readme_map() -> list[tuple[str, str]]:
+    """(entry, its text) of every top-level entry in README's layout block, in order."""
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("```\nsrc/wirespeed/\n") + 4 :]
+    block = block[: block.index("\n```")]
+    rows: list[tuple[str, str]] = []
+    for line in block.splitlines()[1:]:
+        if line.startswith("  ") and not line.startswith("   "):
+            name, _, rest = line.strip().partition(" ")
+            rows.append((name, rest))
+        elif line.startswith("   ") and rows:
+            rows[-1] = (rows[-1][0], rows[-1][1] + " " + line.strip())
+        else:
+            break  # tests/, bench/, docs/: beside the package
+    return rows
+
+
+def test_the_readme_layer_map_names_every_module_lowest_layer_first():
+    PKG = REPO / "src" / "wirespeed"  # the tree the README describes
+    rows = _readme_map()
+    names = [n for n, _ in rows]
+    have = sorted(p.name + ("/" if p.is_dir() else "") for p in PKG.iterdir()
+                  if p.name not in ("__init__.py", "__main__.py", "py.typed", "__pycache__")
+                  and not p.name.endswith((".so", ".egg-info")))
+    assert sorted(names) == have, "README's layer map and src/wirespeed differ"
+    layers = [LAYERS[n.rstrip("/").removesuffix(".py")] for n in names if n != "csrc/"]
+    assert layers == sorted(layers), f"README's layer map is not lowest first: {names}"
+    for name, text in rows:
+        folder = PKG / name.rstrip("/")
+        if folder.is_dir() and name != "csrc/":
+            words = set(re.findall(r"[\w]+", text))
+            missing = [p.stem for p in folder.glob("*.py") if p.stem not in words and p.stem != "__init__"]
+            assert not missing, f"README's layer map leaves out {name}{', '.join(missing)}"
+    csrc = next(text for name, text in rows if name == "csrc/")
+    assert not [p.name for p in (PKG / "csrc").glob("*.[ch]") if p.name not in csrc and p.name != "core.c"]

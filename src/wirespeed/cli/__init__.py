@@ -164,18 +164,27 @@ def _run(tool_run, cfg, args, tool: str) -> None:
     tool_run(cfg, _reporter(args, tool))
 
 
-def _gen_options(args) -> dict:
-    """The generator's options as the API takes them (already typed by the parser)."""
-    return dict(
-        backend=args.backend, rate=args.rate, size=args.size, count=args.count, duration=args.duration,
-        batch=args.batch, workers=args.workers, cpu=args.cpu, ipv6=args.ipv6, src_mac=args.src_mac,
-        dst_mac=args.dst_mac, src_ip=args.src_ip, dst_ip=args.dst_ip, sport=args.sport, dport=args.dport,
-        vary=args.vary, flows=args.flows, seed=args.seed, ttl=args.ttl, tos=args.tos, df=not args.no_df,
-        ip_id=args.ip_id, stamp=not args.no_stamp, payload=args.payload, link=args.link, max_burst=args.max_burst,
-        pace=args.pace, copy=args.copy, xdp_mode=args.xdp_mode, qdisc_bypass=not args.no_bypass,
-        linear=not args.no_linear, gso=not args.no_gso, prepare_peer=args.prepare_peer, interval=args.interval,
-        exit_after_setup=args.exit_after_setup, pcap=args.pcap, timing=args.timing, speed=args.speed,
-        loop=args.loop, cli=True)
+# Where an API keyword's value sits in the parsed command line when the option is not spelled
+# as the keyword: a switch that turns a default off, or a file option named for its file.
+NEGATED = {"df": "no_df", "stamp": "no_stamp", "qdisc_bypass": "no_bypass", "linear": "no_linear", "gso": "no_gso",
+           "bulk": "no_bulk", "bypass": "no_bypass_qdisc", "zero_copy": "no_zero_copy", "latency": "no_latency"}
+RENAMED = {"hist": "hist_file", "write": "write_file"}
+
+
+def api_options(fn, args, **given) -> dict:
+    """The keywords of API function `fn` that the command line has, read from the parsed `args`
+    (already typed by the parser), then `given`: the one forwarding from the CLI to the API."""
+    import inspect
+
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.kind != p.KEYWORD_ONLY or name in given:
+            continue
+        if name in NEGATED and hasattr(args, NEGATED[name]):
+            out[name] = not getattr(args, NEGATED[name])
+        elif hasattr(args, RENAMED.get(name, name)):
+            out[name] = getattr(args, RENAMED.get(name, name))
+    return {**out, **given}
 
 
 def _cmd_gen(args) -> int:
@@ -183,7 +192,7 @@ def _cmd_gen(args) -> int:
     from wirespeed.tools import gen
 
     opt.check_backend_options(args)
-    options = _gen_options(args)
+    options = api_options(api.gen_config_at, args)
     gen.check_pace(args.backend, args.pace, args.rate)
     if args.pcap is None:  # before anything opens
         if args.ipv6 and (args.ip_id is not None or args.no_df):
@@ -204,12 +213,7 @@ def _cmd_sink(args) -> int:
     opt.check_backend_options(args)
 
     def body(r: Resolved) -> None:
-        cfg = api.sink_config_at(
-            r.wheres[0], r.topo, backend=args.backend, bind=args.bind, port=args.port, filter_port=args.filter_port,
-            count=args.count, duration=args.duration, interval=args.interval, workers=args.workers, cpu=args.cpu,
-            batch=args.batch, xdp_mode=args.xdp_mode, copy=args.copy, exit_after_setup=args.exit_after_setup,
-            hist=args.hist_file, write=args.write_file, snaplen=args.snaplen, write_count=args.write_count,
-            count_only=args.count_only, spin=args.spin, busy_poll=args.busy_poll)
+        cfg = api.sink_config_at(r.wheres[0], r.topo, **api_options(api.sink_config_at, args))
         _run(sink.run, cfg, args, "sink")
 
     return _in_place(args, "sink", [args.iface] if args.iface else [], body)
@@ -225,13 +229,8 @@ def _cmd_fwd(args) -> int:
         raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
 
     def body(r: Resolved) -> None:
-        cfg = api.fwd_config_at(
-            r.wheres[0], r.wheres[1], backend=args.backend, batch=args.batch, hook=hook, qdisc=args.qdisc,
-            limit=args.limit, bulk=not args.no_bulk, bypass=not args.no_bypass_qdisc, byte_budget=args.byte_budget,
-            pool=args.pool, count=args.count, duration=args.duration, interval=args.interval,
-            idle_stop=args.idle_stop, cpu=args.cpu, copy=args.copy, xdp_mode=args.xdp_mode,
-            zero_copy=not args.no_zero_copy, buffers=args.buffers, exit_after_setup=args.exit_after_setup,
-            hook_name=args.hook, workers=args.workers)
+        cfg = api.fwd_config_at(r.wheres[0], r.wheres[1],
+                                **api_options(api.fwd_config_at, args, hook=hook, hook_name=args.hook))
         _run(fwd.run, cfg, args, "fwd")
 
     return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")
@@ -242,10 +241,9 @@ def _cmd_search(args) -> int:
     from wirespeed.tools import search
 
     opt.check_backend_options(args)
-    options = {k: getattr(args, k) for k in api.SEARCH_OPTIONS}
     rep = search.SearchReporter("search", args.json, output.console())
-    api.search(reporter=rep, latency=not args.no_latency, cli=True,
-               record_options={k: v for k, v in vars(args).items() if k != "func"}, **options)
+    api.search(**api_options(api.search, args, lab=args.lab, reporter=rep,
+                             record_options={k: v for k, v in vars(args).items() if k != "func"}))
     return 0
 
 
@@ -416,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("inp", nargs="?", metavar="IN", help="receiving interface (default: the lab's fwd node)")
     f.add_argument("out", nargs="?", metavar="OUT", help="transmitting interface")
     opt.add_where(f, "IN and OUT")
-    run = opt.add_run(f, 64, (*ports.names(transmit=True, receive=True, user_frames=True), "kernel"), workers=False)
+    run = opt.add_run(f, 64, ports.names(forward=True), workers=False)
     run.add_argument("--idle-stop", type=opt.duration, metavar="T", help="stop this long after traffic stops")
     run.add_argument("-w", "--workers", type=opt.positive_int, default=1,
                      help="forwarders, each on its own CPU: xdp, worker i on IN's RX queue i and OUT's TX queue i; "
@@ -452,8 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     pth.add_argument("--dst-mac", type=opt.mac, help="your path: the MAC of the DUT's ingress")
     pth.add_argument("--src-ip", help="default 198.18.0.1")
     pth.add_argument("--dst-ip", help="default 198.18.1.2 (the lab's sink)")
-    pth.add_argument("--fwd-backend", choices=("afpacket", "xdp", "kernel"), default="afpacket",
-                     help="--dut fwd: its ports (kernel: the in-kernel forwarder, XDP redirect)")
+    pth.add_argument("--fwd-backend", choices=ports.names(forward=True), default="afpacket",
+                     help="--dut fwd: its backend (" + "; ".join(f"{n}: {ports.BACKENDS[n].summary}"
+                                                             for n in ports.names(forward=True)) + ")")
     pth.add_argument("--hook", metavar="SPEC", help="--dut fwd: its per-batch hook")
     m = z.add_argument_group("method (RFC 9971)")
     m.add_argument("--preset", choices=("quick", "csit", "rfc2544", "tst009"), default="quick",
@@ -473,9 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-latency", action="store_true", help="skip the latency trials")
     t = z.add_argument_group("tester")
     t.add_argument("-s", "--size", default="64", help="frame sizes incl. FCS: 64, 64,512,1518 or imix")
-    t.add_argument("--backend", choices=("afpacket", "udp", "xdp", "kernel"), default="afpacket",
+    t.add_argument("--backend", choices=ports.names(transmit=True), default="afpacket",
                    help="the generator's backend (kernel: no latency, its frames carry no time)")
-    t.add_argument("--rx-backend", choices=("afpacket", "xdp", "xdp-count"), default="afpacket",
+    t.add_argument("--rx-backend", choices=ports.names(receive=True, payload_only=False), default="afpacket",
                    help="the receiver's backend (xdp-count: fastest, no sequence or latency)")
     t.add_argument("-b", "--batch", type=opt.positive_int, default=64)
     t.add_argument("--max-burst", type=opt.positive_int, default=32)
