@@ -114,22 +114,24 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
                   dst_mac=None, src_ip=None, dst_ip=None, sport="9", dport="9", vary: str = "inc", flows: int = 0,
                   seed: int = 1, ttl: int = 64, tos: int = 0, df: bool = True, ip_id: int | None = None,
                   stamp: bool = True, payload=None, link=None, max_burst: int = 32, pace: str = "user",
-                  copy: str = "auto",
-                  xdp_mode: str = "native", qdisc_bypass: bool = True, linear: bool = True, gso: bool = True,
-                  prepare_peer: bool = False, interval=1.0, exit_after_setup: bool = False,
-                  pcap: str | None = None, timing: str = "rate", speed=1.0, loop: int = 1) -> GenConfig:
+                  interval=1.0, exit_after_setup: bool = False, pcap: str | None = None, timing: str = "rate",
+                  speed=1.0, loop: int = 1, **backend_options) -> GenConfig:
     """The generator's config at `where` (topo: the lab it is in, or None): the one place the
     command line and the API both build it. pcap: replay that capture instead of a template
     (timing "rate" or "original", speed, loop; MACs and addresses given are written into every
-    frame, and in the lab the MACs are the lab's)."""
+    frame, and in the lab the MACs are the lab's). backend_options: the registry's options for
+    gen (ports.OPTIONS: qdisc_bypass, linear, gso, copy, xdp_mode, prepare_peer, ...), each
+    refused in one line on a backend it does not apply to."""
+    options = ports.backend_options(backend, "gen", backend_options)
+    if topo is not None:
+        options["prepare_peer"] = True  # the lab's peers are ours to prepare
     if pcap is not None:
         return _replay_config(where, topo, pcap, timing, speed, loop, src_mac, dst_mac, src_ip, dst_ip,
                               backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
                               duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
                               link_bps=_conv(link, opt.link_bps, "link"), cpus=_cpus(cpu),
-                              interval=_conv(interval, opt.interval, "interval"), qdisc_bypass=qdisc_bypass,
-                              linear=linear, copy=copy, xdp_mode=xdp_mode, exit_after_setup=exit_after_setup,
-                              workers=workers, max_burst=max_burst, prepare_peer=prepare_peer or topo is not None)
+                              interval=_conv(interval, opt.interval, "interval"), options=options,
+                              exit_after_setup=exit_after_setup, workers=workers, max_burst=max_burst)
     payload = _conv(payload, opt.hex_bytes, "payload") or b""
     mix = _frame(size)
     stamp = stamp and not payload
@@ -163,10 +165,9 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
         seed=seed, stamp=stamp, backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
         duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
         link_bps=_conv(link, opt.link_bps, "link"), workers=workers, cpus=_cpus(cpu),
-        interval=_conv(interval, opt.interval, "interval"), qdisc_bypass=qdisc_bypass, linear=linear, gso=gso,
-        copy=copy, xdp_mode=xdp_mode, ttl=ttl, tos=tos, df=df, ip_id=ip_id or 0, payload=payload,
-        exit_after_setup=exit_after_setup, max_burst=max_burst, pace_mode=pace,
-        prepare_peer=prepare_peer or topo is not None)
+        interval=_conv(interval, opt.interval, "interval"), options=options, ttl=ttl, tos=tos, df=df,
+        ip_id=ip_id or 0, payload=payload,
+        exit_after_setup=exit_after_setup, max_burst=max_burst, pace_mode=pace)
 
 
 def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int, src_mac, dst_mac, src_ip, dst_ip,
@@ -202,27 +203,26 @@ def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None,
 
 
 def sink_config_at(where: Where, topo, *, backend: str = "afpacket", count=None, duration=None, batch: int = 256,
-                   workers: int = 1, cpu=None, port: int = 9, bind: str | None = None, filter_port: bool = False,
-                   copy: str = "auto", xdp_mode: str = "native", interval=1.0,
+                   workers: int = 1, cpu=None, port: int = 9, interval=1.0,
                    exit_after_setup: bool = False, hist: str | None = None, write: str | None = None,
                    snaplen: int = 65535, write_count=None, count_only: bool = False, spin: bool = False,
-                   busy_poll: int = 0) -> SinkConfig:
+                   **backend_options) -> SinkConfig:
     """The sink's config at `where`; hist: the latency histogram's file (.hgrm); write: a pcap
     file for every frame received (snaplen bytes of each, at most write_count frames)."""
-    bind = bind or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
+    options = ports.backend_options(backend, "sink", backend_options)
+    options["bind"] = options["bind"] or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
     if hist is not None and ports.backend(backend).in_kernel:
         raise UsageError(f"--backend {backend} counts in the kernel: it has no latency histogram to write")
     for path, what in ((hist, "the histogram"), (write, "the capture")):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
             raise UsageError(f"cannot write {what} to {path}: {folder} is not a writable directory")
-    return SinkConfig(where=where, backend=backend, bind_ip=bind, port=port, filter_port=filter_port,
+    return SinkConfig(where=where, backend=backend, port=port, options=options,
                       count=_conv(count, opt.count, "count"), duration=_conv(duration, opt.duration, "duration"),
                       interval=_conv(interval, opt.interval, "interval"), workers=workers, cpus=_cpus(cpu),
-                      batch=batch, xdp_mode=xdp_mode, copy=copy, exit_after_setup=exit_after_setup,
+                      batch=batch, exit_after_setup=exit_after_setup,
                       hist_file=hist, write_file=write, snaplen=snaplen,
-                      write_count=_conv(write_count, opt.count, "write_count"), count_only=count_only, spin=spin,
-                      busy_poll=busy_poll)
+                      write_count=_conv(write_count, opt.count, "write_count"), count_only=count_only, spin=spin)
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,
@@ -238,9 +238,8 @@ def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | N
 def fwd_config_at(inp: Where, out: Where, *, backend: str = "afpacket", batch: int = 64, hook=None,
                   qdisc: str = "pfifo", limit: int = 1024, bulk: bool = True, bypass: bool = True,
                   byte_budget: int = 65536, pool: int = 8192, buffers: str = "pool", count=None, duration=None,
-                  idle_stop=None, cpu: int | None = None, copy: str = "auto", xdp_mode: str = "native",
-                  zero_copy: bool = True, interval=1.0, exit_after_setup: bool = False,
-                  hook_name: str | None = None, workers: int = 1) -> FwdConfig:
+                  idle_stop=None, cpu: int | None = None, interval=1.0, exit_after_setup: bool = False,
+                  hook_name: str | None = None, workers: int = 1, **backend_options) -> FwdConfig:
     from wirespeed.tools import hooks
 
     fn = hooks.load(hook) if isinstance(hook, str) else hook
@@ -250,8 +249,9 @@ def fwd_config_at(inp: Where, out: Where, *, backend: str = "afpacket", batch: i
                      buffers=buffers, count=_conv(count, opt.count, "count"),
                      duration=_conv(duration, opt.duration, "duration"),
                      idle_stop=_conv(idle_stop, opt.duration, "idle_stop"),
-                     interval=_conv(interval, opt.interval, "interval"), cpu=cpu, copy=copy, xdp_mode=xdp_mode,
-                     zero_copy=zero_copy, exit_after_setup=exit_after_setup, workers=workers)
+                     interval=_conv(interval, opt.interval, "interval"), cpu=cpu,
+                     options=ports.backend_options(backend, "fwd", backend_options),
+                     exit_after_setup=exit_after_setup, workers=workers)
 
 
 class _Tool:
@@ -433,7 +433,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
                          backend=backend, batch=batch, link_bps=link_bps, max_burst=max_burst,
-                         prepare_peer=topo is not None, cpus=[cpu] if cpu is not None else None)
+                         options={"prepare_peer": topo is not None}, cpus=[cpu] if cpu is not None else None)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(
             tx=txw, rx=rxw, gen=gcfg, dut=dut, preset=preset, goals=goals,

@@ -85,19 +85,23 @@ def load_config(path: str, command: str, parser: Parser) -> dict:
     if table.pop("command", command) != command:
         raise UsageError(f"--config {path}: options of another command than wirespeed {command}")
     actions = parser.options()
+    by_flag = {f: a for a in actions.values() for f in a.option_strings if f.startswith("--")}
     positionals = {a.dest for a in parser._actions if not a.option_strings}
     out = {}
     for key, value in table.items():
         dest = key.replace("-", "_")
-        act = actions.get(dest)
         if dest in positionals:
             continue  # where to run (IFACE, IN OUT) is the command line's
+        act = actions.get(dest)
+        flag = act is None and by_flag.get("--" + key.replace("_", "-"))  # a switch by its flag: no-bypass = true
+        if flag:
+            act, dest = flag, flag.dest
         if act is None:
             raise UsageError(f"--config {path}: wirespeed {command} has no option {key!r}")
         if isinstance(act, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
             if not isinstance(value, bool):
                 raise UsageError(f"--config {path}: {key} is true or false, got {value!r}")
-            out[dest] = value
+            out[dest] = (not value if isinstance(act, argparse._StoreFalseAction) else value) if flag else value
             continue
         if value is None or value == act.default:  # a default, as a record writes it: nothing to parse
             continue
@@ -163,13 +167,9 @@ def interval(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+    from wirespeed.base.units import parse_positive_int
+
+    return _typed(parse_positive_int)(text)
 
 
 def udp_port(text: str) -> int:
@@ -302,32 +302,27 @@ def hex_bytes(text: str) -> bytes:
 
 # -- option groups shared by gen, sink and fwd ----------------------------------------------------
 
-# Backend-specific options: the dest name, the flag as typed, and its default. Each backend's
-# registry entry lists the ones that apply to it; giving another is refused.
-BACKEND_OPTIONS = {
-    "no_bypass": ("--no-bypass", False),
-    "no_linear": ("--no-linear", False),
-    "filter_port": ("--filter-port", False),
-    "no_gso": ("--no-gso", False),
-    "bind": ("--bind", None),
-    "copy": ("-C/--copy", "auto"),
-    "xdp_mode": ("-m/--xdp-mode", "native"),
-    "no_zero_copy": ("--no-zero-copy", False),
-    "prepare_peer": ("--prepare-peer", False),
-    "busy_poll": ("--busy-poll", 0),
-}
-
-
 def check_backend_options(args) -> None:
-    """Refuse an option that does not apply to the chosen backend, naming those it applies to,
-    and what the backend cannot do (several workers on a one-queue backend), before anything is
-    looked up or opened."""
+    """Refuse a backend option that does not apply to the chosen backend, naming those it
+    applies to, and what the backend cannot do (several workers on a one-queue backend), before
+    anything is looked up or opened."""
     b = ports.backend(args.backend)
     ports.check_workers(b, getattr(args, "workers", 1))
-    for dest, (flag, default) in BACKEND_OPTIONS.items():
-        if getattr(args, dest, default) != default and dest not in b.options:
-            takers = [n for n, x in ports.BACKENDS.items() if dest in x.options]
-            raise UsageError(f"{flag} applies to --backend {' / '.join(takers)}, not {b.name}")
+    ports.backend_options(b.name, args.command, {o.name: getattr(args, o.name, o.default)
+                                                 for o in ports.options_of(args.command)})
+
+
+def add_backend_options(p, tool: str) -> None:
+    """The registry's backend options that `tool` takes, as arguments (ports.OPTIONS: written once)."""
+    g = p.add_argument_group("backend options (each applies to the backends named)")
+    for o in ports.options_of(tool):
+        takers = " / ".join(ports.takers(o.name))
+        kw = dict(dest=o.name, default=o.default, help=f"{takers}: {o.help}")
+        if o.switch:
+            kw["action"] = "store_false" if o.default else "store_true"
+        else:
+            kw.update(type=_typed(o.parse) if o.parse else None, choices=o.choices, metavar=o.metavar)
+        g.add_argument(*o.flags, **kw)
 
 
 def add_where(p, what: str = "IFACE") -> None:
@@ -378,17 +373,3 @@ def add_output(p) -> None:
     g.add_argument("--prometheus", metavar="[ADDR:]PORT", type=listen,
                    help="serve the live counters for Prometheus over HTTP (default address 127.0.0.1), "
                         "updated once per interval")
-
-
-def add_xdp(g, zero_copy: bool = False, busy_poll: bool = False) -> None:
-    g.add_argument("-C", "--copy", choices=("auto", "copy", "zc"), default="auto",
-                   help="xdp: zero-copy (zc), copy, or zc when the driver offers it (auto)")
-    g.add_argument("-m", "--xdp-mode", choices=("native", "skb", "auto"), default="native",
-                   help="xdp, xdp-count: driver (native) or generic (skb) attach; auto tries native first")
-    if busy_poll:
-        g.add_argument("--busy-poll", type=positive_int, default=0, metavar="USEC",
-                       help="xdp: busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL USEC, budget 64): an empty ring "
-                            "asks the driver's poll directly instead of waiting for its softirq")
-    if zero_copy:
-        g.add_argument("--no-zero-copy", action="store_true",
-                       help="xdp: copy frames through the pool instead of sending from the shared UMEM")

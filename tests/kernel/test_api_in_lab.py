@@ -17,6 +17,8 @@ import wirespeed
 from wirespeed import lab as labmod
 from wirespeed.base.errors import UsageError
 
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 

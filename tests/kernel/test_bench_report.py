@@ -2,10 +2,16 @@
 report opened in a real browser: headless Chromium from Debian, which must find every image
 decoded, every section holding a figure, a table or a reason, and no script error."""
 
+
 from __future__ import annotations
 
+import pytest
+
 from helpers import browser_check, needs_chromium, run_cli
+
 from wirespeed import lab as labmod
+
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
 
 
 @needs_chromium

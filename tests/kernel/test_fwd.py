@@ -10,6 +10,7 @@ from helpers import run_cli, needs_kernel_gen
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend,extra", [("afpacket", []), ("xdp", []), ("xdp", ["--no-zero-copy"])])
 def test_fwd_count_mode_delivers_all_but_what_the_hook_dropped(chain_lab, tools, backend, extra):
     name = chain_lab.topology.name
@@ -36,6 +37,7 @@ def test_fwd_count_mode_delivers_all_but_what_the_hook_dropped(chain_lab, tools,
     ("def hook(b):\n    raise ValueError('boom')", "ValueError: boom"),
     ("import numpy as np\ndef hook(b):\n    return np.zeros(3)", "shape"),
 ])
+@pytest.mark.slow
 def test_a_failing_hook_drops_its_batches_and_the_forwarder_goes_on(chain_lab, tools, tmp_path, monkeypatch,
                                                                        body, needle):
     (tmp_path / "badhook.py").write_text(textwrap.dedent(body) + "\n")
@@ -63,6 +65,7 @@ def test_fwd_needs_both_ends_or_none(chain_lab):
     assert r.returncode == 2 and "both IN and OUT" in r.stderr
 
 
+@pytest.mark.slow
 @needs_kernel_gen
 def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chain_lab, tools):
     """fwd --backend xdp-redirect: an XDP program on IN redirects through a DEVMAP to OUT, writing the
@@ -89,6 +92,7 @@ def test_the_kernel_forwarder_redirects_every_frame_with_the_next_hops_macs(chai
     assert all(fr[:12] == macs for fr in sample)
 
 
+@pytest.mark.slow
 def test_the_kernel_forwarder_sends_back_out_of_one_interface_with_xdp_tx(pair_lab, tools):
     """IN == OUT: the frame goes back out of the interface it came in on (XDP_TX), addressed to
     the sender (its MAC as destination, IN's as source); counted by the program, by IN's TX

@@ -32,6 +32,7 @@ INTERVAL_FIELDS = {"type", "tool", "t", "pps", "l2_mbps", "l1_mbps"}
 
 @pytest.mark.parametrize("backend,size,extra", [("afpacket", "64", []), ("afpacket", "imix", []), ("udp", "64", []),
                                                 ("udp", "64", ["--no-gso"]), ("udp", "imix", [])])
+@pytest.mark.slow
 def test_count_mode_sends_and_receives_exactly_n(pair_lab, tools, backend, size, extra):
     n = 20_000
     name = pair_lab.topology.name
@@ -89,6 +90,7 @@ def test_crafted_gaps_swaps_and_repeats_through_the_kernel(pair_lab, tools):
     assert (s["lost"], s["reordered"], s["duplicated"]) == (1, 3, 2)
 
 
+@pytest.mark.slow
 def test_rate_control_holds_100kpps(pair_lab, tools):
     gen = tools("gen", "--lab-name", pair_lab.topology.name, "-r", "100kpps", "-d", "2", "-i", "0.5")
     g = gen.finish()
@@ -119,6 +121,7 @@ def test_varied_flows_arrive_as_sent(pair_lab, tools):
         assert s["lost"] == 0
 
 
+@pytest.mark.slow
 def test_own_counters_agree_with_the_interface(pair_lab, tools):
     name = pair_lab.topology.name
     where = Where(pair_lab.topology.wires[0].b.ifname, pair_lab.netns("sink"))
@@ -145,6 +148,7 @@ def leftovers(name: str) -> dict:
 
 @pytest.mark.parametrize("tool,backend", [pytest.param(t, *p.values, id=f"{t}-{p.id}", marks=p.marks)
                                           for t in ("gen", "sink", "fwd") for p in tool_backends(t)])
+@pytest.mark.slow
 def test_exit_after_setup_opens_and_closes_leaving_nothing(request, tool, backend):
     """Every backend of every tool (the registry's): set up, stop, and nothing stays behind."""
     from helpers import run_cli

@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import EXACT, run_cli
 from wirespeed import lab as labmod
 
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
+
 
 def free_port() -> int:
     with socket.socket() as s:

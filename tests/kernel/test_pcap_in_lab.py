@@ -14,6 +14,8 @@ from helpers import EXACT, run_cli, needs_kernel_gen
 from helpers import checksums_ok, frames_of, write_dpkt
 from wirespeed import lab as labmod
 
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
+
 
 def read(path) -> list[tuple[float, bytes]]:
     with open(path, "rb") as f:

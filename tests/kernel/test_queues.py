@@ -10,6 +10,8 @@ from helpers import EXACT, run_cli, needs_kernel_gen, one_line
 from wirespeed.base.netdev import queues
 from wirespeed.base.netns import Where, in_netns
 
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
+
 
 def ends(lab) -> tuple[Where, Where]:
     w = lab.topology.wires[0]

@@ -18,6 +18,8 @@ from helpers import run_cli, tool_backends
 from wirespeed import lab as labmod
 from wirespeed.mem import shm
 
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
+
 # Every backend of every tool, from the registry (its refused backends skipped with the kernel's reason).
 CASES = [pytest.param(tool, *p.values, id=f"{tool}-{p.id}", marks=p.marks)
          for tool in ("gen", "sink", "fwd") for p in tool_backends(tool)]

@@ -17,6 +17,8 @@ from wirespeed import lab as labmod
 from wirespeed.base.netns import Where, enter_netns
 from wirespeed.ports import PortSpec, open_port
 
+pytestmark = pytest.mark.slow  # traffic for seconds, or a search, in every test
+
 N = 1_000_000
 
 

@@ -19,6 +19,7 @@ def sink_where(pair_lab) -> Where:
     return Where(pair_lab.topology.wires[0].b.ifname, pair_lab.netns("sink"))
 
 
+@pytest.mark.slow
 @needs_kernel_gen
 def test_kernel_gen_into_xdp_count_exact_and_agreeing(pair_lab, tools):
     name = pair_lab.topology.name
@@ -37,6 +38,7 @@ def test_kernel_gen_into_xdp_count_exact_and_agreeing(pair_lab, tools):
     assert sum(s["per_cpu_packets"]) == 2_000_000
 
 
+@pytest.mark.slow
 @needs_kernel_gen
 def test_kernel_gen_paces_in_the_program(pair_lab, tools):
     name = pair_lab.topology.name
@@ -66,7 +68,7 @@ def test_kernel_gen_without_an_xdp_peer_attaches_pass_and_says_so(pair_lab, tool
     assert g["packets"] == s["packets"] == s["pktgen"] == 30000
     assert (s["lost"], s["reordered"], s["duplicated"]) == (0, 0, 0)
     assert s["lat_min_ns"] is None  # the kernel's frames carry no timestamp
-    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == name)  # detached after
+    assert all(r["xdp"] is None for r in labmod.status() if r.get("lab") == name)  # detached after
 
 
 def test_an_attached_program_is_never_replaced(pair_lab):
@@ -98,12 +100,13 @@ def test_sigkill_leaves_nothing_attached(pair_lab, tools):
     sink.proc.wait(10)
     deadline = time.monotonic() + 5  # the kernel releases the link when the last fd closes
     while time.monotonic() < deadline:
-        if all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name):
+        if all(r["xdp"] is None for r in labmod.status() if r.get("lab") == pair_lab.topology.name):
             break
         time.sleep(0.05)
-    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name)
+    assert all(r["xdp"] is None for r in labmod.status() if r.get("lab") == pair_lab.topology.name)
 
 
+@pytest.mark.slow
 def test_sigint_gives_a_summary_and_detaches(pair_lab, tools):
     sink = tools("sink", "--lab-name", pair_lab.topology.name, "--backend", "xdp-count", "-d", "30")
     sink.wait_for("ready")
@@ -111,7 +114,7 @@ def test_sigint_gives_a_summary_and_detaches(pair_lab, tools):
     out, err = sink.proc.communicate(timeout=10)
     assert sink.proc.returncode == 0, err
     assert '"interrupted":true' in out.splitlines()[-1]
-    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name)
+    assert all(r["xdp"] is None for r in labmod.status() if r.get("lab") == pair_lab.topology.name)
 
 
 @pytest.mark.parametrize(
@@ -127,11 +130,12 @@ def test_kernel_backend_bad_input(pair_lab, args, needle):
     r = run_cli("gen", "--lab-name", pair_lab.topology.name, "--backend", "kernel", "-c", "10", *args)
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert all(x["xdp"] is None for x in labmod.status() if x["lab"] == pair_lab.topology.name)
+    assert all(x["xdp"] is None for x in labmod.status() if x.get("lab") == pair_lab.topology.name)
 
 
 # --- AF_XDP ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gen_backend,xdp_mode", [("xdp", "native"), ("afpacket", "skb"), ("xdp", "auto")])
 def test_af_xdp_count_mode_exact(pair_lab, tools, gen_backend, xdp_mode):
     name = pair_lab.topology.name
@@ -155,8 +159,8 @@ def test_af_xdp_burst_api_round_trip(pair_lab):
     from wirespeed.ports import Batch, PortSpec, open_port
 
     a, b = pair_lab.topology.wires[0].a, pair_lab.topology.wires[0].b
-    rx = open_port(PortSpec("xdp", Where(b.ifname, pair_lab.netns("sink")), rx=True, copy="copy"))
-    tx = open_port(PortSpec("xdp", Where(a.ifname, pair_lab.netns("gen")), tx=True, copy="copy"))
+    rx = open_port(PortSpec("xdp", Where(b.ifname, pair_lab.netns("sink")), rx=True, options={"copy": "copy"}))
+    tx = open_port(PortSpec("xdp", Where(a.ifname, pair_lab.netns("gen")), tx=True, options={"copy": "copy"}))
     try:
         assert rx.copy == tx.copy == "copy" and rx.xdp_mode == "native"
         frames = [bytes.fromhex(b.mac.replace(":", "") + a.mac.replace(":", "")) + b"\x88\xb5" + bytes([i]) * 50
@@ -174,14 +178,14 @@ def test_af_xdp_burst_api_round_trip(pair_lab):
     finally:
         tx.close()
         rx.close()
-    assert all(r["xdp"] is None for r in labmod.status() if r["lab"] == pair_lab.topology.name)
+    assert all(r["xdp"] is None for r in labmod.status() if r.get("lab") == pair_lab.topology.name)
 
 
 def test_zero_copy_on_veth_is_refused_in_one_line(pair_lab):
     r = run_cli("sink", "--lab-name", pair_lab.topology.name, "--backend", "xdp", "-C", "zc", "-d", "1")
     assert r.returncode == 1, r.stderr
     assert "no zero-copy here" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert all(x["xdp"] is None for x in labmod.status() if x["lab"] == pair_lab.topology.name)
+    assert all(x["xdp"] is None for x in labmod.status() if x.get("lab") == pair_lab.topology.name)
 
 
 @pytest.mark.parametrize("tool", ["gen", "sink"])

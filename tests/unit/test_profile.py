@@ -74,10 +74,10 @@ def test_bad_cpu_is_a_usage_error():
         profile.measure(cpu=4096, only={"loop"}, **QUICK)
 
 
-def test_bulk_amortises_the_ring_and_the_cache_spares_the_pool(prof):
+def test_bulk_amortises_the_ring(prof):
     # Counted, not timed: on this CPU an uncontended LOCK costs about what a plain cmpxchg does,
-    # so what bulk saves in time is within the noise of a shared machine (bench/ measures it).
-    assert ns(prof, "pool_256") < ns(prof, "pool_nocache_256")
+    # so what bulk and the pool's cache save in time is within the noise of a shared machine
+    # (bench/ and `wirespeed budget` measure it).
     one, sixty_four = prof.rings
     assert one["mpmc_lock_ops_per_handle"] == 2.0  # one CAS to enqueue, one to dequeue
     assert sixty_four["mpmc_lock_ops_per_handle"] == 2.0 / 64

@@ -109,7 +109,7 @@ def test_every_backend_is_one_module_with_what_its_entry_promises(name):
     mod = importlib.import_module(f"wirespeed.ports.{b.module}")
     assert any(hasattr(mod, f) for f in ("prepare", "open", "prepare_pair")), f"{mod.__name__} opens no port"
     assert b.transmit or b.receive or b.forward
-    assert b.options <= set(options.BACKEND_OPTIONS), b.options - set(options.BACKEND_OPTIONS)
+    assert b.options <= set(ports.OPTIONS), b.options - set(ports.OPTIONS)
 
 
 def test_registry_answers_what_can_do_what():
@@ -121,18 +121,18 @@ def test_registry_answers_what_can_do_what():
         ports.backend("dpdk")
 
 
-@pytest.mark.parametrize("backend,flag,value,needle", [
-    ("udp", "no_linear", True, "--no-linear applies to --backend afpacket, not udp"),
-    ("afpacket", "copy", "zc", "-C/--copy applies to --backend xdp, not afpacket"),
-    ("udp", "filter_port", True, "--filter-port applies to --backend afpacket, not udp"),
-    ("kernel", "xdp_mode", "skb", "-m/--xdp-mode applies to --backend xdp / xdp-count / xdp-redirect, not kernel"),
+@pytest.mark.parametrize("tool,backend,flag,value,needle", [
+    ("gen", "udp", "linear", False, "--no-linear applies to --backend afpacket, not udp"),
+    ("gen", "afpacket", "copy", "zc", "-C/--copy applies to --backend xdp, not afpacket"),
+    ("sink", "udp", "filter_port", True, "--filter-port applies to --backend afpacket, not udp"),
+    ("gen", "kernel", "xdp_mode", "skb", "-m/--xdp-mode applies to --backend xdp / xdp-count / xdp-redirect, not kernel"),
 ])
-def test_options_that_do_not_apply_to_the_backend_are_refused(backend, flag, value, needle):
+def test_options_that_do_not_apply_to_the_backend_are_refused(tool, backend, flag, value, needle):
     class Args:
         pass
 
     args = Args()
-    args.backend = backend
+    args.backend, args.command = backend, tool
     setattr(args, flag, value)
     with pytest.raises(UsageError, match=needle.replace("/", "/").replace("-", "-")):
         options.check_backend_options(args)

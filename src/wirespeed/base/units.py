@@ -183,6 +183,17 @@ MAX_COUNT = 2**63 - 1
 _COUNT_RE = re.compile(r"^\s*" + _NUM + r"\s*([kKmMgGtT]?)\s*$")
 
 
+def parse_positive_int(text: str) -> int:
+    """'64' -> 64; a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise UsageError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def parse_count(text: str) -> int:
     """'1000', '10k', '10M', '1e6' -> a whole number of packets (SI prefixes: M is a million)."""
     m = _COUNT_RE.match(text)

@@ -166,8 +166,7 @@ def _run(tool_run, cfg, args, tool: str) -> None:
 
 # Where an API keyword's value sits in the parsed command line when the option is not spelled
 # as the keyword: a switch that turns a default off, or a file option named for its file.
-NEGATED = {"df": "no_df", "stamp": "no_stamp", "qdisc_bypass": "no_bypass", "linear": "no_linear", "gso": "no_gso",
-           "bulk": "no_bulk", "bypass": "no_bypass_qdisc", "zero_copy": "no_zero_copy", "latency": "no_latency"}
+NEGATED = {"df": "no_df", "stamp": "no_stamp", "bulk": "no_bulk", "bypass": "no_bypass_qdisc", "latency": "no_latency"}
 RENAMED = {"hist": "hist_file", "write": "write_file"}
 
 
@@ -178,6 +177,8 @@ def api_options(fn, args, **given) -> dict:
 
     out = {}
     for name, p in inspect.signature(fn).parameters.items():
+        if p.kind == p.VAR_KEYWORD:  # the backend options of args.command, as the registry has them
+            out.update({o.name: getattr(args, o.name) for o in ports.options_of(args.command)})
         if p.kind != p.KEYWORD_ONLY or name in given:
             continue
         if name in NEGATED and hasattr(args, NEGATED[name]):
@@ -374,14 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
                         "then, so departures survive user-space stalls)")
     run = opt.add_run(g, 64, ports.names(transmit=True))
-    run.add_argument("--no-gso", action="store_true", help="udp: one message per datagram instead of GSO batches")
-    run.add_argument("--no-bypass", action="store_true", help="afpacket: go through the qdisc")
-    run.add_argument("--no-linear", action="store_true",
-                     help="afpacket: let the kernel reference ring pages (trafgen's path) instead of copying frames")
-    run.add_argument("--prepare-peer", action="store_true",
-                     help="kernel: a veth peer with neither XDP nor GRO would drop every frame; attach XDP_PASS "
-                          "to it for the run (the lab does this by itself)")
-    opt.add_xdp(run)
+    opt.add_backend_options(g, "gen")
     opt.add_output(g)
     g.set_defaults(func=_cmd_gen)
 
@@ -390,8 +384,6 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_where(k)
     run = opt.add_run(k, 256, ports.names(receive=True))
     run.add_argument("--port", type=opt.udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
-    run.add_argument("--bind", metavar="ADDR", help="udp: address to bind (default: the lab's sink address)")
-    run.add_argument("--filter-port", action="store_true", help="afpacket: count only UDP to --port as traffic")
     run.add_argument("--count-only", action="store_true",
                      help="count frames and bytes only: no header is read (no loss, reordering or latency)")
     run.add_argument("--spin", action="store_true",
@@ -406,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hist", metavar="FILE", dest="hist_file",
                      help="write the latency histogram at the end, as HdrHistogram's percentile distribution "
                           "(.hgrm, values in µs)")
-    opt.add_xdp(run, busy_poll=True)
+    opt.add_backend_options(k, "sink")
     opt.add_output(k)
     k.set_defaults(func=_cmd_sink)
 
@@ -422,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
     run.add_argument("--buffers", choices=("pool", "malloc"), default="pool",
                      help="malloc: a malloc'd buffer per packet instead of the pool (the talk's comparison)")
-    opt.add_xdp(run, zero_copy=True)
+    opt.add_backend_options(f, "fwd")
     q = f.add_argument_group("user code and queueing")
     q.add_argument("--hook", metavar="SPEC", help="mac-swap, ttl-dec, drop-udp:PORT or module:function")
     q.add_argument("--qdisc", choices=("pfifo", "prio"), default="pfifo", help="prio: 3 bands by DSCP")

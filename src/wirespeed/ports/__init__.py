@@ -183,13 +183,73 @@ class Backend:
     txtime: bool = False  # each frame can carry its own departure time (SO_TXTIME): --pace kernel
     replay: bool = False  # sends a capture's frames (--pcap)
     max_frame: int = 9000  # largest frame it sends, FCS included
-    options: frozenset[str] = frozenset()  # the backend-specific options that apply to it
+    options: frozenset[str] = frozenset()  # the backend options (OPTIONS) that apply to it
 
     @property
     def l2_extra(self) -> int:
         """Bytes per packet its byte counter leaves out and L2 counts (the FCS; for a UDP
         socket also the headers: added by the caller, who knows the IP version)."""
         return 4
+
+
+@dataclass(frozen=True)
+class BackendOption:
+    """An option that belongs to backends, not to a tool, written once: the command line's
+    argument, the API keyword and --config key (`name`), the check that refuses it on a backend
+    it does not apply to, and the value the port reads (`PortSpec.opt(name)`) all come from here."""
+
+    name: str  # API keyword, config key, argparse dest
+    flags: tuple[str, ...]  # its spellings on the command line
+    default: Any
+    help: str
+    tools: tuple[str, ...]  # the tools that take it: gen, sink, fwd
+    parse: Callable[[str], Any] | None = None  # text -> value (raises UsageError); None with a bool default: a switch
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    @property
+    def switch(self) -> bool:
+        return isinstance(self.default, bool) and self.parse is None
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.flags)
+
+    def value(self, v: Any) -> Any:
+        """A value as the API or a config file gives it: text goes through the option's parser."""
+        if isinstance(v, str) and self.parse is not None:
+            return self.parse(v)
+        if self.choices is not None and v not in self.choices:
+            raise UsageError(f"{self.label} must be one of {', '.join(self.choices)}, got {v!r}")
+        return v
+
+
+def _positive_int(text: str) -> int:
+    from wirespeed.base.units import parse_positive_int
+
+    return parse_positive_int(text)
+
+
+OPTIONS: dict[str, BackendOption] = {o.name: o for o in (
+    BackendOption("qdisc_bypass", ("--no-bypass",), True, "go through the qdisc", ("gen",)),
+    BackendOption("linear", ("--no-linear",), True, "let the kernel reference ring pages (trafgen's path) "
+                  "instead of copying frames", ("gen",)),
+    BackendOption("filter_port", ("--filter-port",), False, "count only UDP to --port as traffic", ("sink",)),
+    BackendOption("gso", ("--no-gso",), True, "one message per datagram instead of GSO batches", ("gen",)),
+    BackendOption("bind", ("--bind",), None, "address to bind (default: the lab's sink address)", ("sink",),
+                  parse=str, metavar="ADDR"),
+    BackendOption("copy", ("-C", "--copy"), "auto", "zero-copy (zc), copy, or zc when the driver offers it (auto)",
+                  ("gen", "sink", "fwd"), parse=None, choices=("auto", "copy", "zc")),
+    BackendOption("xdp_mode", ("-m", "--xdp-mode"), "native", "driver (native) or generic (skb) attach; auto tries "
+                  "native first", ("gen", "sink", "fwd"), choices=("native", "skb", "auto")),
+    BackendOption("zero_copy", ("--no-zero-copy",), True, "copy frames through the pool instead of sending from "
+                  "the shared UMEM", ("fwd",)),
+    BackendOption("prepare_peer", ("--prepare-peer",), False, "a veth peer with neither XDP nor GRO would drop "
+                  "every frame; attach XDP_PASS to it for the run (the lab does this by itself)", ("gen",)),
+    BackendOption("busy_poll", ("--busy-poll",), 0, "busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL USEC, budget "
+                  "64): an empty ring asks the driver's poll directly instead of waiting for its softirq", ("sink",),
+                  parse=_positive_int, metavar="USEC"),
+)}
 
 
 def _b(*names: str) -> frozenset[str]:
@@ -201,13 +261,13 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
                 transmit=True, receive=True, forward=True, replay=True,
-                options=_b("no_bypass", "no_linear", "filter_port")),
+                options=_b("qdisc_bypass", "linear", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,
-                options=_b("no_gso", "bind")),
+                options=_b("gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
                 transmit=True, receive=True, forward=True, xdp_attach=True, per_queue=True, zero_copy=True,
-                replay=True, max_frame=4100, options=_b("copy", "xdp_mode", "no_zero_copy", "busy_poll")),
+                replay=True, max_frame=4100, options=_b("copy", "xdp_mode", "zero_copy", "busy_poll")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
                 transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True, varies=("sport",),
                 timestamps=False, user_frames=False, replay=True, options=_b("prepare_peer")),
@@ -226,6 +286,46 @@ def backend(name: str) -> Backend:
         return BACKENDS[name]
     except KeyError:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
+
+
+def register(b: Backend, *options: BackendOption) -> None:
+    """Add a backend (and the options of its own) to the registry: what a backend module does
+    that is not one of ours (and what the tests do to show that nothing else is needed)."""
+    for o in options:
+        if o.name in OPTIONS and OPTIONS[o.name] != o:
+            raise ValueError(f"backend option {o.name} exists already")
+        OPTIONS[o.name] = o
+    missing = b.options - set(OPTIONS)
+    if missing:
+        raise ValueError(f"--backend {b.name}: no such option(s) {', '.join(sorted(missing))}")
+    BACKENDS[b.name] = b
+
+
+def options_of(tool: str) -> list[BackendOption]:
+    """The backend options `tool` takes (those some backend it can use applies)."""
+    return [o for o in OPTIONS.values() if tool in o.tools]
+
+
+def takers(option: str) -> list[str]:
+    return [n for n, b in BACKENDS.items() if option in b.options]
+
+
+def backend_options(backend_name: str, tool: str, given: dict) -> dict:
+    """Every backend option of `tool` with its value: `given` ones (API values, text parsed)
+    checked to apply to the backend, one line naming those it applies to when not; the rest
+    their defaults."""
+    b = backend(backend_name)
+    mine = {o.name: o for o in options_of(tool)}
+    out = {}
+    for name, v in given.items():
+        o = mine.get(name)
+        if o is None:
+            raise UsageError(f"{tool} has no option {name!r}")
+        v = o.value(v)
+        if v != o.default and name not in b.options:
+            raise UsageError(f"{o.label} applies to --backend {' / '.join(takers(name))}, not {b.name}")
+        out[name] = v
+    return {name: out.get(name, o.default) for name, o in mine.items()}
 
 
 def unavailable(name: str) -> str | None:
@@ -271,8 +371,6 @@ class PortSpec:
     batch: int = 64
     max_frame: int = 1518  # largest frame sent, FCS included
     # afpacket
-    qdisc_bypass: bool = True
-    linear: bool = True
     rx_block_size: int = 1 << 18
     rx_blocks: int = 64
     fanout: int = -1  # PACKET_FANOUT group the workers of one run share (-1: none)
@@ -281,11 +379,8 @@ class PortSpec:
     remote: tuple[str, int] | None = None
     gso: int = 0  # datagram bytes to send in GSO messages (0: one message per datagram)
     txtime: bool = False  # each datagram carries its departure time (SO_TXTIME); needs fq on the interface
-    # xdp, xdp-count
-    copy: str = "auto"
-    xdp_mode: str = "native"
+    # xdp
     share: Any = None  # an open receiving xdp port whose UMEM a transmitting one sends from
-    busy_poll: int = 0  # xdp, receiving: SO_BUSY_POLL microseconds with SO_PREFER_BUSY_POLL (0: off)
     # kernel
     gen_of: Callable[[int], Any] | None = None  # worker i's core.Gen: the frame the kernel repeats
     frames: Any = None  # kernel: replay these frames (uint8, one row each, one length) instead of a template
@@ -293,8 +388,21 @@ class PortSpec:
     max_burst: int = 32  # catch-up bound after a stall, frames
     limited: bool = True  # kernel: a count kept at a rate (-c -r, trials): the program keeps to a limit;
     #                       unpaced, the calls claim their runs from the count instead
-    prepare_peer: bool = False  # a veth peer that cannot receive XDP_TX frames gets XDP_PASS for the run
+    options: dict = field(default_factory=dict)  # the backend options (OPTIONS) given for the run
     note: Callable[[str], None] = field(default=lambda text: None, repr=False)
+
+    def opt(self, name: str) -> Any:
+        """A backend option's value for this run: as given, else its default."""
+        return self.options.get(name, OPTIONS[name].default)
+
+
+class WithOptions:
+    """A tool's config that carries backend options (`options`: those given, by name)."""
+
+    options: dict
+
+    def opt(self, name: str) -> Any:
+        return self.options.get(name, OPTIONS[name].default)
 
 
 class Prepared:

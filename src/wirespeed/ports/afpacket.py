@@ -63,5 +63,5 @@ class AfPacketPort(UserPort):
 
 def open(spec: PortSpec, counters: np.ndarray) -> AfPacketPort:
     return AfPacketPort(spec.where, counters, tx=spec.tx, rx=spec.rx, max_frame=spec.max_frame - FCS,
-                        qdisc_bypass=spec.qdisc_bypass, linear=spec.linear, rx_block_size=spec.rx_block_size,
+                        qdisc_bypass=spec.opt("qdisc_bypass"), linear=spec.opt("linear"), rx_block_size=spec.rx_block_size,
                         rx_blocks=spec.rx_blocks, fanout_group=spec.fanout)

@@ -159,7 +159,7 @@ def peer_receives(spec: PortSpec, made: ExitStack) -> None:
         index = ifindex(peer)
         if xdp_attached(index) is not None or gro_on(peer):
             return
-        if not spec.prepare_peer:
+        if not spec.opt("prepare_peer"):
             raise WirespeedError(
                 f"{spec.where} is a veth whose peer {peer} has no XDP program and GRO off: the frames sent "
                 f"with XDP_TX would vanish there; add --prepare-peer (attaches XDP_PASS to it for the run) "

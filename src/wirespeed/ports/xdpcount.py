@@ -39,7 +39,7 @@ class XdpCountPort:
         try:
             self.prog = Prog(progs.xdp_count(), {"counters": counters})
             with in_netns(spec.where):
-                self.link = XdpLink(self.prog, ifindex(spec.where), str(spec.where), spec.xdp_mode)
+                self.link = XdpLink(self.prog, ifindex(spec.where), str(spec.where), spec.opt("xdp_mode"))
         except BaseException:
             self.close()
             raise

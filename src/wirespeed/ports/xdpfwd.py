@@ -86,7 +86,7 @@ class KernelForwarder:
         self.per_cpu = words[:, : core.N_COUNTERS]
         self.counters = self.per_cpu
         with in_netns(spec.where):
-            self.link = XdpLink(prog, ifindex(spec.where), str(spec.where), spec.xdp_mode)
+            self.link = XdpLink(prog, ifindex(spec.where), str(spec.where), spec.opt("xdp_mode"))
         self.xdp_mode = self.link.mode
 
     def received(self) -> int:

@@ -197,10 +197,10 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
         if (link_info(spec.where)["mtu"] or 9000) + 14 + HEADROOM <= SMALL_FRAME:
             frame = SMALL_FRAME
     counters, _ = shared_counters(rows)
-    steer = Steering(spec.where, rxq, spec.xdp_mode) if spec.rx and spec.share is None else None  # made last
+    steer = Steering(spec.where, rxq, spec.opt("xdp_mode")) if spec.rx and spec.share is None else None  # made last
 
     def opener(sp: PortSpec, i: int) -> XdpPort:
-        return XdpPort(sp.where, tx=sp.tx, rx=sp.rx, queue=i, copy=sp.copy, ring_size=ring, frame_size=frame,
-                       counters=counters[i], share=sp.share, steer=steer, busy_poll=sp.busy_poll if sp.rx else 0)
+        return XdpPort(sp.where, tx=sp.tx, rx=sp.rx, queue=i, copy=sp.opt("copy"), ring_size=ring, frame_size=frame,
+                       counters=counters[i], share=sp.share, steer=steer, busy_poll=sp.opt("busy_poll") if sp.rx else 0)
 
     return Prepared(spec, counters, opener, (steer.close,) if steer else ())

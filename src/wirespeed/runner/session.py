@@ -67,7 +67,8 @@ class ToolSession:
     tool = "tool"
     result_type = Result
 
-    def __init__(self, note=lambda text: None):
+    def __init__(self, cfg, note=lambda text: None):
+        self.cfg = cfg  # the tool's config (GenConfig, SinkConfig, FwdConfig)
         self.note = note
         self.run: Run | None = None
         self._prev: Snapshot | None = None

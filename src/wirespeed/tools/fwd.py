@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,7 +49,7 @@ STATS_WORDS = len(KEYS) + QD_HIST + len(BUF_KEYS)
 
 
 @dataclass
-class FwdConfig:
+class FwdConfig(ports.WithOptions):
     inp: Where
     out: Where
     backend: str = "afpacket"
@@ -68,11 +68,9 @@ class FwdConfig:
     interval: float = 1.0
     idle_stop: float | None = None  # stop after this long with nothing received (tests, scripts)
     cpu: int | None = None
-    copy: str = "auto"
-    xdp_mode: str = "native"
-    zero_copy: bool = True  # IN and OUT share memory (xdp: one UMEM), frames are never copied by us
     buffers: str = "pool"  # pool (preallocated, bulk), or malloc: a malloc'd buffer per packet (the comparison)
     exit_after_setup: bool = False
+    options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
     workers: int = 1  # forwarders, one per queue pair (xdp: IN's RX queue i -> OUT's TX queue i; afpacket: fanout)
 
 
@@ -121,7 +119,7 @@ def check(cfg: FwdConfig) -> None:
 
 
 def zero_copy(cfg: FwdConfig) -> bool:
-    return cfg.zero_copy and ports.backend(cfg.backend).zero_copy
+    return cfg.opt("zero_copy") and ports.backend(cfg.backend).zero_copy
 
 
 class Forwarder:
@@ -462,11 +460,12 @@ def plan(cfg: FwdConfig, note=lambda text: None) -> Plan:
     check(cfg)
     cpus = driver.cpu_plan(cfg.workers, [cfg.cpu] if cfg.cpu is not None else None, descending=False, note=note)
     if ports.backend(cfg.backend).in_kernel:  # one program joins IN and OUT: both prepared at once
-        inp, out = ports.prepare_pair(ports.PortSpec(cfg.backend, cfg.inp, rx=True, xdp_mode=cfg.xdp_mode),
-                                      ports.PortSpec(cfg.backend, cfg.out, tx=True, prepare_peer=True, note=note))
+        inp, out = ports.prepare_pair(ports.PortSpec(cfg.backend, cfg.inp, rx=True, options=cfg.options),
+                                      ports.PortSpec(cfg.backend, cfg.out, tx=True, note=note,
+                                                     options={**cfg.options, "prepare_peer": True}))
         return Plan("fwd", 1, cpus, [inp, out], stats_words=STATS_WORDS, duration=cfg.duration, count=cfg.count,
                     exit_after_setup=cfg.exit_after_setup)
-    common = dict(batch=cfg.batch, copy=cfg.copy, xdp_mode=cfg.xdp_mode)
+    common = dict(batch=cfg.batch, options=cfg.options)
     # A TPACKET_V3 block reaches us only when full or timed out: small blocks keep the forwarder
     # fed without bubbles (measured: 993 vs 930 kpps forwarded with 32 KiB vs 256 KiB blocks).
     inp = ports.prepare(ports.PortSpec(cfg.backend, cfg.inp, rx=True, rx_block_size=1 << 15, rx_blocks=512,
@@ -505,10 +504,9 @@ class FwdSession(ToolSession):
                     ("hook_dropped", "qdisc_dropped", "no_buffer", "hook_errors", "tx_refused", "qdisc_lock_ops")})
         return out
 
-    def __init__(self, cfg: FwdConfig, note=lambda text: None):
-        super().__init__(note)
-        self.cfg = cfg
-        self.zc = zero_copy(cfg)
+    @property
+    def zc(self) -> bool:
+        return zero_copy(self.cfg)
 
     def plan(self):
         cfg = self.cfg

@@ -27,7 +27,7 @@ FIELDS = (("src_ip", "--src-ip"), ("dst_ip", "--dst-ip"), ("sport", "--sport"), 
 
 
 @dataclass
-class GenConfig:
+class GenConfig(ports.WithOptions):
     where: Where  # the sending interface
     src_mac: bytes
     dst_mac: bytes
@@ -51,11 +51,7 @@ class GenConfig:
     workers: int = 1
     cpus: list[int] | None = None
     interval: float = 1.0
-    qdisc_bypass: bool = True
-    linear: bool = True
-    gso: bool = True  # UDP: send in GSO messages when every frame has one size
-    copy: str = "auto"  # AF_XDP: zc, copy or auto
-    xdp_mode: str = "native"
+    options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
     ttl: int = 64
     tos: int = 0
     df: bool = True
@@ -65,7 +61,6 @@ class GenConfig:
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
     exit_after_setup: bool = False
     trials: bool = False  # driven trial by trial (search): each trial an exact count, as -c is
-    prepare_peer: bool = False  # kernel: a veth peer that cannot receive XDP_TX frames gets XDP_PASS
     pcap: str | None = None  # replay this capture's frames instead of building them (tools.replay)
     timing: str = "rate"  # pcap: "rate" (-r, or as fast as possible) or "original" (the capture's own)
     speed: float = 1.0  # pcap, original timing: this many times faster
@@ -197,7 +192,7 @@ def lead_ns(cfg: GenConfig, ns_per_pkt: float) -> int:
 
 def gso_bytes(cfg: GenConfig) -> int:
     """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0."""
-    if not ports.backend(cfg.backend).gso or not cfg.gso or len(set(cfg.frame.sizes)) != 1 or cfg.pace_mode == "kernel":
+    if not ports.backend(cfg.backend).gso or not cfg.opt("gso") or len(set(cfg.frame.sizes)) != 1 or cfg.pace_mode == "kernel":
         return 0  # kernel-timed: one message per datagram, each with its own departure time
     return cfg.frame.sizes[0] - header_bytes(cfg.ipv6, False)
 
@@ -228,12 +223,12 @@ def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.Port
     flows = cfg.flows or cfg.sports.count
     return ports.PortSpec(
         cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=max(cfg.frame.sizes),
-        qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear,
+        options=cfg.options,
         local=(str(cfg.src_ip), cfg.sports.lo), remote=(str(cfg.dst_ip), cfg.dports.lo), gso=gso_bytes(cfg),
-        copy=cfg.copy, xdp_mode=cfg.xdp_mode, txtime=cfg.pace_mode == "kernel",
+        txtime=cfg.pace_mode == "kernel",
         gen_of=lambda i: make_gen(cfg, i, pace),
         sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
-        prepare_peer=cfg.prepare_peer, max_burst=cfg.max_burst, note=note,
+        max_burst=cfg.max_burst, note=note,
         limited=(cfg.count is not None or cfg.trials) and pace > 0,  # unpaced: the calls claim the count
     )
 
@@ -338,9 +333,9 @@ def replay_plan(cfg: GenConfig, note=lambda text: None):
     in_kernel = b.in_kernel
     pace = replay.KernelPace(interval, cfg.max_burst)
     spec = ports.PortSpec(cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=int(cap.lengths.max()) + FCS,
-                          qdisc_bypass=cfg.qdisc_bypass, linear=cfg.linear, copy=cfg.copy, xdp_mode=cfg.xdp_mode,
+                          options=cfg.options,
                           note=note, frames=replay.frame_rows(cap) if in_kernel else None,
-                          gen_of=lambda i: pace, max_burst=cfg.max_burst, prepare_peer=cfg.prepare_peer)
+                          gen_of=lambda i: pace, max_burst=cfg.max_burst)
     prep = ports.prepare(spec, 1)
     original, speed, loops = cfg.timing == "original", cfg.speed, cfg.loops
     plan_ = Plan("gen", 1, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
@@ -404,10 +399,6 @@ class GenSession(ToolSession):
 
     tool = "gen"
     result_type = GenResult
-
-    def __init__(self, cfg: GenConfig, note=lambda text: None):
-        super().__init__(note)
-        self.cfg = cfg
 
     def plan(self):
         cfg = self.cfg

@@ -412,7 +412,8 @@ class _Runs:
             gplan, pace = genmod.plan(g, note=note)
             self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
             scfg = sinkmod.SinkConfig(where=cfg.rx, backend=cfg.rx_backend, batch=256,
-                                      bind_ip=str(cfg.gen.dst_ip))
+                                      options={"bind": str(cfg.gen.dst_ip)} if ports.backend(cfg.rx_backend).payload_only
+                                      else {})
             splan = sinkmod.plan(scfg, note=note)
             self.sink = self._start(Run(splan, lambda w: sinkmod.SinkStep(scfg, w)))
             self.fwd = None

@@ -7,7 +7,7 @@ counted by the kernel itself (xdp-count).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,20 +25,16 @@ SEQ_KEYS = ("lost", "reordered", "duplicated")
 
 
 @dataclass
-class SinkConfig:
+class SinkConfig(ports.WithOptions):
     where: Where
     backend: str = "afpacket"
-    bind_ip: str = "0.0.0.0"
-    port: int = 9  # UDP: the port bound; AF_PACKET: count only UDP to it when filter_port
-    filter_port: bool = False
+    port: int = 9  # UDP: the port bound (at --bind); AF_PACKET: count only UDP to it with --filter-port
     count: int | None = None
     duration: float | None = None
     interval: float = 1.0
     workers: int = 1
     cpus: list[int] | None = None
     batch: int = 256
-    xdp_mode: str = "native"  # xdp, xdp-count: native, skb or auto
-    copy: str = "auto"  # xdp: zc, copy or auto
     exit_after_setup: bool = False
     hist_file: str | None = None  # the latency histogram, written at the end (HdrHistogram .hgrm)
     write_file: str | None = None  # every frame received, as nanosecond pcap (written in C)
@@ -46,7 +42,7 @@ class SinkConfig:
     write_count: int | None = None  # at most this many frames written
     count_only: bool = False  # count frames and bytes, look into none (no sequence, latency)
     spin: bool = False  # never sleep on an empty ring (a whole CPU, as DPDK's loops)
-    busy_poll: int = 0  # xdp: SO_BUSY_POLL microseconds, SO_PREFER_BUSY_POLL
+    options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
 
 
 def check(cfg: SinkConfig) -> None:
@@ -97,7 +93,7 @@ def pcap_records(path: str) -> int:
 
 
 def l2_extra(cfg: SinkConfig) -> int:
-    return header_bytes(":" in cfg.bind_ip, False) if ports.backend(cfg.backend).payload_only else FCS
+    return header_bytes(":" in (cfg.opt("bind") or ""), False) if ports.backend(cfg.backend).payload_only else FCS
 
 
 class SinkStep(Step):
@@ -108,7 +104,7 @@ class SinkStep(Step):
         self.port = w.open()
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         self.stats = w.stats  # in the kernel's case: first and last time traffic was seen
-        self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.filter_port else 0, stats=w.stats,
+        self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.opt("filter_port") else 0, stats=w.stats,
                                                           count_only=cfg.count_only, spin=cfg.spin)
         self.w, self.fd = w, None
         if cfg.write_file:
@@ -141,9 +137,8 @@ def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
     check(cfg)
     b = ports.backend(cfg.backend)
     cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=False, note=note)
-    spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.bind_ip, cfg.port),
-                          fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, copy=cfg.copy,
-                          xdp_mode=cfg.xdp_mode, busy_poll=cfg.busy_poll, note=note)
+    spec = ports.PortSpec(cfg.backend, cfg.where, rx=True, batch=cfg.batch, local=(cfg.opt("bind") or "0.0.0.0", cfg.port),
+                          fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, options=cfg.options, note=note)
     prep = ports.prepare(spec, cfg.workers)
     return Plan("sink", cfg.workers, cpus, [prep], stats_words=2 if b.in_kernel else core.SINK_STATS_WORDS,
                 duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup)
@@ -219,10 +214,9 @@ class SinkSession(ToolSession):
     tool = "sink"
     result_type = SinkResult
 
-    def __init__(self, cfg: SinkConfig, note=lambda text: None):
-        super().__init__(note)
-        self.cfg = cfg
-        self.backend = ports.backend(cfg.backend)
+    @property
+    def backend(self) -> ports.Backend:
+        return ports.backend(self.cfg.backend)
 
     def plan(self):
         cfg = self.cfg
