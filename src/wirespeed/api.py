@@ -27,8 +27,8 @@ import inspect
 import ipaddress
 import os
 
+from wirespeed import core, ports
 from wirespeed import lab as labmod
-from wirespeed import ports
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netdev import link_info
 from wirespeed.base.netns import Where
@@ -71,24 +71,38 @@ def _frame(value) -> FrameMix:
     return parse_frame(str(value))
 
 
-class _Place:
-    """Where a tool runs: an interface (optionally in a namespace), or a lab's node."""
+class Place:
+    """Where a tool runs: the interfaces named (in a namespace), or a lab's node; with `make`
+    the lab is made for the run if it is not up, and close() removes what was made. The one
+    resolver of the command line (--lab) and the API (lab=)."""
 
-    def __init__(self, ifnames: list[str], netns: str | None, lab, node: str, topology: str):
-        self.topo = None
+    def __init__(self, ifnames: list[str], netns: str | None, lab_name: str, node: str, topology: str,
+                 make: bool = False, what: str = "a tool in the lab"):
+        self.topo, self.created = None, False
         if ifnames:
-            if lab is not None:
-                raise UsageError("give an interface or a lab, not both")
+            if make:
+                raise UsageError(f"give {'IN OUT' if len(ifnames) > 1 else 'an interface'} or --lab, not both")
             self.wheres = [Where(n, netns) for n in ifnames]
             for w in self.wheres:
-                link_info(w)
+                link_info(w)  # an unknown interface or namespace is named before anything else
             return
         if netns:
-            raise UsageError("netns names the namespace of an interface you give; without one the lab is used")
-        name = lab.topology.name if isinstance(lab, labmod.Lab) else (lab or "lab")
-        labmod.require_root("a tool in the lab")
-        self.topo, _ = labmod.resolve(labmod.check_name(name), False, topology=topology)
+            raise UsageError("--netns names the namespace of an interface you give; without one the lab is used")
+        labmod.require_root(what)
+        self.topo, self.created = labmod.resolve(labmod.check_name(lab_name), make, topology=topology)
         self.wheres = [Where(e.ifname, self.topo.netns(node)) for e in self.topo.endpoints(node)]
+
+    def close(self) -> None:
+        if self.created:
+            labmod.down(self.topo.name)
+            self.created = False
+
+
+def _place(ifnames: list[str], netns: str | None, lab, node: str, topology: str) -> Place:
+    """The API's place: lab is a Lab, a lab's name, or None (the lab named 'lab')."""
+    if ifnames and lab is not None:
+        raise UsageError("give an interface or a lab, not both")
+    return Place(ifnames, netns, lab.topology.name if isinstance(lab, labmod.Lab) else (lab or "lab"), node, topology)
 
 
 def _name(option: str) -> str:
@@ -105,7 +119,7 @@ def _cpus(value) -> list[int] | None:
 def gen_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> GenConfig:
     """A GenConfig from the command line's words (see wirespeed gen --help): on an interface
     (in a namespace), or on a lab's gen node."""
-    place = _Place([iface] if iface else [], netns, lab, "gen", "pair")
+    place = _place([iface] if iface else [], netns, lab, "gen", "pair")
     return gen_config_at(place.wheres[0], place.topo, **options)
 
 
@@ -113,7 +127,7 @@ def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, s
                   duration=None, batch: int = 64, workers: int = 1, cpu=None, ipv6: bool = False, src_mac=None,
                   dst_mac=None, src_ip=None, dst_ip=None, sport="9", dport="9", vary: str = "inc", flows: int = 0,
                   seed: int = 1, ttl: int = 64, tos: int = 0, df: bool = True, ip_id: int | None = None,
-                  stamp: bool = True, payload=None, link=None, max_burst: int = 32, pace: str = "user",
+                  stamp: bool = True, payload=None, link=None, max_burst: int = core.PACE_MAX_BURST, pace: str = "user",
                   interval=1.0, exit_after_setup: bool = False, pcap: str | None = None, timing: str = "rate",
                   speed=1.0, loop: int = 1, **backend_options) -> GenConfig:
     """The generator's config at `where` (topo: the lab it is in, or None): the one place the
@@ -198,7 +212,7 @@ def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int,
 
 def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> SinkConfig:
     """A SinkConfig from the command line's words (see wirespeed sink --help)."""
-    place = _Place([iface] if iface else [], netns, lab, "sink", "pair")
+    place = _place([iface] if iface else [], netns, lab, "sink", "pair")
     return sink_config_at(place.wheres[0], place.topo, **options)
 
 
@@ -231,7 +245,7 @@ def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | N
     or a callable taking a HookBatch."""
     if bool(inp) != bool(out):
         raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
-    place = _Place([inp, out] if inp else [], netns, lab, "fwd", "chain")
+    place = _place([inp, out] if inp else [], netns, lab, "fwd", "chain")
     return fwd_config_at(place.wheres[0], place.wheres[1], **options)
 
 
@@ -354,7 +368,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
            rx: str | None = None, rx_netns: str | None = None, src_mac=None, dst_mac=None, src_ip=None, dst_ip=None,
            fwd_backend: str = "afpacket", hook=None, preset: str = "quick", goal=None, final_trial_duration=None,
            duration_sum=None, width: float | None = None, min_load=None, max_load=None, link=None, trial_wait=0.5,
-           size="64", backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, max_burst: int = 32,
+           size="64", backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, max_burst: int = core.PACE_MAX_BURST,
            cpu=None, latency: bool = True, reporter=None, record_options: dict | None = None) -> SearchResult:
     """Zero-loss and partial-loss throughput of a path by RFC 9971 (wirespeed search; blocking).
     In a lab (lab: a Lab, a lab's name, or True to make one for the search and remove it after)

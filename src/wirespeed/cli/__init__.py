@@ -11,11 +11,10 @@ import os
 import signal
 import sys
 
-from wirespeed import __version__, ports
+from wirespeed import __version__, core, ports
 from wirespeed.base import output
 from wirespeed.base.errors import UsageError, WirespeedError
 from wirespeed.base.units import RATE_HELP
-from wirespeed.base.netns import Where
 from wirespeed import options as opt
 
 
@@ -93,44 +92,17 @@ def _cmd_lab(args) -> int:
     return 0
 
 
-class Resolved:
-    """Where a tool runs: the interfaces it was given, or the lab's node (made for the run with
-    --lab, removed after). The one resolver for gen, sink and fwd."""
-
-    def __init__(self, args, node: str, ifnames: list[str], topology: str = "pair"):
-        from wirespeed import lab
-        from wirespeed.base.netdev import link_info
-
-        self.topo = None
-        self.created = False
-        if ifnames:
-            if args.lab:
-                raise UsageError(f"give {'IN OUT' if len(ifnames) > 1 else 'an interface'} or --lab, not both")
-            self.wheres = [Where(name, args.netns) for name in ifnames]
-            for w in self.wheres:
-                link_info(w)  # an unknown interface or namespace is named before anything else
-            return
-        if args.netns:
-            raise UsageError("--netns names the namespace of an interface you give; without one the lab is used")
-        lab.require_root(f"wirespeed {args.command} in the lab")
-        self.topo, self.created = lab.resolve(lab.check_name(args.lab_name), args.lab, topology=topology)
-        self.wheres = [Where(e.ifname, self.topo.netns(node)) for e in self.topo.endpoints(node)]
-        self.node = node
-
-    def close(self) -> None:
-        if self.created:
-            from wirespeed import lab
-
-            lab.down(self.topo.name)
-            self.created = False
-
-
 def _in_place(args, node: str, ifnames: list[str], body, topology: str = "pair") -> int:
-    r = Resolved(args, node, ifnames, topology)
+    """Run body(place) where the tool runs (the one resolver, api.Place); a lab made for the run
+    (--lab) is removed after it."""
+    from wirespeed import api
+
+    place = api.Place(ifnames, args.netns, args.lab_name, node, topology, make=args.lab,
+                      what=f"wirespeed {args.command} in the lab")
     try:
-        body(r)
+        body(place)
     finally:
-        r.close()
+        place.close()
     return 0
 
 
@@ -213,7 +185,7 @@ def _cmd_sink(args) -> int:
 
     opt.check_backend_options(args)
 
-    def body(r: Resolved) -> None:
+    def body(r) -> None:
         cfg = api.sink_config_at(r.wheres[0], r.topo, **api_options(api.sink_config_at, args))
         _run(sink.run, cfg, args, "sink")
 
@@ -229,7 +201,7 @@ def _cmd_fwd(args) -> int:
     if bool(args.inp) != bool(args.out):
         raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
 
-    def body(r: Resolved) -> None:
+    def body(r) -> None:
         cfg = api.fwd_config_at(r.wheres[0], r.wheres[1],
                                 **api_options(api.fwd_config_at, args, hook=hook, hook_name=args.hook))
         _run(fwd.run, cfg, args, "fwd")
@@ -367,9 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-r", "--rate", type=opt.rate, help=RATE_HELP)
     r.add_argument("--link", type=opt.link_bps, metavar="SPEED",
                    help="link speed for %% rates when the interface reports none")
-    r.add_argument("--max-burst", type=opt.positive_int, default=32, metavar="N",
+    r.add_argument("--max-burst", type=opt.positive_int, default=core.PACE_MAX_BURST, metavar="N",
                    help="with -r: after a stall at most N frames go ahead of the smooth schedule; the slots "
-                        "missed beyond that are skipped and counted, never sent later (default 32)")
+                        "missed beyond that are skipped and counted, never sent later (default %(default)s)")
     r.add_argument("--pace", choices=("user", "kernel"), default="user",
                    help="with -r: who times each frame: user (the send loop, default) or kernel (--backend udp: "
                         "each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
@@ -469,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rx-backend", choices=ports.names(receive=True, payload_only=False), default="afpacket",
                    help="the receiver's backend (xdp-count: fastest, no sequence or latency)")
     t.add_argument("-b", "--batch", type=opt.positive_int, default=64)
-    t.add_argument("--max-burst", type=opt.positive_int, default=32)
+    t.add_argument("--max-burst", type=opt.positive_int, default=core.PACE_MAX_BURST, metavar="N",
+                   help="the generator's catch-up bound after a stall, frames (default %(default)s)")
     t.add_argument("--cpu", type=opt.cpu, help="the generator's CPU")
     t.add_argument("--json", action="store_true", help="one JSON object per line")
     z.set_defaults(func=_cmd_search)

@@ -31,6 +31,7 @@
 
 enum { WS_DEPARTURES(WS_ENUM) D_COUNT };
 #define PACE_STATS_WORDS (D_COUNT + HIST_BUCKETS) /* then the inter-departure histogram */
+#define PACE_MAX_BURST 32 /* the default catch-up bound after a stall, frames (gen --max-burst) */
 #define PACE_SPIN_NS 100000                         /* sleep most of a longer wait, spin the rest */
 
 struct pace {

@@ -157,12 +157,12 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	return PyLong_FromSsize_t(n);
 }
 
-/* set_rate(ns_per_packet, max_burst=32, lead_ns=0): the schedule starts afresh (its statistics
+/* set_rate(ns_per_packet, max_burst=PACE_MAX_BURST, lead_ns=0): the schedule starts afresh (its statistics
  * too); lead_ns > 0: kernel-timed, frames handed over that far ahead of their departure time. */
 static PyObject *Gen_set_rate(GenObject *self, PyObject *args)
 {
 	double ns;
-	unsigned int max_burst = 32;
+	unsigned int max_burst = PACE_MAX_BURST;
 	unsigned long long lead = 0;
 
 	if (!PyArg_ParseTuple(args, "d|IK", &ns, &max_burst, &lead))
@@ -203,7 +203,7 @@ static PyMethodDef Gen_methods[] = {
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
 	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
 	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,
-	  "set_rate(ns_per_packet, max_burst=32, lead_ns=0): one frame per this many ns (0: as fast as possible);\n"
+	  "set_rate(ns_per_packet, max_burst=PACE_MAX_BURST, lead_ns=0): one frame per this many ns (0: as fast as possible);\n"
 	  "after a stall at most max_burst frames ahead of the schedule, the rest skipped; lead_ns: frames are\n"
 	  "handed to the kernel this far ahead of their time (SO_TXTIME). Restarts the schedule." },
 	{ "departures", (PyCFunction)Gen_departures, METH_NOARGS, "The departure statistics (DEPARTURE_NAMES) as a dict." },
@@ -299,6 +299,7 @@ static int py_gen_add(PyObject *m)
 	PyModule_AddIntConstant(m, "PKTGEN_HDR_LEN", PKTGEN_HDR_LEN);
 	PyModule_AddIntConstant(m, "GEN_MAX_FRAME", GEN_MAX_FRAME);
 	PyModule_AddIntConstant(m, "GEN_MAX_SIZES", GEN_MAX_SIZES);
+	PyModule_AddIntConstant(m, "PACE_MAX_BURST", PACE_MAX_BURST);
 	return 0;
 }
 

@@ -57,7 +57,7 @@ class GenConfig(ports.WithOptions):
     df: bool = True
     ip_id: int = 0
     payload: bytes = b""
-    max_burst: int = 32  # after a stall, at most this many frames ahead of the smooth schedule
+    max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
     exit_after_setup: bool = False
     trials: bool = False  # driven trial by trial (search): each trial an exact count, as -c is
