@@ -369,7 +369,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
            fwd_backend: str = "afpacket", hook=None, preset: str = "quick", goal=None, final_trial_duration=None,
            duration_sum=None, width: float | None = None, min_load=None, max_load=None, link=None, trial_wait=0.5,
            size="64", backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, max_burst: int = core.PACE_MAX_BURST,
-           cpu=None, latency: bool = True, reporter=None, record_options: dict | None = None) -> SearchResult:
+           cpu=None, prepare_peer: bool = False, place: bool = True, latency: bool = True, reporter=None, record_options: dict | None = None) -> SearchResult:
     """Zero-loss and partial-loss throughput of a path by RFC 9971 (wirespeed search; blocking).
     In a lab (lab: a Lab, a lab's name, or True to make one for the search and remove it after)
     with dut "none", "kernel" or "fwd"; or between your own interfaces tx and rx (dut "path",
@@ -413,7 +413,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
     trial_wait = _conv(trial_wait, opt.duration, "trial_wait")
     min_rate, max_rate = _conv(min_load, opt.rate, "min_load"), _conv(max_load, opt.rate, "max_load")
     cpu = _conv(cpu, opt.cpu, "cpu")
-    topo, created = None, False
+    topo, created, placement = None, False, None
     try:
         if named:
             txw, rxw = Where(tx, tx_netns), Where(rx, rx_netns)
@@ -437,26 +437,34 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
             s_ip, d_ip = g_end.address, s_end.address
             if dut == "kernel":
                 labmod.route(topo)
+        placement = None
+        if dut in ("kernel", "fwd") and place:  # the DUT on CPUs of its own, the tester on another
+            placement = labmod.place_dut(topo, cpu if cpu is not None else sorted(os.sched_getaffinity(0))[0])
+        tester_cpus = placement.tester_cpus if placement else ([cpu] if cpu is not None else None)
         fcfg = None
         if dut == "fwd":
             ends = topo.endpoints("fwd")
             fcfg = FwdConfig(inp=Where(ends[0].ifname, topo.netns("fwd")), out=Where(ends[1].ifname, topo.netns("fwd")),
                              backend=fwd_backend, hook=fn, hook_name=hook if isinstance(hook, str) else
-                             getattr(fn, "__name__", "hook") if fn else "none", cpu=None)
+                             getattr(fn, "__name__", "hook") if fn else "none",
+                             cpu=placement.dut_cpus[0] if placement and placement.dut_cpus else None)
         sa, da = ipaddress.ip_address(s_ip), ipaddress.ip_address(d_ip)
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
                          backend=backend, batch=batch, link_bps=link_bps, max_burst=max_burst,
-                         options={"prepare_peer": topo is not None}, cpus=[cpu] if cpu is not None else None)
+                         options={"prepare_peer": prepare_peer or topo is not None}, cpus=tester_cpus)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(
             tx=txw, rx=rxw, gen=gcfg, dut=dut, preset=preset, goals=goals,
             final_trial_duration=final_trial_duration, duration_sum=duration_sum, relative_width=width,
             min_load=min_rate.packets_per_second(mean_wire, link_bps) if min_rate else None,
             max_load=max_rate.packets_per_second(mean_wire, link_bps) if max_rate else None,
-            trial_wait=trial_wait, rx_backend=rx_backend, latency=latency, fwd=fcfg, hops=hops)
+            trial_wait=trial_wait, rx_backend=rx_backend, latency=latency, fwd=fcfg, hops=hops, rx_cpus=tester_cpus)
         rep = reporter or searchmod.SearchReporter("search", False, Console(quiet=True))
         rec = record(record_options if record_options is not None else {"command": "search", **given}, [txw, rxw])
+        rec["placement"] = placement.record() if placement else None
+        if placement and placement.shared:
+            rep.note("one CPU: the DUT's receive processing shares it with the tester (the search measures both)")
         rep.event("start", dut=dut, tx=str(txw), rx=str(rxw), preset=preset, frames=[f.name for f in frames],
                   backend=backend, rx_backend=rx_backend, record=rec)
         rep.header(rec)
@@ -464,5 +472,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
         rep.results(out)
         return SearchResult({**out, "record": rec})
     finally:
+        if placement is not None:
+            placement.close()
         if created:
             labmod.down(topo.name)

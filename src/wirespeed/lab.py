@@ -25,7 +25,7 @@ from pyroute2 import NetNS, netns
 from pyroute2.ethtool.ioctl import IoctlEthtool
 from pyroute2.netlink.exceptions import NetlinkError
 
-from wirespeed.base.errors import PrivilegeError, UsageError, WirespeedError
+from wirespeed.base.errors import KernelFeatureError, PrivilegeError, UsageError, WirespeedError
 from wirespeed.base.netdev import TC_H_ROOT
 from wirespeed.base.netns import LAB_PREFIX, enter_netns, missing_caps
 
@@ -288,8 +288,9 @@ class Lab:
                 _segment_udp_before_the_driver(end.ifname)
         return created
 
-    def _wait_carrier(self, timeout: float = 5.0) -> None:
-        """Return once every lab interface reports operstate UP (veth ends come up asynchronously)."""
+    def _wait_carrier(self, timeout: float = 15.0) -> None:
+        """Return once every lab interface reports operstate UP (veth ends come up asynchronously,
+        through the kernel's link watch: seconds when the machine is busy, seen 5 s in a full suite)."""
         deadline = time.monotonic() + timeout
         for node in self.topology.nodes:
             ends = {e.ifname for e in self.topology.endpoints(node)}
@@ -344,6 +345,86 @@ class Lossy:
     def close(self) -> None:
         self.link.close()
         self.prog.close()
+
+
+def _rps_path(ifname: str, queue: int = 0) -> str:
+    return f"/sys/class/net/{ifname}/queues/rx-{queue}/rps_cpus"
+
+
+def rps(ns: str, ifname: str) -> list[int] | None:
+    """The CPUs RPS steers an interface's receive processing to (None: RPS off, the receive work
+    runs where the frame came in: over veth, on the sender's CPU). sysfs shows a namespace's
+    interfaces only to a mount made inside it, hence `ip netns exec`."""
+    import subprocess
+
+    r = subprocess.run(["ip", "netns", "exec", ns, "cat", _rps_path(ifname)], capture_output=True, text=True)
+    if r.returncode:
+        return None
+    mask = int(r.stdout.strip().replace(",", "") or "0", 16)
+    return [c for c in range(mask.bit_length()) if mask >> c & 1] or None
+
+
+def set_rps(ns: str, ifname: str, cpus: list[int] | None) -> None:
+    """Steer the receive processing of every RX queue of a lab interface to these CPUs (None: off)."""
+    import subprocess
+
+    mask = sum(1 << c for c in cpus or [])
+    script = f'for q in /sys/class/net/{ifname}/queues/rx-*/rps_cpus; do echo {mask:x} > "$q"; done'
+    r = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", script], capture_output=True, text=True)
+    if r.returncode:
+        raise KernelFeatureError(f"RPS on {ifname} in {ns}: {r.stderr.strip() or 'refused'} (CONFIG_RPS?)")
+
+
+@dataclass
+class Placement:
+    """The DUT in the middle of the chain on CPUs of its own and the tester on the others: RPS
+    takes the DUT's receive processing off the sending (tester's) CPU, and the receiving end's
+    off the DUT's. With one CPU there is nothing to place: `shared` says so."""
+
+    tester_cpus: list[int]
+    dut_cpus: list[int]
+    steered: list[tuple[str, str, list[int] | None]]  # (netns, interface, the CPUs it had before)
+
+    @property
+    def shared(self) -> bool:
+        return not self.dut_cpus
+
+    def record(self) -> dict:
+        return {"tester_cpus": self.tester_cpus, "dut_cpus": self.dut_cpus or None,
+                "rps": {f"{ns}:{ifname}": cpus for ns, ifname, cpus in self.now()}}
+
+    def now(self) -> list[tuple[str, str, list[int] | None]]:
+        return [(ns, ifname, rps(ns, ifname)) for ns, ifname, _ in self.steered]
+
+    def close(self) -> None:
+        while self.steered:
+            ns, ifname, before = self.steered.pop()
+            try:
+                set_rps(ns, ifname, before)
+            except WirespeedError:
+                pass  # the namespace is gone already
+
+
+def place_dut(topo: Topology, tester_cpu: int, node: str = "fwd") -> Placement:
+    """The chain's DUT (`node`) on every CPU but the tester's: frames the tester sends are
+    processed on the DUT's CPUs (RPS on its ingress), frames the DUT sends on the tester's (RPS
+    on the receiving end's ingress). close() puts the steering back."""
+    cpus = sorted(os.sched_getaffinity(0))
+    dut = [c for c in cpus if c != tester_cpu]
+    placed = Placement([tester_cpu], dut, [])
+    if not dut:
+        return placed
+    ingress = next(w.b for w in topo.wires if w.b.node == node)
+    egress_peer = next(w.b for w in topo.wires if w.a.node == node)
+    try:
+        for end, to in ((ingress, dut), (egress_peer, [tester_cpu])):
+            ns = topo.netns(end.node)
+            placed.steered.append((ns, end.ifname, rps(ns, end.ifname)))
+            set_rps(ns, end.ifname, to)
+    except BaseException:
+        placed.close()
+        raise
+    return placed
 
 
 def shape(topo: Topology, node: str, ifname: str, rate_bps: int, latency_ms: float = 5.0,
@@ -562,6 +643,7 @@ def _ns_status(ns: str) -> list[dict]:
                     for a in ipr.get_addr(index=link["index"], family=socket.AF_INET)
                 ],
                 "xdp": xdp_of_link(link),
+                "rps_cpus": rps(ns, link.get("ifname")),  # where its receive work runs (None: the sender's CPU)
             }
             for link in links
         ]

@@ -177,7 +177,13 @@ def test_search_finds_a_token_buckets_capacity_and_where_the_loss_went(chain_lab
     topo = chain_lab.topology
     labmod.route(topo)
     labmod.shape(topo, "fwd", topo.wires[1].a.ifname, 10_000_000, 5)
-    out = search_json("--lab-name", topo.name, "--dut", "kernel")
+    ingress = (topo.netns("fwd"), topo.wires[0].b.ifname)
+    before = labmod.rps(*ingress)
+    out = search_json("--lab-name", topo.name, "--dut", "kernel", "--cpu", "0")
+    placement = next(x for x in out if x["type"] == "start")["record"]["placement"]
+    assert placement["tester_cpus"] == [0] and placement["dut_cpus"] == [1]  # the DUT on a CPU of its own
+    assert placement["rps"] == {":".join(ingress): [1], f"{topo.netns('sink')}:{topo.wires[1].b.ifname}": [0]}
+    assert labmod.rps(*ingress) == before  # put back after the search
     ndr = next(x for x in out if x["type"] == "goal" and x["goal"] == "NDR")
     capacity = 10e6 / (60 * 8)
     assert ndr["regular"], ndr["irregular_because"]
@@ -237,3 +243,15 @@ def test_search_through_a_dut_that_forwards_nothing_names_the_last_hop(chain_lab
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1, r.stderr
     assert "no frame reached the receiver" in lines[0] and "fwd:veth0 rx" in lines[0]
+
+
+def test_a_dut_faster_than_the_tester_is_never_a_regular_figure_below_its_rate(chain_lab):
+    """A tester held to one frame per system call (-b 1) in front of a forwarder several times
+    faster: every goal says tester-bound, with the tester's figure, and none is a regular
+    throughput."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    out = search_json("--lab-name", topo.name, "--dut", "kernel", "-b", "1", "--cpu", "0")
+    goals = [x for x in out if x["type"] == "goal"]
+    assert goals and all(not g["regular"] and "tester-bound" in g["irregular_because"] for g in goals), goals
+    assert all(g["tester_back_to_back_pps"] for g in goals)

@@ -112,3 +112,62 @@ def test_where_the_loss_went_names_the_hop_that_lost_most():
     a = search.attribute(before, after, {"receiver ring drops": 10}, 1000)
     assert a["most"] == "97 % of the loss at fwd:veth1 qdisc drops"
     assert a["drops"] == {"fwd:veth1 qdisc drops": 970, "sink:veth0 rx_dropped": 20, "receiver ring drops": 10}
+
+
+class ShortTester(SimulatedDut):
+    """A DUT of some capacity behind a tester that cannot send more than `top` pps: above it
+    the measurer (as search.Measurer.measure does after its repeat) raises TesterShort."""
+
+    def __init__(self, capacity: float, top: float):
+        super().__init__(lambda load: capacity)
+        self.top = top
+
+    def measure(self, intended_duration, intended_load):
+        if intended_load > self.top:
+            raise search.TesterShort(intended_load, self.top)
+        return super().measure(intended_duration, intended_load)
+
+
+def within_the_tester(dut, min_load=1e3, max_load=1e7):
+    cfg = search.SearchConfig(tx=Where("a"), rx=Where("b"), gen=cfg_for())
+    pairs = search.goals_of(cfg)
+    notes = []
+    result, top, ceiling = search.search_within_the_tester(
+        lambda m: Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=m, search_duration_max=600,
+                         warmup_duration=None), dut, min_load, max_load, notes.append)
+    tester = {"back_to_back_pps": max_load, "ceiling_pps": ceiling, "tester_bound_trials": 2}
+    return [search.goal_result(g, sg, result[sg], frame(64), top, min_load, None, tester) for g, sg in pairs], notes
+
+
+def test_a_dut_below_the_testers_ceiling_is_found_regular_after_the_tester_falls_short():
+    (ndr, pdr), notes = within_the_tester(ShortTester(capacity=200_000, top=300_000))
+    assert notes and "lowered from 10,000,000 to 270,000 pps" in notes[0]
+    assert ndr["regular"], ndr["irregular_because"]
+    assert ndr["lower_bound"]["pps"] <= 200_000 <= ndr["upper_bound"]["pps"]
+    assert ndr["tester_ceiling_pps"] == 300_000 and ndr["tester_bound_trials"] == 2
+
+
+def test_a_dut_above_the_testers_ceiling_is_never_a_regular_figure_below_its_rate():
+    (ndr, pdr), _ = within_the_tester(ShortTester(capacity=1_000_000, top=300_000))
+    for g in (ndr, pdr):
+        assert not g["regular"] and g["upper_bound"]["pps"] is None
+        assert "tester-bound" in g["irregular_because"] and "fell short above 300,000 pps" in g["irregular_because"]
+
+
+def test_a_short_trial_is_repeated_once_and_twice_short_is_excluded_not_loss():
+    m = object.__new__(search.Measurer)
+    shortfalls = iter([True, False, True, True])
+
+    def trial(duration, load, kind="search"):
+        short = next(shortfalls)
+        return {"tester_bound": short, "offered_pps": load * (0.7 if short else 1.0), "kind": kind, "excluded": False,
+                "dut_lost": 0}
+
+    m.trial = trial
+    rec = m.measure(1.0, 100_000)
+    assert rec["kind"] == "repeat" and not rec["tester_bound"]  # short once: the repeat stands
+    with pytest.raises(search.TesterShort) as e:
+        m.measure(1.0, 100_000)
+    assert e.value.offered == pytest.approx(70_000)
+    m.trial = lambda duration, load, kind="search": {"tester_bound": True, "dut_lost": 12, "kind": kind}
+    assert m.measure(1.0, 100_000)["kind"] == "search"  # the DUT lost frames: that trial stands as it is

@@ -75,9 +75,9 @@ def _cmd_lab(args) -> int:
     if ifaces:
         con.print(output.make_table(
             "wirespeed lab",
-            ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "queues", "<xdp", "<"],
+            ["<lab", "<node", "<netns", "<interface", "<mac", "<address", "<state", "queues", "<rps cpus", "<xdp", "<"],
             [(r["lab"], r["node"], r["netns"], r["ifname"] or "-", r["mac"] or "-", " ".join(r["addresses"]) or "-",
-              r["state"] or "-", str(r.get("queues") or "-"),
+              r["state"] or "-", str(r.get("queues") or "-"), ",".join(map(str, r.get("rps_cpus") or [])) or "-",
               (f"id {r['xdp']['id']} ({r['xdp']['mode']})" + (" LEFTOVER" if r["xdp"]["leftover"] else ""))
               if r["xdp"] else "-",
               "LEFTOVER (its run is gone)" if r["leftover"] else "")
@@ -443,7 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-b", "--batch", type=opt.positive_int, default=64)
     t.add_argument("--max-burst", type=opt.positive_int, default=core.PACE_MAX_BURST, metavar="N",
                    help="the generator's catch-up bound after a stall, frames (default %(default)s)")
-    t.add_argument("--cpu", type=opt.cpu, help="the generator's CPU")
+    t.add_argument("--cpu", type=opt.cpu, help="the tester's CPU (generator and receiver); in the lab the DUT "
+                   "(--dut kernel, fwd) gets the other CPUs: RPS on its ingress, fwd pinned")
+    t.add_argument("--no-place", dest="place", action="store_false",
+                   help="leave the lab's CPUs as they are (the DUT's receive work then runs on the tester's CPU)")
+    t.add_argument("--prepare-peer", action="store_true",
+                   help="kernel: a veth peer with neither XDP nor GRO would drop every frame; attach XDP_PASS to "
+                        "it for the search (the lab does this by itself)")
     t.add_argument("--json", action="store_true", help="one JSON object per line")
     z.set_defaults(func=_cmd_search)
 

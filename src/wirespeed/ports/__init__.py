@@ -52,6 +52,7 @@ import numpy as np
 from wirespeed import core
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netns import Where
+from wirespeed.base.units import parse_positive_int
 
 
 @dataclass
@@ -224,12 +225,6 @@ class BackendOption:
         return v
 
 
-def _positive_int(text: str) -> int:
-    from wirespeed.base.units import parse_positive_int
-
-    return parse_positive_int(text)
-
-
 OPTIONS: dict[str, BackendOption] = {o.name: o for o in (
     BackendOption("qdisc_bypass", ("--no-bypass",), True, "go through the qdisc", ("gen",)),
     BackendOption("linear", ("--no-linear",), True, "let the kernel reference ring pages (trafgen's path) "
@@ -239,7 +234,7 @@ OPTIONS: dict[str, BackendOption] = {o.name: o for o in (
     BackendOption("bind", ("--bind",), None, "address to bind (default: the lab's sink address)", ("sink",),
                   parse=str, metavar="ADDR"),
     BackendOption("copy", ("-C", "--copy"), "auto", "zero-copy (zc), copy, or zc when the driver offers it (auto)",
-                  ("gen", "sink", "fwd"), parse=None, choices=("auto", "copy", "zc")),
+                  ("gen", "sink", "fwd"), choices=("auto", "copy", "zc")),
     BackendOption("xdp_mode", ("-m", "--xdp-mode"), "native", "driver (native) or generic (skb) attach; auto tries "
                   "native first", ("gen", "sink", "fwd"), choices=("native", "skb", "auto")),
     BackendOption("zero_copy", ("--no-zero-copy",), True, "copy frames through the pool instead of sending from "
@@ -248,7 +243,7 @@ OPTIONS: dict[str, BackendOption] = {o.name: o for o in (
                   "every frame; attach XDP_PASS to it for the run (the lab does this by itself)", ("gen",)),
     BackendOption("busy_poll", ("--busy-poll",), 0, "busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL USEC, budget "
                   "64): an empty ring asks the driver's poll directly instead of waiting for its softirq", ("sink",),
-                  parse=_positive_int, metavar="USEC"),
+                  parse=parse_positive_int, metavar="USEC"),
 )}
 
 

@@ -31,6 +31,16 @@ from wirespeed.tools import gen as genmod
 from wirespeed.tools import sink as sinkmod
 
 SHORTFALL = 0.005  # a generator this far below its intended count makes the trial tester-bound
+CEILING_MARGIN = 0.1  # a max load lowered to the tester's demonstrated rate keeps this far below it
+RESTARTS = 8  # searches restarted with a lower max load before the tester is said to be unusable here
+
+
+class TesterShort(Exception):
+    """A trial fell short of its load twice: the tester, not the DUT, set its result."""
+
+    def __init__(self, load: float, offered: float):
+        super().__init__(f"the tester sent {offered:,.0f} pps when {load:,.0f} pps were due, twice")
+        self.load, self.offered = load, offered
 SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
 LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
 IDLE_PPS = 1000.0
@@ -107,6 +117,7 @@ class SearchConfig:
     latency: bool = True
     fwd: object = None  # a fwd.FwdConfig when dut == fwd
     hops: list = field(default_factory=list)  # (name, Where) of the interfaces along the path
+    rx_cpus: list[int] | None = None  # the receiver's CPUs (the tester's, when the DUT has its own)
 
 
 def check(cfg: SearchConfig) -> None:
@@ -292,15 +303,23 @@ class Measurer:
             extra["fwd ring drops"] = int(f1.port(0)[core.C["kernel_drops"]] - f0.port(0)[core.C["kernel_drops"]])
         shortfall = n - sent
         tester_bound = not done or shortfall > SHORTFALL * n
-        lost = n - received if tester_bound else sent - received  # RFC 9971: a shortfall counts as loss
+        # A tester that fell short while the DUT itself lost frames: the DUT's loss stands (an
+        # upper bound, over what was offered; over veth a DUT whose queue is full holds the
+        # sender's buffers, so its overload slows the tester too). A tester that fell short with
+        # no loss behind it: RFC 9971 counts the shortfall as loss; measure() repeats the trial
+        # and keeps it out of the DUT's result instead.
+        dut_lost = sent - received
+        lost = dut_lost if dut_lost > 0 or not tester_bound else n - received
+        ratio = dut_lost / sent if tester_bound and dut_lost > 0 else lost / n
         where = attribute(c0, c1, extra, sent - received)
         rec = {
             "type": "trial", "kind": kind, "trial": len(self.trials) + 1, "frame": self.frame.name,
             "intended_load_pps": load, "intended_duration_s": duration, "intended": n, "sent": sent,
-            "received": received, "lost": lost, "loss_ratio": lost / n, "tester_bound": tester_bound,
+            "received": received, "lost": lost, "loss_ratio": ratio, "tester_bound": tester_bound,
+            "dut_lost": dut_lost,
             "offered_pps": sent / (t_sent - t_send) if t_sent > t_send else 0.0,
             "send_s": t_sent - t_send, "drain_s": t_end - t_sent, "overhead_s": (t_send - t_start) + (t_end - t_sent),
-            "departures": dep, "loss_at": where["drops"], "most_loss": where["most"],
+            "departures": dep, "loss_at": where["drops"], "most_loss": where["most"], "excluded": False,
         }
         if not self.in_kernel_rx:
             hist = (s1.stats - s0.stats)[:, len(sinkmod.S):].sum(axis=0)
@@ -314,6 +333,21 @@ class Measurer:
                                  f"counted them: {hops[-1] if hops else 'none past the generator'}")
         return rec
 
+    def measure(self, duration: float, load: float) -> dict:
+        """A trial for the search: one whose tester fell short (beyond SHORTFALL) with nothing
+        lost by the DUT is repeated once; short again, both are marked excluded and TesterShort
+        says what the tester sent, so that its shortfall never stands as the DUT's loss (the
+        search restarts below it). A short trial in which the DUT lost frames stands, with the
+        DUT's own loss ratio."""
+        rec = self.trial(duration, load)
+        if rec["tester_bound"] and not rec["dut_lost"]:
+            again = self.trial(duration, load, kind="repeat")
+            if again["tester_bound"] and not again["dut_lost"]:
+                rec["excluded"] = again["excluded"] = True
+                raise TesterShort(load, max(rec["offered_pps"], again["offered_pps"]))
+            rec = again
+        return rec
+
     def controller_measurer(self):
         from MLRsearch import AbstractMeasurer, MeasurementResult
 
@@ -321,10 +355,10 @@ class Measurer:
 
         class _M(AbstractMeasurer):
             def measure(self, intended_duration, intended_load):
-                rec = outer.trial(float(intended_duration), float(intended_load))
+                rec = outer.measure(float(intended_duration), float(intended_load))
                 return MeasurementResult(
                     intended_duration=intended_duration, intended_load=intended_load,
-                    offered_count=rec["intended"], forwarding_count=rec["intended"] - rec["lost"],
+                    offered_count=rec["intended"], forwarding_count=rec["intended"] * (1 - rec["loss_ratio"]),
                     offered_duration=rec["send_s"], duration_with_overheads=rec["send_s"] + rec["overhead_s"],
                     intended_count=rec["intended"])
 
@@ -356,15 +390,20 @@ def rates_of(pps: float | None, frame: FrameMix, line_pps: float | None) -> dict
 
 
 def goal_result(goal: Goal, search_goal, result, frame: FrameMix, max_load: float, min_load: float,
-                line_pps: float | None) -> dict:
+                line_pps: float | None, tester: dict | None = None) -> dict:
+    """One goal's result. tester: the tester's own figures in this search (back_to_back_pps,
+    ceiling_pps when it fell short and the max load was lowered to it, tester_bound_trials)."""
+    tester = tester or {}
     lo = float(result.relevant_lower_bound) if result.relevant_lower_bound is not None else None
     hi = float(result.relevant_upper_bound) if result.relevant_upper_bound is not None else None
     ct = float(result.conditional_throughput) if result.conditional_throughput is not None else None
     if lo is None:
         why = f"the min load ({min_load:,.0f} pps) is an upper bound: the path loses more than the goal allows even there"
     elif hi is None:
-        why = (f"the max load ({max_load:,.0f} pps, the tester's own ceiling) is a lower bound: the path forwards at "
-               f"least that; the search is tester-bound")
+        shown = (f"the tester fell short above {tester['ceiling_pps']:,.0f} pps" if tester.get("ceiling_pps")
+                 else "the tester's own back-to-back rate")
+        why = (f"tester-bound: the max load ({max_load:,.0f} pps; {shown}) is a lower bound: the path forwards at "
+               f"least that, and how much more this tester cannot tell")
     elif (hi - lo) / hi > search_goal.relative_width + 1e-9:
         why = f"the bounds are {100 * (hi - lo) / hi:.2f} % apart, more than the goal's width"
     else:
@@ -376,6 +415,8 @@ def goal_result(goal: Goal, search_goal, result, frame: FrameMix, max_load: floa
         "lower_bound": rates_of(lo, frame, line_pps), "upper_bound": rates_of(hi, frame, line_pps),
         "conditional_throughput": rates_of(ct, frame, line_pps),
         "regular": why is None, "irregular_because": why,
+        "tester_bound_trials": tester.get("tester_bound_trials", 0), "tester_ceiling_pps": tester.get("ceiling_pps"),
+        "tester_back_to_back_pps": tester.get("back_to_back_pps"),
     }
 
 
@@ -411,7 +452,7 @@ class _Runs:
                                     count=None, duration=None, exit_after_setup=False, trials=True)
             gplan, pace = genmod.plan(g, note=note)
             self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
-            scfg = sinkmod.SinkConfig(where=cfg.rx, backend=cfg.rx_backend, batch=256,
+            scfg = sinkmod.SinkConfig(where=cfg.rx, backend=cfg.rx_backend, batch=256, cpus=cfg.rx_cpus,
                                       options={"bind": str(cfg.gen.dst_ip)} if ports.backend(cfg.rx_backend).payload_only
                                       else {})
             splan = sinkmod.plan(scfg, note=note)
@@ -470,7 +511,7 @@ def calibrate(m: Measurer, seconds: float = 1.0) -> float:
 def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> dict:
     """Search each frame size; then latency at fractions of each goal's throughput."""
     try:
-        from MLRsearch import Config, MultipleLossRatioSearch
+        from MLRsearch import Config
     except ImportError:
         raise KernelFeatureError("the MLRsearch package (FD.io CSIT's RFC 9971 search) is not installed: "
                                  "pip install MLRsearch") from None
@@ -500,14 +541,13 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
             reporter.event("calibration", frame=frame.name, back_to_back_pps=ceiling, max_load_pps=max_load,
                            min_load_pps=min_load, line_rate_pps=line)
             pairs = goals_of(cfg)
-            config = Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=max_load,
-                            search_duration_max=p.search_duration_max, warmup_duration=None)
-            try:
-                result = MultipleLossRatioSearch(config=config).search(measurer=m.controller_measurer(),
-                                                                       debug=lambda text: None)
-            except RuntimeError as e:
-                raise WirespeedError(f"the search did not converge: {e}") from None
-            goals = [goal_result(g, sg, result[sg], frame, max_load, min_load, line) for g, sg in pairs]
+            result, max_load, ceiling_pps = search_within_the_tester(
+                lambda top: Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=top,
+                                   search_duration_max=p.search_duration_max, warmup_duration=None),
+                m.controller_measurer(), min_load, max_load, reporter.note)
+            tester = {"back_to_back_pps": ceiling, "ceiling_pps": ceiling_pps,
+                      "tester_bound_trials": sum(t["tester_bound"] for t in m.trials)}
+            goals = [goal_result(g, sg, result[sg], frame, max_load, min_load, line, tester) for g, sg in pairs]
             for gr in goals:
                 reporter.goal(gr)
             lat = []
@@ -524,6 +564,7 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
             search_s = sum(t["send_s"] + t["overhead_s"] for t in m.trials)
             overhead_s = sum(t["overhead_s"] for t in m.trials)
             out["frames"].append({"frame": frame.name, "back_to_back_pps": ceiling, "max_load_pps": max_load,
+                                  "tester_ceiling_pps": ceiling_pps,
                                   "min_load_pps": min_load, "goals": goals, "latency": lat,
                                   "trials": len(m.trials), "overhead_s": overhead_s,
                                   "overhead_share": overhead_s / search_s if search_s else 0.0,
@@ -539,6 +580,34 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
         out["latency_note"] = (f"--backend {cfg.gen.backend} frames carry no send time: no latency"
                                if not ports.backend(cfg.gen.backend).timestamps else "latency not asked for")
     return out
+
+
+def search_within_the_tester(config_of, measurer, min_load: float, max_load: float, note=lambda text: None):
+    """MLRsearch from min_load to max_load; when a trial's tester falls short twice (the
+    measurer raises TesterShort), the search starts again with the max load lowered below what
+    the tester has shown it sends (RFC 9971 would count the shortfall as the DUT's loss, and the
+    bound found would be the tester's). Returns (result, the max load used, the tester's
+    demonstrated ceiling or None when it never fell short)."""
+    from MLRsearch import MultipleLossRatioSearch
+
+    ceiling = None
+    for attempt in range(RESTARTS + 1):
+        try:
+            return MultipleLossRatioSearch(config=config_of(max_load)).search(measurer=measurer,
+                                                                               debug=lambda text: None), \
+                max_load, ceiling
+        except TesterShort as short:
+            ceiling = short.offered if ceiling is None else min(ceiling, short.offered)
+            lower = min(max_load, ceiling) * (1 - CEILING_MARGIN)
+            if attempt == RESTARTS or lower <= min_load:
+                raise WirespeedError(f"{short}: the tester cannot offer the loads this search needs "
+                                     f"(min load {min_load:,.0f} pps)") from None
+            note(f"{short}: its shortfall is not the DUT's loss; the search starts again with the max load "
+                 f"lowered from {max_load:,.0f} to {lower:,.0f} pps")
+            max_load = lower
+        except RuntimeError as e:
+            raise WirespeedError(f"the search did not converge: {e}") from None
+    raise AssertionError("unreachable")
 
 
 def _line_rate(cfg: SearchConfig, frame: FrameMix) -> float | None:
