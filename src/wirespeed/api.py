@@ -368,7 +368,7 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
            rx: str | None = None, rx_netns: str | None = None, src_mac=None, dst_mac=None, src_ip=None, dst_ip=None,
            fwd_backend: str = "afpacket", hook=None, preset: str = "quick", goal=None, final_trial_duration=None,
            duration_sum=None, width: float | None = None, min_load=None, max_load=None, link=None, trial_wait=0.5,
-           size="64", backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, max_burst: int = core.PACE_MAX_BURST,
+           size="64", backend: str = "afpacket", rx_backend: str = "auto", batch: int = 64, max_burst: int = core.PACE_MAX_BURST,
            cpu=None, prepare_peer: bool = False, place: bool = True, latency: bool = True, reporter=None, record_options: dict | None = None) -> SearchResult:
     """Zero-loss and partial-loss throughput of a path by RFC 9971 (wirespeed search; blocking).
     In a lab (lab: a Lab, a lab's name, or True to make one for the search and remove it after)

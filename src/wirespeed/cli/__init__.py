@@ -438,8 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-s", "--size", default="64", help="frame sizes incl. FCS: 64, 64,512,1518 or imix")
     t.add_argument("--backend", choices=ports.names(transmit=True), default="afpacket",
                    help="the generator's backend (kernel: no latency, its frames carry no time)")
-    t.add_argument("--rx-backend", choices=ports.names(receive=True, payload_only=False), default="afpacket",
-                   help="the receiver's backend (xdp-count: fastest, no sequence or latency)")
+    t.add_argument("--rx-backend", choices=("auto", *ports.names(receive=True, payload_only=False)), default="auto",
+                   help="the receiver's backend; auto (default): in the lab, throughput trials counted in the kernel "
+                        "(xdp-count: exact and the cheapest on the tester's CPU), latency trials with afpacket")
     t.add_argument("-b", "--batch", type=opt.positive_int, default=64)
     t.add_argument("--max-burst", type=opt.positive_int, default=core.PACE_MAX_BURST, metavar="N",
                    help="the generator's catch-up bound after a stall, frames (default %(default)s)")

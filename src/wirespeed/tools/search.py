@@ -113,7 +113,7 @@ class SearchConfig:
     max_load: float | None = None  # pps; default: the generator's own back-to-back rate
     line_rate_pps: float | None = None
     trial_wait: float = 0.5
-    rx_backend: str = "afpacket"
+    rx_backend: str = "auto"  # auto: the cheapest exact counter for throughput, a stamping receiver for latency
     latency: bool = True
     fwd: object = None  # a fwd.FwdConfig when dut == fwd
     hops: list = field(default_factory=list)  # (name, Where) of the interfaces along the path
@@ -218,10 +218,12 @@ class PathCounters:
 DROP_KEYS = ("rx_dropped", "tx_dropped", "qdisc drops", "xdp drops", "softnet dropped")
 
 
-def attribute(before: dict, after: dict, extra: dict[str, int], lost: int) -> dict:
-    """The deltas of every drop counter and the hop that lost most: 'where the loss went'."""
+def attribute(before: dict, after: dict, extra: dict[str, int], lost: int, counting: tuple[str, ...] = ()) -> dict:
+    """The deltas of every drop counter and the hop that lost most: 'where the loss went'.
+    counting: counters that count the received frames themselves (an in-kernel receiver's
+    XDP 'drops'), never loss."""
     deltas = {k: after[k] - before.get(k, 0) for k in after}
-    drops = {k: v for k, v in deltas.items() if v and k.endswith(DROP_KEYS)}
+    drops = {k: v for k, v in deltas.items() if v and k.endswith(DROP_KEYS) and k not in counting}
     drops.update({k: v for k, v in extra.items() if v})
     top = max(drops.items(), key=lambda kv: kv[1], default=None)
     line = None
@@ -246,7 +248,7 @@ class Measurer:
         self.seq = 0
         self.trials: list[dict] = []
         self.last_counters: dict | None = None  # the path drained after each trial: its "after" is the next "before"
-        self.in_kernel_rx = ports.backend(cfg.rx_backend).in_kernel
+        self.in_kernel_rx = ports.backend(receivers(cfg)[0]).in_kernel
 
     def _received(self, snap) -> int:
         if self.in_kernel_rx:
@@ -311,7 +313,9 @@ class Measurer:
         dut_lost = sent - received
         lost = dut_lost if dut_lost > 0 or not tester_bound else n - received
         ratio = dut_lost / sent if tester_bound and dut_lost > 0 else lost / n
-        where = attribute(c0, c1, extra, sent - received)
+        counting = tuple(f"{name} xdp drops" for name, w in self.cfg.hops if w == self.cfg.rx) if self.in_kernel_rx \
+            else ()
+        where = attribute(c0, c1, extra, sent - received, counting)
         rec = {
             "type": "trial", "kind": kind, "trial": len(self.trials) + 1, "frame": self.frame.name,
             "intended_load_pps": load, "intended_duration_s": duration, "intended": n, "sent": sent,
@@ -439,6 +443,19 @@ def deviations(cfg: SearchConfig) -> list[str]:
 
 # -- running a search ------------------------------------------------------------------------------
 
+def receivers(cfg: SearchConfig) -> tuple[str, str]:
+    """(throughput, latency) receivers. auto: throughput trials count in the kernel (xdp-count:
+    exact, and the cheapest on the tester's CPU, so the tester's ceiling is its sender's) in the
+    lab where this kernel allows it, latency trials with a receiver that reads the stamps
+    (afpacket). On your own path nothing is attached to your interface unless you ask."""
+    if cfg.rx_backend != "auto":
+        return cfg.rx_backend, cfg.rx_backend
+    stamping = ports.names(receive=True, in_kernel=False, payload_only=False)[0]
+    counting = [n for n in ports.names(receive=True, in_kernel=True) if ports.unavailable(n) is None
+                and cfg.dut != "path"]
+    return (counting[0] if counting else stamping), stamping
+
+
 class _Runs:
     """The long-lived parts of a search: the generator (trial-driven), the receiver, the DUT
     forwarder when there is one. Started once, closed once."""
@@ -452,11 +469,8 @@ class _Runs:
                                     count=None, duration=None, exit_after_setup=False, trials=True)
             gplan, pace = genmod.plan(g, note=note)
             self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
-            scfg = sinkmod.SinkConfig(where=cfg.rx, backend=cfg.rx_backend, batch=256, cpus=cfg.rx_cpus,
-                                      options={"bind": str(cfg.gen.dst_ip)} if ports.backend(cfg.rx_backend).payload_only
-                                      else {})
-            splan = sinkmod.plan(scfg, note=note)
-            self.sink = self._start(Run(splan, lambda w: sinkmod.SinkStep(scfg, w)))
+            self.cfg, self.note = cfg, note
+            self.sink = self.receiver(receivers(cfg)[0])
             self.fwd = None
             if cfg.fwd is not None:
                 from wirespeed.tools import fwd as fwdmod
@@ -470,6 +484,20 @@ class _Runs:
         except BaseException:
             self.close()
             raise
+
+    def receiver(self, backend: str) -> Run:
+        """The receiver on the path's end, as `backend`; one already running is closed first
+        (throughput trials and latency trials may want different ones)."""
+        cfg = self.cfg
+        old = getattr(self, "sink", None)
+        if old is not None:
+            old.stop()
+            old.close()
+            self.runs.remove(old)
+        scfg = sinkmod.SinkConfig(where=cfg.rx, backend=backend, batch=256, cpus=cfg.rx_cpus,
+                                  options={"bind": str(cfg.gen.dst_ip)} if ports.backend(backend).payload_only else {})
+        self.sink = self._start(Run(sinkmod.plan(scfg, note=self.note), lambda w: sinkmod.SinkStep(scfg, w)))
+        return self.sink
 
     def _start(self, run: Run) -> Run:
         self.runs.append(run)
@@ -551,6 +579,9 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
             for gr in goals:
                 reporter.goal(gr)
             lat = []
+            if cfg.latency and receivers(cfg)[1] != receivers(cfg)[0]:  # a receiver that reads the stamps
+                m.s = runs.receiver(receivers(cfg)[1])
+                m.in_kernel_rx, m.last_counters = ports.backend(receivers(cfg)[1]).in_kernel, None
             if cfg.latency:
                 for gr in goals:
                     ct = gr["conditional_throughput"]["pps"]
@@ -573,6 +604,7 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
             out["trials"] += len(m.trials)
         finally:
             runs.close()
+    out["receivers"] = dict(zip(("throughput", "latency"), receivers(cfg)))
     out["seconds"] = time.monotonic() - t_search
     out["deviations_from_rfc2544"] = deviations(cfg)
     out["preset"] = {"name": cfg.preset, "text": p.text}
