@@ -357,7 +357,10 @@ def rps(ns: str, ifname: str) -> list[int] | None:
     interfaces only to a mount made inside it, hence `ip netns exec`."""
     import subprocess
 
-    r = subprocess.run(["ip", "netns", "exec", ns, "cat", _rps_path(ifname)], capture_output=True, text=True)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", ns, "cat", _rps_path(ifname)], capture_output=True, text=True)
+    except FileNotFoundError:
+        return None  # no iproute2: nothing can have set it either
     if r.returncode:
         return None
     mask = int(r.stdout.strip().replace(",", "") or "0", 16)
@@ -370,7 +373,11 @@ def set_rps(ns: str, ifname: str, cpus: list[int] | None) -> None:
 
     mask = sum(1 << c for c in cpus or [])
     script = f'for q in /sys/class/net/{ifname}/queues/rx-*/rps_cpus; do echo {mask:x} > "$q"; done'
-    r = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", script], capture_output=True, text=True)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", script], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise KernelFeatureError("steering a lab interface's receive work (RPS) needs iproute2's ip "
+                                 "(apt-get install iproute2), or search --no-place") from None
     if r.returncode:
         raise KernelFeatureError(f"RPS on {ifname} in {ns}: {r.stderr.strip() or 'refused'} (CONFIG_RPS?)")
 
