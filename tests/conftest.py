@@ -25,9 +25,14 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+NAMED: set[str] = set()  # the lab names this session handed out: the only ones its clean-up may touch
+
+
 @pytest.fixture
 def lab_name() -> str:
-    return TEST_LAB_PREFIX + uuid.uuid4().hex[:8]
+    name = TEST_LAB_PREFIX + uuid.uuid4().hex[:8]
+    NAMED.add(name)
+    return name
 
 
 def _lab(topology):
@@ -60,11 +65,12 @@ def chain_lab(lab_name):
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_test_namespaces_left():
-    """Whatever a crashed test left behind is removed at the end of the session."""
+    """Whatever a crashed test of this session left behind is removed at the end of it (another
+    session's labs, running beside it, are not this one's to remove)."""
     yield
     if is_root():
-        for ns in labmod.lab_namespaces():
-            if ns.startswith(labmod.PREFIX + TEST_LAB_PREFIX):
+        for name in NAMED:
+            for ns in labmod.lab_namespaces(name):
                 labmod._remove(ns)
 
 

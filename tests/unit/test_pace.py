@@ -13,12 +13,13 @@ D = core.D
 US = 1000
 
 
-def simulate(interval: float, times, max_burst: int = 32, batch: int = 64, take=None, lead: int = 0):
+def simulate(interval: float, times, max_burst: int = 32, batch: int = 64, take=None, lead: int = 0,
+             call: int = 0):
     times = np.asarray(times, np.uint64)
     sent = np.zeros(len(times), np.uint32)
     take = np.full(len(times), 2**32 - 1, np.uint32) if take is None else np.asarray(take, np.uint32)
     stats = np.zeros(core.PACE_STATS_WORDS, np.uint64)
-    core.pace_simulate(float(interval), max_burst, batch, times, sent, take, stats, lead)
+    core.pace_simulate(float(interval), max_burst, batch, times, sent, take, stats, lead, call)
     return sent, stats
 
 
@@ -95,3 +96,35 @@ def test_kernel_timed_a_stall_longer_than_the_lead_skips_what_is_late_beyond_the
     late = due_by(2000 * US, 10 * US, 0) - due_by(999 * US + 200 * US, 10 * US, 0)  # due during the stall, not handed over
     assert st[D["skipped"]] == late - 4
     assert st[D["slots"]] == sent.sum() + st[D["skipped"]]
+
+
+def loop_of(call_ns: int, seconds_ns: int = 10_000 * US):
+    """A send loop whose calls take call_ns each: the times it looks at the clock."""
+    return np.arange(0, seconds_ns, call_ns, dtype=np.uint64) + 5 * US
+
+
+def test_near_its_ceiling_a_batch_is_what_falls_due_during_one_send_call():
+    """Frames every 1 µs, each send call 4 µs: one frame per call would fall 3 µs further behind
+    every call; instead each call takes the frames due before it returns (about 4), none of them
+    earlier than one call's time, and nothing is skipped."""
+    t = loop_of(4 * US)
+    sent, st = simulate(1 * US, t, call=4 * US)
+    assert st[D["skipped"]] == 0
+    assert 3 <= np.median(sent[10:]) <= 5 and sent.max() <= 8
+    early = np.cumsum(sent) - np.array([due_by(x, 1 * US, t[0]) for x in t])
+    assert early.max() <= 4 + 1  # at most one call's time (4 frames) ahead of the schedule
+
+
+def test_at_a_low_rate_the_send_calls_time_sends_nothing_early():
+    """Frames every 50 µs, calls of 4 µs: still one frame per call, each at its own time."""
+    t = loop_of(1 * US)
+    sent, st = simulate(50 * US, t, call=4 * US)
+    assert sent.max() == 1 and st[D["skipped"]] == 0 and st[D["max_burst"]] == 1
+
+
+def test_a_slow_call_makes_the_batch_no_larger_than_its_bound():
+    """A stalled call (1 ms) is counted as at most PACE_AHEAD_MAX_NS (32 µs) of look-ahead."""
+    t = loop_of(1000 * US, 20_000 * US)
+    sent, st = simulate(1 * US, t, call=1000 * US)
+    early = np.cumsum(sent) - np.array([due_by(x, 1 * US, t[0]) for x in t])
+    assert early.max() <= 32 + 1

@@ -32,6 +32,7 @@
 enum { WS_DEPARTURES(WS_ENUM) D_COUNT };
 #define PACE_STATS_WORDS (D_COUNT + HIST_BUCKETS) /* then the inter-departure histogram */
 #define PACE_MAX_BURST 32 /* the default catch-up bound after a stall, frames (gen --max-burst) */
+#define PACE_AHEAD_MAX_NS 32000 /* a frame leaves at most this much before its time (one send call's time) */
 #define PACE_SPIN_NS 100000                         /* sleep most of a longer wait, spin the rest */
 
 struct pace {
@@ -41,6 +42,9 @@ struct pace {
 	uint64_t prev_ns;   /* the previous loop's clock, for the time behind */
 	uint32_t max_burst; /* catch-up bound, frames */
 	uint64_t lead_ns;   /* kernel-timed (SO_TXTIME): frames are handed over this far ahead of their time */
+	uint64_t call_ns;   /* user-timed: what one send call takes (a moving mean); the frames due before
+			     * it would return go in it, so a batch grows with the rate instead of the
+			     * loop making one system call per frame at rates near its ceiling */
 	uint64_t *d;        /* D_COUNT words, then the histogram */
 };
 
@@ -51,7 +55,7 @@ static inline void pace_init(struct pace *p, uint64_t *stats, double interval, u
 	p->interval = interval;
 	p->max_burst = max_burst ? max_burst : 1;
 	p->t0 = p->prev_ns = 0;
-	p->lead_ns = 0;
+	p->lead_ns = p->call_ns = 0;
 	p->started = p->departed = 0;
 	stats[D_INTERVAL] = (uint64_t)interval;
 }
@@ -69,10 +73,12 @@ static inline uint64_t pace_slots_by(const struct pace *p, uint64_t t)
 
 /* How many frames may go at `now` (at most want); 0: the next one is not due yet. Kernel-timed
  * (lead_ns > 0), frames due up to lead_ns from now go now, each with its own departure time for
- * the kernel (pace_due_at); the catch-up bound still counts only frames already late. */
+ * the kernel (pace_due_at). User-timed, frames due before this send call would return (call_ns,
+ * at most PACE_AHEAD_MAX_NS) go with it: no frame leaves earlier than that. The catch-up bound
+ * still counts only frames already late. */
 static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 {
-	uint64_t *d = p->d, by, late, due;
+	uint64_t *d = p->d, by, late, due, ahead = p->lead_ns ? p->lead_ns : p->call_ns;
 
 	if (p->interval <= 0)
 		return want;
@@ -80,14 +86,14 @@ static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 		p->t0 = p->prev_ns = now;
 		p->started = 1;
 	}
-	if (now + p->lead_ns < pace_due_at(p, d[D_SLOTS])) {
+	if (now + ahead < pace_due_at(p, d[D_SLOTS])) {
 		p->prev_ns = now;
 		return 0;
 	}
 	by = pace_slots_by(p, now);
 	late = by > d[D_SLOTS] ? by - d[D_SLOTS] : 0; /* slots whose time has come */
-	/* kernel-timed, also those due within the lead (one more division, only then) */
-	due = p->lead_ns ? pace_slots_by(p, now + p->lead_ns) - d[D_SLOTS] : late;
+	/* also those due within the lead or this call's time (one more division, only then) */
+	due = ahead ? pace_slots_by(p, now + ahead) - d[D_SLOTS] : late;
 	if (late > 1)
 		d[D_BEHIND_NS] += now - p->prev_ns;
 	p->prev_ns = now;
@@ -108,6 +114,18 @@ static inline void pace_wait(const struct pace *p, uint64_t now)
 		struct timespec ts = { 0, (long)(next - now - PACE_SPIN_NS) };
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* A send call that began at `now` returned at `after`: the moving mean of its time (1/8 new). */
+static inline void pace_took(struct pace *p, uint64_t now, uint64_t after)
+{
+	uint64_t took = after > now ? after - now : 0;
+
+	if (p->interval <= 0 || p->lead_ns)
+		return;
+	p->call_ns = p->call_ns ? (7 * p->call_ns + took) / 8 : took;
+	if (p->call_ns > PACE_AHEAD_MAX_NS)
+		p->call_ns = PACE_AHEAD_MAX_NS;
 }
 
 /* n frames left at `now` (one clock read per batch). */

@@ -232,10 +232,11 @@ static PyTypeObject GenType = {
 	.tp_getset = Gen_getset,
 };
 
-/* pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats, lead_ns=0) ->
- * None: the generator's schedule driven by a clock the caller gives (tests): at times[i] the loop
- * is offered want = batch frames; sent_per_loop[i] gets how many were due; take[i] is how many
- * the device took of them (a ring with no room takes fewer), or -1 for all. */
+/* pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats, lead_ns=0,
+ *               call_ns=0) -> None: the generator's schedule driven by a clock the caller gives
+ * (tests): at times[i] the loop is offered want = batch frames; sent_per_loop[i] gets how many
+ * were due; take[i] is how many the device took of them (a ring with no room takes fewer), or -1
+ * for all; each send call that sent something took call_ns. */
 static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 {
 	double interval;
@@ -245,9 +246,9 @@ static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 	struct pace p;
 	Py_ssize_t n;
 
-	unsigned long long lead = 0;
+	unsigned long long lead = 0, call = 0;
 
-	if (!PyArg_ParseTuple(args, "dIIOOOO|K", &interval, &max_burst, &batch, &to, &so, &ko, &sto, &lead))
+	if (!PyArg_ParseTuple(args, "dIIOOOO|KK", &interval, &max_burst, &batch, &to, &so, &ko, &sto, &lead, &call))
 		return NULL;
 	if (!buf_get(to, &tv, 8, 0, "times"))
 		return NULL;
@@ -274,6 +275,8 @@ static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 		uint32_t due = pace_due(&p, batch, now), take = ((uint32_t *)kv.buf)[i];
 		uint32_t sent = take == UINT32_MAX || take > due ? due : take;
 
+		if (due)
+			pace_took(&p, now, now + call);
 		pace_sent(&p, sent, now);
 		((uint32_t *)sv.buf)[i] = sent;
 	}
@@ -286,8 +289,8 @@ static PyObject *py_pace_simulate(PyObject *self, PyObject *args)
 
 #define PACE_METHODS                                                                                      \
 	{ "pace_simulate", py_pace_simulate, METH_VARARGS,                                              \
-	  "pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats, lead_ns=0): the\n" \
-	  "schedule on a given clock (tests)" },
+	  "pace_simulate(interval_ns, max_burst, batch, times, sent_per_loop, take, stats, lead_ns=0, call_ns=0):\n" \
+	  "the schedule on a given clock (tests)" },
 
 static int py_gen_add(PyObject *m)
 {

@@ -38,7 +38,7 @@ static uint64_t run_gen(void *port, tx_gen_fn tx, tx_wait_fn wait, struct gen *g
 		}
 		t0 = tsc_begin();
 		r = tx(port, g, want, c);
-		counters_time(c, t0, now);
+		pace_took(p, now, counters_time(c, t0, now));
 		pace_sent(p, r, now);
 		if (r < want)
 			wait(port, c);

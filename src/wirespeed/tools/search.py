@@ -707,7 +707,9 @@ class SearchReporter(stats.Reporter):
                 ["<goal", "loss ratio", "lower bound pps", "upper bound pps", "throughput pps", "Mbit/s L2",
                  "Mbit/s L1", "% line", "<"], rows,
                 caption=f"overhead (set-up + drain) {100 * fr['overhead_share']:.1f} % of the trials' time; "
-                        f"{fr['tester_bound_trials']} tester-bound trial(s){why}"))
+                        f"{fr['tester_bound_trials']} tester-bound trial(s)"
+                        + (f"; the tester fell short above {fr['tester_ceiling_pps']:,.0f} pps, so the max load was "
+                           f"lowered below it" if fr.get("tester_ceiling_pps") else "") + why))
             if fr["latency"]:
                 us = lambda v: "-" if v is None else f"{v / 1000:,.1f}"  # noqa: E731
                 lrows = [(r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0), us(r.get("min_ns")),

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The search's tester against the free-running generator, per transmit backend. Prints one
+JSON object.
+
+    python3 bench/trials.py [--reps 3] [--window 2] [--quick]
+
+For each transmit backend this kernel runs (the registry's), on the pair lab, sending CPU the
+last, into the in-kernel counter on the receiving veth:
+  free_pps     `wirespeed gen` as fast as it goes, counted by the receiving veth's XDP counter
+               over a steady window;
+  trial_pps    the highest load at which search's trial-driven generator (the one search uses,
+               paced, 0.5 s trials) sends what is due: its sent count within 0.5 % of the
+               intended (not tester-bound), found by bisection between 20 % and 105 % of
+               free_pps;
+  ratio        trial_pps / free_pps (target >= 0.9: search's trials use the generator's speed).
+Repetitions interleaved, medians.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+from common import WARMUP, bench_args, bench_parser, counter_window, kill_all, start, stop, wait_ready, ws
+from wirespeed import api, lab, ports
+from wirespeed.base.netdev import xdp_stats
+from wirespeed.base.netns import Where
+from wirespeed.base.units import frame
+from wirespeed.tools import search
+
+CPUS = sorted(os.sched_getaffinity(0))
+RX_CPU, TX_CPU = CPUS[0], CPUS[-1]
+TOPO = lab.pair("btrial")
+TRIAL_S = 0.5
+STEPS = 9
+
+
+def ends() -> tuple[Where, Where]:
+    w = TOPO.wires[0]
+    return Where(w.a.ifname, TOPO.netns("gen")), Where(w.b.ifname, TOPO.netns("sink"))
+
+
+def free_rate(backend: str, window: float) -> float:
+    dur = WARMUP + window + 1.0
+    sink = send = None
+    try:
+        sink = start(ws("sink", "--lab-name", TOPO.name, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
+        wait_ready(sink)
+        send = start(ws("gen", "--lab-name", TOPO.name, "--backend", backend, "--cpu", str(TX_CPU), "-d", str(dur),
+                        "--json"))
+        rx = ends()[1]
+        return counter_window(lambda: xdp_stats(rx)["xdp_packets"], window)
+    finally:
+        for p in (send, sink):
+            if p is not None:
+                stop(p)
+        kill_all((send, sink))
+
+
+def trial_ceiling(backend: str, free: float) -> dict:
+    """Bisect the highest paced load whose trial is not tester-bound, with search's own parts."""
+    tx, rx = ends()
+    gcfg = api.gen_config_at(tx, TOPO, backend=backend, cpu=str(TX_CPU))
+    cfg = search.SearchConfig(tx=tx, rx=rx, gen=gcfg, dut="none", rx_backend="xdp-count", latency=False,
+                              hops=[("gen:veth0", tx), ("sink:veth0", rx)])
+    runs = search._Runs(cfg, lambda text: None)
+    try:
+        m = search.Measurer(cfg, runs.gen, runs.sink, search.PathCounters(cfg.hops), frame(64))
+        lo, hi, tried = 0.2 * free, 1.05 * free, []
+        for _ in range(STEPS):
+            load = (lo + hi) / 2
+            rec = m.trial(TRIAL_S, load)
+            tried.append({"load_pps": round(load), "sent": rec["sent"], "intended": rec["intended"],
+                          "tester_bound": rec["tester_bound"]})
+            lo, hi = (lo, load) if rec["tester_bound"] else (load, hi)
+        return {"trial_pps": lo, "tried": tried}
+    finally:
+        runs.close()
+
+
+def main() -> int:
+    args = bench_args(bench_parser(__doc__, 2.0, "one repetition, 1 s windows"), "trials.py")
+    if args is None:
+        return 1
+    backends = [n for n in ports.names(transmit=True) if ports.unavailable(n) is None]
+    refused = {n: ports.unavailable(n) for n in ports.names(transmit=True) if ports.unavailable(n)}
+    runs: dict[str, list[dict]] = {b: [] for b in backends}
+    with lab.Lab(TOPO):
+        for _ in range(args.reps):
+            for b in backends:
+                free = free_rate(b, args.window)
+                runs[b].append({"free_pps": free, **trial_ceiling(b, free)})
+                time.sleep(0.2)
+    out = {"bench": "trials", "kernel": os.uname().release, "cpus": {"sender": TX_CPU}, "reps": args.reps,
+           "trial_s": TRIAL_S, "target": 0.9, "refused": refused, "backends": {}}
+    for b, rs in runs.items():
+        free = statistics.median(r["free_pps"] for r in rs)
+        trial = statistics.median(r["trial_pps"] for r in rs)
+        out["backends"][b] = {"free_pps": free, "trial_pps": trial, "ratio": trial / free if free else None,
+                              "met": bool(free) and trial / free >= 0.9, "runs": rs}
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
