@@ -433,7 +433,9 @@ class Bench:
             return {"skipped": r.stderr.strip()[-300:]}
         goals = [g for g in (json.loads(x) for x in r.stdout.splitlines()) if g.get("type") == "goal"]
         return {g["goal"]: {"pps": g["conditional_throughput"]["pps"], "regular": g["regular"],
-                            "irregular_because": g["irregular_because"]} for g in goals}
+                            "irregular_because": g["irregular_because"],
+                            "tester_pps": g.get("tester_ceiling_pps") or g.get("tester_back_to_back_pps"),
+                            "tester_bound_trials": g.get("tester_bound_trials")} for g in goals}
 
     def latency(self) -> dict:
         topo = lab.pair(self.cfg.lab_name)

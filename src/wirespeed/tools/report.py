@@ -214,7 +214,9 @@ def forwarding_section(d: dict):
             rows.append([f"search {dut}", "skipped: " + s["skipped"]])
         else:
             rows += [[f"{g} of {dut} (RFC 9971, quick)", f"{_f(v['pps'])} pps" + ("" if v["regular"] else
-                                                                                  f" (irregular: {v['irregular_because']})")]
+                                                                                  f" (irregular: {v['irregular_because']})")
+                      + (f"; the tester's ceiling {_f(v['tester_pps'])} pps, {v.get('tester_bound_trials') or 0} "
+                         f"tester-bound trial(s)" if v.get("tester_pps") else "")]
                      for g, v in s.items()]
     return _png(fig), _table(["configuration (hook@batch)", "packets per second"], rows)
 
