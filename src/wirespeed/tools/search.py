@@ -33,6 +33,9 @@ from wirespeed.tools import sink as sinkmod
 SHORTFALL = 0.005  # a generator this far below its intended count makes the trial tester-bound
 CEILING_MARGIN = 0.1  # a max load lowered to the tester's demonstrated rate keeps this far below it
 RESTARTS = 8  # searches restarted with a lower max load before the tester is said to be unusable here
+SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
+LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
+IDLE_PPS = 1000.0
 
 
 class TesterShort(Exception):
@@ -41,9 +44,6 @@ class TesterShort(Exception):
     def __init__(self, load: float, offered: float):
         super().__init__(f"the tester sent {offered:,.0f} pps when {load:,.0f} pps were due, twice")
         self.load, self.offered = load, offered
-SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
-LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
-IDLE_PPS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -579,9 +579,10 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
             for gr in goals:
                 reporter.goal(gr)
             lat = []
-            if cfg.latency and receivers(cfg)[1] != receivers(cfg)[0]:  # a receiver that reads the stamps
-                m.s = runs.receiver(receivers(cfg)[1])
-                m.in_kernel_rx, m.last_counters = ports.backend(receivers(cfg)[1]).in_kernel, None
+            counting, stamping = receivers(cfg)
+            if cfg.latency and stamping != counting:  # latency trials: a receiver that reads the stamps
+                m.s = runs.receiver(stamping)
+                m.in_kernel_rx, m.last_counters = ports.backend(stamping).in_kernel, None
             if cfg.latency:
                 for gr in goals:
                     ct = gr["conditional_throughput"]["pps"]
