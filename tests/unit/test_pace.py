@@ -128,3 +128,11 @@ def test_a_slow_call_makes_the_batch_no_larger_than_its_bound():
     sent, st = simulate(1 * US, t, call=1000 * US)
     early = np.cumsum(sent) - np.array([due_by(x, 1 * US, t[0]) for x in t])
     assert early.max() <= 32 + 1
+
+
+def test_the_look_ahead_never_makes_a_burst_beyond_max_burst():
+    """A stall, then the loop back at one call per µs with calls of 4 µs at one frame per µs:
+    the catch-up sends max_burst, and the frames sent early after it never stretch that run."""
+    t = np.concatenate([loop_of(4 * US, 100 * US), loop_of(4 * US, 1_000 * US) + 3_000 * US])
+    sent, st = simulate(1 * US, t, max_burst=8, call=4 * US)
+    assert st[D["max_burst"]] <= 8 and st[D["skipped"]] > 0

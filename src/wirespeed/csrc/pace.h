@@ -101,6 +101,16 @@ static inline uint32_t pace_due(struct pace *p, uint32_t want, uint64_t now)
 		d[D_SKIPPED] += late - p->max_burst;
 		d[D_SLOTS] += late - p->max_burst;
 		due -= late - p->max_burst;
+		late = p->max_burst;
+	}
+	if (!p->lead_ns && due > late) {
+		/* user-timed look-ahead: never so many that frames closer together than interval / 4
+		 * (a burst: the one going on, if this call continues it) pass max_burst */
+		uint64_t run = p->departed && (double)(now - d[D_LAST_NS]) * 4 < p->interval ? d[D_BURST] : 0;
+		uint64_t room = run + late < p->max_burst ? p->max_burst - run - late : 0;
+
+		if (due - late > room)
+			due = late + room;
 	}
 	return due < want ? (uint32_t)due : want;
 }
