@@ -163,15 +163,10 @@ def references(tmp: str, reps: int, window: float, only: set[str] | None = None)
             "sink_sequence_check_saw_no_loss": lossless, "runs": runs}
 
 
-def allowed(**can) -> list[str]:
-    """The registry's backends that can do what is asked and that this kernel runs."""
-    return [n for n in ports.names(**can) if ports.unavailable(n) is None]
-
-
 def scaling(reps: int, window: float) -> dict:
     seconds = str(WARMUP + window + 1.5)
     cases = {}
-    per_queue = allowed(transmit=True, per_queue=True)
+    per_queue = ports.runnable(transmit=True, per_queue=True)
     for backend in per_queue:
         for w in (1, 2):
             argv = ws("gen", "--lab-name", TWO.name, "--backend", backend, "-w", str(w), "-d", seconds, "--json")
@@ -187,7 +182,7 @@ def flows(reps: int, window: float) -> dict:
     seconds = str(WARMUP + window + 1.5)
     many = ["--sport", "0-65535"]
     cases = {}
-    for backend in [n for n in allowed(transmit=True) if "sport" in ports.backend(n).varies]:
+    for backend in [n for n in ports.runnable(transmit=True) if "sport" in ports.backend(n).varies]:
         base = ws("gen", "--lab-name", ONE.name, "--backend", backend, "--cpu", str(TX_CPU), "-d", seconds, "--json")
         cases[f"gen_{backend}_1"] = lambda a=base: sender_rate(ONE, a, window)
         cases[f"gen_{backend}_65536"] = lambda a=base + many + ["--flows", "65536"]: sender_rate(ONE, a, window)

@@ -89,8 +89,8 @@ def main() -> int:
     args = bench_args(bench_parser(__doc__, 2.0, "one repetition, 1 s windows"), "trials.py")
     if args is None:
         return 1
-    backends = [n for n in ports.names(transmit=True) if ports.unavailable(n) is None]
-    refused = {n: ports.unavailable(n) for n in ports.names(transmit=True) if ports.unavailable(n)}
+    backends = ports.runnable(transmit=True)
+    refused = {n: ports.unavailable(n) for n in ports.names(transmit=True) if n not in backends}
     runs: dict[str, list[dict]] = {b: [] for b in backends}
     with lab.Lab(TOPO):
         for _ in range(args.reps):

@@ -27,18 +27,17 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _kernel_gen_refusal() -> str | None:
-    if not is_root():
-        return "needs root"
+def needs_backend(name: str):
+    """Skip, with the kernel's own reason, where this kernel or process refuses backend `name`
+    (without root every kernel test is skipped anyway, by conftest)."""
     from wirespeed import ports
 
-    return ports.unavailable("kernel")
+    why = ports.unavailable(name) if is_root() else None
+    return pytest.mark.skipif(why is not None, reason=f"--backend {name}: {why}")
 
 
-KERNEL_GEN_REFUSED = _kernel_gen_refusal()
 # The in-kernel generator needs BPF_PROG_RUN with live frames, which some sandboxes refuse even to root.
-needs_kernel_gen = pytest.mark.skipif(KERNEL_GEN_REFUSED is not None,
-                                      reason=f"--backend kernel: {KERNEL_GEN_REFUSED}")
+needs_kernel_gen = needs_backend("kernel")
 
 
 def tool_backends(tool: str) -> list:
@@ -47,11 +46,7 @@ def tool_backends(tool: str) -> list:
     from wirespeed import ports
 
     can = {"gen": {"transmit": True}, "sink": {"receive": True}, "fwd": {"forward": True}}[tool]
-    out = []
-    for name in ports.names(**can):
-        why = ports.unavailable(name) if is_root() else None
-        out.append(pytest.param(name, id=name, marks=pytest.mark.skipif(why is not None, reason=f"{name}: {why}")))
-    return out
+    return [pytest.param(name, id=name, marks=needs_backend(name)) for name in ports.names(**can)]
 
 
 SRC4, DST4 = ipaddress.ip_address("198.18.0.1"), ipaddress.ip_address("198.18.0.2")

@@ -330,6 +330,11 @@ def unavailable(name: str) -> str | None:
     return probe() if probe else None
 
 
+def runnable(**can: bool) -> tuple[str, ...]:
+    """names(**can), less the backends this kernel or process refuses (unavailable)."""
+    return tuple(n for n in names(**can) if unavailable(n) is None)
+
+
 def check_workers(b: Backend, workers: int) -> None:
     """What the backend alone says of -w (the interface's queues are checked when it opens)."""
     if b.one_worker and workers > 1:

@@ -139,8 +139,7 @@ class Bench:
     def feeder(self) -> str:
         """The fastest generator this host runs: the in-kernel one, else zero-copy AF_XDP, else the rest."""
         B = ports.BACKENDS
-        order = sorted(ports.names(transmit=True), key=lambda n: (not B[n].in_kernel, not B[n].zero_copy))
-        return next(n for n in order if n not in self.refused)
+        return min(ports.runnable(transmit=True), key=lambda n: (not B[n].in_kernel, not B[n].zero_copy))
 
     @property
     def rx_cpu(self) -> int:

@@ -451,8 +451,7 @@ def receivers(cfg: SearchConfig) -> tuple[str, str]:
     if cfg.rx_backend != "auto":
         return cfg.rx_backend, cfg.rx_backend
     stamping = ports.names(receive=True, in_kernel=False, payload_only=False)[0]
-    counting = [n for n in ports.names(receive=True, in_kernel=True) if ports.unavailable(n) is None
-                and cfg.dut != "path"]
+    counting = ports.runnable(receive=True, in_kernel=True) if cfg.dut != "path" else ()
     return (counting[0] if counting else stamping), stamping
 
 
