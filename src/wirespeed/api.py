@@ -22,53 +22,24 @@ packets per second; sizes in bytes with the FCS (64 .. 9000) or "imix"; duration
 
 from __future__ import annotations
 
-import argparse
-import inspect
 import ipaddress
 import os
 
-from wirespeed import core, ports
+from wirespeed import ports
 from wirespeed import lab as labmod
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netdev import link_info
 from wirespeed.base.netns import Where
-from wirespeed.base.units import FrameMix, Rate, parse_frame
-from wirespeed import options as opt
+from wirespeed.base import values as V
 from wirespeed.ports import Batch
 from wirespeed.runner.session import Result
-from wirespeed.tools.fwd import FwdConfig, FwdResult, FwdSession
-from wirespeed.tools.gen import GenConfig, GenResult, GenSession, Range, check_frame
-from wirespeed.tools.sink import SinkConfig, SinkResult, SinkSession
+from wirespeed.tools.fwd import OPTIONS as FWD_OPTIONS, FwdConfig, FwdResult, FwdSession
+from wirespeed.tools.gen import OPTIONS as GEN_OPTIONS, GenConfig, GenResult, GenSession, Range, check_frame, check_pace
+from wirespeed.tools.sink import OPTIONS as SINK_OPTIONS, SinkConfig, SinkResult, SinkSession
 
 __all__ = ["Gen", "Sink", "Fwd", "Lab", "Batch", "GenResult", "SinkResult", "FwdResult", "Result", "Where",
            "SearchResult", "search", "gen_config", "sink_config", "fwd_config", "gen_config_at", "sink_config_at",
            "fwd_config_at"]
-
-
-def _conv(value, parse, name: str):
-    """A value as the command line would take it: strings go through its parser."""
-    if value is None or not isinstance(value, str):
-        return value
-    try:
-        return parse(value)
-    except argparse.ArgumentTypeError as e:
-        raise UsageError(f"{name}: {e}") from None
-
-
-def _rate(value) -> Rate | None:
-    if value is None or isinstance(value, Rate):
-        return value
-    if isinstance(value, (int, float)):
-        if value <= 0:
-            raise UsageError(f"rate must be positive, got {value}")
-        return Rate(pps=float(value))
-    return _conv(value, opt.rate, "rate")
-
-
-def _frame(value) -> FrameMix:
-    if isinstance(value, FrameMix):
-        return value
-    return parse_frame(str(value))
 
 
 class Place:
@@ -111,11 +82,6 @@ def _name(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
-def _cpus(value) -> list[int] | None:
-    cpus = _conv(value, opt.cpu_list, "cpu")
-    return [cpus] if isinstance(cpus, int) else cpus
-
-
 def gen_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> GenConfig:
     """A GenConfig from the command line's words (see wirespeed gen --help): on an interface
     (in a namespace), or on a lab's gen node."""
@@ -123,91 +89,99 @@ def gen_config(iface: str | None = None, *, netns: str | None = None, lab=None, 
     return gen_config_at(place.wheres[0], place.topo, **options)
 
 
-def gen_config_at(where: Where, topo, *, backend: str = "afpacket", rate=None, size="64", count=None,
-                  duration=None, batch: int = 64, workers: int = 1, cpu=None, ipv6: bool = False, src_mac=None,
-                  dst_mac=None, src_ip=None, dst_ip=None, sport="9", dport="9", vary: str = "inc", flows: int = 0,
-                  seed: int = 1, ttl: int = 64, tos: int = 0, df: bool = True, ip_id: int | None = None,
-                  stamp: bool = True, payload=None, link=None, max_burst: int = core.PACE_MAX_BURST, pace: str = "user",
-                  interval=1.0, exit_after_setup: bool = False, pcap: str | None = None, timing: str = "rate",
-                  speed=1.0, loop: int = 1, **backend_options) -> GenConfig:
-    """The generator's config at `where` (topo: the lab it is in, or None): the one place the
-    command line and the API both build it. pcap: replay that capture instead of a template
-    (timing "rate" or "original", speed, loop; MACs and addresses given are written into every
-    frame, and in the lab the MACs are the lab's). backend_options: the registry's options for
-    gen (ports.OPTIONS: qdisc_bypass, linear, gso, copy, xdp_mode, prepare_peer, ...), each
-    refused in one line on a backend it does not apply to."""
-    options = ports.backend_options(backend, "gen", backend_options)
-    if topo is not None:
-        options["prepare_peer"] = True  # the lab's peers are ours to prepare
-    if pcap is not None:
-        return _replay_config(where, topo, pcap, timing, speed, loop, src_mac, dst_mac, src_ip, dst_ip,
-                              backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
-                              duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
-                              link_bps=_conv(link, opt.link_bps, "link"), cpus=_cpus(cpu),
-                              interval=_conv(interval, opt.interval, "interval"), options=options,
-                              exit_after_setup=exit_after_setup, workers=workers, max_burst=max_burst)
-    payload = _conv(payload, opt.hex_bytes, "payload") or b""
-    mix = _frame(size)
-    stamp = stamp and not payload
-    if ipv6 and (ip_id is not None or not df):
+def _split(tool: str, given: dict) -> tuple[dict, dict]:
+    """The keywords of a tool's own table and those of the registry's backend options."""
+    mine = {o.name for o in ports.options_of(tool)}
+    return ({k: v for k, v in given.items() if k not in mine}, {k: v for k, v in given.items() if k in mine})
+
+
+def check_gen(**given) -> dict:
+    """gen's options resolved (tools.gen.OPTIONS) and checked as far as they can be before an
+    interface is looked at: what the command line does before it sets anything up."""
+    own, backend_given = _split("gen", given)
+    o = GEN_OPTIONS.resolve(own)
+    ports.backend_options(o["backend"], "gen", backend_given)
+    check_pace(o["backend"], o["pace"], o["rate"])
+    if o["pcap"] is not None:
+        from wirespeed.tools import replay
+
+        replay.file_ok(o["pcap"])
+        return o
+    payload = o["payload"] or b""
+    if o["ipv6"] and (o["ip_id"] is not None or not o["df"]):
         raise UsageError(f"{_name('ip_id')} and {_name('no_df')} are IPv4 header fields; "
                          "an IPv6 template has neither")
-    check_frame(mix, ipv6, stamp, payload)
+    check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload)
+    return o
+
+
+def gen_config_at(where: Where, topo, **given) -> GenConfig:
+    """The generator's config at `where` (topo: the lab it is in, or None): the one place the
+    command line and the API both build it. Keywords: gen's options (tools.gen.OPTIONS, the
+    command line's long names) and the registry's backend options for gen (ports.OPTIONS), each
+    refused in one line on a backend it does not apply to. pcap: replay that capture instead of a
+    template (timing "rate" or "original", speed, loop; MACs and addresses given are written into
+    every frame, and in the lab the MACs are the lab's)."""
+    o = check_gen(**given)
+    own, backend_given = _split("gen", given)
+    backend = o["backend"]
+    options = ports.backend_options(backend, "gen", backend_given)
+    if topo is not None:
+        options["prepare_peer"] = True  # the lab's peers are ours to prepare
+    common = dict(backend=backend, batch=o["batch"], count=o["count"], duration=o["duration"], rate=o["rate"],
+                  link_bps=o["link"], cpus=o["cpu"], interval=o["interval"], options=options,
+                  exit_after_setup=o["exit_after_setup"], workers=o["workers"], max_burst=o["max_burst"])
+    if o["pcap"] is not None:
+        return _replay_config(where, topo, o, **common)
+    payload = o["payload"] or b""
+    ipv6, mix = o["ipv6"], o["size"]
+    stamp = o["stamp"] and not payload
     if topo is not None:
         end = topo.endpoints("gen")[0]
         peer = topo.peer(end)
         defaults = (end.address6, peer.address6) if ipv6 else (end.address, peer.address)
-        lab_src, lab_dst = opt.mac(end.mac), opt.mac(peer.mac)
+        lab_src, lab_dst = V.mac(end.mac), V.mac(peer.mac)
     else:
         defaults = ("2001:2::1", "2001:2::2") if ipv6 else ("198.18.0.1", "198.18.0.2")
         lab_src = None
-        if not ports.backend(backend).payload_only and not dst_mac:  # it writes the Ethernet header itself
+        if not ports.backend(backend).payload_only and not o["dst_mac"]:  # it writes the Ethernet header itself
             raise UsageError(f"{_name('dst_mac')} is needed to send on {where}")
         lab_dst = bytes(6)
-    s_ip, s_ips = _conv(src_ip or defaults[0], opt.ip_range, "src_ip")
-    d_ip, d_ips = _conv(dst_ip or defaults[1], opt.ip_range, "dst_ip")
+    s_ip, s_ips = o["src_ip"] or GEN_OPTIONS["src_ip"].value(defaults[0])
+    d_ip, d_ips = o["dst_ip"] or GEN_OPTIONS["dst_ip"].value(defaults[1])
     for ip in (s_ip, d_ip):
         if (ip.version == 6) != ipv6:
             raise UsageError(f"address {ip} is IPv{ip.version}, the template is IPv{6 if ipv6 else 4}"
                              + " (-6/--ipv6 picks IPv6)")
-    smac = _conv(src_mac, opt.mac, "src_mac") or lab_src or opt.mac(link_info(where)["mac"])
-    dmac = _conv(dst_mac, opt.mac, "dst_mac") or lab_dst
-    ports_of = lambda v, n: _conv(str(v) if isinstance(v, int) else v, opt.port_range, n)  # noqa: E731
+    smac = o["src_mac"] or lab_src or V.mac(link_info(where)["mac"])
+    dmac = o["dst_mac"] or lab_dst
     return GenConfig(
         where=where, src_mac=smac, dst_mac=dmac, src_ip=s_ip, dst_ip=d_ip, src_ips=s_ips, dst_ips=d_ips,
-        sports=ports_of(sport, "sport"), dports=ports_of(dport, "dport"), vary=vary, frame=mix, flows=flows,
-        seed=seed, stamp=stamp, backend=backend, batch=batch, count=_conv(count, opt.count, "count"),
-        duration=_conv(duration, opt.duration, "duration"), rate=_rate(rate),
-        link_bps=_conv(link, opt.link_bps, "link"), workers=workers, cpus=_cpus(cpu),
-        interval=_conv(interval, opt.interval, "interval"), options=options, ttl=ttl, tos=tos, df=df,
-        ip_id=ip_id or 0, payload=payload,
-        exit_after_setup=exit_after_setup, max_burst=max_burst, pace_mode=pace)
+        sports=o["sport"], dports=o["dport"], vary=o["vary"], frame=mix, flows=o["flows"], seed=o["seed"],
+        stamp=stamp, ttl=o["ttl"], tos=o["tos"], df=o["df"], ip_id=o["ip_id"] or 0, payload=payload,
+        pace_mode=o["pace"], **common)
 
 
-def _replay_config(where: Where, topo, pcap: str, timing: str, speed, loop: int, src_mac, dst_mac, src_ip, dst_ip,
-                   **common) -> GenConfig:
+def _replay_config(where: Where, topo, o: dict, **common) -> GenConfig:
     from wirespeed.tools import replay
 
-    replay.file_ok(pcap)
-    if timing not in ("rate", "original"):
-        raise UsageError(f"{_name('timing')} must be rate or original, got {timing!r}")
     rewrite = {}
     if topo is not None:  # the lab's wire: frames must carry its MACs to be taken in
         end = topo.endpoints("gen")[0]
-        rewrite.update(src_mac=opt.mac(end.mac), dst_mac=opt.mac(topo.peer(end).mac))
-    for key, value, parse in (("src_mac", src_mac, opt.mac), ("dst_mac", dst_mac, opt.mac)):
-        if value is not None:
-            rewrite[key] = _conv(value, parse, key)
-    for key, value in (("src_ip", src_ip), ("dst_ip", dst_ip)):
-        if value is not None:
-            ip = value[0] if isinstance(value, tuple) else value  # the command line parsed it as a range
-            if isinstance(value, tuple) and value[1].count > 1:
+        rewrite.update(src_mac=V.mac(end.mac), dst_mac=V.mac(topo.peer(end).mac))
+    for key in ("src_mac", "dst_mac"):
+        if o[key] is not None:
+            rewrite[key] = o[key]
+    for key in ("src_ip", "dst_ip"):
+        if o[key] is not None:
+            ip, addresses = o[key]
+            if addresses.count > 1:
                 raise UsageError(f"{_name(key)} with --pcap is one address, not a range")
-            rewrite[key] = replay.address(ip, _name(key))
+            rewrite[key] = ip
     any_ip = ipaddress.ip_address("198.18.0.1")
     return GenConfig(where=where, src_mac=bytes(6), dst_mac=bytes(6), src_ip=any_ip, dst_ip=any_ip,
-                     src_ips=Range(0), dst_ips=Range(0), pcap=pcap, timing=timing,
-                     speed=replay.parse_speed(speed), loops=loop, rewrite=rewrite, stamp=False, **common)
+                     src_ips=Range(0), dst_ips=Range(0), pcap=o["pcap"], timing=o["timing"],
+                     speed=replay.parse_speed(o["speed"]), loops=o["loop"], rewrite=rewrite, stamp=False, **common)
 
 
 def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None, **options) -> SinkConfig:
@@ -216,27 +190,26 @@ def sink_config(iface: str | None = None, *, netns: str | None = None, lab=None,
     return sink_config_at(place.wheres[0], place.topo, **options)
 
 
-def sink_config_at(where: Where, topo, *, backend: str = "afpacket", count=None, duration=None, batch: int = 256,
-                   workers: int = 1, cpu=None, port: int = 9, interval=1.0,
-                   exit_after_setup: bool = False, hist: str | None = None, write: str | None = None,
-                   snaplen: int = 65535, write_count=None, count_only: bool = False, spin: bool = False,
-                   **backend_options) -> SinkConfig:
-    """The sink's config at `where`; hist: the latency histogram's file (.hgrm); write: a pcap
-    file for every frame received (snaplen bytes of each, at most write_count frames)."""
-    options = ports.backend_options(backend, "sink", backend_options)
+def sink_config_at(where: Where, topo, **given) -> SinkConfig:
+    """The sink's config at `where`. Keywords: sink's options (tools.sink.OPTIONS) and the
+    registry's backend options for sink; hist: the latency histogram's file (.hgrm); write: a
+    pcap file for every frame received (snaplen bytes of each, at most write_count frames)."""
+    own, backend_given = _split("sink", given)
+    o = SINK_OPTIONS.resolve(own)
+    backend = o["backend"]
+    options = ports.backend_options(backend, "sink", backend_given)
     options["bind"] = options["bind"] or (topo.endpoints("sink")[0].address if topo else "0.0.0.0")
-    if hist is not None and ports.backend(backend).in_kernel:
+    if o["hist"] is not None and ports.backend(backend).in_kernel:
         raise UsageError(f"--backend {backend} counts in the kernel: it has no latency histogram to write")
-    for path, what in ((hist, "the histogram"), (write, "the capture")):
+    for path, what in ((o["hist"], "the histogram"), (o["write"], "the capture")):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
             raise UsageError(f"cannot write {what} to {path}: {folder} is not a writable directory")
-    return SinkConfig(where=where, backend=backend, port=port, options=options,
-                      count=_conv(count, opt.count, "count"), duration=_conv(duration, opt.duration, "duration"),
-                      interval=_conv(interval, opt.interval, "interval"), workers=workers, cpus=_cpus(cpu),
-                      batch=batch, exit_after_setup=exit_after_setup,
-                      hist_file=hist, write_file=write, snaplen=snaplen,
-                      write_count=_conv(write_count, opt.count, "write_count"), count_only=count_only, spin=spin)
+    return SinkConfig(where=where, backend=backend, port=o["port"], options=options, count=o["count"],
+                      duration=o["duration"], interval=o["interval"], workers=o["workers"], cpus=o["cpu"],
+                      batch=o["batch"], exit_after_setup=o["exit_after_setup"], hist_file=o["hist"],
+                      write_file=o["write"], snaplen=o["snaplen"], write_count=o["write_count"],
+                      count_only=o["count_only"], spin=o["spin"])
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,
@@ -249,23 +222,22 @@ def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | N
     return fwd_config_at(place.wheres[0], place.wheres[1], **options)
 
 
-def fwd_config_at(inp: Where, out: Where, *, backend: str = "afpacket", batch: int = 64, hook=None,
-                  qdisc: str = "pfifo", limit: int = 1024, bulk: bool = True, bypass: bool = True,
-                  byte_budget: int = 65536, pool: int = 8192, buffers: str = "pool", count=None, duration=None,
-                  idle_stop=None, cpu: int | None = None, interval=1.0, exit_after_setup: bool = False,
-                  hook_name: str | None = None, workers: int = 1, **backend_options) -> FwdConfig:
+def fwd_config_at(inp: Where, out: Where, **given) -> FwdConfig:
+    """The forwarder's config from IN to OUT. Keywords: fwd's options (tools.fwd.OPTIONS; hook
+    a spec or a callable taking a HookBatch) and the registry's backend options for fwd."""
     from wirespeed.tools import hooks
 
+    own, backend_given = _split("fwd", given)
+    o = FWD_OPTIONS.resolve(own)
+    hook = o["hook"]
     fn = hooks.load(hook) if isinstance(hook, str) else hook
-    name = hook_name or (hook if isinstance(hook, str) else getattr(hook, "__name__", "hook") if hook else "none")
-    return FwdConfig(inp=inp, out=out, backend=backend, batch=batch, hook=fn, hook_name=name,
-                     qdisc=qdisc, limit=limit, bulk=bulk, bypass=bypass, byte_budget=byte_budget, pool_bufs=pool,
-                     buffers=buffers, count=_conv(count, opt.count, "count"),
-                     duration=_conv(duration, opt.duration, "duration"),
-                     idle_stop=_conv(idle_stop, opt.duration, "idle_stop"),
-                     interval=_conv(interval, opt.interval, "interval"), cpu=cpu,
-                     options=ports.backend_options(backend, "fwd", backend_options),
-                     exit_after_setup=exit_after_setup, workers=workers)
+    name = hook if isinstance(hook, str) else getattr(hook, "__name__", "hook") if hook else "none"
+    return FwdConfig(inp=inp, out=out, backend=o["backend"], batch=o["batch"], hook=fn, hook_name=name,
+                     qdisc=o["qdisc"], limit=o["limit"], bulk=o["bulk"], bypass=o["bypass"],
+                     byte_budget=o["byte_budget"], pool_bufs=o["pool"], buffers=o["buffers"], count=o["count"],
+                     duration=o["duration"], idle_stop=o["idle_stop"], interval=o["interval"], cpu=o["cpu"],
+                     options=ports.backend_options(o["backend"], "fwd", backend_given),
+                     exit_after_setup=o["exit_after_setup"], workers=o["workers"])
 
 
 class _Tool:
@@ -339,6 +311,18 @@ class Fwd(_Tool):
         super().__init__(fwd_config(inp, out, **options))
 
 
+def _document(cls, table) -> None:
+    """The class's docstring ends with its tool's options, from the table (help(wirespeed.Gen))."""
+    rows = [*table, *ports.options_of(table.tool)]
+    cls.__doc__ += "\n\n    Options (the command line's long names; text as on the command line):\n" + "\n".join(
+        f"      {o.name}={o.default!r}: {o.help_text}"
+        for o in rows)
+
+
+for _cls, _table in ((Gen, GEN_OPTIONS), (Sink, SINK_OPTIONS), (Fwd, FWD_OPTIONS)):
+    _document(_cls, _table)
+
+
 class Lab(labmod.Lab):
     """Lab("pair" | "chain", name="api"): network namespaces joined by veth pairs, made on enter
     and removed on exit (keep=True leaves them)."""
@@ -364,18 +348,15 @@ class SearchResult(Result):
         raise KeyError(f"no goal {name!r}" + (f" for frame {frame}" if frame else ""))
 
 
-def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None = None, tx_netns: str | None = None,
-           rx: str | None = None, rx_netns: str | None = None, src_mac=None, dst_mac=None, src_ip=None, dst_ip=None,
-           fwd_backend: str = "afpacket", hook=None, preset: str = "quick", goal=None, final_trial_duration=None,
-           duration_sum=None, width: float | None = None, min_load=None, max_load=None, link=None, trial_wait=0.5,
-           size="64", backend: str = "afpacket", rx_backend: str = "auto", batch: int = 64, max_burst: int = core.PACE_MAX_BURST,
-           cpu=None, prepare_peer: bool = False, place: bool = True, latency: bool = True, reporter=None, record_options: dict | None = None) -> SearchResult:
+def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: dict | None = None,
+           **given) -> SearchResult:
     """Zero-loss and partial-loss throughput of a path by RFC 9971 (wirespeed search; blocking).
     In a lab (lab: a Lab, a lab's name, or True to make one for the search and remove it after)
     with dut "none", "kernel" or "fwd"; or between your own interfaces tx and rx (dut "path",
-    dst_mac needed). goal: ["NDR:0", "PDR:0.005:0.5"] instead of the preset's. Loads are rates
-    as the command line writes them ("500kpps"); durations in seconds or with units. Prints
-    nothing unless a reporter is given."""
+    dst_mac needed). Keywords: search's options (tools.search.OPTIONS), e.g. goal=["NDR:0",
+    "PDR:0.005:0.5"] instead of the preset's; loads are rates as the command line writes them
+    ("500kpps") or pps; durations in seconds or with units. Prints nothing unless a reporter is
+    given."""
     import ipaddress
 
     from rich.console import Console
@@ -384,17 +365,13 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
     from wirespeed.tools import hooks
     from wirespeed.tools import search as searchmod
 
-    args = locals()
-    given = {k: (args[k].topology.name if isinstance(args[k], labmod.Lab) else args[k])
-             for k in inspect.signature(search).parameters
-             if k not in ("latency", "reporter", "record_options") and args[k] is not None}  # as written, for the record
-    goals = tuple(searchmod.parse_goal(g) for g in ([goal] if isinstance(goal, str) else goal or ()))
-    frames = [_frame(x) for x in str(size).split(",")]
-    for f in frames:
-        check_frame(f, False, True)
+    o = searchmod.OPTIONS.resolve(given)
+    as_written = {k: v for k, v in given.items() if v is not None and not callable(v)}
+    if lab is not None:
+        as_written["lab"] = lab.topology.name if isinstance(lab, labmod.Lab) else lab
+    goals, frames, hook, dut = tuple(o["goal"] or ()), list(o["size"]), o["hook"], o["dut"]
+    tx, rx, dst_mac, cpu = o["tx"], o["rx"], o["dst_mac"], o["cpu"]
     fn = hooks.load(hook) if isinstance(hook, str) else hook
-    if dut not in ("none", "kernel", "fwd", "path"):
-        raise UsageError(f"{_name('dut')} must be none, kernel, fwd or path, got {dut!r}")
     named = tx or rx
     if named and not (tx and rx):
         raise UsageError(f"give both {_name('tx')} and {_name('rx')} (the two ends of your path), "
@@ -407,20 +384,16 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
                          f"{_name('rx')}: name them")
     if named and not dst_mac:
         raise UsageError(f"{_name('dst_mac')} is needed to send on your own path (the MAC of the DUT's ingress)")
-    link_bps = _conv(link, opt.link_bps, "link")
-    final_trial_duration = _conv(final_trial_duration, opt.duration, "final_trial_duration")
-    duration_sum = _conv(duration_sum, opt.duration, "duration_sum")
-    trial_wait = _conv(trial_wait, opt.duration, "trial_wait")
-    min_rate, max_rate = _conv(min_load, opt.rate, "min_load"), _conv(max_load, opt.rate, "max_load")
-    cpu = _conv(cpu, opt.cpu, "cpu")
+    link_bps, min_rate, max_rate = o["link"], o["min_load"], o["max_load"]
+    backend = o["backend"]
     topo, created, placement = None, False, None
     try:
         if named:
-            txw, rxw = Where(tx, tx_netns), Where(rx, rx_netns)
+            txw, rxw = Where(tx, o["tx_netns"]), Where(rx, o["rx_netns"])
             link_info(txw), link_info(rxw)
             hops = [("tx " + tx, txw), ("rx " + rx, rxw)]
-            smac = _conv(src_mac, opt.mac, "src_mac") or opt.mac(link_info(txw)["mac"])
-            dmac, s_ip, d_ip = _conv(dst_mac, opt.mac, "dst_mac"), src_ip or "198.18.0.1", dst_ip or "198.18.1.2"
+            smac = o["src_mac"] or V.mac(link_info(txw)["mac"])
+            dmac, s_ip, d_ip = dst_mac, o["src_ip"] or "198.18.0.1", o["dst_ip"] or "198.18.1.2"
         else:
             labmod.require_root("wirespeed search in the lab")
             if isinstance(lab, labmod.Lab):
@@ -433,40 +406,42 @@ def search(lab=None, *, dut: str = "none", lab_name: str = "lab", tx: str | None
             txw, rxw = Where(g_end.ifname, topo.netns("gen")), Where(s_end.ifname, topo.netns("sink"))
             hops = [(f"{e.node}:{e.ifname}", Where(e.ifname, topo.netns(e.node)))
                     for w in topo.wires for e in (w.a, w.b)]
-            smac, dmac = opt.mac(g_end.mac), opt.mac(topo.peer(g_end).mac)
+            smac, dmac = V.mac(g_end.mac), V.mac(topo.peer(g_end).mac)
             s_ip, d_ip = g_end.address, s_end.address
             if dut == "kernel":
                 labmod.route(topo)
         placement = None
-        if dut in ("kernel", "fwd") and place:  # the DUT on CPUs of its own, the tester on another
+        if dut in ("kernel", "fwd") and o["place"]:  # the DUT on CPUs of its own, the tester on another
             placement = labmod.place_dut(topo, cpu if cpu is not None else sorted(os.sched_getaffinity(0))[0])
         tester_cpus = placement.tester_cpus if placement else ([cpu] if cpu is not None else None)
         fcfg = None
         if dut == "fwd":
             ends = topo.endpoints("fwd")
             fcfg = FwdConfig(inp=Where(ends[0].ifname, topo.netns("fwd")), out=Where(ends[1].ifname, topo.netns("fwd")),
-                             backend=fwd_backend, hook=fn, hook_name=hook if isinstance(hook, str) else
+                             backend=o["fwd_backend"], hook=fn, hook_name=hook if isinstance(hook, str) else
                              getattr(fn, "__name__", "hook") if fn else "none",
                              cpu=placement.dut_cpus[0] if placement and placement.dut_cpus else None)
         sa, da = ipaddress.ip_address(s_ip), ipaddress.ip_address(d_ip)
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
-                         backend=backend, batch=batch, link_bps=link_bps, max_burst=max_burst,
-                         options={"prepare_peer": prepare_peer or topo is not None}, cpus=tester_cpus)
+                         backend=backend, batch=o["batch"], link_bps=link_bps, max_burst=o["max_burst"],
+                         options={"prepare_peer": o["prepare_peer"] or topo is not None}, cpus=tester_cpus)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(
-            tx=txw, rx=rxw, gen=gcfg, dut=dut, preset=preset, goals=goals,
-            final_trial_duration=final_trial_duration, duration_sum=duration_sum, relative_width=width,
+            tx=txw, rx=rxw, gen=gcfg, dut=dut, preset=o["preset"], goals=goals,
+            final_trial_duration=o["final_trial_duration"], duration_sum=o["duration_sum"],
+            relative_width=o["width"],
             min_load=min_rate.packets_per_second(mean_wire, link_bps) if min_rate else None,
             max_load=max_rate.packets_per_second(mean_wire, link_bps) if max_rate else None,
-            trial_wait=trial_wait, rx_backend=rx_backend, latency=latency, fwd=fcfg, hops=hops, rx_cpus=tester_cpus)
+            trial_wait=o["trial_wait"], rx_backend=o["rx_backend"], latency=o["latency"], fwd=fcfg, hops=hops, rx_cpus=tester_cpus)
         rep = reporter or searchmod.SearchReporter("search", False, Console(quiet=True))
-        rec = record(record_options if record_options is not None else {"command": "search", **given}, [txw, rxw])
+        rec = record(record_options if record_options is not None else {"command": "search", **as_written},
+                     [txw, rxw])
         rec["placement"] = placement.record() if placement else None
         if placement and placement.shared:
             rep.note("one CPU: the DUT's receive processing shares it with the tester (the search measures both)")
-        rep.event("start", dut=dut, tx=str(txw), rx=str(rxw), preset=preset, frames=[f.name for f in frames],
-                  backend=backend, rx_backend=rx_backend, record=rec)
+        rep.event("start", dut=dut, tx=str(txw), rx=str(rxw), preset=o["preset"], frames=[f.name for f in frames],
+                  backend=backend, rx_backend=o["rx_backend"], record=rec)
         rep.header(rec)
         out = searchmod.run(cfg, rep, frames)
         rep.results(out)

@@ -1,14 +1,15 @@
-"""Option values parsed once, into typed values (argparse types), and the option groups the
-tools share. A bad value becomes one line naming the option, exit status 2."""
+"""The command line's parser, derived from the tools' option tables (base.option): every tool
+option and backend option becomes its argument here, --config reads the same names. A bad
+value becomes one line naming the option, exit status 2."""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 
 from wirespeed import ports
 from wirespeed.base.errors import UsageError
+from wirespeed.base.option import Option, Options
 
 
 NEGATIVE = re.compile(r"^-\d")
@@ -43,7 +44,11 @@ class Parser(argparse.ArgumentParser):
 
     def _get_value(self, action, arg_string):
         if action.dest not in ("help", "command") and action.option_strings:
-            getattr(self, "_given", {})[action.dest] = arg_string  # the words the user wrote
+            given = getattr(self, "_given", {})  # the words the user wrote
+            if isinstance(action, argparse._AppendAction):
+                given.setdefault(action.dest, []).append(arg_string)
+            else:
+                given[action.dest] = arg_string
         return super()._get_value(action, arg_string)
 
     def options(self) -> dict:
@@ -108,29 +113,25 @@ def load_config(path: str, command: str, parser: Parser) -> dict:
         if act.choices is not None and value not in act.choices:
             raise UsageError(f"--config {path}: {key} must be one of {', '.join(map(str, act.choices))}, got {value!r}")
         try:
-            out[dest] = act.type(str(value)) if act.type else value
+            if isinstance(act, argparse._AppendAction):
+                out[dest] = [act.type(str(v)) if act.type else v for v in (value if isinstance(value, list) else [value])]
+            else:
+                out[dest] = act.type(str(value)) if act.type else value
         except argparse.ArgumentTypeError as e:
             raise UsageError(f"--config {path}: {key}: {e}") from None
         out.setdefault("given", {})[dest] = value
     return out
 
 
-def _number(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+# -- a tool's table as arguments --------------------------------------------------------------------
 
-
-def positive_float(text: str) -> float:
-    value = _number(text, "number")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
+BACKEND_GROUP = "backend options (each applies to the backends named)"
+WHERE_GROUP = "interface"
 
 
 def _typed(parse):
-    """An argparse type from a parser that raises UsageError: argparse names the option."""
+    """An argparse type from an option's parser that may raise UsageError: argparse names the
+    option in its one line."""
 
     def convert(text: str):
         try:
@@ -138,169 +139,48 @@ def _typed(parse):
         except UsageError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
-    convert.__name__ = parse.__name__
+    convert.__name__ = getattr(parse, "__name__", "value")
     return convert
 
 
-def duration(text: str) -> float:
-    from wirespeed.base.units import parse_duration
-
-    return _typed(parse_duration)(text)
-
-
-def count(text: str) -> int:
-    from wirespeed.base.units import parse_count
-
-    return _typed(parse_count)(text)
-
-
-MIN_INTERVAL_S = 0.1
+def add_option(g, o: Option, help_text: str | None = None) -> None:
+    kw = dict(dest=o.name, help=o.raw_help if help_text is None else help_text)
+    if o.switch:
+        kw.update(action="store_false" if o.default else "store_true", default=o.default)
+    else:
+        kw.update(type=_typed(o.parse) if o.parse else None, choices=o.choice_values, metavar=o.metavar,
+                  default=o.default_value)
+        if o.many:
+            kw.update(action="append", default=None)
+    g.add_argument(*o.flags, **kw)
 
 
-def interval(text: str) -> float:
-    from wirespeed.base.units import parse_duration
-
-    value = _typed(parse_duration)(text)
-    if value < MIN_INTERVAL_S:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_INTERVAL_S} s, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    from wirespeed.base.units import parse_positive_int
-
-    return _typed(parse_positive_int)(text)
-
-
-def udp_port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"must be 1..65535, got {text!r}")
-    return value
+def add_table(p, table: Options, extra: dict | None = None) -> dict:
+    """The tool's options as arguments, in groups in the table's order; the registry's backend
+    options the tool takes in their own group before the output group; then `extra` (group ->
+    [(flags, argparse keywords)]: the command line's own, --json, --config ...). Returns the groups."""
+    order = list(dict.fromkeys(o.group for o in table))
+    backend = ports.options_of(table.tool)
+    if backend:
+        order.insert(order.index("output") if "output" in order else len(order), BACKEND_GROUP)
+    for name in extra or {}:
+        if name not in order:  # where the tool runs comes first, the rest after the table's
+            order.insert(0, name) if name == WHERE_GROUP else order.append(name)
+    groups = {name: p.add_argument_group(name) for name in order}
+    for o in table:
+        add_option(groups[o.group], o)
+    for o in backend:
+        add_option(groups[BACKEND_GROUP], o, f"{' / '.join(ports.takers(o.name))}: {o.raw_help}")
+    for name, args in (extra or {}).items():
+        for flags, kw in args:
+            groups[name].add_argument(*flags, **kw)
+    return groups
 
 
-def size(text: str) -> int:
-    """'512M', '2G', '65536' -> bytes."""
-    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", text, re.I)
-    if not m or int(m.group(1)) == 0:
-        raise argparse.ArgumentTypeError(f"expected a positive size such as 512M or 2G, got {text!r}")
-    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+def table_values(table: Options, args) -> dict:
+    """The parsed command line as the API's keywords: the tool's options and its backend options."""
+    return {o.name: getattr(args, o.name) for o in (*table, *ports.options_of(table.tool))}
 
-
-def cpu_list(text: str) -> list[int]:
-    """'1' or '0,1' -> CPU numbers."""
-    try:
-        cpus = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a comma-separated list of CPU numbers, got {text!r}") from None
-    if any(c < 0 for c in cpus):
-        raise argparse.ArgumentTypeError(f"CPU numbers are 0 or more, got {text!r}")
-    return cpus
-
-
-def cpu(text: str) -> int:
-    cpus = cpu_list(text)
-    if len(cpus) != 1:
-        raise argparse.ArgumentTypeError(f"one CPU number, got {text!r}")
-    return cpus[0]
-
-
-def mac(text: str) -> bytes:
-    parts = text.split(":")
-    try:
-        if len(parts) != 6 or any(not 1 <= len(p) <= 2 for p in parts):
-            raise ValueError
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"six hex bytes like 02:57:53:00:00:01, got {text!r}") from None
-
-
-def byte_value(text: str) -> int:
-    """0..255 (TTL, TOS)."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"must be 0..255, got {text!r}")
-    return value
-
-
-def u16_value(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0..65535, got {text!r}")
-    return value
-
-
-def ip_range(text: str):
-    """'A' or 'A-B' -> (first address, Range over the low 32 bits)."""
-    from wirespeed.base.units import Range
-
-    lo_text, _, hi_text = text.partition("-") if text.count(":") == 0 or "-" in text else (text, "", "")
-    try:
-        lo = ipaddress.ip_address(lo_text.strip())
-        hi = ipaddress.ip_address(hi_text.strip()) if hi_text else lo
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad address or range {text!r}: use A or A-B") from None
-    if lo.version != hi.version or int(hi) < int(lo) or (int(hi) >> 32) != (int(lo) >> 32):
-        raise argparse.ArgumentTypeError(
-            f"bad range {text!r}: same IP version, first <= last, differing only in the low 32 bits")
-    return lo, Range(int(lo) & 0xFFFFFFFF, int(hi) - int(lo) + 1, text)
-
-
-def port_range(text: str):
-    """'P' or 'P-Q' -> Range."""
-    from wirespeed.base.units import Range
-
-    lo_text, _, hi_text = text.partition("-")
-    try:
-        lo, hi = int(lo_text), int(hi_text or lo_text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad port or range {text!r}: use P or P-Q") from None
-    if not 0 <= lo <= hi <= 65535:
-        raise argparse.ArgumentTypeError(f"ports must be 0..65535 with first <= last, got {text!r}")
-    return Range(lo, hi - lo + 1, text)
-
-
-def frame_mix(text: str):
-    """'64' or 'imix' -> FrameMix (the range against the template is checked by the tool)."""
-    from wirespeed.base.units import frame, parse_frame
-
-    if text.strip().lower() == "imix":
-        return parse_frame(text)
-    try:
-        return frame(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a frame size in bytes or imix, got {text!r}") from None
-
-
-def rate(text: str):
-    from wirespeed.base.units import parse_rate
-
-    return _typed(parse_rate)(text)
-
-
-def link_bps(text: str) -> int:
-    from wirespeed.base.units import parse_link
-
-    return _typed(parse_link)(text)[1]
-
-
-def hex_bytes(text: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"hex bytes, e.g. 0000000000000000000100000012, got {text!r}") from None
-
-
-# -- option groups shared by gen, sink and fwd ----------------------------------------------------
 
 def check_backend_options(args) -> None:
     """Refuse a backend option that does not apply to the chosen backend, naming those it
@@ -312,44 +192,20 @@ def check_backend_options(args) -> None:
                                                  for o in ports.options_of(args.command)})
 
 
-def add_backend_options(p, tool: str) -> None:
-    """The registry's backend options that `tool` takes, as arguments (ports.OPTIONS: written once)."""
-    g = p.add_argument_group("backend options (each applies to the backends named)")
-    for o in ports.options_of(tool):
-        takers = " / ".join(ports.takers(o.name))
-        kw = dict(dest=o.name, default=o.default, help=f"{takers}: {o.help}")
-        if o.switch:
-            kw["action"] = "store_false" if o.default else "store_true"
-        else:
-            kw.update(type=_typed(o.parse) if o.parse else None, choices=o.choices, metavar=o.metavar)
-        g.add_argument(*o.flags, **kw)
+def where(what: str = "IFACE", netns: bool = True) -> list:
+    """Where the tool runs: an interface's namespace, or the lab (made for the run with --lab)."""
+    return ([(("--netns",), dict(help=f"network namespace {what} lives in"))] if netns else []) + [
+        (("--lab",), dict(action="store_true", help="create the lab if it is not up (and remove it after)")),
+        (("--lab-name",), dict(default="lab", help="lab name (default: lab)"))]
 
 
-def add_where(p, what: str = "IFACE") -> None:
-    g = p.add_argument_group("interface")
-    g.add_argument("--netns", help=f"network namespace {what} lives in")
-    g.add_argument("--lab", action="store_true", help="create the lab if it is not up (and remove it after)")
-    g.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
-
-
-def add_run(p, batch_default: int, backends: tuple[str, ...], workers: bool = True) -> argparse._ArgumentGroup:
-    g = p.add_argument_group("run")
-    g.add_argument("--backend", choices=backends, default="afpacket",
-                   help="; ".join(f"{n}: {ports.BACKENDS[n].summary}" for n in backends))
-    g.add_argument("-b", "--batch", type=positive_int, default=batch_default,
-                   help=f"most frames per batch (default {batch_default})")
-    g.add_argument("-c", "--count", type=count, metavar="N", help="stop after this many packets (1000, 10k, 10M, 1e6)")
-    g.add_argument("-d", "--duration", type=duration, metavar="T", help="stop after this long (10, 1.5s, 500ms, 10m, 2h)")
-    if workers:
-        g.add_argument("-w", "--workers", type=positive_int, default=1, help="worker processes, one per CPU")
-        g.add_argument("--cpu", type=cpu_list, metavar="LIST", help="CPUs for the workers, e.g. 1 or 0,1")
-    else:
-        g.add_argument("--cpu", type=cpu, help="CPU to pin the forwarder to")
-    g.add_argument("--exit-after-setup", action="store_true", help="open everything, then stop (smoke tests)")
-    g.add_argument("--show-program", action="store_true",
-                   help="list every BPF program this run loads (built for its options: only the code they need), "
-                        "then stop after set-up")
-    return g
+SHOW_PROGRAM = (("--show-program",), dict(
+    action="store_true", help="list every BPF program this run loads (built for its options: only the code they "
+                              "need), then stop after set-up"))
+JSON = (("--json",), dict(action="store_true", help="one JSON object per line"))
+CONFIG = (("--config",), dict(metavar="FILE", help="options from FILE: TOML with the long option names (rate = "
+                                                   "\"500kpps\"), or a JSON line an earlier run printed (its run "
+                                                   "record); the command line overrides them"))
 
 
 def listen(text: str) -> str:
@@ -362,14 +218,44 @@ def listen(text: str) -> str:
     return text
 
 
-def add_output(p) -> None:
-    g = p.add_argument_group("output")
-    g.add_argument("-i", "--interval", type=interval, default=1.0, metavar="T",
-                   help=f"stats interval (default 1 s, at least {MIN_INTERVAL_S} s)")
-    g.add_argument("--json", action="store_true", help="one JSON object per line")
-    g.add_argument("--config", metavar="FILE",
-                   help="options from FILE: TOML with the long option names (rate = \"500kpps\"), or a JSON "
-                        "line an earlier run printed (its run record); the command line overrides them")
-    g.add_argument("--prometheus", metavar="[ADDR:]PORT", type=listen,
-                   help="serve the live counters for Prometheus over HTTP (default address 127.0.0.1), "
-                        "updated once per interval")
+PROMETHEUS = (("--prometheus",), dict(metavar="[ADDR:]PORT", type=listen,
+                                      help="serve the live counters for Prometheus over HTTP (default address "
+                                           "127.0.0.1), updated once per interval"))
+
+
+def extras(what: str = "IFACE") -> dict:
+    """The command line's own options of gen, sink and fwd (not the API's: where to run, and output)."""
+    return {WHERE_GROUP: where(what), "run": [SHOW_PROGRAM], "output": [JSON, CONFIG, PROMETHEUS]}
+
+
+# -- the README's option lists, derived from the same tables ------------------------------------------
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def readme_block(table: Options) -> str:
+    """A tool's options as the README lists them (between its `<!-- options TOOL -->` marks):
+    every option of the table and the backend options the tool takes, with its default."""
+    rows = []
+    for o in (*table, *ports.options_of(table.tool)):
+        default = o.default if not o.switch else ("on" if o.default else "off")
+        takers = f"{' / '.join(ports.takers(o.name))}: " if o.tools else ""
+        text = o.help_text
+        choices = o.choice_values
+        value = "" if o.switch else (o.metavar or ("|".join(map(str, choices)) if choices else o.name.upper()))
+        flags = ", ".join([f"`{f}`" for f in o.flags[:-1]] + [f"`{o.flags[-1]}{' ' + value if value else ''}`"])
+        rows.append(f"| {_cell(flags)} | {_cell('' if default is None else str(default))} | "
+                    f"`{o.name}` | {_cell(takers + text)} |")
+    head = ["<details><summary>every option of wirespeed " + table.tool + " (its table: the command line, the "
+            "API keyword, --config)</summary>", "",
+            "| option | default | API / --config | what |", "|---|---|---|---|"]
+    return "\n".join(head + rows + ["", "</details>"])
+
+
+def readme_with_blocks(readme: str, tables: dict) -> str:
+    """README text with every `<!-- options TOOL -->` ... `<!-- /options -->` block regenerated."""
+    def block(m):
+        return f"<!-- options {m.group(1)} -->\n{readme_block(tables[m.group(1)])}\n<!-- /options -->"
+
+    return re.sub(r"<!-- options (\w+) -->.*?<!-- /options -->", block, readme, flags=re.S)

@@ -158,7 +158,7 @@ def test_search_from_python_finds_the_bucket_and_prints_nothing(chain_lab, capsy
     assert abs(ndr["conditional_throughput"]["pps"] - 10e6 / 480) / (10e6 / 480) < 0.03
     assert res.record["options"]["dut"] == "kernel" and res.trials == len(res.frames[0]["trial_records"])
     assert capsys.readouterr().out == ""
-    with pytest.raises(UsageError, match="min_load"):
+    with pytest.raises(UsageError, match="--min-load: bad rate"):
         wirespeed.search(chain_lab, dut="kernel", min_load="5zpps")
     with pytest.raises(UsageError, match="--dst-mac is needed"):
         wirespeed.search(tx="veth0", rx="veth1", dut="path")

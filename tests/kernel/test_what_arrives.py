@@ -225,7 +225,7 @@ def test_search_of_a_randomly_lossy_dut_reports_what_the_loss_curve_says(chain_l
 @pytest.mark.parametrize("args,needle,status", [
     (["--goal", "NDR:1.5"], "[0, 1)", 2),
     (["--min-load", "1mpps", "--max-load", "10kpps"], "must be below", 2),
-    (["--dut", "router"], "--dut must be", 2),
+    (["--dut", "router"], "argument --dut: invalid choice: 'router'", 2),
     (["--tx", "nosuch0", "--rx", "nosuch1", "--dst-mac", "02:00:00:00:00:01"], "unknown interface nosuch0", 2),
 ])
 def test_search_bad_input_is_one_line_and_leaves_nothing(chain_lab, args, needle, status):

@@ -54,10 +54,10 @@ def test_from_frames_refuses(frames, lengths, needle):
     (dict(rate="fast"), "rate"),
     (dict(rate=-5), "rate must be positive"),
     (dict(count="lots"), "count"),
-    (dict(size="12"), "64"),
+    (dict(size="12"), "62..9000"),
     (dict(ipv6=True, df=False), "IPv4 header fields"),
     (dict(src_ip="2001:2::1"), "IPv6"),
-    (dict(dst_mac="zz"), "dst_mac"),
+    (dict(dst_mac="zz"), "--dst-mac: six hex bytes"),
 ])
 def test_gen_config_refuses_bad_values(options, needle):
     with pytest.raises(UsageError, match=needle):
@@ -95,7 +95,7 @@ def test_config_toml_becomes_typed_defaults(tmp_path):
     path = tmp_path / "g.toml"
     path.write_text('rate = "1.5mpps"\ncount = "10M"\nno-stamp = true\nsize = "imix"\nbatch = 32\n')
     d = load_config(str(path), "gen", _gen_parser())
-    assert d["rate"].pps == 1.5e6 and d["count"] == 10_000_000 and d["no_stamp"] is True and d["batch"] == 32
+    assert d["rate"].pps == 1.5e6 and d["count"] == 10_000_000 and d["stamp"] is False and d["batch"] == 32
     assert d["given"]["rate"] == "1.5mpps"
 
 

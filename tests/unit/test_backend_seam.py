@@ -14,6 +14,7 @@ import pytest
 from wirespeed import api, cli, ports
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netns import Where
+from wirespeed.base.option import Option
 from wirespeed.base.units import parse_positive_int
 from wirespeed.tools import gen as genmod
 
@@ -57,7 +58,7 @@ def fake(monkeypatch):
     monkeypatch.setattr(ports, "OPTIONS", dict(ports.OPTIONS))
     ports.register(ports.Backend("fake", "fake", "a sender of the tests' own", transmit=True, receive=False,
                                  varies=(), options=frozenset({"fake_turbo"})),
-                   ports.BackendOption("fake_turbo", ("--fake-turbo",), 1, "frames per call", ("gen",),
+                   Option("fake_turbo", ("--fake-turbo",), 1, "frames per call", ("gen",),
                                        parse=parse_positive_int, metavar="N"))
 
 

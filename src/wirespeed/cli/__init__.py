@@ -11,25 +11,24 @@ import os
 import signal
 import sys
 
-from wirespeed import __version__, core, ports
+from wirespeed import __version__, ports
 from wirespeed.base import output
 from wirespeed.base.errors import UsageError, WirespeedError
-from wirespeed.base.units import RATE_HELP
 from wirespeed import options as opt
 
 
 def _cmd_budget(args) -> int:
-    from wirespeed.base.units import DEFAULT_LINKS, default_frames, frame, parse_frame, parse_link
+    from wirespeed.base.units import DEFAULT_LINKS, default_frames, frame
     from wirespeed.tools import budget
 
-    links = tuple(dict.fromkeys(parse_link(x)[0] for x in args.link)) if args.link else DEFAULT_LINKS
-    frames = tuple(parse_frame(x) for x in args.frame) if args.frame else default_frames()
+    links = tuple(dict.fromkeys(args.link)) if args.link else DEFAULT_LINKS
+    frames = tuple(args.frame) if args.frame else default_frames()
     cfg = budget.BudgetConfig(
         links=links,
         frames=frames,
         selected_link=links[0] if args.link else "10G",
         selected_frame=frames[0] if args.frame else frame(64),
-        measure=not args.no_profile,
+        measure=args.profile,
         cpu=args.cpu,
         min_time=args.time,
         reps=args.reps,
@@ -136,45 +135,13 @@ def _run(tool_run, cfg, args, tool: str) -> None:
     tool_run(cfg, _reporter(args, tool))
 
 
-# Where an API keyword's value sits in the parsed command line when the option is not spelled
-# as the keyword: a switch that turns a default off, or a file option named for its file.
-NEGATED = {"df": "no_df", "stamp": "no_stamp", "bulk": "no_bulk", "bypass": "no_bypass_qdisc", "latency": "no_latency"}
-RENAMED = {"hist": "hist_file", "write": "write_file"}
-
-
-def api_options(fn, args, **given) -> dict:
-    """The keywords of API function `fn` that the command line has, read from the parsed `args`
-    (already typed by the parser), then `given`: the one forwarding from the CLI to the API."""
-    import inspect
-
-    out = {}
-    for name, p in inspect.signature(fn).parameters.items():
-        if p.kind == p.VAR_KEYWORD:  # the backend options of args.command, as the registry has them
-            out.update({o.name: getattr(args, o.name) for o in ports.options_of(args.command)})
-        if p.kind != p.KEYWORD_ONLY or name in given:
-            continue
-        if name in NEGATED and hasattr(args, NEGATED[name]):
-            out[name] = not getattr(args, NEGATED[name])
-        elif hasattr(args, RENAMED.get(name, name)):
-            out[name] = getattr(args, RENAMED.get(name, name))
-    return {**out, **given}
-
-
 def _cmd_gen(args) -> int:
     from wirespeed import api
     from wirespeed.tools import gen
 
     opt.check_backend_options(args)
-    options = api_options(api.gen_config_at, args)
-    gen.check_pace(args.backend, args.pace, args.rate)
-    if args.pcap is None:  # before anything opens
-        if args.ipv6 and (args.ip_id is not None or args.no_df):
-            raise UsageError("--ip-id and --no-df are IPv4 header fields; an IPv6 template has neither")
-        gen.check_frame(args.size, args.ipv6, not (args.no_stamp or args.payload), args.payload or b"")
-    else:
-        from wirespeed.tools import replay
-
-        replay.file_ok(args.pcap)
+    options = opt.table_values(gen.OPTIONS, args)
+    api.check_gen(**options)  # before anything opens
     return _in_place(args, "gen", [args.iface] if args.iface else [],
                      lambda r: _run(gen.run, api.gen_config_at(r.wheres[0], r.topo, **options), args, "gen"))
 
@@ -186,8 +153,7 @@ def _cmd_sink(args) -> int:
     opt.check_backend_options(args)
 
     def body(r) -> None:
-        cfg = api.sink_config_at(r.wheres[0], r.topo, **api_options(api.sink_config_at, args))
-        _run(sink.run, cfg, args, "sink")
+        _run(sink.run, api.sink_config_at(r.wheres[0], r.topo, **opt.table_values(sink.OPTIONS, args)), args, "sink")
 
     return _in_place(args, "sink", [args.iface] if args.iface else [], body)
 
@@ -197,14 +163,13 @@ def _cmd_fwd(args) -> int:
     from wirespeed.tools import fwd, hooks
 
     opt.check_backend_options(args)
-    hook = hooks.load(args.hook) if args.hook else None
+    if args.hook:
+        hooks.find(args.hook)  # a hook that does not load is named before anything is set up
     if bool(args.inp) != bool(args.out):
         raise UsageError("fwd takes both IN and OUT, or neither (the lab's fwd node)")
 
     def body(r) -> None:
-        cfg = api.fwd_config_at(r.wheres[0], r.wheres[1],
-                                **api_options(api.fwd_config_at, args, hook=hook, hook_name=args.hook))
-        _run(fwd.run, cfg, args, "fwd")
+        _run(fwd.run, api.fwd_config_at(r.wheres[0], r.wheres[1], **opt.table_values(fwd.OPTIONS, args)), args, "fwd")
 
     return _in_place(args, "fwd", [args.inp, args.out] if args.inp else [], body, topology="chain")
 
@@ -213,10 +178,10 @@ def _cmd_search(args) -> int:
     from wirespeed import api
     from wirespeed.tools import search
 
-    opt.check_backend_options(args)
+    ports.check_workers(ports.backend(args.backend), 1)
     rep = search.SearchReporter("search", args.json, output.console())
-    api.search(**api_options(api.search, args, lab=args.lab, reporter=rep,
-                             record_options={k: v for k, v in vars(args).items() if k != "func"}))
+    api.search(args.lab, lab_name=args.lab_name, reporter=rep, record_options=cli_options(args),
+               **opt.table_values(search.OPTIONS, args))
     return 0
 
 
@@ -291,167 +256,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"wirespeed {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=opt.Parser)
 
+    from wirespeed.tools import budget, fwd, gen, search, sink
+
     b = sub.add_parser("budget", help="per-packet time budget and this host's cost of each primitive")
-    b.add_argument("--link", action="append", metavar="SPEED", help="link speed, e.g. 10G (repeatable; default 1G…400G)")
-    b.add_argument("--frame", action="append", metavar="BYTES", help="frame size 64…9216 incl. FCS, or imix (repeatable)")
-    b.add_argument("--json", action="store_true", help="one JSON object instead of tables")
-    b.add_argument("--no-profile", action="store_true", help="budget table only; skip the cost measurements")
-    b.add_argument("--cpu", type=opt.cpu, help="CPU to pin the measurements to (default: the last one)")
-    b.add_argument("--time", type=opt.positive_float, default=0.2, metavar="S", help="seconds per repetition (default 0.2)")
-    b.add_argument("--reps", type=opt.positive_int, default=3, help="repetitions per operation (default 3)")
-    b.add_argument("--mem-size", type=opt.size, metavar="SIZE", help="buffer for the memory-miss chase (default 4×LLC, ≤2G)")
+    opt.add_table(b, budget.OPTIONS, {"run": [(("--json",), dict(action="store_true",
+                                                                help="one JSON object instead of tables"))]})
     b.set_defaults(func=_cmd_budget)
 
     g = _tool(sub, "gen", "traffic generator", GEN_EXAMPLES)
     g.add_argument("iface", nargs="?", metavar="IFACE", help="interface to send on (default: the lab's gen node)")
-    opt.add_where(g)
-    t = g.add_argument_group("template")
-    t.add_argument("-6", "--ipv6", action="store_true", help="IPv6 template (default IPv4)")
-    t.add_argument("-s", "--size", type=opt.frame_mix, default=opt.frame_mix("64"),
-                   help="frame size incl. FCS, or imix (default 64)")
-    t.add_argument("--src-mac", type=opt.mac)
-    t.add_argument("--dst-mac", type=opt.mac)
-    t.add_argument("--src-ip", type=opt.ip_range, metavar="A[-B]", help="source address or range")
-    t.add_argument("--dst-ip", type=opt.ip_range, metavar="A[-B]", help="destination address or range")
-    t.add_argument("--sport", type=opt.port_range, default=opt.port_range("9"), metavar="P[-Q]",
-                   help="UDP source port or range (default 9)")
-    t.add_argument("--dport", type=opt.port_range, default=opt.port_range("9"), metavar="P[-Q]",
-                   help="UDP destination port or range (default 9)")
-    t.add_argument("--vary", choices=("inc", "random"), default="inc", help="how ranges are walked")
-    t.add_argument("--flows", type=opt.positive_int, default=0, help="incrementing fields cycle over N flows")
-    t.add_argument("--seed", type=int, default=1, help="seed for --vary random")
-    t.add_argument("--ttl", type=opt.byte_value, default=64, metavar="N", help="IPv4 TTL / IPv6 hop limit (default 64)")
-    t.add_argument("--tos", type=opt.byte_value, default=0, metavar="N", help="TOS / traffic class")
-    t.add_argument("--no-df", action="store_true", help="IPv4: clear don't-fragment")
-    t.add_argument("--ip-id", type=opt.u16_value, metavar="N", help="IPv4 identification")
-    t.add_argument("--no-stamp", action="store_true", help="no pktgen header (magic, seq, timestamp)")
-    t.add_argument("--payload", type=opt.hex_bytes, metavar="HEX", help="fixed UDP payload instead of the pktgen header")
-    pc = g.add_argument_group("replay (instead of a template)")
-    pc.add_argument("--pcap", metavar="FILE",
-                    help="send this capture's frames (afpacket, xdp); --src-mac, --dst-mac, --src-ip, --dst-ip "
-                         "are written into every frame, checksums fixed; in the lab its MACs are")
-    pc.add_argument("--timing", choices=("rate", "original"), default="rate",
-                    help="rate: -r, or as fast as possible (default); original: the capture's own gaps")
-    pc.add_argument("--speed", type=opt.positive_float, default=1.0, metavar="X",
-                    help="--timing original: X times faster (default 1)")
-    pc.add_argument("--loop", type=int, default=1, metavar="N", help="passes over the capture (0: until -c/-d)")
-    r = g.add_argument_group("rate")
-    r.add_argument("-r", "--rate", type=opt.rate, help=RATE_HELP)
-    r.add_argument("--link", type=opt.link_bps, metavar="SPEED",
-                   help="link speed for %% rates when the interface reports none")
-    r.add_argument("--max-burst", type=opt.positive_int, default=core.PACE_MAX_BURST, metavar="N",
-                   help="with -r: after a stall at most N frames go ahead of the smooth schedule; the slots "
-                        "missed beyond that are skipped and counted, never sent later (default %(default)s)")
-    r.add_argument("--pace", choices=("user", "kernel"), default="user",
-                   help="with -r: who times each frame: user (the send loop, default) or kernel (--backend udp: "
-                        "each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
-                        "then, so departures survive user-space stalls)")
-    run = opt.add_run(g, 64, ports.names(transmit=True))
-    opt.add_backend_options(g, "gen")
-    opt.add_output(g)
+    opt.add_table(g, gen.OPTIONS, opt.extras())
     g.set_defaults(func=_cmd_gen)
 
     k = _tool(sub, "sink", "receiver: counts, loss, reordering, latency", SINK_EXAMPLES)
     k.add_argument("iface", nargs="?", metavar="IFACE", help="interface to receive on (default: the lab's sink node)")
-    opt.add_where(k)
-    run = opt.add_run(k, 256, ports.names(receive=True))
-    run.add_argument("--port", type=opt.udp_port, default=9, help="UDP port to bind (udp) or count (--filter-port)")
-    run.add_argument("--count-only", action="store_true",
-                     help="count frames and bytes only: no header is read (no loss, reordering or latency)")
-    run.add_argument("--spin", action="store_true",
-                     help="never sleep on an empty ring (takes its CPU whole; by default the receiver looks again "
-                          "for 100 µs, then waits in poll())")
-    run.add_argument("--write", metavar="FILE", dest="write_file",
-                     help="afpacket, xdp: write every frame received to FILE as pcap (nanosecond timestamps), "
-                          "in C, as it is accounted")
-    run.add_argument("--snaplen", type=opt.positive_int, default=65535, metavar="BYTES",
-                     help="--write: bytes of each frame kept (default 65535)")
-    run.add_argument("--write-count", type=opt.count, metavar="N", help="--write: at most N frames")
-    run.add_argument("--hist", metavar="FILE", dest="hist_file",
-                     help="write the latency histogram at the end, as HdrHistogram's percentile distribution "
-                          "(.hgrm, values in µs)")
-    opt.add_backend_options(k, "sink")
-    opt.add_output(k)
+    opt.add_table(k, sink.OPTIONS, opt.extras())
     k.set_defaults(func=_cmd_sink)
 
     f = _tool(sub, "fwd", "forward IN -> user code per batch -> qdisc -> OUT", FWD_EXAMPLES)
     f.add_argument("inp", nargs="?", metavar="IN", help="receiving interface (default: the lab's fwd node)")
     f.add_argument("out", nargs="?", metavar="OUT", help="transmitting interface")
-    opt.add_where(f, "IN and OUT")
-    run = opt.add_run(f, 64, ports.names(forward=True), workers=False)
-    run.add_argument("--idle-stop", type=opt.duration, metavar="T", help="stop this long after traffic stops")
-    run.add_argument("-w", "--workers", type=opt.positive_int, default=1,
-                     help="forwarders, each on its own CPU: xdp, worker i on IN's RX queue i and OUT's TX queue i; "
-                          "afpacket, a fanout group on IN")
-    run.add_argument("--pool", type=opt.positive_int, default=8192, help="pool buffers (default 8192 of 2 KiB)")
-    run.add_argument("--buffers", choices=("pool", "malloc"), default="pool",
-                     help="malloc: a malloc'd buffer per packet instead of the pool (the talk's comparison)")
-    opt.add_backend_options(f, "fwd")
-    q = f.add_argument_group("user code and queueing")
-    q.add_argument("--hook", metavar="SPEC", help="mac-swap, ttl-dec, drop-udp:PORT or module:function")
-    q.add_argument("--qdisc", choices=("pfifo", "prio"), default="pfifo", help="prio: 3 bands by DSCP")
-    q.add_argument("--limit", type=opt.positive_int, default=1024, help="qdisc packets per band (default 1024)")
-    q.add_argument("--byte-budget", type=opt.positive_int, default=65536, help="bytes per bulk dequeue (default 64 KiB)")
-    q.add_argument("--no-bulk", action="store_true", help="dequeue one packet per token (the unbatched cost)")
-    q.add_argument("--no-bypass", dest="no_bypass_qdisc", action="store_true",
-                   help="always enqueue, even into an empty queue")
-    opt.add_output(f)
+    opt.add_table(f, fwd.OPTIONS, opt.extras("IN and OUT"))
     f.set_defaults(func=_cmd_fwd)
 
     z = _tool(sub, "search", "zero-loss and partial-loss throughput of a path (RFC 9971, MLRsearch)",
               SEARCH_EXAMPLES)
-    pth = z.add_argument_group("the path under test")
-    pth.add_argument("--dut", default="none", metavar="KIND",
-                     help="in the lab: none (gen and sink back to back: the tester's own ceiling), kernel (Linux "
-                          "IP forwarding in the middle), fwd (wirespeed fwd in the middle); path: your own")
-    pth.add_argument("--lab", action="store_true", help="create the lab if it is not up (and remove it after)")
-    pth.add_argument("--lab-name", default="lab", help="lab name (default: lab)")
-    pth.add_argument("--tx", metavar="IFACE", help="your path: the interface to send on")
-    pth.add_argument("--tx-netns", metavar="NS")
-    pth.add_argument("--rx", metavar="IFACE", help="your path: the interface to receive on")
-    pth.add_argument("--rx-netns", metavar="NS")
-    pth.add_argument("--src-mac", type=opt.mac)
-    pth.add_argument("--dst-mac", type=opt.mac, help="your path: the MAC of the DUT's ingress")
-    pth.add_argument("--src-ip", help="default 198.18.0.1")
-    pth.add_argument("--dst-ip", help="default 198.18.1.2 (the lab's sink)")
-    pth.add_argument("--fwd-backend", choices=ports.names(forward=True), default="afpacket",
-                     help="--dut fwd: its backend (" + "; ".join(f"{n}: {ports.BACKENDS[n].summary}"
-                                                             for n in ports.names(forward=True)) + ")")
-    pth.add_argument("--hook", metavar="SPEC", help="--dut fwd: its per-batch hook")
-    m = z.add_argument_group("method (RFC 9971)")
-    m.add_argument("--preset", choices=("quick", "csit", "rfc2544", "tst009"), default="quick",
-                   help="quick (the lab, <= 60 s), csit (1 s trials, sum 21 s, width 0.5 %%), rfc2544 (60 s "
-                        "trials, loss 0), tst009 (10 s trials, loss 0 and 0.1 %%)")
-    m.add_argument("--goal", action="append", metavar="NAME:LOSS[:EXCEED]",
-                   help="a goal instead of the preset's (repeatable), e.g. NDR:0 PDR:0.005:0.5")
-    m.add_argument("--final-trial-duration", type=opt.duration, metavar="T")
-    m.add_argument("--duration-sum", type=opt.duration, metavar="T")
-    m.add_argument("--width", type=float, metavar="R", help="relative width of the result (0.005 = 0.5 %%)")
-    m.add_argument("--min-load", type=opt.rate, metavar="RATE")
-    m.add_argument("--max-load", type=opt.rate, metavar="RATE",
-                   help="default: 95 %% of the generator's own back-to-back rate, measured first")
-    m.add_argument("--link", type=opt.link_bps, metavar="SPEED", help="line rate (loads are clamped to it)")
-    m.add_argument("--trial-wait", type=opt.duration, default=0.5, metavar="T",
-                   help="the most to wait for the path to drain after a trial (default 0.5 s)")
-    m.add_argument("--no-latency", action="store_true", help="skip the latency trials")
-    t = z.add_argument_group("tester")
-    t.add_argument("-s", "--size", default="64", help="frame sizes incl. FCS: 64, 64,512,1518 or imix")
-    t.add_argument("--backend", choices=ports.names(transmit=True), default="afpacket",
-                   help="the generator's backend (kernel: no latency, its frames carry no time)")
-    t.add_argument("--rx-backend", choices=("auto", *ports.names(receive=True, payload_only=False)), default="auto",
-                   help="the receiver's backend; auto (default): in the lab, throughput trials counted in the kernel "
-                        "(xdp-count: exact and the cheapest on the tester's CPU), latency trials with afpacket")
-    t.add_argument("-b", "--batch", type=opt.positive_int, default=64)
-    t.add_argument("--max-burst", type=opt.positive_int, default=core.PACE_MAX_BURST, metavar="N",
-                   help="the generator's catch-up bound after a stall, frames (default %(default)s)")
-    t.add_argument("--cpu", type=opt.cpu, help="the tester's CPU (generator and receiver); in the lab the DUT "
-                   "(--dut kernel, fwd) gets the other CPUs: RPS on its ingress, fwd pinned")
-    t.add_argument("--no-place", dest="place", action="store_false",
-                   help="leave the lab's CPUs as they are (the DUT's receive work then runs on the tester's CPU)")
-    t.add_argument("--prepare-peer", action="store_true",
-                   help="kernel: a veth peer with neither XDP nor GRO would drop every frame; attach XDP_PASS to "
-                        "it for the search (the lab does this by itself)")
-    t.add_argument("--json", action="store_true", help="one JSON object per line")
+    opt.add_table(z, search.OPTIONS, {search.PATH: opt.where(netns=False), "output": [opt.JSON, opt.CONFIG]})
     z.set_defaults(func=_cmd_search)
 
     bn = _tool(sub, "bench", "the talk's experiment on this host: measure everything, write a report",

@@ -52,6 +52,7 @@ import numpy as np
 from wirespeed import core
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netns import Where
+from wirespeed.base.option import Option
 from wirespeed.base.units import parse_positive_int
 
 
@@ -193,55 +194,26 @@ class Backend:
         return 4
 
 
-@dataclass(frozen=True)
-class BackendOption:
-    """An option that belongs to backends, not to a tool, written once: the command line's
-    argument, the API keyword and --config key (`name`), the check that refuses it on a backend
-    it does not apply to, and the value the port reads (`PortSpec.opt(name)`) all come from here."""
-
-    name: str  # API keyword, config key, argparse dest
-    flags: tuple[str, ...]  # its spellings on the command line
-    default: Any
-    help: str
-    tools: tuple[str, ...]  # the tools that take it: gen, sink, fwd
-    parse: Callable[[str], Any] | None = None  # text -> value (raises UsageError); None with a bool default: a switch
-    choices: tuple[str, ...] | None = None
-    metavar: str | None = None
-
-    @property
-    def switch(self) -> bool:
-        return isinstance(self.default, bool) and self.parse is None
-
-    @property
-    def label(self) -> str:
-        return "/".join(self.flags)
-
-    def value(self, v: Any) -> Any:
-        """A value as the API or a config file gives it: text goes through the option's parser."""
-        if isinstance(v, str) and self.parse is not None:
-            return self.parse(v)
-        if self.choices is not None and v not in self.choices:
-            raise UsageError(f"{self.label} must be one of {', '.join(self.choices)}, got {v!r}")
-        return v
-
-
-OPTIONS: dict[str, BackendOption] = {o.name: o for o in (
-    BackendOption("qdisc_bypass", ("--no-bypass",), True, "go through the qdisc", ("gen",)),
-    BackendOption("linear", ("--no-linear",), True, "let the kernel reference ring pages (trafgen's path) "
+# The backends' own options (an Option with the tools that take it): the command line's argument,
+# the API keyword and --config key, the check that refuses it on a backend it does not apply to,
+# and the value the port reads (PortSpec.opt(name)) all come from here.
+OPTIONS: dict[str, Option] = {o.name: o for o in (
+    Option("qdisc_bypass", ("--no-bypass",), True, "go through the qdisc", ("gen",)),
+    Option("linear", ("--no-linear",), True, "let the kernel reference ring pages (trafgen's path) "
                   "instead of copying frames", ("gen",)),
-    BackendOption("filter_port", ("--filter-port",), False, "count only UDP to --port as traffic", ("sink",)),
-    BackendOption("gso", ("--no-gso",), True, "one message per datagram instead of GSO batches", ("gen",)),
-    BackendOption("bind", ("--bind",), None, "address to bind (default: the lab's sink address)", ("sink",),
+    Option("filter_port", ("--filter-port",), False, "count only UDP to --port as traffic", ("sink",)),
+    Option("gso", ("--no-gso",), True, "one message per datagram instead of GSO batches", ("gen",)),
+    Option("bind", ("--bind",), None, "address to bind (default: the lab's sink address)", ("sink",),
                   parse=str, metavar="ADDR"),
-    BackendOption("copy", ("-C", "--copy"), "auto", "zero-copy (zc), copy, or zc when the driver offers it (auto)",
+    Option("copy", ("-C", "--copy"), "auto", "zero-copy (zc), copy, or zc when the driver offers it (auto)",
                   ("gen", "sink", "fwd"), choices=("auto", "copy", "zc")),
-    BackendOption("xdp_mode", ("-m", "--xdp-mode"), "native", "driver (native) or generic (skb) attach; auto tries "
+    Option("xdp_mode", ("-m", "--xdp-mode"), "native", "driver (native) or generic (skb) attach; auto tries "
                   "native first", ("gen", "sink", "fwd"), choices=("native", "skb", "auto")),
-    BackendOption("zero_copy", ("--no-zero-copy",), True, "copy frames through the pool instead of sending from "
+    Option("zero_copy", ("--no-zero-copy",), True, "copy frames through the pool instead of sending from "
                   "the shared UMEM", ("fwd",)),
-    BackendOption("prepare_peer", ("--prepare-peer",), False, "a veth peer with neither XDP nor GRO would drop "
+    Option("prepare_peer", ("--prepare-peer",), False, "a veth peer with neither XDP nor GRO would drop "
                   "every frame; attach XDP_PASS to it for the run (the lab does this by itself)", ("gen",)),
-    BackendOption("busy_poll", ("--busy-poll",), 0, "busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL USEC, budget "
+    Option("busy_poll", ("--busy-poll",), 0, "busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL USEC, budget "
                   "64): an empty ring asks the driver's poll directly instead of waiting for its softirq", ("sink",),
                   parse=parse_positive_int, metavar="USEC"),
 )}
@@ -283,7 +255,7 @@ def backend(name: str) -> Backend:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
 
 
-def register(b: Backend, *options: BackendOption) -> None:
+def register(b: Backend, *options: Option) -> None:
     """Add a backend (and the options of its own) to the registry: what a backend module does
     that is not one of ours (and what the tests do to show that nothing else is needed)."""
     for o in options:
@@ -296,9 +268,19 @@ def register(b: Backend, *options: BackendOption) -> None:
     BACKENDS[b.name] = b
 
 
-def options_of(tool: str) -> list[BackendOption]:
+def options_of(tool: str) -> list[Option]:
     """The backend options `tool` takes (those some backend it can use applies)."""
     return [o for o in OPTIONS.values() if tool in o.tools]
+
+
+def choice(name: str = "backend", flags: tuple[str, ...] = ("--backend",), help: str = "", extra: tuple = (),
+           **can: bool) -> Option:
+    """An option naming a backend among those that can do `can` (transmit=True, ...), each with
+    its summary in the help; read from the registry when asked, so a backend registered later
+    is a choice too."""
+    return Option(name, flags, extra[0] if extra else "afpacket",
+                  lambda: help + "; ".join(f"{n}: {BACKENDS[n].summary}" for n in names(**can)),
+                  choices=lambda: (*extra, *names(**can)))
 
 
 def takers(option: str) -> list[str]:

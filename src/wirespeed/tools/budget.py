@@ -9,9 +9,27 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from wirespeed.tools import profile as prof
+from wirespeed.base import values as V
+from wirespeed.base.option import Option, Options
 from wirespeed.base.reference import REFERENCES, SOURCE
-from wirespeed.base.units import DEFAULT_LINKS, LINK_SPEEDS, FrameMix, default_frames, frame
+from wirespeed.base.units import (DEFAULT_LINKS, LINK_SPEEDS, FrameMix, default_frames, frame, parse_frame,
+                                  parse_link)
+from wirespeed.tools import profile as prof
+
+# budget's options, written once (see tools/gen.py's table).
+OPTIONS = Options(
+    "budget",
+    Option("link", ("--link",), None, "link speed, e.g. 10G (repeatable; default 1G…400G)",
+           parse=lambda text: parse_link(text)[0], metavar="SPEED", many=True),
+    Option("frame", ("--frame",), None, "frame size 64…9216 incl. FCS, or imix (repeatable)", parse=parse_frame,
+           metavar="BYTES", many=True),
+    Option("profile", ("--no-profile",), True, "budget table only; skip the cost measurements"),
+    Option("cpu", ("--cpu",), None, "CPU to pin the measurements to (default: the last one)", parse=V.cpu),
+    Option("time", ("--time",), 0.2, "seconds per repetition (default 0.2)", parse=V.positive_float, metavar="S"),
+    Option("reps", ("--reps",), 3, "repetitions per operation (default 3)", parse=V.positive_int),
+    Option("mem_size", ("--mem-size",), None, "buffer for the memory-miss chase (default 4×LLC, ≤2G)",
+           parse=V.size, metavar="SIZE"),
+)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wirespeed import core, ports
+from wirespeed.base import values as V
 from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.base.option import BATCH, COUNT, DURATION, EXIT_AFTER_SETUP, INTERVAL, WORKERS, Option, Options
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS
 from wirespeed.mem import Pool
@@ -72,6 +74,35 @@ class FwdConfig(ports.WithOptions):
     exit_after_setup: bool = False
     options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
     workers: int = 1  # forwarders, one per queue pair (xdp: IN's RX queue i -> OUT's TX queue i; afpacket: fanout)
+
+
+QUEUEING = "user code and queueing"
+
+# fwd's options, written once (see tools/gen.py's table).
+OPTIONS = Options(
+    "fwd",
+    ports.choice(forward=True),
+    BATCH, COUNT, DURATION,
+    Option("cpu", ("--cpu",), None, "CPU to pin the forwarder to", parse=V.cpu),
+    Option("idle_stop", ("--idle-stop",), None, "stop this long after traffic stops", parse=V.duration,
+           metavar="T"),
+    WORKERS.but(help="forwarders, each on its own CPU: xdp, worker i on IN's RX queue i and OUT's TX queue i; "
+                     "afpacket, a fanout group on IN"),
+    Option("pool", ("--pool",), 8192, "pool buffers (default 8192 of 2 KiB)", parse=V.positive_int, metavar="N"),
+    Option("buffers", ("--buffers",), "pool", "malloc: a malloc'd buffer per packet instead of the pool (the "
+           "talk's comparison)", choices=("pool", "malloc")),
+    EXIT_AFTER_SETUP,
+    Option("hook", ("--hook",), None, "mac-swap, ttl-dec, drop-udp:PORT or module:function (the API: a callable "
+           "too)", parse=V.text, metavar="SPEC", group=QUEUEING),
+    Option("qdisc", ("--qdisc",), "pfifo", "prio: 3 bands by DSCP", choices=("pfifo", "prio"), group=QUEUEING),
+    Option("limit", ("--limit",), 1024, "qdisc packets per band (default 1024)", parse=V.positive_int,
+           metavar="N", group=QUEUEING),
+    Option("byte_budget", ("--byte-budget",), 65536, "bytes per bulk dequeue (default 64 KiB)",
+           parse=V.positive_int, metavar="BYTES", group=QUEUEING),
+    Option("bulk", ("--no-bulk",), True, "dequeue one packet per token (the unbatched cost)", group=QUEUEING),
+    Option("bypass", ("--no-bypass",), True, "always enqueue, even into an empty queue", group=QUEUEING),
+    INTERVAL,
+)
 
 
 def combined(st: np.ndarray) -> np.ndarray:

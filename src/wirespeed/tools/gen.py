@@ -16,7 +16,9 @@ from wirespeed.base.errors import UsageError
 from wirespeed.base.netdev import link_info, link_stats, veth_peer
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
-from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Range, Rate, frame
+from wirespeed.base import values as V
+from wirespeed.base.option import BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, WORKERS, Option, Options
+from wirespeed.base.units import RATE_HELP, WIRE_OVERHEAD, FrameMix, Range, Rate, frame
 from wirespeed.runner import driver, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
 from wirespeed.runner.session import Result, ToolSession
@@ -73,6 +75,60 @@ class GenConfig(ports.WithOptions):
 
     def ranges(self) -> dict[str, Range]:
         return {"src_ip": self.src_ips, "dst_ip": self.dst_ips, "sport": self.sports, "dport": self.dports}
+
+
+# gen's options, written once: the command line (options.add_table), the API's keywords and
+# defaults (api.gen_config_at), --config and the run record all come from this table.
+OPTIONS = Options(
+    "gen",
+    Option("ipv6", ("-6", "--ipv6"), False, "IPv6 template (default IPv4)", group="template"),
+    Option("size", ("-s", "--size"), "64", "frame size incl. FCS, or imix (default 64)", parse=V.frame_mix,
+           group="template"),
+    Option("src_mac", ("--src-mac",), None, "source MAC (default: the interface's)", parse=V.mac, metavar="MAC",
+           group="template"),
+    Option("dst_mac", ("--dst-mac",), None, "destination MAC (in the lab: the peer's)", parse=V.mac, metavar="MAC",
+           group="template"),
+    Option("src_ip", ("--src-ip",), None, "source address or range", parse=V.ip_range, metavar="A[-B]",
+           group="template"),
+    Option("dst_ip", ("--dst-ip",), None, "destination address or range", parse=V.ip_range, metavar="A[-B]",
+           group="template"),
+    Option("sport", ("--sport",), "9", "UDP source port or range (default 9)", parse=V.port_range, metavar="P[-Q]",
+           group="template"),
+    Option("dport", ("--dport",), "9", "UDP destination port or range (default 9)", parse=V.port_range,
+           metavar="P[-Q]", group="template"),
+    Option("vary", ("--vary",), "inc", "how ranges are walked", choices=("inc", "random"), group="template"),
+    Option("flows", ("--flows",), 0, "incrementing fields cycle over N flows", parse=V.non_negative_int,
+           metavar="N", group="template"),
+    Option("seed", ("--seed",), 1, "seed for --vary random", parse=V.integer, metavar="N", group="template"),
+    Option("ttl", ("--ttl",), 64, "IPv4 TTL / IPv6 hop limit (default 64)", parse=V.byte_value, metavar="N",
+           group="template"),
+    Option("tos", ("--tos",), 0, "TOS / traffic class", parse=V.byte_value, metavar="N", group="template"),
+    Option("df", ("--no-df",), True, "IPv4: clear don't-fragment", group="template"),
+    Option("ip_id", ("--ip-id",), None, "IPv4 identification", parse=V.u16_value, metavar="N", group="template"),
+    Option("stamp", ("--no-stamp",), True, "no pktgen header (magic, seq, timestamp)", group="template"),
+    Option("payload", ("--payload",), None, "fixed UDP payload instead of the pktgen header", parse=V.hex_bytes,
+           metavar="HEX", group="template"),
+    Option("pcap", ("--pcap",), None, "send this capture's frames (afpacket, xdp, kernel); --src-mac, --dst-mac, "
+           "--src-ip, --dst-ip are written into every frame, checksums fixed; in the lab its MACs are",
+           parse=V.text, metavar="FILE", group="replay (instead of a template)"),
+    Option("timing", ("--timing",), "rate", "rate: -r, or as fast as possible (default); original: the "
+           "capture's own gaps", choices=("rate", "original"), group="replay (instead of a template)"),
+    Option("speed", ("--speed",), 1.0, "--timing original: X times faster (default 1)", parse=V.positive_float,
+           metavar="X", group="replay (instead of a template)"),
+    Option("loop", ("--loop",), 1, "passes over the capture (0: until -c/-d)", parse=V.non_negative_int,
+           metavar="N", group="replay (instead of a template)"),
+    Option("rate", ("-r", "--rate"), None, RATE_HELP, parse=V.rate, number=V.pps, group="rate"),
+    Option("link", ("--link",), None, "link speed for %% rates when the interface reports none",
+           parse=V.link_bps, number=V.bps, metavar="SPEED", group="rate"),
+    Option("max_burst", ("--max-burst",), core.PACE_MAX_BURST, "with -r: after a stall at most N frames go ahead "
+           "of the smooth schedule; the slots missed beyond that are skipped and counted, never sent later "
+           "(default %(default)s)", parse=V.positive_int, metavar="N", group="rate"),
+    Option("pace", ("--pace",), "user", "with -r: who times each frame: user (the send loop, default) or kernel "
+           "(--backend udp: each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
+           "then, so departures survive user-space stalls)", choices=("user", "kernel"), group="rate"),
+    ports.choice(transmit=True),
+    BATCH, COUNT, DURATION, WORKERS, CPUS, EXIT_AFTER_SETUP, INTERVAL,
+)
 
 
 def spread_sizes(mix: FrameMix) -> list[int]:

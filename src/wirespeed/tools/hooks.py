@@ -156,9 +156,9 @@ def drop_udp_port(port: int) -> Hook:
 BUILTIN = {"mac-swap": mac_swap, "ttl-dec": ttl_dec}
 
 
-def load(spec: str) -> Hook:
-    """'mac-swap', 'ttl-dec', 'drop-udp:PORT', or 'module:function' (a callable, or a factory
-    called with no arguments when its name ends in '()')."""
+def find(spec: str):
+    """The hook a spec names, or its factory (not yet called): every mistake in the spec is
+    named here, before anything is set up, and nothing of the user's runs but its import."""
     if spec in BUILTIN:
         return BUILTIN[spec]
     if spec.startswith("drop-udp:"):
@@ -176,6 +176,14 @@ def load(spec: str) -> Hook:
     fn = getattr(mod, attr.removesuffix("()"), None)
     if fn is None or not callable(fn):
         raise UsageError(f"--hook {spec}: {mod_name} has no callable {attr.removesuffix('()')}")
+    return fn
+
+
+def load(spec: str) -> Hook:
+    """'mac-swap', 'ttl-dec', 'drop-udp:PORT', or 'module:function' (a callable, or a factory
+    called with no arguments when its name ends in '()')."""
+    fn = find(spec)
+    attr = spec.partition(":")[2]
     if not attr.endswith("()"):
         return fn
     try:

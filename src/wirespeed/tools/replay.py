@@ -12,7 +12,6 @@ generator's program copies frame k % n into each live frame (KernelReplayStep).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from dataclasses import dataclass
@@ -267,15 +266,6 @@ def parse_speed(text) -> float:
     if not 0 < v <= 1e6:
         raise UsageError(f"--speed must be a factor above 0 (2 = twice as fast), got {text!r}")
     return v
-
-
-def address(text, option: str):
-    if text is None:
-        return None
-    try:
-        return ipaddress.ip_address(str(text))
-    except ValueError:
-        raise UsageError(f"{option} with --pcap is one address to write into every frame, got {text!r}") from None
 
 
 def file_ok(path: str) -> None:

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wirespeed import core, ports
+from wirespeed.base import values as V
 from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
+from wirespeed.base.option import BATCH, Option, Options
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.units import WIRE_OVERHEAD, FrameMix
@@ -94,6 +96,76 @@ def parse_goal(text: str) -> Goal:
             raise UsageError(f"--goal {text!r}: the {what} must be in [0, 1), got {v}")
     return Goal(parts[0], loss, exceed)
 
+
+
+def parse_frames(text: str) -> tuple[FrameMix, ...]:
+    """'64', '64,512,1518' or 'imix': the frame sizes searched, each holding the pktgen header."""
+    frames = tuple(V.frame_mix(x.strip()) for x in str(text).split(","))
+    for f in frames:
+        genmod.check_frame(f, False, True)
+    return frames
+
+
+PATH, METHOD, TESTER = "the path under test", "method (RFC 9971)", "tester"
+
+# search's options, written once (see tools/gen.py's table); where the search runs (--lab,
+# --lab-name, or --tx and --rx) is among them, as the path.
+OPTIONS = Options(
+    "search",
+    Option("dut", ("--dut",), "none", "in the lab: none (gen and sink back to back: the tester's own ceiling), "
+           "kernel (Linux IP forwarding in the middle), fwd (wirespeed fwd in the middle); path: your own",
+           choices=("none", "kernel", "fwd", "path"), metavar="KIND", group=PATH),
+    Option("tx", ("--tx",), None, "your path: the interface to send on", parse=V.text, metavar="IFACE", group=PATH),
+    Option("tx_netns", ("--tx-netns",), None, "the namespace --tx lives in", parse=V.text, metavar="NS",
+           group=PATH),
+    Option("rx", ("--rx",), None, "your path: the interface to receive on", parse=V.text, metavar="IFACE",
+           group=PATH),
+    Option("rx_netns", ("--rx-netns",), None, "the namespace --rx lives in", parse=V.text, metavar="NS",
+           group=PATH),
+    genmod.OPTIONS["src_mac"].but(group=PATH),
+    genmod.OPTIONS["dst_mac"].but(help="your path: the MAC of the DUT's ingress", group=PATH),
+    Option("src_ip", ("--src-ip",), None, "default 198.18.0.1", parse=V.text, group=PATH),
+    Option("dst_ip", ("--dst-ip",), None, "default 198.18.1.2 (the lab's sink)", parse=V.text, group=PATH),
+    ports.choice("fwd_backend", ("--fwd-backend",), "--dut fwd: its backend; ", forward=True).but(group=PATH),
+    Option("hook", ("--hook",), None, "--dut fwd: its per-batch hook (the API: a callable too)", parse=V.text,
+           metavar="SPEC", group=PATH),
+    Option("preset", ("--preset",), "quick", "quick (the lab, <= 60 s), csit (1 s trials, sum 21 s, width 0.5 %%), "
+           "rfc2544 (60 s trials, loss 0), tst009 (10 s trials, loss 0 and 0.1 %%)", choices=tuple(PRESETS),
+           group=METHOD),
+    Option("goal", ("--goal",), None, "a goal instead of the preset's (repeatable), e.g. NDR:0 PDR:0.005:0.5",
+           parse=parse_goal, metavar="NAME:LOSS[:EXCEED]", many=True, group=METHOD),
+    Option("final_trial_duration", ("--final-trial-duration",), None, "the preset's final trial duration instead",
+           parse=V.duration, metavar="T", group=METHOD),
+    Option("duration_sum", ("--duration-sum",), None, "the preset's duration sum instead", parse=V.duration,
+           metavar="T", group=METHOD),
+    Option("width", ("--width",), None, "relative width of the result (0.005 = 0.5 %%)", parse=V.real,
+           metavar="R", group=METHOD),
+    Option("min_load", ("--min-load",), None, "the lowest load tried", parse=V.rate, number=V.pps, metavar="RATE",
+           group=METHOD),
+    Option("max_load", ("--max-load",), None, "default: 95 %% of the generator's own back-to-back rate, measured "
+           "first", parse=V.rate, number=V.pps, metavar="RATE", group=METHOD),
+    Option("link", ("--link",), None, "line rate (loads are clamped to it)", parse=V.link_bps, number=V.bps, metavar="SPEED",
+           group=METHOD),
+    Option("trial_wait", ("--trial-wait",), 0.5, "the most to wait for the path to drain after a trial (default "
+           "0.5 s)", parse=V.duration, metavar="T", group=METHOD),
+    Option("latency", ("--no-latency",), True, "skip the latency trials", group=METHOD),
+    Option("size", ("-s", "--size"), "64", "frame sizes incl. FCS: 64, 64,512,1518 or imix", parse=parse_frames,
+           group=TESTER),
+    ports.choice(transmit=True, help="the generator's backend (kernel: no latency, its frames carry no time): "
+                 ).but(group=TESTER),
+    ports.choice("rx_backend", ("--rx-backend",), "the receiver's backend; auto (default): in the lab, throughput "
+                 "trials counted in the kernel (xdp-count: exact and the cheapest on the tester's CPU), latency "
+                 "trials with afpacket; ", extra=("auto",), receive=True, payload_only=False).but(group=TESTER),
+    BATCH.but(group=TESTER),
+    genmod.OPTIONS["max_burst"].but(help="the generator's catch-up bound after a stall, frames (default "
+                                         "%(default)s)", group=TESTER),
+    Option("cpu", ("--cpu",), None, "the tester's CPU (generator and receiver); in the lab the DUT (--dut kernel, "
+           "fwd) gets the other CPUs: RPS on its ingress, fwd pinned", parse=V.cpu, group=TESTER),
+    Option("place", ("--no-place",), True, "leave the lab's CPUs as they are (the DUT's receive work then runs on "
+           "the tester's CPU)", group=TESTER),
+    ports.OPTIONS["prepare_peer"].but(tools=(), group=TESTER,
+                                      help="kernel: " + ports.OPTIONS["prepare_peer"].raw_help),
+)
 
 @dataclass
 class SearchConfig:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wirespeed import core, ports
+from wirespeed.base import values as V
 from wirespeed.base.errors import UsageError
+from wirespeed.base.option import BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, WORKERS, Option, Options
 from wirespeed.base.netdev import link_stats, xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, header_bytes
@@ -43,6 +45,28 @@ class SinkConfig(ports.WithOptions):
     count_only: bool = False  # count frames and bytes, look into none (no sequence, latency)
     spin: bool = False  # never sleep on an empty ring (a whole CPU, as DPDK's loops)
     options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
+
+
+# sink's options, written once (see tools/gen.py's table).
+OPTIONS = Options(
+    "sink",
+    ports.choice(receive=True),
+    BATCH.but(default=256),
+    COUNT, DURATION, WORKERS, CPUS,
+    Option("port", ("--port",), 9, "UDP port to bind (udp) or count (--filter-port)", parse=V.udp_port),
+    Option("count_only", ("--count-only",), False, "count frames and bytes only: no header is read (no loss, "
+           "reordering or latency)"),
+    Option("spin", ("--spin",), False, "never sleep on an empty ring (takes its CPU whole; by default the "
+           "receiver looks again for 100 µs, then waits in poll())"),
+    Option("write", ("--write",), None, "afpacket, xdp: write every frame received to FILE as pcap (nanosecond "
+           "timestamps), in C, as it is accounted", parse=V.text, metavar="FILE"),
+    Option("snaplen", ("--snaplen",), 65535, "--write: bytes of each frame kept (default 65535)",
+           parse=V.positive_int, metavar="BYTES"),
+    Option("write_count", ("--write-count",), None, "--write: at most N frames", parse=V.count, metavar="N"),
+    Option("hist", ("--hist",), None, "write the latency histogram at the end, as HdrHistogram's percentile "
+           "distribution (.hgrm, values in µs)", parse=V.text, metavar="FILE"),
+    EXIT_AFTER_SETUP, INTERVAL,
+)
 
 
 def check(cfg: SinkConfig) -> None:

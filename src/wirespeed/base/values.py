@@ -1,0 +1,211 @@
+"""Option values: text as the command line, a --config file or the API gives it, parsed once
+into a typed value (each function is an argparse type: a bad value raises ArgumentTypeError with
+the reason, and the caller names the option)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+
+from wirespeed.base.errors import UsageError
+from wirespeed.base.units import (Range, Rate, frame, parse_count, parse_duration, parse_frame, parse_link,
+                                  parse_positive_int, parse_rate)
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, "number")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _typed(parse):
+    """An argparse type from a parser that raises UsageError: argparse names the option."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def duration(text: str) -> float:
+    return _typed(parse_duration)(text)
+
+
+def count(text: str) -> int:
+    return _typed(parse_count)(text)
+
+
+MIN_INTERVAL_S = 0.1
+
+
+def interval(text: str) -> float:
+    value = _typed(parse_duration)(text)
+    if value < MIN_INTERVAL_S:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_INTERVAL_S} s, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _typed(parse_positive_int)(text)
+
+
+def udp_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1..65535, got {text!r}")
+    return value
+
+
+def size(text: str) -> int:
+    """'512M', '2G', '65536' -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", text, re.I)
+    if not m or int(m.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive size such as 512M or 2G, got {text!r}")
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+
+
+def cpu_list(text: str) -> list[int]:
+    """'1' or '0,1' -> CPU numbers."""
+    try:
+        cpus = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of CPU numbers, got {text!r}") from None
+    if any(c < 0 for c in cpus):
+        raise argparse.ArgumentTypeError(f"CPU numbers are 0 or more, got {text!r}")
+    return cpus
+
+
+def cpu(text: str) -> int:
+    cpus = cpu_list(text)
+    if len(cpus) != 1:
+        raise argparse.ArgumentTypeError(f"one CPU number, got {text!r}")
+    return cpus[0]
+
+
+def mac(text: str) -> bytes:
+    parts = text.split(":")
+    try:
+        if len(parts) != 6 or any(not 1 <= len(p) <= 2 for p in parts):
+            raise ValueError
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"six hex bytes like 02:57:53:00:00:01, got {text!r}") from None
+
+
+def _field(text: str, bits: int) -> int:
+    value = integer(text)
+    if not 0 <= value < 1 << bits:
+        raise argparse.ArgumentTypeError(f"must be 0..{(1 << bits) - 1}, got {text!r}")
+    return value
+
+
+def byte_value(text: str) -> int:
+    """0..255 (TTL, TOS)."""
+    return _field(text, 8)
+
+
+def u16_value(text: str) -> int:
+    return _field(text, 16)
+
+
+def ip_range(text: str):
+    """'A' or 'A-B' -> (first address, Range over the low 32 bits)."""
+    lo_text, _, hi_text = text.partition("-") if text.count(":") == 0 or "-" in text else (text, "", "")
+    try:
+        lo = ipaddress.ip_address(lo_text.strip())
+        hi = ipaddress.ip_address(hi_text.strip()) if hi_text else lo
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad address or range {text!r}: use A or A-B") from None
+    if lo.version != hi.version or int(hi) < int(lo) or (int(hi) >> 32) != (int(lo) >> 32):
+        raise argparse.ArgumentTypeError(
+            f"bad range {text!r}: same IP version, first <= last, differing only in the low 32 bits")
+    return lo, Range(int(lo) & 0xFFFFFFFF, int(hi) - int(lo) + 1, text)
+
+
+def port_range(text: str):
+    """'P' or 'P-Q' -> Range."""
+    lo_text, _, hi_text = text.partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text or lo_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port or range {text!r}: use P or P-Q") from None
+    if not 0 <= lo <= hi <= 65535:
+        raise argparse.ArgumentTypeError(f"ports must be 0..65535 with first <= last, got {text!r}")
+    return Range(lo, hi - lo + 1, text)
+
+
+def frame_mix(text: str):
+    """'64' or 'imix' -> FrameMix (the range against the template is checked by the tool)."""
+    if text.strip().lower() == "imix":
+        return parse_frame(text)
+    try:
+        return frame(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a frame size in bytes or imix, got {text!r}") from None
+
+
+def rate(text: str):
+    return _typed(parse_rate)(text)
+
+
+def pps(value: float):
+    """A plain number as a rate (the API's): packets per second."""
+    if not value > 0:
+        raise UsageError(f"rate must be positive, got {value}")
+    return Rate(pps=float(value))
+
+
+def bps(value: float) -> int:
+    """A plain number as a link speed (the API's, and a speed already parsed): bits per second."""
+    if not value > 0:
+        raise UsageError(f"link speed must be positive, got {value}")
+    return int(value)
+
+
+def link_bps(text: str) -> int:
+    return _typed(parse_link)(text)[1]
+
+
+def hex_bytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"hex bytes, e.g. 0000000000000000000100000012, got {text!r}") from None
+
+
+def integer(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def non_negative_int(text: str) -> int:
+    value = integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def text(value: str) -> str:
+    return value
+
+
+def real(text: str) -> float:
+    return _number(text, "number")
