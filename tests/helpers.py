@@ -198,3 +198,84 @@ def checksums_ok(fr: bytes) -> bool:
     fresh = type(eth)(bytes(eth))  # re-serialised: dpkt computes the checksums afresh
     got = fresh.data.data.sum
     return want == got or (want == 0xFFFF and got == 0)
+
+
+# -- a faulty device, played by the tests: frames dropped, swapped, duplicated, renumbered, flipped --
+
+SEQ_AT = 4  # the sequence number's offset in the pktgen header
+
+
+def _udp(frame: bytes):
+    eth = dpkt.ethernet.Ethernet(frame)
+    return eth, eth.data, eth.data.data
+
+
+def with_seq(frame: bytes, seq: int) -> bytes:
+    """The frame with another sequence number and its UDP checksum recomputed (dpkt)."""
+    eth, ip, udp = _udp(frame)
+    payload = bytearray(udp.data)
+    payload[SEQ_AT:SEQ_AT + 4] = struct.pack("!I", seq & 0xFFFFFFFF)
+    udp.data, udp.sum = bytes(payload), 0
+    if isinstance(ip, dpkt.ip6.IP6):
+        ip.data = udp
+        out = bytes(eth)
+    else:
+        ip.data, ip.sum = udp, 0
+        out = bytes(eth)
+    assert len(out) == len(frame)
+    return out
+
+
+def flipped(frame: bytes, bit: int) -> bytes:
+    """One bit of the UDP payload flipped, the checksum left as it was."""
+    eth, ip, udp = _udp(frame)
+    start = len(frame) - len(udp.data)
+    f = bytearray(frame)
+    f[start + (bit // 8) % len(udp.data)] ^= 1 << (bit % 8)
+    return bytes(f)
+
+
+def faulty(n: int, events: dict, rng: np.random.Generator, ipv6: bool = False) -> tuple[list[bytes], dict]:
+    """A clean stream of n frames through a faulty device: events maps a position to drop,
+    swap (with the next), dup, seq (a wrong number) or flip. Returns the frames and the truth."""
+    clean, _ = build(cfg_for(ipv6=ipv6, size=128), n)
+    truth = dict(lost=0, reordered=0, duplicated=0, seq_errors=0, udp_csum_errors=0)
+    out, i = [], 0
+    while i < n:
+        what = events.get(i)
+        if what == "drop":
+            truth["lost"] += 1
+        elif what == "swap" and i + 1 < n:
+            out += [clean[i + 1], clean[i]]
+            truth["reordered"] += 1
+            i += 2
+            continue
+        elif what == "dup":
+            out += [clean[i], clean[i]]
+            truth["duplicated"] += 1
+        elif what == "seq":
+            off = 0
+            while off == 0:
+                off = int(rng.integers(-65535, 65536))
+            out.append(with_seq(clean[i], (i + off) % (1 << 28)))
+            truth["lost"] += 1  # its own number never arrives
+            truth["seq_errors"] += 1
+        elif what == "flip":
+            out.append(flipped(clean[i], int(rng.integers(0, 8 * 54))))
+            truth["lost"] += 1  # it did not arrive intact
+            truth["udp_csum_errors"] += 1
+        else:
+            out.append(clean[i])
+        i += 1
+    return out, truth
+
+
+KINDS = ("drop", "swap", "dup", "seq", "flip")
+
+
+def faulty_stream(n: int, counts: dict, seed: int) -> tuple[list[bytes], dict]:
+    """n frames with counts of each event (kind -> how many) at random places five apart."""
+    rng = np.random.default_rng(seed)
+    kinds = [k for k, c in counts.items() for _ in range(c)]
+    spots = rng.choice(np.arange(10, n - 10, 5), size=len(kinds), replace=False)
+    return faulty(n, dict(zip(spots.tolist(), kinds)), rng)

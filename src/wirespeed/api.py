@@ -209,7 +209,7 @@ def sink_config_at(where: Where, topo, **given) -> SinkConfig:
                       duration=o["duration"], interval=o["interval"], workers=o["workers"], cpus=o["cpu"],
                       batch=o["batch"], exit_after_setup=o["exit_after_setup"], hist_file=o["hist"],
                       write_file=o["write"], snaplen=o["snaplen"], write_count=o["write_count"],
-                      count_only=o["count_only"], spin=o["spin"])
+                      count_only=o["count_only"], spin=o["spin"], verify=o["verify"])
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,

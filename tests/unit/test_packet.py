@@ -118,6 +118,7 @@ def sink_counts(seqs: list[int], udp_port: int = 0, extra: list[bytes] = ()) -> 
     lengths = np.array([len(f) for f in chosen], np.uint32)
     sink = core.Sink(udp_port=udp_port)
     sink.frames(np.frombuffer(data, np.uint8), offsets, lengths, time.time_ns())
+    sink.flush()
     return sink.stats()
 
 

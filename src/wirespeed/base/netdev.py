@@ -168,3 +168,16 @@ def gro_on(where: Where) -> bool:
                 e.close()
     except (OSError, NotSupportedError):
         return False
+
+
+def udp_csum_errors(where: Where) -> int | None:
+    """The kernel's count of UDP datagrams dropped for a bad checksum in the interface's
+    namespace (Udp: InCsumErrors, /proc/net/snmp): what a UDP socket receiver never sees."""
+    try:
+        with in_netns(where), open("/proc/thread-self/net/snmp") as f:
+            udp = [line.split() for line in f if line.startswith("Udp:")]
+    except OSError:
+        return None
+    if len(udp) < 2 or "InCsumErrors" not in udp[0]:
+        return None
+    return int(udp[1][udp[0].index("InCsumErrors")])

@@ -38,13 +38,13 @@ static void Sink_release(SinkObject *self)
 
 static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "udp_port", "stats", "count_only", "spin", NULL };
+	static char *kwlist[] = { "udp_port", "stats", "count_only", "spin", "verify", NULL };
 	unsigned int port = 0;
-	int count_only = 0, spin = 0;
+	int count_only = 0, spin = 0, verify = 1;
 	PyObject *stats = Py_None;
 	uint64_t *mem;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IOpp", kwlist, &port, &stats, &count_only, &spin))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IOppp", kwlist, &port, &stats, &count_only, &spin, &verify))
 		return -1;
 	Sink_release(self);
 	if (!(self->k = malloc(sizeof(*self->k)))) {
@@ -64,6 +64,7 @@ static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
 	sink_init(self->k, mem, port);
 	self->k->count_only = (uint8_t)count_only;
 	self->k->spin = (uint8_t)spin;
+	self->k->verify = (uint8_t)verify;
 	return 0;
 }
 
@@ -91,6 +92,13 @@ static PyObject *Sink_stats(SinkObject *self, PyObject *unused)
 		Py_DECREF(v);
 	}
 	return d;
+}
+
+/* flush(): settle the sequence suspects every stream holds (the end of a run). */
+static PyObject *Sink_flush(SinkObject *self, PyObject *unused)
+{
+	sink_flush(self->k);
+	Py_RETURN_NONE;
 }
 
 static PyObject *Sink_hist(SinkObject *self, PyObject *unused)
@@ -173,6 +181,8 @@ static PyMethodDef Sink_methods[] = {
 	{ "hist", (PyCFunction)Sink_hist, METH_NOARGS,
 	  "Latency histogram as bytes of uint64: log-linear ns buckets, 2**SINK_HIST_SUB per power of two." },
 	{ "frames", (PyCFunction)Sink_frames, METH_VARARGS, "frames(buffer, offsets, lengths, rx_ns): account frames." },
+	{ "flush", (PyCFunction)Sink_flush, METH_NOARGS,
+	  "Settle the sequence suspects each stream holds (the end of a run): see sink.h." },
 	{ "capture", (PyCFunction)Sink_capture, METH_VARARGS,
 	  "capture(fd, snaplen, max_frames): write every frame from now on to fd as nanosecond pcap." },
 	{ "capture_status", (PyCFunction)Sink_capture_status, METH_NOARGS,

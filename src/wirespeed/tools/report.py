@@ -234,10 +234,11 @@ def latency_section(d: dict):
     ax.set_ylabel("one-way latency, µs")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    table = _table(["load", "batch", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "received pps", "lost"],
+    table = _table(["load", "batch", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "received pps", "lost", "errors"],
                    [[f"{int(100 * r['fraction'])} %", str(r["batch"])] +
                     [_f((r[k]["median"] or 0) / 1000, 1) if r[k]["median"] is not None else "–"
-                     for k in ("p50_ns", "p90_ns", "p99_ns", "p99_9_ns")] + [_f(r["received_pps"]), str(r["lost"])]
+                     for k in ("p50_ns", "p90_ns", "p99_ns", "p99_9_ns")] +
+                    [_f(r["received_pps"]), str(r["lost"]), str(r.get("errors", "–"))]
                     for r in rows])
     return _png(fig), table
 

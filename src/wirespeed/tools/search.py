@@ -38,6 +38,7 @@ RESTARTS = 8  # searches restarted with a lower max load before the tester is sa
 SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
 LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
 IDLE_PPS = 1000.0
+RECEIVED_NOT = ("duplicated", "malformed", "seq_too_high", "seq_too_low")  # in pktgen, not received
 
 
 class TesterShort(Exception):
@@ -323,9 +324,12 @@ class Measurer:
         self.in_kernel_rx = ports.backend(receivers(cfg)[0]).in_kernel
 
     def _received(self, snap) -> int:
+        """Frames that arrived intact and were the stream's own: a repeat, a sequence number the
+        stream did not confirm and a failed checksum (not in pktgen) are not received frames."""
         if self.in_kernel_rx:
             return int(snap.port()[core.C["packets"]])
-        return int(snap.stats[:, sinkmod.S["pktgen"]].sum())
+        s = snap.stats[:, : len(sinkmod.S)].sum(axis=0)
+        return int(s[sinkmod.S["pktgen"]]) - sum(int(s[sinkmod.S[k]]) for k in RECEIVED_NOT)
 
     def trial(self, duration: float, load: float, kind: str = "search") -> dict:
         n = max(1, int(round(load * duration)))
@@ -401,6 +405,8 @@ class Measurer:
             hist = (s1.stats - s0.stats)[:, len(sinkmod.S):].sum(axis=0)
             ds = (s1.stats - s0.stats)[:, : len(sinkmod.S)].sum(axis=0)
             rec["latency"] = latency_of(hist, ds)
+            rec["receiver_errors"] = {k: int(ds[sinkmod.S[k]]) for k in ("duplicated", *sinkmod.ERROR_KEYS)
+                                      if ds[sinkmod.S[k]]}
         self.trials.append(rec)
         self.on_trial(rec)
         if len(self.trials) == 1 and sent and not received:
@@ -745,6 +751,8 @@ class SearchReporter(stats.Reporter):
             return
         flag = " tester-bound" if r["tester_bound"] else ""
         most = f"  ({r['most_loss']})" if r["most_loss"] else ""
+        if r.get("receiver_errors"):  # frames that came wrong: said beside the loss they make
+            most += "  [" + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in r["receiver_errors"].items()) + "]"
         verdicts = " ".join(f"{k} {'✓' if v == 'pass' else '✗'}" for k, v in r["verdicts"].items())
         self.console.print(f"{time.monotonic() - self.t0:6.1f} s trial {r['trial']:3d} {r['kind']:7s} "
                            f"{r['intended_load_pps']:13,.0f} pps {r['intended_duration_s']:5.2f} s  lost {r['lost']:>9,} "

@@ -15,7 +15,7 @@ from wirespeed import core, ports
 from wirespeed.base import values as V
 from wirespeed.base.errors import UsageError
 from wirespeed.base.option import BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, WORKERS, Option, Options
-from wirespeed.base.netdev import link_stats, xdp_stats
+from wirespeed.base.netdev import link_stats, udp_csum_errors, xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, header_bytes
 from wirespeed.runner import driver, stats
@@ -24,6 +24,9 @@ from wirespeed.runner.session import Result, ToolSession
 
 S = core.S
 SEQ_KEYS = ("lost", "reordered", "duplicated")
+# Frames judged one by one (they add up across workers): a sequence number the stream did not
+# confirm, and frames whose checksums failed (used for nothing else; sink.h says how).
+ERROR_KEYS = ("seq_too_high", "seq_too_low", "ip_csum_errors", "udp_csum_errors")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class SinkConfig(ports.WithOptions):
     write_count: int | None = None  # at most this many frames written
     count_only: bool = False  # count frames and bytes, look into none (no sequence, latency)
     spin: bool = False  # never sleep on an empty ring (a whole CPU, as DPDK's loops)
+    verify: bool = True  # the IPv4 header and UDP checksums of every frame looked into
     options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
 
 
@@ -56,6 +60,9 @@ OPTIONS = Options(
     Option("port", ("--port",), 9, "UDP port to bind (udp) or count (--filter-port)", parse=V.udp_port),
     Option("count_only", ("--count-only",), False, "count frames and bytes only: no header is read (no loss, "
            "reordering or latency)"),
+    Option("verify", ("--no-verify",), True, "do not verify the IPv4 header and UDP checksums of the frames "
+           "looked into (by default a frame that fails is counted in ip_csum_errors or udp_csum_errors and used for "
+           "nothing else)"),
     Option("spin", ("--spin",), False, "never sleep on an empty ring (takes its CPU whole; by default the "
            "receiver looks again for 100 µs, then waits in poll())"),
     Option("write", ("--write",), None, "afpacket, xdp: write every frame received to FILE as pcap (nanosecond "
@@ -129,7 +136,7 @@ class SinkStep(Step):
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         self.stats = w.stats  # in the kernel's case: first and last time traffic was seen
         self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.opt("filter_port") else 0, stats=w.stats,
-                                                          count_only=cfg.count_only, spin=cfg.spin)
+                                                          count_only=cfg.count_only, spin=cfg.spin, verify=cfg.verify)
         self.w, self.fd = w, None
         if cfg.write_file:
             try:
@@ -149,6 +156,8 @@ class SinkStep(Step):
         return True  # the run ends it: deadline, count or signal
 
     def close(self) -> None:
+        if self.sink is not None:
+            self.sink.flush()  # the sequence suspects still held: settled before the last count is read
         self.port.close()
         if self.fd is not None:
             _, _, err = self.sink.capture_status()  # flushes what is buffered
@@ -208,6 +217,7 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
         "other": total["other"],
         "malformed": total["malformed"],
         "seq_jumps": total["seq_jumps"],
+        **{k: total[k] for k in ERROR_KEYS},
         **stats.rates(pkts, nbytes, active, l2_extra(cfg)),
         **stats.per_packet(c, float(snap.cpu_ns.sum())),
         "lat_min_ns": int(s[:, S["lat_min_ns"]][s[:, S["lat_n"]] > 0].min()) if lat_n else None,
@@ -223,13 +233,14 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
     for k in SEQ_KEYS:
         out[k] = total[k] if streams_whole(s) else None
     if cfg.count_only:  # nothing was looked into
-        out.update(dict.fromkeys((*SEQ_KEYS, "pktgen", "other", "malformed", "seq_jumps", "streams")))
+        out.update(dict.fromkeys((*SEQ_KEYS, *ERROR_KEYS, "pktgen", "other", "malformed", "seq_jumps", "streams")))
     return out
 
 
 class SinkResult(Result):
-    """sink's summary: packets, bytes, pps, pktgen, other, lost, reordered, duplicated, latency
-    (lat_min_ns, lat_avg_ns, lat_max_ns, p50_ns, p90_ns, p99_ns, p99_9_ns), kernel_drops, ..."""
+    """sink's summary: packets, bytes, pps, pktgen, other, lost, reordered, duplicated,
+    seq_too_high, seq_too_low, ip_csum_errors, udp_csum_errors, latency (lat_min_ns, lat_avg_ns,
+    lat_max_ns, p50_ns, p90_ns, p99_ns, p99_9_ns), kernel_drops, ..."""
 
 
 class SinkSession(ToolSession):
@@ -247,6 +258,7 @@ class SinkSession(ToolSession):
         self.p = plan(cfg, note=self.note)
         self.extra = l2_extra(cfg)
         self.iface0, self.x0 = link_stats(cfg.where), xdp_stats(cfg.where)
+        self.csum0 = udp_csum_errors(cfg.where) if self.backend.payload_only else None
         return self.p, lambda w: SinkStep(cfg, w)
 
     def start_fields(self) -> dict:
@@ -262,7 +274,7 @@ class SinkSession(ToolSession):
         if not self.backend.in_kernel:
             totals = snap.stats[:, : len(S)].sum(axis=0)
             out.update({(f"{k}_total", ""): int(totals[S[k]]) for k in
-                        ("pktgen", "other", "lost", "reordered", "duplicated", "malformed", "seq_jumps")})
+                        ("pktgen", "other", *SEQ_KEYS, "malformed", "seq_jumps", *ERROR_KEYS)})
         return out
 
     def latency_hist(self, snap: driver.Snapshot):
@@ -278,6 +290,8 @@ class SinkSession(ToolSession):
             ds = now.stats.sum(axis=0) - prev.stats.sum(axis=0)
             seq = streams_whole(now.stats[:, : len(S)])
             cols = {"lost": int(ds[S["lost"]]) if seq else "-", "reordered": int(ds[S["reordered"]]) if seq else "-",
+                    "seq_errors": int(ds[S["seq_too_high"]] + ds[S["seq_too_low"]]),
+                    "csum_errors": int(ds[S["ip_csum_errors"]] + ds[S["udp_csum_errors"]]),
                     "drops": int(now.port()[C["kernel_drops"]])}
         return r, cols
 
@@ -294,6 +308,8 @@ class SinkSession(ToolSession):
         out["interface_rx_packets"] = iface1["rx_packets"] - self.iface0["rx_packets"]
         out["interface_rx_dropped"] = iface1["rx_dropped"] - self.iface0["rx_dropped"]
         out["interrupted"] = end.interrupted is not None
+        if self.csum0 is not None and not cfg.count_only:  # a socket sees no bad datagram: the kernel counted them
+            out["udp_csum_errors"] = (udp_csum_errors(cfg.where) or 0) - self.csum0
         if self.backend.in_kernel:
             facts = self.run.facts[0]
             per_cpu = self.p.ports[0].counters[:, C["packets"]]
@@ -325,7 +341,9 @@ class SinkSession(ToolSession):
             ("packets received", f(out["packets"])),
             ("interface rx / dropped", f"{f(out['interface_rx_packets'])} / {f(out['interface_rx_dropped'])}"),
             ("pktgen / other / malformed", f"{f(out['pktgen'])} / {f(out['other'])} / {f(out['malformed'])}"),
-            ("sequence jumps (foreign or restarted)", f(out["seq_jumps"])),
+            ("sequence jumps (a restarted sender)", f(out["seq_jumps"])),
+            ("sequence errors: too high / too low", f"{f(out['seq_too_high'])} / {f(out['seq_too_low'])}"),
+            ("checksum errors: IPv4 header / UDP", f"{f(out['ip_csum_errors'])} / {f(out['udp_csum_errors'])}"),
             ("lost / reordered / duplicated", " / ".join(f(out[k]) for k in SEQ_KEYS)),
             ("kernel ring drops", f(out["kernel_drops"])),
             ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  "
