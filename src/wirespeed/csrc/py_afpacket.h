@@ -249,6 +249,7 @@ static int py_afpacket_add(PyObject *m)
 	if (add_type(m, "PacketTx", &PacketTxType) < 0 || add_type(m, "PacketRx", &PacketRxType) < 0)
 		return -1;
 	PyModule_AddIntConstant(m, "TX_DATA_OFF", (long)TX_DATA_OFF);
+	PyModule_AddIntConstant(m, "TX_VNET_LEN", (long)sizeof(struct virtio_net_hdr));
 	PyModule_AddIntConstant(m, "FANOUT_HASH", PACKET_FANOUT_HASH);
 	PyModule_AddIntConstant(m, "FANOUT_LB", PACKET_FANOUT_LB);
 	PyModule_AddIntConstant(m, "FANOUT_CPU", PACKET_FANOUT_CPU);

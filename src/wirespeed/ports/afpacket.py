@@ -20,8 +20,11 @@ FCS = 4
 
 
 def _frame_slot(max_frame: int) -> int:
-    """TX slot bytes: header + frame, a power of two so slots never straddle a block."""
-    need = core.TX_DATA_OFF + max_frame
+    """TX slot bytes: header, the virtio_net_hdr that --linear puts before each frame, and the
+    frame; a power of two so slots never straddle a block. (Without the virtio header's 10
+    bytes, frames of 88..96 bytes overran a 128-byte slot: the kernel refused them, or a copy
+    into the ring cut them short.)"""
+    need = core.TX_DATA_OFF + core.TX_VNET_LEN + max_frame
     size = 128
     while size < need:
         size *= 2
