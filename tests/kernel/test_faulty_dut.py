@@ -64,3 +64,17 @@ def test_foreign_and_malformed_frames_never_make_loss(pair_lab, tools, tmp_path)
     assert s["packets"] == len(out) and s["kernel_drops"] == 0, s
     assert s["lost"] <= s["pktgen"] and s["lost"] <= 100, s  # before: 104,732 to 135,339
     assert s["reordered"] <= 100 and s["duplicated"] <= 100, s
+
+
+def test_a_udp_socket_receiver_reports_the_datagrams_the_kernel_dropped(pair_lab, tools, tmp_path):
+    """--backend udp never sees a datagram whose checksum fails: the kernel drops it and counts
+    it (Udp InCsumErrors in the sink's namespace), and the summary says so."""
+    frames, truth = faulty_stream(2_000, dict(flip=25), 27)
+    path = tmp_path / "flipped.pcap"
+    write_dpkt(path, frames)
+    name = pair_lab.topology.name
+    sink = tools("sink", "--lab-name", name, "--backend", "udp", "-d", "3", "--json")
+    sink.wait_for("ready")
+    tools("gen", "--lab-name", name, "--pcap", str(path), "-r", "50kpps", "--json").finish()
+    s = sink.finish()
+    assert s["udp_csum_errors"] == 25 and s["pktgen"] == 2_000 - 25 and s["lost"] == 25, s
