@@ -254,8 +254,11 @@ def faulty(n: int, events: dict, rng: np.random.Generator, ipv6: bool = False) -
             out += [clean[i], clean[i]]
             truth["duplicated"] += 1
         elif what == "seq":
+            # Any number but its own, and not the number of a frame that never arrives, nor one
+            # just past the stream's end: either reads as that frame come early (the sink cannot
+            # tell them apart, and counts them so).
             off = 0
-            while off == 0:
+            while off == 0 or events.get(i + off) in ("drop", "seq", "flip") or n <= i + off < n + 16:
                 off = int(rng.integers(-65535, 65536))
             out.append(with_seq(clean[i], (i + off) % (1 << 28)))
             truth["lost"] += 1  # its own number never arrives

@@ -16,10 +16,11 @@
  *  - Ahead of E by 1..SINK_REACH is held as a suspect P, not yet believed: the numbers it
  *    skips are counted lost only when the stream confirms it. A frame after it (P < t <=
  *    P + SINK_REACH) confirms it; frames between E and P go on as usual (each one that comes
- *    while P is held arrived after a higher number: reordered once P is confirmed); if the
- *    stream reaches P and P comes again, the held P was a corrupted number (seq_too_high) and
- *    not a loss; if the stream reaches P and goes on, P was early (the frames before it are
- *    the reordered ones). A P not settled after SINK_HOLD frames is a corrupted number.
+ *    while P is held arrived after a higher number: reordered once P is confirmed); if P comes
+ *    again after the stream moved up towards it, the held P was a corrupted number
+ *    (seq_too_high) and not a loss; if the stream reaches P and goes on, P was early (the
+ *    frames before it are the reordered ones), unless P's number comes once more within
+ *    SINK_REACH: then P was a wrong number, and its own frame came late. A P not settled after SINK_HOLD frames is a corrupted number.
  *  - Farther either way is a far suspect F: only the very next frame can confirm it (F < t <=
  *    F + SINK_REACH): then the stream really moved (frames skipped up to SINK_WIN are lost;
  *    beyond that, or backwards, it is a jump: a restarted sender, seq_jumps, the stream
@@ -57,7 +58,8 @@ struct sink_stream {
 	uint32_t started, first, expected;
 	uint32_t p, p_held, p_behind; /* the near suspect: its number, frames since, frames below it since */
 	uint32_t f;                   /* the far suspect's number */
-	uint8_t has_p, has_f;
+	uint32_t undo_p, undo_behind; /* a P believed early after the stream came up to it */
+	uint8_t has_p, has_f, has_undo;
 	uint8_t in_step;   /* the stream's last frame fitted it (not a suspect, not an error) */
 	uint8_t p_in_step; /* ... and so did the frame before the held P */
 	uint64_t seen[SINK_WIN / 64];
@@ -158,6 +160,9 @@ static inline void sink_confirm_p(struct sink *k, struct sink_stream *st)
 {
 	st->has_p = 0;
 	st->in_step = 1;
+	st->has_undo = st->p_behind != 0; /* should P's number come again soon, P was not P */
+	st->undo_p = st->p;
+	st->undo_behind = st->p_behind;
 	k->s[S_REORDERED] += st->p_behind;
 	if (SEQ_DIFF(st->p, st->expected) >= 0)
 		sink_advance(k, st, st->p);
@@ -172,9 +177,18 @@ static inline void sink_in_stream(struct sink *k, struct sink_stream *st, uint32
 		if (st->has_p)
 			st->p_behind++;
 		sink_advance(k, st, seq);
+		if (st->has_undo && SEQ_DIFF(st->expected, st->undo_p) > (int32_t)SINK_REACH)
+			st->has_undo = 0;
 		return;
 	}
 	if (bit_test_set(st->seen, seq & (SINK_WIN - 1))) {
+		if (st->has_undo && seq == st->undo_p) { /* the held P was a wrong number after all: its own came late */
+			st->has_undo = 0;
+			k->s[S_REORDERED] -= st->undo_behind < k->s[S_REORDERED] ? st->undo_behind : k->s[S_REORDERED];
+			k->s[S_REORDERED]++;
+			k->s[S_SEQ_HIGH]++;
+			return;
+		}
 		k->s[S_DUPLICATE]++;
 		return;
 	}
@@ -255,7 +269,7 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 		int32_t from_p = SEQ_DIFF(seq, st->p);
 
 		if (from_p == 0) {
-			if (st->expected == st->p) { /* the stream came to P and P came again: P was not P */
+			if (st->p_behind) { /* the stream came up towards P and P came again: P was not P */
 				st->has_p = 0;
 				k->s[S_SEQ_HIGH]++;
 				sink_advance(k, st, seq);
@@ -263,10 +277,11 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 				sink_confirm_p(k, st);
 				k->s[S_DUPLICATE]++;
 			}
+			st->in_step = 1;
 			return;
 		}
-		if (st->expected == st->p || (from_p > 0 && from_p <= (int32_t)SINK_REACH))
-			sink_confirm_p(k, st); /* the stream reached P and went on, or went past it */
+		if (from_p > 0 && from_p <= (int32_t)SINK_REACH)
+			sink_confirm_p(k, st); /* the stream went on past P */
 		else if (++st->p_held >= SINK_HOLD) {
 			st->has_p = 0;
 			k->s[S_SEQ_HIGH]++;
