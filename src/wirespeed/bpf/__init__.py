@@ -20,8 +20,8 @@ from wirespeed.bpf.asm import Program
 from wirespeed.base.errors import PrivilegeError, WirespeedError
 
 # enum bpf_prog_type / bpf_map_type / attach flags (linux/bpf.h, linux/if_link.h)
-PROG_TYPE_XDP = 6
-MAP_ARRAY, MAP_PERCPU_ARRAY, MAP_DEVMAP, MAP_XSKMAP = 2, 6, 14, 17
+PROG_TYPE_XDP, PROG_TYPE_RAW_TRACEPOINT = 6, 17
+MAP_ARRAY, MAP_PERCPU_HASH, MAP_PERCPU_ARRAY, MAP_DEVMAP, MAP_XSKMAP = 2, 5, 6, 14, 17
 BPF_F_MMAPABLE = 1 << 10
 XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
@@ -97,6 +97,52 @@ class Map:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class CountMap:
+    """A per-CPU hash from fixed-size keys to one u64 count: items() sums every CPU's count of
+    each key (one system call per key to walk it, one to read it)."""
+
+    def __init__(self, key_size: int, entries: int, name: str):
+        self.key_size, self.name = key_size, name
+        try:
+            self.fd = core.bpf_map_create(MAP_PERCPU_HASH, key_size, 8, entries, name, 0)
+        except OSError as e:
+            raise _fail(e, f"creating BPF map {name}") from None
+
+    def items(self) -> dict[bytes, int]:
+        out: dict[bytes, int] = {}
+        key, nxt = None, bytearray(self.key_size)
+        values = np.zeros(possible_cpus(), np.uint64)
+        while core.bpf_map_next_key(self.fd, key, nxt):
+            key = bytes(nxt)
+            if core.bpf_map_lookup(self.fd, key, values):
+                out[key] = int(values.sum())
+        return out
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class RawTracepoint:
+    """A program run at a kernel tracepoint (by name, no tracefs) while this object is open; a
+    process that dies, even by SIGKILL, leaves nothing attached."""
+
+    def __init__(self, name: str, program: Program, maps: dict[str, "Map | CountMap"]):
+        self.prog = Prog(program, maps, PROG_TYPE_RAW_TRACEPOINT)
+        try:
+            self.fd = core.bpf_raw_tracepoint_open(name, self.prog.fd)
+        except OSError as e:
+            self.prog.close()
+            raise _fail(e, f"attaching to the tracepoint {name}") from None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.prog.close()
 
 
 SHOW: Callable[["Prog"], None] | None = None  # called with every program loaded (--show-program)

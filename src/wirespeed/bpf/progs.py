@@ -8,6 +8,8 @@ shows it as the verifier prints it.
   xdp_random_drop(p)  drop a share p of the frames at random (a lossy DUT for the lab)
   xdp_forward(macs)  the in-kernel forwarder (fwd --backend xdp-redirect): count per CPU, write the
                    next hop's MACs, redirect through a DEVMAP to the out interface
+  kfree_skb_count(offsets)  at the kfree_skb tracepoint: count each dropped skb by network
+                   namespace, device, reason and dropping function (wirespeed drops)
   gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
                    a sequence number in the pktgen header, the source port over N flows,
                    the UDP checksum updated incrementally (RFC 1624), then XDP_TX
@@ -98,6 +100,76 @@ def xdp_count(verdict: int = XDP_DROP) -> Program:
     p.alu("-", R7, R2, reg=True)  # r7 = frame length
     _count(p, R7, "out")
     p.mov(R0, verdict)
+    p.exit()
+    return p
+
+
+@dataclass(frozen=True)
+class SkbOffsets:
+    """Where this kernel keeps what the drop counter reads (bytes, from its BTF)."""
+
+    skb_dev: int  # struct sk_buff: dev
+    dev_ifindex: int  # struct net_device: ifindex
+    dev_net: int  # struct net_device: nd_net.net
+    net_inum: int  # struct net: ns.inum
+
+
+DROP_KEY = 24  # u32 netns inode, u32 ifindex, u32 reason, u32 zero, u64 location
+
+
+def _read_kernel(p: Program, dst_off: int, size: int, base: int, off: int) -> None:
+    """bpf_probe_read_kernel(r10 + dst_off, size, base + off). Clobbers r1-r5, r0 = 0 or -errno."""
+    p.mov_reg(R1, R10)
+    p.add(R1, dst_off)
+    p.mov(R2, size)
+    p.mov_reg(R3, base)
+    p.add(R3, off)
+    p.call("probe_read_kernel")
+
+
+def kfree_skb_count(o: SkbOffsets) -> Program:
+    """A raw tracepoint program for kfree_skb(skb, location, reason, rx_sk): the per-CPU hash
+    'drops' counts each freed-and-dropped skb under the key (netns inode, ifindex, reason,
+    location) read from the skb through this kernel's offsets (a device of 0: the skb had none
+    then). Each CPU adds to its own value: no atomic operation."""
+    p = Program("ws_drops")
+    p.mov_reg(R6, R1)
+    p.ldx(8, R7, R6, 0)  # skb
+    p.st(8, R10, -32, 0)  # netns, ifindex
+    p.ldx(8, R1, R6, 16)  # reason
+    p.stx(4, R10, -24, R1)
+    p.st(4, R10, -20, 0)
+    p.ldx(8, R1, R6, 8)  # location
+    p.stx(8, R10, -16, R1)
+    _read_kernel(p, -40, 8, R7, o.skb_dev)
+    p.ldx(8, R7, R10, -40)
+    p.jmp("==", R7, 0, "count")  # no device
+    _read_kernel(p, -28, 4, R7, o.dev_ifindex)
+    _read_kernel(p, -40, 8, R7, o.dev_net)
+    p.ldx(8, R7, R10, -40)
+    p.jmp("==", R7, 0, "count")
+    _read_kernel(p, -32, 4, R7, o.net_inum)
+    p.label("count")
+    p.mov_reg(R2, R10)
+    p.add(R2, -32)
+    p.ld_map(R1, "drops")
+    p.call("map_lookup_elem")
+    p.jmp("==", R0, 0, "first")
+    p.ldx(8, R1, R0, 0)
+    p.add(R1, 1)
+    p.stx(8, R0, 0, R1)
+    p.mov(R0, 0)
+    p.exit()
+    p.label("first")
+    p.st(8, R10, -48, 1)
+    p.mov_reg(R2, R10)
+    p.add(R2, -32)
+    p.mov_reg(R3, R10)
+    p.add(R3, -48)
+    p.mov(R4, 0)  # BPF_ANY: another CPU may have made the key meanwhile; this CPU's value is 1
+    p.ld_map(R1, "drops")
+    p.call("map_update_elem")
+    p.mov(R0, 0)
     p.exit()
     return p
 

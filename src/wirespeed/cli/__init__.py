@@ -185,6 +185,39 @@ def _cmd_search(args) -> int:
     return 0
 
 
+def _cmd_drops(args) -> int:
+    from wirespeed.tools import drops
+
+    cfg = drops.config(**opt.table_values(drops.OPTIONS, args))
+    drops.require_caps()
+    con = output.console()
+
+    def line(t: float, rows: list[dict], total: int) -> None:
+        if args.json:
+            output.print_json({"type": "interval", "tool": "drops", "t": round(t, 3), "drops": total,
+                               "top": rows[:drops.TOP]})
+        else:
+            top = ", ".join(f"{r['reason']} {r['count']:,} ({r['netns']} {r['dev']} {r['function']})"
+                            for r in rows[:drops.TOP])
+            print(f"{t:7.1f} s  {total:>10,} dropped{': ' + top if top else ''}", flush=True)
+
+    def start() -> None:
+        if args.json:
+            output.print_json({"type": "start", "tool": "drops", "netns": list(cfg.netns) or None})
+        else:
+            print("counting every dropped packet (kfree_skb); Ctrl-C ends", file=sys.stderr, flush=True)
+
+    out = drops.run(cfg, line, start)
+    if args.json:
+        output.print_json(out)
+        return 0
+    con.print(output.make_table(
+        f"wirespeed drops: {out['total']:,} in {out['seconds']:.1f} s", ["<namespace", "<device", "<reason",
+                                                                          "<function", "packets"],
+        [(r["netns"], r["dev"], r["reason"], r["function"], f"{r['count']:,}") for r in out["drops"]]))
+    return 0
+
+
 def _cmd_bench(args) -> int:
     import datetime
     import time
@@ -256,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"wirespeed {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=opt.Parser)
 
-    from wirespeed.tools import budget, fwd, gen, search, sink
+    from wirespeed.tools import budget, drops, fwd, gen, search, sink
 
     b = sub.add_parser("budget", help="per-packet time budget and this host's cost of each primitive")
     opt.add_table(b, budget.OPTIONS, {"run": [(("--json",), dict(action="store_true",
@@ -283,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
               SEARCH_EXAMPLES)
     opt.add_table(z, search.OPTIONS, {search.PATH: opt.where(netns=False), "output": [opt.JSON, opt.CONFIG]})
     z.set_defaults(func=_cmd_search)
+
+    dr = _tool(sub, "drops", "every packet the kernel drops: by namespace, device, reason and function",
+               """examples:
+  wirespeed drops -d 10                              what the kernel dropped in 10 s, everywhere
+  wirespeed drops --netns ws-lab-fwd --json          one namespace, one JSON object per line
+""")
+    opt.add_table(dr, drops.OPTIONS, {"output": [opt.JSON]})
+    dr.set_defaults(func=_cmd_drops)
 
     bn = _tool(sub, "bench", "the talk's experiment on this host: measure everything, write a report",
                """examples:

@@ -151,6 +151,58 @@ static PyObject *py_bpf_map_lookup(PyObject *self, PyObject *args)
 	Py_RETURN_TRUE;
 }
 
+/* bpf_map_next_key(fd, key or None, out) -> False at the end: out gets the key after `key`
+ * (the first key when None); a map's keys walked one system call each. */
+static PyObject *py_bpf_map_next_key(PyObject *self, PyObject *args)
+{
+	int fd;
+	PyObject *ko;
+	Py_buffer k = { 0 }, n;
+	union bpf_attr attr;
+	long r;
+
+	if (!PyArg_ParseTuple(args, "iOw*", &fd, &ko, &n))
+		return NULL;
+	if (ko != Py_None && PyObject_GetBuffer(ko, &k, PyBUF_SIMPLE) < 0) {
+		PyBuffer_Release(&n);
+		return NULL;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = fd;
+	attr.key = ko != Py_None ? ptr64(k.buf) : 0;
+	attr.next_key = ptr64(n.buf);
+	r = sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr);
+	if (ko != Py_None)
+		PyBuffer_Release(&k);
+	PyBuffer_Release(&n);
+	if (r < 0) {
+		if (errno == ENOENT)
+			Py_RETURN_FALSE;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	Py_RETURN_TRUE;
+}
+
+/* bpf_raw_tracepoint_open(name, prog_fd) -> fd: the program runs at the tracepoint while the
+ * fd is open (a process that dies, even by SIGKILL, leaves nothing attached). No tracefs. */
+static PyObject *py_bpf_raw_tracepoint_open(PyObject *self, PyObject *args)
+{
+	const char *name;
+	int prog;
+	union bpf_attr attr;
+	long fd;
+
+	if (!PyArg_ParseTuple(args, "si", &name, &prog))
+		return NULL;
+	memset(&attr, 0, sizeof(attr));
+	attr.raw_tracepoint.name = ptr64(name);
+	attr.raw_tracepoint.prog_fd = (uint32_t)prog;
+	fd = sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &attr);
+	if (fd < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	return PyLong_FromLong(fd);
+}
+
 /* bpf_link_create_xdp(prog_fd, ifindex, flags) -> link fd. The program stays attached while
  * the link fd is open: a process that dies, even by SIGKILL, leaves nothing attached. */
 static PyObject *py_bpf_link_create_xdp(PyObject *self, PyObject *args)
@@ -472,6 +524,10 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	{ "bpf_map_update", py_bpf_map_update, METH_VARARGS, "bpf_map_update(fd, key, value, flags=0)" }, \
 	{ "bpf_map_lookup", py_bpf_map_lookup, METH_VARARGS,                                            \
 	  "bpf_map_lookup(fd, key, out) -> found: out filled (per-CPU maps: one 8-aligned value per CPU)" }, \
+	{ "bpf_map_next_key", py_bpf_map_next_key, METH_VARARGS,                                        \
+	  "bpf_map_next_key(fd, key or None, out) -> found: out gets the next key (the first after None)" }, \
+	{ "bpf_raw_tracepoint_open", py_bpf_raw_tracepoint_open, METH_VARARGS,                          \
+	  "bpf_raw_tracepoint_open(name, prog_fd) -> fd (detached when closed)" },                       \
 	{ "bpf_link_create_xdp", py_bpf_link_create_xdp, METH_VARARGS,                                  \
 	  "bpf_link_create_xdp(prog_fd, ifindex, flags=0) -> link fd (detached when closed)" },          \
 	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS, "bpf_prog_info(fd) -> (id, name, xlated_bytes, jited_bytes)" },         \

@@ -1,0 +1,203 @@
+"""`wirespeed drops`: every packet the kernel drops, by network namespace, device, reason and
+the function that dropped it, counted in the kernel.
+
+A BPF program at the kfree_skb tracepoint (a raw tracepoint: no tracefs, no perf) adds each
+dropped skb to a per-CPU hash keyed by (namespace inode, ifindex, reason, location); the
+device and namespace are read from the skb at offsets this kernel's BTF gives, the reason
+names come from its enum skb_drop_reason, the function from /proc/kallsyms. Python reads the
+map once per interval. Nothing stays attached when the tool ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+import time
+from dataclasses import dataclass
+
+from wirespeed.base import values as V
+from wirespeed.base.errors import UsageError
+from wirespeed.base.option import DURATION, INTERVAL, Option, Options
+
+NETNS_DIR = "/run/netns"
+KEY = struct.Struct("<IIIIQ")  # netns inode, ifindex, reason, zero, location (bpf.progs.DROP_KEY)
+TOP = 3  # reasons named on an interval line
+
+OPTIONS = Options(
+    "drops",
+    DURATION.but(help="stop after this long (default: until Ctrl-C)"),
+    INTERVAL,
+    Option("netns", ("--netns",), None, "only drops in these network namespaces (comma-separated names; host: "
+           "the one wirespeed runs in)", parse=V.text, metavar="NS[,NS]"),
+)
+
+
+@dataclass
+class DropsConfig:
+    duration: float | None = None
+    interval: float = 1.0
+    netns: tuple[str, ...] = ()
+
+
+class Names:
+    """Names for what the kernel gives as numbers: namespaces by inode, devices by ifindex in
+    their namespace, locations by the function around them, reasons by this kernel's enum."""
+
+    def __init__(self, reasons: dict[int, str]):
+        self.reasons = {v: n.removeprefix("SKB_DROP_REASON_").removeprefix("SKB_") for v, n in reasons.items()}
+        self.netns = namespaces()
+        self._devs: dict[int, dict[int, str]] = {}
+        self._syms: tuple[list[int], list[str]] | None = None
+
+    def reason(self, value: int) -> str:
+        if value in self.reasons:
+            return self.reasons[value]
+        return f"subsystem {value >> 16}: {value & 0xFFFF}"  # SKB_DROP_REASON_SUBSYS_* (mac80211, ovs, ...)
+
+    def namespace(self, inum: int) -> str:
+        if inum not in self.netns:
+            self.netns = namespaces()
+        return self.netns.get(inum, f"netns {inum}" if inum else "-")
+
+    def device(self, inum: int, ifindex: int) -> str:
+        if not ifindex:
+            return "-"
+        if inum not in self._devs:
+            self._devs[inum] = links(self.netns.get(inum))
+        return self._devs[inum].get(ifindex, f"ifindex {ifindex}")
+
+    def function(self, location: int) -> str:
+        if self._syms is None:
+            self._syms = kallsyms()
+        addrs, names = self._syms
+        i = bisect.bisect_right(addrs, location) - 1
+        return names[i] if i >= 0 and location else hex(location)
+
+
+def namespaces() -> dict[int, str]:
+    """Network namespace inode -> name: those `ip netns` names, and ours (host)."""
+    out = {os.stat("/proc/self/ns/net").st_ino: "host"}
+    try:
+        for name in os.listdir(NETNS_DIR):
+            try:
+                out.setdefault(os.stat(os.path.join(NETNS_DIR, name)).st_ino, name)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def links(netns: str | None) -> dict[int, str]:
+    from pyroute2 import IPRoute, NetNS
+
+    try:
+        with (IPRoute() if netns in (None, "host") else NetNS(netns)) as ipr:
+            return {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    except Exception:  # the namespace went away: the numbers stay
+        return {}
+
+
+def kallsyms() -> tuple[list[int], list[str]]:
+    """The kernel's text symbols, sorted by address (root reads real addresses)."""
+    rows = []
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] in "tT":
+                rows.append((int(parts[0], 16), parts[2]))
+    rows.sort()
+    return [a for a, _ in rows], [n for _, n in rows]
+
+
+class Counter:
+    """The tracepoint program and its map, attached while open; read() gives the counts so far
+    as {(netns inode, ifindex, reason, location): count}."""
+
+    def __init__(self):
+        from wirespeed.bpf import CountMap, RawTracepoint, btf, progs
+
+        b = btf.vmlinux()
+        offsets = progs.SkbOffsets(b.offset("sk_buff", "dev"), b.offset("net_device", "ifindex"),
+                                   b.offset("net_device", "nd_net.net"), b.offset("net", "ns.inum"))
+        self.names = Names(b.enum("skb_drop_reason"))
+        self.map = CountMap(progs.DROP_KEY, 16384, "ws_drops")
+        try:
+            self.tp = RawTracepoint("kfree_skb", progs.kfree_skb_count(offsets), {"drops": self.map})
+        except BaseException:
+            self.map.close()
+            raise
+
+    def read(self) -> dict[tuple, int]:
+        return {KEY.unpack(k)[:3] + (KEY.unpack(k)[4],): v for k, v in self.map.items().items()}
+
+    def rows(self, counts: dict[tuple, int], only: tuple[str, ...] = ()) -> list[dict]:
+        """Counts as named rows, largest first; only: these namespaces."""
+        n = self.names
+        rows = [{"netns": n.namespace(ns), "dev": n.device(ns, ifi), "reason": n.reason(r),
+                 "function": n.function(loc), "count": c} for (ns, ifi, r, loc), c in counts.items() if c]
+        if only:
+            rows = [r for r in rows if r["netns"] in only]
+        return sorted(rows, key=lambda r: -r["count"])
+
+    def close(self) -> None:
+        self.tp.close()
+        self.map.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def delta(now: dict[tuple, int], before: dict[tuple, int]) -> dict[tuple, int]:
+    return {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+
+
+def config(**given) -> DropsConfig:
+    o = OPTIONS.resolve(given)
+    only = tuple(x.strip() for x in o["netns"].split(",")) if o["netns"] else ()
+    known = set(namespaces().values())
+    for name in only:
+        if name not in known:
+            raise UsageError(f"--netns {name}: no such network namespace (ip netns list; host is this one)")
+    return DropsConfig(duration=o["duration"], interval=o["interval"], netns=only)
+
+
+def require_caps() -> None:
+    """A tracing BPF program needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): one line when
+    this process lacks them, before anything is loaded."""
+    from wirespeed.base.errors import PrivilegeError
+    from wirespeed.base.netns import missing_caps
+
+    missing = missing_caps("CAP_BPF", "CAP_PERFMON")
+    if missing and missing_caps("CAP_SYS_ADMIN"):
+        raise PrivilegeError(f"wirespeed drops attaches a BPF program to the kfree_skb tracepoint: it needs "
+                             f"{' and '.join(missing)} (or CAP_SYS_ADMIN), which this process lacks")
+
+
+def run(cfg: DropsConfig, on_interval, on_start=lambda: None) -> dict:
+    """Count until the duration ends or the run is interrupted (Ctrl-C, SIGTERM): the summary
+    of what was counted either way. on_interval(seconds, rows of the interval, total)."""
+    with Counter() as c:
+        on_start()
+        t0 = time.monotonic()
+        prev: dict[tuple, int] = {}
+        end = t0 + cfg.duration if cfg.duration else None
+        interrupted = None
+        try:
+            tick = t0
+            while end is None or tick < end:
+                tick = min(tick + cfg.interval, end) if end else tick + cfg.interval
+                time.sleep(max(0.0, tick - time.monotonic()))
+                now = c.read()
+                rows = c.rows(delta(now, prev), cfg.netns)
+                on_interval(time.monotonic() - t0, rows, sum(r["count"] for r in rows))
+                prev = now
+        except KeyboardInterrupt as e:
+            interrupted = e.args[0] if e.args else "SIGINT"
+        rows = c.rows(c.read(), cfg.netns)
+    return {"type": "summary", "tool": "drops", "seconds": time.monotonic() - t0, "interrupted": interrupted,
+            "total": sum(r["count"] for r in rows), "drops": rows}

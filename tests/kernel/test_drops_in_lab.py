@@ -1,0 +1,96 @@
+"""wirespeed drops against drops whose number, reason and place are known: UDP to a port nobody
+listens on, and a Linux router whose strict reverse-path filter refuses one source of ten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pyroute2 import NetNS
+
+from helpers import one_line, run_cli
+from wirespeed import lab as labmod
+from wirespeed.base.netns import enter_netns
+
+pytestmark = pytest.mark.slow  # a counter to attach, traffic for a second or two
+
+
+def _drops(tools, *args: str):
+    d = tools("drops", *args)
+    d.wait_for("start")
+    return d
+
+
+def _rows(summary: dict, **match) -> list[dict]:
+    return [r for r in summary["drops"] if all(r[k] == v for k, v in match.items())]
+
+
+def test_udp_to_a_closed_port_is_no_socket_in_the_receivers_namespace(pair_lab, tools):
+    name, sink_ns = pair_lab.topology.name, pair_lab.netns("sink")
+    d = _drops(tools, "--netns", sink_ns, "-d", "4")
+    g = tools("gen", "--lab-name", name, "-c", "10000", "-r", "100kpps", "--max-burst", "1000000").finish()
+    s = d.finish()
+    assert g["peer_rx_packets"] == 10_000
+    rows = _rows(s, netns=sink_ns, reason="NO_SOCKET")
+    assert sum(r["count"] for r in rows) == 10_000, s["drops"]
+    assert {r["dev"] for r in rows} == {pair_lab.topology.endpoints("sink")[0].ifname}
+    assert all("udp" in r["function"] for r in rows), rows
+    assert all(r["netns"] == sink_ns for r in s["drops"])  # --netns: the others are left out
+
+
+def test_a_strict_reverse_path_filter_refuses_exactly_one_source_of_ten(chain_lab, tools):
+    topo = chain_lab.topology
+    labmod.route(topo)
+    fwd_in, fwd_out = topo.endpoints("fwd")
+    refused = "198.18.0.11"
+    with enter_netns(topo.netns("fwd")):
+        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
+            f.write("1")
+    with NetNS(topo.netns("fwd")) as ipr:  # the way back to one source is through the other side
+        ipr.route("replace", dst=f"{refused}/32", gateway=topo.peer(fwd_out).address)
+    sink = topo.endpoints("sink")[0]
+    d = _drops(tools, "--netns", topo.netns("fwd"), "-d", "4")
+    tools("gen", "--lab-name", topo.name, "-c", "10000", "-r", "100kpps", "--max-burst", "1000000",
+          "--src-ip", "198.18.0.2-" + refused, "--dst-ip", sink.address).finish()
+    s = d.finish()
+    rows = _rows(s, netns=topo.netns("fwd"), reason="IP_RPFILTER")
+    assert sum(r["count"] for r in rows) == 1_000, s["drops"]
+    assert {r["dev"] for r in rows} == {fwd_in.ifname}
+
+
+def test_bad_input_and_no_capabilities_are_one_line():
+    line = one_line(run_cli("drops", "--netns", "no-such-ns", "-d", "1"), 2)
+    assert line == "wirespeed: --netns no-such-ns: no such network namespace (ip netns list; host is this one)"
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"]  # root, but no capability
+    r = subprocess.run([*drop, sys.executable, "-m", "wirespeed", "drops", "-d", "1"], capture_output=True,
+                       text=True, timeout=60)
+    assert "CAP_" in one_line(r, 1)
+
+
+def test_search_attributes_a_trials_loss_to_the_kernels_reason(chain_lab):
+    """A router whose strict reverse-path filter refuses the tester's (one) source: the search
+    stops after its first trial, whose loss is IP_RPFILTER on the router's ingress."""
+    import json
+
+    topo = chain_lab.topology
+    labmod.route(topo)
+    fwd_in, fwd_out = topo.endpoints("fwd")
+    with enter_netns(topo.netns("fwd")):
+        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
+            f.write("1")
+    with NetNS(topo.netns("fwd")) as ipr:  # the way back to the tester is through the other side
+        ipr.route("replace", dst=f"{topo.endpoints('gen')[0].address}/32", gateway=topo.peer(fwd_out).address)
+    r = run_cli("search", "--lab-name", topo.name, "--dut", "kernel", "--no-latency", "--max-load", "20kpps",
+                "--json", timeout=180)
+    assert r.returncode == 1 and "no frame reached the receiver" in r.stderr, r.stderr
+    trials = [x for x in map(json.loads, r.stdout.splitlines()) if x["type"] == "trial"]
+    assert len(trials) == 1, r.stdout
+    t = trials[0]
+    key = f"{topo.netns('fwd')} {fwd_in.ifname} IP_RPFILTER"
+    hits = {k: v for k, v in t["loss_reasons"].items() if k.startswith(key)}
+    # the receiver counts nothing, so the trial ends 20 ms after the generator: frames still on
+    # the DUT's backlog then are dropped a moment later, after the counters were read
+    assert t["sent"] > 0 and sum(hits.values()) >= 0.95 * t["sent"], t
+    assert t["loss_unexplained"] == t["lost"] - sum(hits.values()), t
+    assert "IP_RPFILTER" in t["most_loss"], t
