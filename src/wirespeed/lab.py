@@ -320,10 +320,22 @@ class Lab:
 
 def route(topo: Topology, node: str = "fwd") -> None:
     """A node as a Linux IPv4 router (ip_forward=1): the chain's middle forwards gen's frames
-    to the sink (their neighbours are permanent, so no ARP is needed either way)."""
-    with privileged("making a Linux router in the lab"), enter_netns(topo.netns(node)):
-        _sysctl("net/ipv4/ip_forward", "1")
-        _sysctl("net/ipv4/conf/all/rp_filter", "0")
+    to the sink (their neighbours are permanent, so no ARP is needed either way), and each end
+    reaches the other end's subnet through it (a UDP socket sender needs the route)."""
+    import ipaddress
+
+    with privileged("making a Linux router in the lab"):
+        with enter_netns(topo.netns(node)):
+            _sysctl("net/ipv4/ip_forward", "1")
+            _sysctl("net/ipv4/conf/all/rp_filter", "0")
+        ends = topo.endpoints(node)
+        for mine in ends:
+            near = topo.peer(mine)
+            with NetNS(topo.netns(near.node)) as ipr:
+                for other in ends:
+                    if other is not mine:
+                        net = ipaddress.ip_interface(f"{other.address}/{other.prefixlen}").network
+                        ipr.route("replace", dst=str(net), gateway=mine.address)
 
 
 class Lossy:

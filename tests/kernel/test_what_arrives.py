@@ -227,11 +227,26 @@ def test_search_of_a_randomly_lossy_dut_reports_what_the_loss_curve_says(chain_l
     (["--min-load", "1mpps", "--max-load", "10kpps"], "must be below", 2),
     (["--dut", "router"], "argument --dut: invalid choice: 'router'", 2),
     (["--tx", "nosuch0", "--rx", "nosuch1", "--dst-mac", "02:00:00:00:00:01"], "unknown interface nosuch0", 2),
+    (["--dut", "fwd", "--fwd-backend", "xdp-redirect", "--hook", "mac-swap"],
+     "--fwd-backend xdp-redirect forwards inside the kernel", 2),
+    (["-b", "2000"], "-b/--batch must be 1..1024", 2),
+    (["--backend", "xdp", "-s", "imix", "--width", "2"], "--width must be in (0, 1)", 2),
 ])
 def test_search_bad_input_is_one_line_and_leaves_nothing(chain_lab, args, needle, status):
+    """One line, naming only options search itself has (its forwarder's and receiver's errors
+    say --fwd-backend and --rx-backend, not the --backend of fwd and sink)."""
+    import argparse
+    import re
+
+    from wirespeed import cli
+
     r = run_cli("search", "--lab-name", chain_lab.topology.name, *args)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == status and len(lines) == 1 and needle in lines[0], r.stderr
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["search"]
+    flags = {f for a in sub._actions for f in a.option_strings}
+    named = set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", lines[0]))
+    assert named <= flags, f"{lines[0]!r} names {named - flags}, which search does not have"
     assert all(x["xdp"] is None for x in labmod.status() if x.get("lab") == chain_lab.topology.name)
 
 

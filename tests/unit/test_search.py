@@ -171,3 +171,19 @@ def test_a_short_trial_is_repeated_once_and_twice_short_is_excluded_not_loss():
     assert e.value.offered == pytest.approx(70_000)
     m.trial = lambda duration, load, kind="search": {"tester_bound": True, "dut_lost": 12, "kind": kind}
     assert m.measure(1.0, 100_000)["kind"] == "search"  # the DUT lost frames: that trial stands as it is
+
+
+def test_a_path_faster_than_an_asked_max_load_is_not_called_tester_bound():
+    """--max-load below what the tester sends: a goal with no upper bound says the max load was
+    asked for, and names no tester; a max load that is the tester's own stays tester-bound."""
+    cfg = search.SearchConfig(tx=Where("a"), rx=Where("b"), gen=cfg_for())
+    pairs = search.goals_of(cfg)
+    config = Config(goals=[sg for _, sg in pairs], min_load=1e3, max_load=1e5, search_duration_max=600,
+                    warmup_duration=None)
+    result = MultipleLossRatioSearch(config=config).search(measurer=SimulatedDut(lambda load: CAPACITY),
+                                                           debug=lambda text: None)
+    for source, needle in (("option", "as --max-load asked"), ("line", "the line rate"), ("tester", "tester-bound")):
+        g = search.goal_result(pairs[0][0], pairs[0][1], result[pairs[0][1]], frame(64), 1e5, 1e3, None,
+                               {"max_load_from": source})
+        assert not g["regular"] and needle in g["irregular_because"], g["irregular_because"]
+        assert ("tester" in g["irregular_because"]) == (source == "tester")

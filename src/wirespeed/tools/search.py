@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
 from wirespeed.base.option import BATCH, Option, Options
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
-from wirespeed.base.units import WIRE_OVERHEAD, FrameMix
+from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Rate
 from wirespeed.runner import stats
 from wirespeed.runner.driver import Run
 from wirespeed.tools import gen as genmod
@@ -39,6 +40,17 @@ SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
 LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
 IDLE_PPS = 1000.0
 RECEIVED_NOT = ("duplicated", "malformed", "seq_too_high", "seq_too_low")  # in pktgen, not received
+
+
+@contextmanager
+def _named(flag: str):
+    """A part the search runs (its forwarder, its receiver) says --backend in its errors; the
+    search's own option for that part is `flag`."""
+    try:
+        yield
+    except UsageError as e:
+        e.args = (str(e).replace("--backend ", f"{flag} "),)
+        raise
 
 
 class TesterShort(Exception):
@@ -245,11 +257,27 @@ class PathCounters:
     interface tx_dropped / rx_dropped, qdisc drops, XDP drops, softnet drops and time_squeeze,
     the receiver's ring drops, the forwarder's own drops. One netlink dump per namespace."""
 
-    def __init__(self, hops: list[tuple[str, Where]]):
+    def __init__(self, hops: list[tuple[str, Where]], drops=None, rx_netns: str | None = None):
         self.hops = hops
         self.by_ns: dict[str | None, list[tuple[str, Where]]] = {}
         for name, w in hops:
             self.by_ns.setdefault(w.netns, []).append((name, w))
+        self.drops, self.rx_netns = drops, rx_netns  # wirespeed drops' counter, when this process may run it
+
+    def kernel_drops(self) -> dict[str, int]:
+        """Every skb the kernel dropped in the path's namespaces so far, by place and reason:
+        'kernel drop: NETNS DEV REASON (function)'. Frames the receiver already counted and the
+        stack then found no socket for are not loss."""
+        if self.drops is None:
+            return {}
+        spaces = {w.netns or "host" for _, w in self.hops}
+        out: dict[str, int] = {}
+        for r in self.drops.rows(self.drops.read(), tuple(spaces)):
+            if r["netns"] == (self.rx_netns or "host") and r["reason"] == "NO_SOCKET":
+                continue
+            key = f"kernel drop: {r['netns']} {r['dev']} {r['reason']} ({r['function']})"
+            out[key] = out.get(key, 0) + r["count"]
+        return out
 
     def read(self) -> dict[str, int]:
         from pyroute2 import IPRoute
@@ -285,6 +313,7 @@ class PathCounters:
         sn = _softnet()
         out["softnet dropped"] = int(sn[:, 0].sum())
         out["softnet time_squeeze"] = int(sn[:, 1].sum())
+        out.update(self.kernel_drops())
         return out
 
 
@@ -296,16 +325,25 @@ def attribute(before: dict, after: dict, extra: dict[str, int], lost: int, count
     counting: counters that count the received frames themselves (an in-kernel receiver's
     XDP 'drops'), never loss."""
     deltas = {k: after[k] - before.get(k, 0) for k in after}
-    drops = {k: v for k, v in deltas.items() if v and k.endswith(DROP_KEYS) and k not in counting}
+    drops = {k: v for k, v in deltas.items()
+             if v and (k.endswith(DROP_KEYS) or k.startswith("kernel drop: ")) and k not in counting}
     drops.update({k: v for k, v in extra.items() if v})
-    top = max(drops.items(), key=lambda kv: kv[1], default=None)
+    reasons = {k.removeprefix("kernel drop: "): v for k, v in drops.items() if k.startswith("kernel drop: ")}
+    counted = {k: v for k, v in drops.items() if not k.startswith("kernel drop: ")}
+    top = max(counted.items(), key=lambda kv: kv[1], default=None)  # the place: a counter of the path
+    why = max(reasons.items(), key=lambda kv: kv[1], default=None)  # the kernel's own reason, when counted
     line = None
     if lost > 0:
         if top:
             line = f"{min(100, 100 * top[1] / lost):.0f} % of the loss at {top[0]}"
+            if why:
+                line += f"; the kernel's reason: {why[0]} ({why[1]:,})"
+        elif why:
+            line = f"{min(100, 100 * why[1] / lost):.0f} % of the loss at {why[0]}"
         else:
             line = "no counter on the path counted the loss"
-    return {"counters": deltas, "drops": drops, "most": line}
+    return {"counters": deltas, "drops": drops, "most": line, "reasons": reasons,
+            "unexplained": max(0, lost - max(sum(reasons.values()), top[1] if top else 0)) if lost > 0 else 0}
 
 
 # -- the Measurer ---------------------------------------------------------------------------------
@@ -400,6 +438,7 @@ class Measurer:
             "offered_pps": sent / (t_sent - t_send) if t_sent > t_send else 0.0,
             "send_s": t_sent - t_send, "drain_s": t_end - t_sent, "overhead_s": (t_send - t_start) + (t_end - t_sent),
             "departures": dep, "loss_at": where["drops"], "most_loss": where["most"], "excluded": False,
+            "loss_reasons": where["reasons"], "loss_unexplained": where["unexplained"],
         }
         if not self.in_kernel_rx:
             hist = (s1.stats - s0.stats)[:, len(sinkmod.S):].sum(axis=0)
@@ -481,6 +520,10 @@ def goal_result(goal: Goal, search_goal, result, frame: FrameMix, max_load: floa
     ct = float(result.conditional_throughput) if result.conditional_throughput is not None else None
     if lo is None:
         why = f"the min load ({min_load:,.0f} pps) is an upper bound: the path loses more than the goal allows even there"
+    elif hi is None and tester.get("max_load_from") in ("option", "line") and not tester.get("ceiling_pps"):
+        asked = "as --max-load asked" if tester["max_load_from"] == "option" else "the line rate"
+        why = (f"the max load ({max_load:,.0f} pps, {asked}) is a lower bound: the path forwards at least that; "
+               f"a higher --max-load would tell how much more")
     elif hi is None:
         shown = (f"the tester fell short above {tester['ceiling_pps']:,.0f} pps" if tester.get("ceiling_pps")
                  else "the tester's own back-to-back rate")
@@ -542,8 +585,8 @@ class _Runs:
 
         self.runs: list[Run] = []
         try:
-            g = dataclasses.replace(cfg.gen, rate=__import__("wirespeed.base.units", fromlist=["Rate"]).Rate(pps=1e3),
-                                    count=None, duration=None, exit_after_setup=False, trials=True)
+            g = dataclasses.replace(cfg.gen, rate=Rate(pps=1e3), count=None, duration=None, exit_after_setup=False,
+                                    trials=True)
             gplan, pace = genmod.plan(g, note=note)
             self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
             self.cfg, self.note = cfg, note
@@ -552,8 +595,9 @@ class _Runs:
             if cfg.fwd is not None:
                 from wirespeed.tools import fwd as fwdmod
 
-                fplan: Plan = fwdmod.plan(cfg.fwd)
-                self.fwd = self._start(Run(fplan, lambda w: fwdmod.make_step(cfg.fwd, w)))
+                with _named("--fwd-backend"):
+                    fplan: Plan = fwdmod.plan(cfg.fwd)
+                    self.fwd = self._start(Run(fplan, lambda w: fwdmod.make_step(cfg.fwd, w)))
             for r in self.runs:
                 for facts in r.facts:
                     if facts.get("note"):
@@ -573,7 +617,8 @@ class _Runs:
             self.runs.remove(old)
         scfg = sinkmod.SinkConfig(where=cfg.rx, backend=backend, batch=256, cpus=cfg.rx_cpus,
                                   options={"bind": str(cfg.gen.dst_ip)} if ports.backend(backend).payload_only else {})
-        self.sink = self._start(Run(sinkmod.plan(scfg, note=self.note), lambda w: sinkmod.SinkStep(scfg, w)))
+        with _named("--rx-backend"):
+            self.sink = self._start(Run(sinkmod.plan(scfg, note=self.note), lambda w: sinkmod.SinkStep(scfg, w)))
         return self.sink
 
     def _start(self, run: Run) -> Run:
@@ -615,31 +660,57 @@ def calibrate(m: Measurer, seconds: float = 1.0) -> float:
 
 def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> dict:
     """Search each frame size; then latency at fractions of each goal's throughput."""
-    try:
-        from MLRsearch import Config
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("MLRsearch") is None:
         raise KernelFeatureError("the MLRsearch package (FD.io CSIT's RFC 9971 search) is not installed: "
-                                 "pip install MLRsearch") from None
+                                 "pip install MLRsearch")
     check(cfg)
     p = PRESETS[cfg.preset]
     if isinstance(reporter, SearchReporter):
         reporter.goals = tuple(g for g, _ in goals_of(cfg))
     out = {"frames": [], "trials": 0}
+    drop_counter = _drop_counter(reporter.note)
+    try:
+        _search_frames(cfg, reporter, frames, out, p, drop_counter)
+    finally:
+        if drop_counter is not None:
+            drop_counter.close()
+    return out
+
+
+def _drop_counter(note):
+    """wirespeed drops' counter for the search's whole run (every trial's loss by reason and
+    place), or None with a note where this kernel or process cannot run it."""
+    from wirespeed.tools import drops
+
+    try:
+        drops.require_caps()
+        return drops.Counter()
+    except WirespeedError as e:
+        note(f"loss by kernel reason left out: {e}")
+        return None
+
+
+def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dict, p, drop_counter) -> None:
+    from MLRsearch import Config
+
     t_search = time.monotonic()
     for frame in frames:
         gcfg = dataclasses.replace(cfg.gen, frame=frame)
         one = dataclasses.replace(cfg, gen=gcfg)
         runs = _Runs(one, reporter.note)
         try:
-            m = Measurer(one, runs.gen, runs.sink, PathCounters(cfg.hops), frame, runs.fwd,
-                         on_trial=lambda rec: reporter.trial(rec))
+            m = Measurer(one, runs.gen, runs.sink, PathCounters(cfg.hops, drop_counter, cfg.rx.netns), frame,
+                         runs.fwd, on_trial=lambda rec: reporter.trial(rec))
             line = _line_rate(cfg, frame)
             ceiling = calibrate(m)
             max_load = cfg.max_load or 0.95 * ceiling
+            max_load_from = "option" if cfg.max_load and cfg.max_load < 0.95 * ceiling else "tester"
             if line and max_load > line:
                 reporter.note(f"max load {max_load:,.0f} pps is above the line rate of {frame.name}-byte frames; "
                               f"clamped to {line:,.0f} pps")
-                max_load = line
+                max_load, max_load_from = line, "line"
             min_load = cfg.min_load or max(IDLE_PPS, max_load / 1000)
             if min_load >= max_load:
                 raise UsageError(f"min load {min_load:,.0f} pps is not below max load {max_load:,.0f} pps")
@@ -650,7 +721,7 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
                 lambda top: Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=top,
                                    search_duration_max=p.search_duration_max, warmup_duration=None),
                 m.controller_measurer(), min_load, max_load, reporter.note)
-            tester = {"back_to_back_pps": ceiling, "ceiling_pps": ceiling_pps,
+            tester = {"back_to_back_pps": ceiling, "ceiling_pps": ceiling_pps, "max_load_from": max_load_from,
                       "tester_bound_trials": sum(t["tester_bound"] for t in m.trials)}
             goals = [goal_result(g, sg, result[sg], frame, max_load, min_load, line, tester) for g, sg in pairs]
             for gr in goals:
@@ -689,7 +760,6 @@ def run(cfg: SearchConfig, reporter: stats.Reporter, frames: list[FrameMix]) -> 
     if not cfg.latency:
         out["latency_note"] = (f"--backend {cfg.gen.backend} frames carry no send time: no latency"
                                if not ports.backend(cfg.gen.backend).timestamps else "latency not asked for")
-    return out
 
 
 def search_within_the_tester(config_of, measurer, min_load: float, max_load: float, note=lambda text: None):
@@ -790,6 +860,15 @@ class SearchReporter(stats.Reporter):
                         f"{fr['tester_bound_trials']} tester-bound trial(s)"
                         + (f"; the tester fell short above {fr['tester_ceiling_pps']:,.0f} pps, so the max load was "
                            f"lowered below it" if fr.get("tester_ceiling_pps") else "") + why))
+            reasons: dict[str, int] = {}
+            for t in fr.get("trial_records", ()):
+                for k, v in (t.get("loss_reasons") or {}).items():
+                    reasons[k] = reasons.get(k, 0) + v
+            if reasons:  # where the kernel dropped the trials' frames, over the whole search
+                self.console.print(stats.make_table(
+                    "lost in the kernel, over every trial (wirespeed drops' counter)", ["<namespace device reason "
+                                                                                        "(function)", "packets"],
+                    [(k, f(v)) for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]]))
             if fr["latency"]:
                 us = lambda v: "-" if v is None else f"{v / 1000:,.1f}"  # noqa: E731
                 lrows = [(r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0), us(r.get("min_ns")),
