@@ -130,7 +130,8 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
         options["prepare_peer"] = True  # the lab's peers are ours to prepare
     common = dict(backend=backend, batch=o["batch"], count=o["count"], duration=o["duration"], rate=o["rate"],
                   link_bps=o["link"], cpus=o["cpu"], interval=o["interval"], options=options,
-                  exit_after_setup=o["exit_after_setup"], workers=o["workers"], max_burst=o["max_burst"])
+                  exit_after_setup=o["exit_after_setup"], workers=o["workers"], max_burst=o["max_burst"],
+                  profile=o["profile"])
     if o["pcap"] is not None:
         return _replay_config(where, topo, o, **common)
     payload = o["payload"] or b""
@@ -209,7 +210,7 @@ def sink_config_at(where: Where, topo, **given) -> SinkConfig:
                       duration=o["duration"], interval=o["interval"], workers=o["workers"], cpus=o["cpu"],
                       batch=o["batch"], exit_after_setup=o["exit_after_setup"], hist_file=o["hist"],
                       write_file=o["write"], snaplen=o["snaplen"], write_count=o["write_count"],
-                      count_only=o["count_only"], spin=o["spin"], verify=o["verify"])
+                      count_only=o["count_only"], spin=o["spin"], verify=o["verify"], profile=o["profile"])
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,
@@ -237,7 +238,7 @@ def fwd_config_at(inp: Where, out: Where, **given) -> FwdConfig:
                      byte_budget=o["byte_budget"], pool_bufs=o["pool"], buffers=o["buffers"], count=o["count"],
                      duration=o["duration"], idle_stop=o["idle_stop"], interval=o["interval"], cpu=o["cpu"],
                      options=ports.backend_options(o["backend"], "fwd", backend_given),
-                     exit_after_setup=o["exit_after_setup"], workers=o["workers"])
+                     exit_after_setup=o["exit_after_setup"], workers=o["workers"], profile=o["profile"])
 
 
 class _Tool:

@@ -37,6 +37,7 @@ def test_udp_to_a_closed_port_is_no_socket_in_the_receivers_namespace(pair_lab, 
     assert {r["dev"] for r in rows} == {pair_lab.topology.endpoints("sink")[0].ifname}
     assert all("udp" in r["function"] for r in rows), rows
     assert all(r["netns"] == sink_ns for r in s["drops"])  # --netns: the others are left out
+    assert s["counter"]["runs"] >= 10_000 and 0 < s["counter"]["ns_per_drop"] < 10_000, s["counter"]
 
 
 def test_a_strict_reverse_path_filter_refuses_exactly_one_source_of_ten(chain_lab, tools):
@@ -94,3 +95,32 @@ def test_search_attributes_a_trials_loss_to_the_kernels_reason(chain_lab):
     assert t["sent"] > 0 and sum(hits.values()) >= 0.95 * t["sent"], t
     assert t["loss_unexplained"] == t["lost"] - sum(hits.values()), t
     assert "IP_RPFILTER" in t["most_loss"], t
+
+
+def _qdisc_drops(netns: str, ifname: str) -> int:
+    with NetNS(netns) as ipr:
+        idx = ipr.link_lookup(ifname=ifname)[0]
+        total = 0
+        for q in ipr.get_qdiscs(index=idx):
+            st = q.get_attr("TCA_STATS2")
+            queue = st.get_attr("TCA_STATS_QUEUE") if st is not None else None
+            total += int(queue.get("drops", 0)) if queue is not None else 0
+        return total
+
+
+def test_a_token_buckets_drops_are_its_own_counters(chain_lab, tools):
+    """A router whose egress is a 10 Mbit/s token bucket, offered 2.5 x that: the drops counted
+    as the kernel's QDISC reasons on that interface equal the qdisc's own drop counter."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    egress = topo.wires[1].a.ifname
+    labmod.shape(topo, "fwd", egress, 10_000_000, 5)  # 20,833 pps of 64-byte frames
+    before = _qdisc_drops(topo.netns("fwd"), egress)
+    d = _drops(tools, "--netns", topo.netns("fwd"), "-d", "4")
+    tools("gen", "--lab-name", topo.name, "-c", "50000", "-r", "50kpps", "--max-burst", "1000000",
+          "--dst-ip", topo.endpoints("sink")[0].address).finish()
+    s = d.finish()
+    qdisc = _qdisc_drops(topo.netns("fwd"), egress) - before
+    counted = sum(r["count"] for r in _rows(s, netns=topo.netns("fwd"), dev=egress) if r["reason"].startswith("QDISC"))
+    assert qdisc > 10_000, qdisc
+    assert abs(counted - qdisc) <= 0.005 * qdisc, (counted, qdisc, s["drops"])

@@ -20,7 +20,7 @@ from wirespeed.bpf.asm import Program
 from wirespeed.base.errors import PrivilegeError, WirespeedError
 
 # enum bpf_prog_type / bpf_map_type / attach flags (linux/bpf.h, linux/if_link.h)
-PROG_TYPE_XDP, PROG_TYPE_RAW_TRACEPOINT = 6, 17
+PROG_TYPE_XDP, PROG_TYPE_PERF_EVENT, PROG_TYPE_RAW_TRACEPOINT = 6, 7, 17
 MAP_ARRAY, MAP_PERCPU_HASH, MAP_PERCPU_ARRAY, MAP_DEVMAP, MAP_XSKMAP = 2, 5, 6, 14, 17
 BPF_F_MMAPABLE = 1 << 10
 XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
@@ -99,6 +99,22 @@ class Map:
             self.fd = -1
 
 
+class RunStats:
+    """While open, the kernel times every BPF program's runs (BPF_ENABLE_STATS); where it cannot,
+    `on` is False and the programs' run figures stay 0."""
+
+    def __init__(self):
+        try:
+            self.fd, self.on = core.bpf_enable_stats(), True
+        except OSError:
+            self.fd, self.on = -1, False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class CountMap:
     """A per-CPU hash from fixed-size keys to one u64 count: items() sums every CPU's count of
     each key (one system call per key to walk it, one to read it)."""
@@ -145,6 +161,27 @@ class RawTracepoint:
         self.prog.close()
 
 
+class PerfSampler:
+    """The cpu-clock of each CPU given, sampled every period_ns, each sample running `program`
+    (PERF_EVENT) while this object is open."""
+
+    def __init__(self, cpus: list[int], period_ns: int, program: Program, maps: dict[str, "Map | CountMap"]):
+        self.prog = Prog(program, maps, PROG_TYPE_PERF_EVENT)
+        self.fds: list[int] = []
+        try:
+            for cpu in cpus:
+                self.fds.append(core.perf_sample_bpf(cpu, period_ns, self.prog.fd))
+        except OSError as e:
+            self.close()
+            raise _fail(e, f"sampling CPU {cpus[len(self.fds)]} (perf_event_open)") from None
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        self.prog.close()
+
+
 SHOW: Callable[["Prog"], None] | None = None  # called with every program loaded (--show-program)
 
 
@@ -162,9 +199,14 @@ class Prog:
                 raise PrivilegeError(f"{what} (needs root or CAP_BPF)")
             raise BpfError(what + (" (verifier log follows)" if log.strip() else ""), log)
         self.fd = fd
-        self.id, _, self.xlated_bytes, self.jited_bytes = core.bpf_prog_info(fd)
+        self.id, _, self.xlated_bytes, self.jited_bytes, _, _ = core.bpf_prog_info(fd)
         if SHOW is not None:
             SHOW(self)
+
+    def runs(self) -> tuple[int, int]:
+        """(ns spent in the program, runs) as the kernel counted them while run statistics were
+        on (RunStats); (0, 0) when they were not."""
+        return tuple(core.bpf_prog_info(self.fd)[4:6])
 
     def listing(self) -> str:
         """The program as loaded: a header (its id, size as built, after the verifier and

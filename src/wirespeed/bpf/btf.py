@@ -1,7 +1,7 @@
-"""The kernel's own type information (BTF, /sys/kernel/btf/vmlinux), read just far enough for
-our BPF programs: a member's byte offset inside a struct (through anonymous unions and
-structs, as the kernel lays them out this build) and an enum's names. No libbpf: the format is
-linux/btf.h (a header, then the types one after another, then the strings)."""
+"""What the kernel says about itself, read just far enough for our BPF programs: its type
+information (BTF, /sys/kernel/btf/vmlinux: a member's byte offset inside a struct, through
+anonymous unions and structs, as this build lays them out, and an enum's names; no libbpf, the
+format is linux/btf.h) and its text symbols (/proc/kallsyms, to name an address)."""
 
 from __future__ import annotations
 
@@ -99,3 +99,15 @@ def vmlinux() -> Btf:
             return Btf(f.read())
     except OSError as e:
         raise KernelFeatureError(f"{VMLINUX}: {e.strerror} (this kernel has no BTF: CONFIG_DEBUG_INFO_BTF)") from None
+
+
+def kernel_symbols() -> tuple[list[int], list[str]]:
+    """The kernel's text symbols sorted by address (root reads real addresses), for bisect."""
+    rows = []
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] in "tT":
+                rows.append((int(parts[0], 16), parts[2]))
+    rows.sort()
+    return [a for a, _ in rows], [n for _, n in rows]

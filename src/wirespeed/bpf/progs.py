@@ -8,6 +8,8 @@ shows it as the verifier prints it.
   xdp_random_drop(p)  drop a share p of the frames at random (a lossy DUT for the lab)
   xdp_forward(macs)  the in-kernel forwarder (fwd --backend xdp-redirect): count per CPU, write the
                    next hop's MACs, redirect through a DEVMAP to the out interface
+  sample_ip_count()  at each cpu-clock sample (a perf event): count the interrupted
+                   instruction pointer, kernel or user (the profiler's self time by function)
   kfree_skb_count(offsets)  at the kfree_skb tracepoint: count each dropped skb by network
                    namespace, device, reason and dropping function (wirespeed drops)
   gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
@@ -150,9 +152,16 @@ def kfree_skb_count(o: SkbOffsets) -> Program:
     p.jmp("==", R7, 0, "count")
     _read_kernel(p, -32, 4, R7, o.net_inum)
     p.label("count")
+    _hash_count(p, "drops", -32, -48)
+    return p
+
+
+def _hash_count(p: Program, map_name: str, key_at: int, one_at: int) -> None:
+    """Add one to this CPU's value of the key at r10 + key_at in per-CPU hash map_name (a new
+    key starts at 1, from r10 + one_at), then return 0. Each CPU adds to its own value."""
     p.mov_reg(R2, R10)
-    p.add(R2, -32)
-    p.ld_map(R1, "drops")
+    p.add(R2, key_at)
+    p.ld_map(R1, map_name)
     p.call("map_lookup_elem")
     p.jmp("==", R0, 0, "first")
     p.ldx(8, R1, R0, 0)
@@ -161,16 +170,28 @@ def kfree_skb_count(o: SkbOffsets) -> Program:
     p.mov(R0, 0)
     p.exit()
     p.label("first")
-    p.st(8, R10, -48, 1)
+    p.st(8, R10, one_at, 1)
     p.mov_reg(R2, R10)
-    p.add(R2, -32)
+    p.add(R2, key_at)
     p.mov_reg(R3, R10)
-    p.add(R3, -48)
+    p.add(R3, one_at)
     p.mov(R4, 0)  # BPF_ANY: another CPU may have made the key meanwhile; this CPU's value is 1
-    p.ld_map(R1, "drops")
+    p.ld_map(R1, map_name)
     p.call("map_update_elem")
     p.mov(R0, 0)
     p.exit()
+
+
+PT_REGS_IP = 16 * 8  # x86-64 struct pt_regs: ip after r15 .. orig_ax (bpf_perf_event_data starts with regs)
+
+
+def sample_ip_count() -> Program:
+    """A perf-event program: the per-CPU hash 'samples' counts each sampled instruction pointer
+    (u64 key). Each CPU adds to its own value: no atomic operation."""
+    p = Program("ws_samples")
+    p.ldx(8, R1, R1, PT_REGS_IP)
+    p.stx(8, R10, -8, R1)
+    _hash_count(p, "samples", -8, -16)
     return p
 
 

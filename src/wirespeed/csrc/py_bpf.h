@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -241,7 +243,54 @@ static PyObject *py_bpf_prog_info(PyObject *self, PyObject *args)
 	attr.info.info = ptr64(&info);
 	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
 		return PyErr_SetFromErrno(PyExc_OSError);
-	return Py_BuildValue("(IsII)", info.id, info.name, info.xlated_prog_len, info.jited_prog_len);
+	return Py_BuildValue("(IsIIKK)", info.id, info.name, info.xlated_prog_len, info.jited_prog_len,
+			     (unsigned long long)info.run_time_ns, (unsigned long long)info.run_cnt);
+}
+
+/* perf_sample_bpf(cpu, period_ns, prog_fd) -> fd: the cpu-clock of one CPU sampled every
+ * period_ns (every task on it, kernel and user), each sample running the BPF program (type
+ * PERF_EVENT) instead of writing a ring buffer; counting stops when the fd is closed. */
+static PyObject *py_perf_sample_bpf(PyObject *self, PyObject *args)
+{
+	int cpu, prog;
+	unsigned long long period;
+	struct perf_event_attr pe;
+	long fd;
+
+	if (!PyArg_ParseTuple(args, "iKi", &cpu, &period, &prog))
+		return NULL;
+	memset(&pe, 0, sizeof(pe));
+	pe.type = PERF_TYPE_SOFTWARE;
+	pe.size = sizeof(pe);
+	pe.config = PERF_COUNT_SW_CPU_CLOCK;
+	pe.sample_period = period;
+	pe.disabled = 1;
+	fd = syscall(__NR_perf_event_open, &pe, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	if (ioctl((int)fd, PERF_EVENT_IOC_SET_BPF, prog) < 0 || ioctl((int)fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+		int err = errno;
+
+		close((int)fd);
+		errno = err;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	return PyLong_FromLong(fd);
+}
+
+/* bpf_enable_stats() -> fd: the kernel times every BPF program's runs (run_time_ns, run_cnt in
+ * bpf_prog_info) while the fd is open; no sysctl to put back. */
+static PyObject *py_bpf_enable_stats(PyObject *self, PyObject *unused)
+{
+	union bpf_attr attr;
+	long fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.enable_stats.type = BPF_STATS_RUN_TIME;
+	fd = sys_bpf(BPF_ENABLE_STATS, &attr);
+	if (fd < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	return PyLong_FromLong(fd);
 }
 
 /* bpf_prog_run(prog_fd, data, ctx=None, repeat=1, flags=0, batch_size=0, calls=1, until_ns=0,
@@ -530,7 +579,12 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	  "bpf_raw_tracepoint_open(name, prog_fd) -> fd (detached when closed)" },                       \
 	{ "bpf_link_create_xdp", py_bpf_link_create_xdp, METH_VARARGS,                                  \
 	  "bpf_link_create_xdp(prog_fd, ifindex, flags=0) -> link fd (detached when closed)" },          \
-	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS, "bpf_prog_info(fd) -> (id, name, xlated_bytes, jited_bytes)" },         \
+	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS,                                              \
+	  "bpf_prog_info(fd) -> (id, name, xlated_bytes, jited_bytes, run_time_ns, run_cnt)" },          \
+	{ "perf_sample_bpf", py_perf_sample_bpf, METH_VARARGS,                                          \
+	  "perf_sample_bpf(cpu, period_ns, prog_fd) -> fd: cpu-clock samples of one CPU run the program" }, \
+	{ "bpf_enable_stats", py_bpf_enable_stats, METH_NOARGS,                                         \
+	  "bpf_enable_stats() -> fd: programs' run time and count kept while it is open" },              \
 	{ "bpf_prog_test_run_data", py_bpf_prog_test_run_data, METH_VARARGS,                            \
 	  "bpf_prog_test_run_data(fd, data) -> (retval, data_out): one run, no frame sent" },            \
 	{ "bpf_prog_run_live", py_bpf_prog_run_live, METH_VARARGS,                                      \

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from wirespeed.base.errors import WirespeedError
 from wirespeed.base.netns import Where
 from wirespeed.runner import driver, record
 from wirespeed.runner.driver import Ended, Plan, Run, Snapshot, Step, Worker
@@ -138,8 +139,32 @@ class ToolSession:
             if facts.get("note"):
                 self.note(facts["note"])
         run.go()
+        self._profile_start()
         self._prev = run.snapshot()
         return self
+
+    # -- --profile: the workers' CPUs sampled while the run moves packets ------------------------------
+    _profiler = None
+
+    def _profile_start(self) -> None:
+        if not getattr(self.cfg, "profile", False) or self.run.plan.exit_after_setup:
+            return
+        from wirespeed.runner.profiler import Profiler, cpus_of
+
+        try:
+            self._profiler = Profiler(cpus_of(self.run.plan.cpus))
+        except WirespeedError as e:
+            self.note(f"--profile left out: {e}")
+
+    def _profile_end(self, out: dict) -> None:
+        if self._profiler is None:
+            return
+        from wirespeed.bpf.btf import kernel_symbols
+        from wirespeed.runner.profiler import result
+
+        samples, self._profiler = self._profiler.stop(), None
+        out["profile"] = result(samples, kernel_symbols(), out.get("packets") or 0,
+                                cpu_ns_per_pkt=out.get("cpu_ns_per_pkt"))
 
     def stats(self) -> dict:
         """The live figures since the previous call (or the start): what an interval line shows."""
@@ -168,9 +193,14 @@ class ToolSession:
         run = self.run
         run.stop()
         run.close()
+        profiler, self._profiler = self._profiler, None
         if run.error is not None:
+            if profiler is not None:
+                profiler.stop()
             raise run.error
         out = self.summary(Ended(run.elapsed(), None, run.snapshot()))
+        self._profiler = profiler
+        self._profile_end(out)
         out["record"] = self.record
         self.result = self.result_type(out)
         return self.result
@@ -207,6 +237,7 @@ class ToolSession:
                 metrics.append(Exporter(listen, self.tool, " -> ".join(map(str, wheres_of(self.cfg)))))
                 metrics[0].update(self.counters(run.snapshot()), {})  # zeros until the first interval
             reporter.event("ready")
+            self._profile_start()
 
         def on_interval(prev: Snapshot, now: Snapshot) -> None:
             rates, cols = self.interval(prev, now)
@@ -219,16 +250,26 @@ class ToolSession:
         try:
             end = driver.drive(run, interval_s, on_interval, enough=self.enough, on_ready=on_ready,
                                on_note=reporter.note)
+        except BaseException:
+            if self._profiler is not None:
+                self._profiler.stop()
+                self._profiler = None
+            raise
         finally:
             for m in metrics:
                 m.close()
         if run.plan.exit_after_setup:
             return {"setup_only": True}
         out = self.summary(end)
+        self._profile_end(out)
         out["record"] = self.record
         for text in self.after(out):
             reporter.note(text)
         reporter.summary(out, self.rows(out), f"{self.tool} summary")
+        if out.get("profile") and not reporter.json:
+            from wirespeed.runner.profiler import table
+
+            reporter.console.print(table(out["profile"]))
         self.result = self.result_type(out)
         return out
 

@@ -26,7 +26,8 @@ import numpy as np
 from wirespeed import core, ports
 from wirespeed.base import values as V
 from wirespeed.base.errors import UsageError, WirespeedError
-from wirespeed.base.option import BATCH, COUNT, DURATION, EXIT_AFTER_SETUP, INTERVAL, WORKERS, Option, Options
+from wirespeed.base.option import (BATCH, COUNT, DURATION, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+                                   WORKERS, Option, Options)
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS
 from wirespeed.mem import Pool
@@ -72,6 +73,7 @@ class FwdConfig(ports.WithOptions):
     cpu: int | None = None
     buffers: str = "pool"  # pool (preallocated, bulk), or malloc: a malloc'd buffer per packet (the comparison)
     exit_after_setup: bool = False
+    profile: bool = False  # --profile: the workers' CPUs sampled, time by kernel stage (runner.profiler)
     options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
     workers: int = 1  # forwarders, one per queue pair (xdp: IN's RX queue i -> OUT's TX queue i; afpacket: fanout)
 
@@ -101,7 +103,7 @@ OPTIONS = Options(
            parse=V.positive_int, metavar="BYTES", group=QUEUEING),
     Option("bulk", ("--no-bulk",), True, "dequeue one packet per token (the unbatched cost)", group=QUEUEING),
     Option("bypass", ("--no-bypass",), True, "always enqueue, even into an empty queue", group=QUEUEING),
-    INTERVAL,
+    INTERVAL, PROFILE,
 )
 
 

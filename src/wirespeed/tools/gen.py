@@ -17,7 +17,8 @@ from wirespeed.base.netdev import link_info, link_stats, veth_peer
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
 from wirespeed.base import values as V
-from wirespeed.base.option import BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, WORKERS, Option, Options
+from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+                                   WORKERS, Option, Options)
 from wirespeed.base.units import RATE_HELP, WIRE_OVERHEAD, FrameMix, Range, Rate, frame
 from wirespeed.runner import driver, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
@@ -62,6 +63,7 @@ class GenConfig(ports.WithOptions):
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
     exit_after_setup: bool = False
+    profile: bool = False  # --profile: the workers' CPUs sampled, time by kernel stage (runner.profiler)
     trials: bool = False  # driven trial by trial (search): each trial an exact count, as -c is
     pcap: str | None = None  # replay this capture's frames instead of building them (tools.replay)
     timing: str = "rate"  # pcap: "rate" (-r, or as fast as possible) or "original" (the capture's own)
@@ -127,7 +129,7 @@ OPTIONS = Options(
            "(--backend udp: each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
            "then, so departures survive user-space stalls)", choices=("user", "kernel"), group="rate"),
     ports.choice(transmit=True),
-    BATCH, COUNT, DURATION, WORKERS, CPUS, EXIT_AFTER_SETUP, INTERVAL,
+    BATCH, COUNT, DURATION, WORKERS, CPUS, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
 )
 
 

@@ -1,0 +1,24 @@
+"""gen --profile for real: the workers' CPU sampled, the time by kernel stage, the stages' sum
+beside the CPU time the run measures itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import tool_backends
+
+pytestmark = pytest.mark.slow  # a couple of seconds of traffic per backend
+
+
+@pytest.mark.parametrize("backend", [p for p in tool_backends("gen") if p.values[0] != "kernel"])
+def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend):
+    g = tools("gen", "--lab-name", pair_lab.topology.name, "--backend", backend, "--cpu", "1", "-b", "64",
+              "-d", "1.5", "--profile").finish()
+    p = g["profile"]
+    named = [s for s in p["stages"] if s["ns_per_pkt"] and s["name"] != "other kernel"]
+    assert len(named) >= 6, p["stages"]
+    assert p["samples"] > 1_000  # 1 kHz for 1.5 s
+    assert abs(p["sum_ns_per_pkt"] / p["cpu_ns_per_pkt"] - 1) < 0.15, (p["sum_ns_per_pkt"], p["cpu_ns_per_pkt"])
+    other = next((s["share"] for s in p["stages"] if s["name"] == "other kernel"), 0)
+    assert other < 0.15, p["stages"]
+    assert len(p["symbols"]) == 15 and all(s["stage"] for s in p["symbols"])
