@@ -75,3 +75,16 @@ def test_bad_input_is_one_line_and_measures_nothing(tmp_path, args, needle):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr
     assert not [p for p in os.listdir(tmp_path) if p.startswith("wirespeed-report")]
+
+
+def test_the_where_section_stacks_the_stages_when_the_run_profiled_them(stored, tmp_path):
+    results = copy.deepcopy(stored)
+    rows = results["sections"]["where"]["data"]["rows"]
+    for r in rows:
+        r["stages"] = {"AF_PACKET": 200.0, "IP, routing, forwarding": 800.0, "other kernel": 50.0}
+        r["profile_sum_ns"], r["profile_cpu_ns"] = 1050.0, 1060.0
+        r["top_functions"] = [("fib_table_lookup", 120.0)]
+    page = Path(report.render(results, str(tmp_path))).read_text()
+    body = re.search(r'<section class="result" id="where">(.*?)</section>', page, re.S).group(1)
+    assert "sum of stages" in body and "fib_table_lookup" in body and "IP, routing, forwarding" in body
+    assert (tmp_path / "where.png").stat().st_size > 5000

@@ -496,13 +496,38 @@ class Bench:
             rows.append({"backend": be, "cpu_ns": user + system, "user_ns": user, "syscall_ns": sys_ns,
                          "kernel_ns": max(0.0, system - sys_ns), "syscalls_per_pkt": calls,
                          "data_path_ns": r["ns_per_pkt"]["median"]})
+        self._stages(rows)
         return {"caption": "The talk: two cache misses or one system call per packet exhaust the 10G budget. "
                            "Here, per packet at batch 64, for each transmit backend, the sender's CPU time split: "
                            "user time (our C loop building frames and filling rings, and Python once per slice), "
                            "the system calls at their measured cost (entering and leaving the kernel), and the "
-                           "rest of the system time (the kernel's own work: skbs, the veth hop, the peer's XDP on "
-                           "this CPU), against the 67.2 ns budget.",
+                           "rest of the system time; then the same time stage by stage, the kernel's included "
+                           "(gen --profile: the sender's CPU sampled at 1 kHz, each sample named by the kernel "
+                           "function it interrupted), against the 67.2 ns budget.",
                 "syscall_ns": syscall, "budget_ns": prof["selected"]["ns"], "rows": rows}
+
+    def _stages(self, rows: list[dict]) -> None:
+        """Each backend's CPU time by stage: gen --profile at batch 64 into XDP drop on the peer."""
+        topo = lab.pair(self.cfg.lab_name)
+        with lab.Lab(topo):
+            for r in rows:
+                if ports.backend(r["backend"]).in_kernel:
+                    continue  # its time is BPF_PROG_RUN's, on no sampled worker CPU of its own
+                self.progress("where", f"{r['backend']} --profile")
+                dur = self.cfg.window + 1.0
+                sink = start(ws("sink", "--lab-name", topo.name, "--backend", "xdp-count", "-d", str(dur + 4),
+                                "--json"))
+                try:
+                    wait_ready(sink)
+                    g = start(ws("gen", "--lab-name", topo.name, "--backend", r["backend"], "-b", "64", "--cpu",
+                                 str(self.tx_cpu), "-d", str(dur), "--profile", "--json"))
+                    p = last_json(g.communicate(timeout=dur + 60)[0]).get("profile")
+                finally:
+                    stop(sink)
+                if p:
+                    r["stages"] = {st["name"]: st["ns_per_pkt"] for st in p["stages"]}
+                    r["profile_sum_ns"], r["profile_cpu_ns"] = p["sum_ns_per_pkt"], p["cpu_ns_per_pkt"]
+                    r["top_functions"] = [(x["name"], x["ns_per_pkt"]) for x in p["symbols"][:5]]
 
 
 def run(cfg: BenchConfig, progress, note) -> dict:

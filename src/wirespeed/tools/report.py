@@ -244,8 +244,10 @@ def latency_section(d: dict):
 
 
 def where_section(d: dict):
-    plt = _plt()
     rows = d["rows"]
+    if any(r.get("stages") for r in rows):
+        return _where_by_stage(d)
+    plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     names = [r["backend"] for r in rows]
     user, sysc, kern = [r["user_ns"] for r in rows], [r["syscall_ns"] for r in rows], [r["kernel_ns"] for r in rows]
@@ -260,6 +262,29 @@ def where_section(d: dict):
                     "data path ns/pkt (TSC)"],
                    [[r["backend"], _f(r["cpu_ns"], 1), _f(r["user_ns"], 1), _f(r["syscalls_per_pkt"], 4),
                      _f(r["syscall_ns"], 1), _f(r["kernel_ns"], 1), _f(r["data_path_ns"], 1)] for r in rows])
+    return _png(fig), table
+
+
+def _where_by_stage(d: dict):
+    """Stacked bars: each backend's CPU ns/packet by stage (gen --profile), the budget line."""
+    plt = _plt()
+    rows = [r for r in d["rows"] if r.get("stages")]
+    stages = list(dict.fromkeys(s for r in rows for s in r["stages"]))
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    colors = plt.get_cmap("tab20").colors
+    bottom = [0.0] * len(rows)
+    for i, stage in enumerate(stages):
+        ys = [r["stages"].get(stage) or 0.0 for r in rows]
+        ax.bar([r["backend"] for r in rows], ys, bottom=bottom, label=stage, color=colors[i % len(colors)])
+        bottom = [b + y for b, y in zip(bottom, ys)]
+    ax.axhline(d["budget_ns"], color="#c0392b", ls="--", label=f"10G/64 budget {d['budget_ns']:.1f} ns")
+    ax.set_ylabel("CPU ns per packet (batch 64), by stage")
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    table = _table(["backend", "CPU ns/pkt (run)", "sum of stages", "top stage", "top functions"],
+                   [[r["backend"], _f(r.get("profile_cpu_ns"), 1), _f(r.get("profile_sum_ns"), 1),
+                     max(r["stages"].items(), key=lambda kv: kv[1] or 0)[0],
+                     ", ".join(f"{n} {_f(v, 1)}" for n, v in r.get("top_functions", []))] for r in rows])
     return _png(fig), table
 
 
