@@ -124,3 +124,15 @@ def test_a_token_buckets_drops_are_its_own_counters(chain_lab, tools):
     counted = sum(r["count"] for r in _rows(s, netns=topo.netns("fwd"), dev=egress) if r["reason"].startswith("QDISC"))
     assert qdisc > 10_000, qdisc
     assert abs(counted - qdisc) <= 0.005 * qdisc, (counted, qdisc, s["drops"])
+
+
+def test_a_destination_without_a_route_is_dropped_at_the_router_for_it(chain_lab, tools):
+    topo = chain_lab.topology
+    labmod.route(topo)
+    fwd_in = topo.endpoints("fwd")[0]
+    d = _drops(tools, "--netns", topo.netns("fwd"), "-d", "4")
+    tools("gen", "--lab-name", topo.name, "-c", "10000", "-r", "100kpps", "--max-burst", "1000000",
+          "--dst-ip", "198.18.99.1").finish()  # no route to it in the router
+    s = d.finish()
+    rows = [r for r in _rows(s, netns=topo.netns("fwd"), dev=fwd_in.ifname) if "NOROUTES" in r["reason"]]
+    assert sum(r["count"] for r in rows) == 10_000, s["drops"]
