@@ -22,3 +22,11 @@ def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend):
     other = next((s["share"] for s in p["stages"] if s["name"] == "other kernel"), 0)
     assert other < 0.15, p["stages"]
     assert len(p["symbols"]) == 15 and all(s["stage"] for s in p["symbols"])
+
+
+def test_the_api_profiles_too(pair_lab):
+    import wirespeed
+
+    res = wirespeed.Gen(lab=pair_lab, profile=True, count=200_000, rate="200kpps", cpu=1).run()
+    p = res.to_dict()["profile"]
+    assert p["samples"] > 500 and any(s["name"] == "AF_PACKET" for s in p["stages"]), p["stages"]

@@ -156,6 +156,12 @@ class ToolSession:
         except WirespeedError as e:
             self.note(f"--profile left out: {e}")
 
+    def _profile_drop(self) -> None:
+        """The run failed or was interrupted: the sampling ends with it, no profile."""
+        if self._profiler is not None:
+            self._profiler.stop()
+            self._profiler = None
+
     def _profile_end(self, out: dict) -> None:
         if self._profiler is None:
             return
@@ -193,13 +199,10 @@ class ToolSession:
         run = self.run
         run.stop()
         run.close()
-        profiler, self._profiler = self._profiler, None
         if run.error is not None:
-            if profiler is not None:
-                profiler.stop()
+            self._profile_drop()
             raise run.error
         out = self.summary(Ended(run.elapsed(), None, run.snapshot()))
-        self._profiler = profiler
         self._profile_end(out)
         out["record"] = self.record
         self.result = self.result_type(out)
@@ -215,6 +218,7 @@ class ToolSession:
             else:
                 self.run.stop()
                 self.run.close()
+                self._profile_drop()
 
     # -- the command line's way: blocking, printing --------------------------------------------------
     def drive(self, reporter, interval_s: float) -> dict:
@@ -251,9 +255,7 @@ class ToolSession:
             end = driver.drive(run, interval_s, on_interval, enough=self.enough, on_ready=on_ready,
                                on_note=reporter.note)
         except BaseException:
-            if self._profiler is not None:
-                self._profiler.stop()
-                self._profiler = None
+            self._profile_drop()
             raise
         finally:
             for m in metrics:
