@@ -5,6 +5,7 @@ format is linux/btf.h) and its text symbols (/proc/kallsyms, to name an address)
 
 from __future__ import annotations
 
+import bisect
 import struct
 from functools import lru_cache
 
@@ -111,3 +112,10 @@ def kernel_symbols() -> tuple[list[int], list[str]]:
                 rows.append((int(parts[0], 16), parts[2]))
     rows.sort()
     return [a for a, _ in rows], [n for _, n in rows]
+
+
+def symbol_at(symbols: tuple[list[int], list[str]], addr: int) -> str:
+    """The function (of kernel_symbols()) an address falls in, or the address itself."""
+    addrs, names = symbols
+    i = bisect.bisect_right(addrs, addr) - 1
+    return names[i] if i >= 0 and addr else hex(addr)

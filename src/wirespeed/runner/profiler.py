@@ -10,7 +10,6 @@ Python) is its own stage. ns/packet of a stage = its samples x PERIOD_NS / packe
 
 from __future__ import annotations
 
-import bisect
 import re
 
 PERIOD_NS = 1_000_000  # 1 kHz per CPU: a sample every ms
@@ -90,15 +89,15 @@ def stage_of(symbol: str) -> str:
 def fold(samples: dict[int, int], symbols: tuple[list[int], list[str]]) -> tuple[dict[str, int], dict[str, int]]:
     """Sample counts by instruction pointer -> (by stage, by function); user-space addresses
     are one stage and one 'function'."""
-    addrs, names = symbols
+    from wirespeed.bpf.btf import symbol_at
+
     by_stage: dict[str, int] = {}
     by_fn: dict[str, int] = {}
     for ip, n in samples.items():
         if ip < KERNEL_BASE:
             fn, stage = "[user space]", USER
         else:
-            i = bisect.bisect_right(addrs, ip) - 1
-            fn = names[i] if i >= 0 else hex(ip)
+            fn = symbol_at(symbols, ip)
             stage = stage_of(fn)
         by_stage[stage] = by_stage.get(stage, 0) + n
         by_fn[fn] = by_fn.get(fn, 0) + n

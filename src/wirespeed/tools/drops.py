@@ -10,7 +10,6 @@ map once per interval. Nothing stays attached when the tool ends, however it end
 
 from __future__ import annotations
 
-import bisect
 import os
 import struct
 import time
@@ -68,13 +67,11 @@ class Names:
         return self._devs[inum].get(ifindex, f"ifindex {ifindex}")
 
     def function(self, location: int) -> str:
-        if self._syms is None:
-            from wirespeed.bpf.btf import kernel_symbols
+        from wirespeed.bpf.btf import kernel_symbols, symbol_at
 
+        if self._syms is None:
             self._syms = kernel_symbols()
-        addrs, names = self._syms
-        i = bisect.bisect_right(addrs, location) - 1
-        return names[i] if i >= 0 and location else hex(location)
+        return symbol_at(self._syms, location)
 
 
 def namespaces() -> dict[int, str]:
@@ -128,7 +125,11 @@ class Counter:
         return {"runs": runs, "ns_per_drop": round(ns / runs, 1) if runs else None}
 
     def read(self) -> dict[tuple, int]:
-        return {KEY.unpack(k)[:3] + (KEY.unpack(k)[4],): v for k, v in self.map.items().items()}
+        out = {}
+        for k, v in self.map.items().items():
+            netns, ifindex, reason, _, location = KEY.unpack(k)
+            out[(netns, ifindex, reason, location)] = v
+        return out
 
     def rows(self, counts: dict[tuple, int], only: tuple[str, ...] = ()) -> list[dict]:
         """Counts as named rows, largest first; only: these namespaces."""
