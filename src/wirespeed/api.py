@@ -131,7 +131,7 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
     common = dict(backend=backend, batch=o["batch"], count=o["count"], duration=o["duration"], rate=o["rate"],
                   link_bps=o["link"], cpus=o["cpu"], interval=o["interval"], options=options,
                   exit_after_setup=o["exit_after_setup"], workers=o["workers"], max_burst=o["max_burst"],
-                  profile=o["profile"])
+                  profile=o["profile"], folded=o["folded"])
     if o["pcap"] is not None:
         return _replay_config(where, topo, o, **common)
     payload = o["payload"] or b""
@@ -210,7 +210,8 @@ def sink_config_at(where: Where, topo, **given) -> SinkConfig:
                       duration=o["duration"], interval=o["interval"], workers=o["workers"], cpus=o["cpu"],
                       batch=o["batch"], exit_after_setup=o["exit_after_setup"], hist_file=o["hist"],
                       write_file=o["write"], snaplen=o["snaplen"], write_count=o["write_count"],
-                      count_only=o["count_only"], spin=o["spin"], verify=o["verify"], profile=o["profile"])
+                      count_only=o["count_only"], spin=o["spin"], verify=o["verify"], profile=o["profile"],
+                      folded=o["folded"])
 
 
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,
@@ -238,7 +239,8 @@ def fwd_config_at(inp: Where, out: Where, **given) -> FwdConfig:
                      byte_budget=o["byte_budget"], pool_bufs=o["pool"], buffers=o["buffers"], count=o["count"],
                      duration=o["duration"], idle_stop=o["idle_stop"], interval=o["interval"], cpu=o["cpu"],
                      options=ports.backend_options(o["backend"], "fwd", backend_given),
-                     exit_after_setup=o["exit_after_setup"], workers=o["workers"], profile=o["profile"])
+                     exit_after_setup=o["exit_after_setup"], workers=o["workers"], profile=o["profile"],
+                     folded=o["folded"])
 
 
 class _Tool:
@@ -434,7 +436,8 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
             relative_width=o["width"],
             min_load=min_rate.packets_per_second(mean_wire, link_bps) if min_rate else None,
             max_load=max_rate.packets_per_second(mean_wire, link_bps) if max_rate else None,
-            trial_wait=o["trial_wait"], rx_backend=o["rx_backend"], latency=o["latency"], fwd=fcfg, hops=hops, rx_cpus=tester_cpus)
+            trial_wait=o["trial_wait"], rx_backend=o["rx_backend"], latency=o["latency"], fwd=fcfg, hops=hops,
+            rx_cpus=tester_cpus, profile=o["profile"])
         rep = reporter or searchmod.SearchReporter("search", False, Console(quiet=True))
         rec = record(record_options if record_options is not None else {"command": "search", **as_written},
                      [txw, rxw])

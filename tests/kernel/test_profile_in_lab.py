@@ -11,9 +11,10 @@ pytestmark = pytest.mark.slow  # a couple of seconds of traffic per backend
 
 
 @pytest.mark.parametrize("backend", [p for p in tool_backends("gen") if p.values[0] != "kernel"])
-def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend):
+def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend, tmp_path):
+    folded = tmp_path / "gen.folded"
     g = tools("gen", "--lab-name", pair_lab.topology.name, "--backend", backend, "--cpu", "1", "-b", "64",
-              "-d", "1.5", "--profile").finish()
+              "-d", "1.5", "--profile", "--folded", str(folded)).finish()
     p = g["profile"]
     named = [s for s in p["stages"] if s["ns_per_pkt"] and s["name"] != "other kernel"]
     assert len(named) >= 6, p["stages"]
@@ -22,6 +23,14 @@ def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend):
     other = next((s["share"] for s in p["stages"] if s["name"] == "other kernel"), 0)
     assert other < 0.15, p["stages"]
     assert len(p["symbols"]) == 15 and all(s["stage"] for s in p["symbols"])
+    # the folded stacks: every sample once, the workers' system calls with their whole kernel chain
+    lines = [line.rsplit(" ", 1) for line in folded.read_text().splitlines()]
+    assert p["folded"] == {"file": str(folded), "stacks": len(lines)}
+    assert sum(int(n) for _, n in lines) == p["samples"]
+    entry = {"afpacket": "packet_sendmsg", "udp": "udp_sendmsg", "xdp": "xsk_sendmsg"}[backend]
+    ours = [stack.split(";") for stack, _ in lines if stack.startswith("ws-worker;") and entry in stack]
+    assert ours, lines[:20]
+    assert all(s.index("entry_SYSCALL_64_after_hwframe") < s.index(entry) for s in ours if "entry_SYSCALL_64_after_hwframe" in s)
 
 
 def test_the_api_profiles_too(pair_lab):

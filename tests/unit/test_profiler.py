@@ -15,6 +15,8 @@ SYMBOLS = Path(__file__).resolve().parents[1] / "data" / "kernel_hot_symbols.txt
 
 EXAMPLES = {
     "entry_SYSCALL_64": "system call entry and exit",
+    "copy_from_kernel_nofault": "XDP and BPF programs",  # bpf_probe_read_kernel
+    "pvclock_clocksource_read_nowd": "scheduler, timers, interrupts",  # the KVM guest's clock
     "do_syscall_64": "system call entry and exit",
     "__x64_sys_sendto": "system call entry and exit",
     "tpacket_snd": "AF_PACKET",
@@ -92,6 +94,47 @@ def test_samples_become_ns_per_packet_by_stage():
     assert (out["symbols"][0]["name"], out["symbols"][0]["samples"]) == ("intel_idle", 50)
 
 
-def test_the_sample_program_counts_the_interrupted_ip():
-    p = progs.sample_ip_count()
-    assert p.maps() == {"samples"} and f"+{progs.PT_REGS_IP})" in p.listing().replace(" ", "")
+def test_the_sample_program_keys_the_ip_chain_user_leaf_and_task():
+    p = progs.sample_count()
+    text = p.listing().replace(" ", "")
+    assert p.maps() == {"samples", "stacks"} and f"+{progs.PT_REGS_IP})" in text
+    assert "callget_stackid" in text and "callget_stack#" in text and "callget_current_comm" in text
+    assert P.SAMPLE.size == progs.SAMPLE_KEY
+
+
+def _samples():
+    symbols = ([0xFFFFFFFF81000000, 0xFFFFFFFF81001000, 0xFFFFFFFF81002000],
+               ["entry_SYSCALL_64", "packet_sendmsg", "veth_xmit"])
+    chain = (0xFFFFFFFF81002010, 0xFFFFFFFF81001020, 0xFFFFFFFF81000030)  # leaf first, as the stack map keeps it
+    s = P.Samples(counts={(0xFFFFFFFF81002010, 0x7F0000000100, 7, 42, "ws-worker"): 5,
+                          (0xFFFFFFFF81002010, 0x7F0000000100, 8, 42, "ws-worker"): 2,  # the same chain again
+                          (0x7F0000000200, 0x7F0000000200, -14, 42, "ws-worker"): 3,  # in user space
+                          (0xFFFFFFFF81001010, 0, -17, 0, "swap;per 0"): 1},  # the chain was lost
+                  stacks={7: chain, 8: chain})
+    return s, symbols
+
+
+class _User:
+    def name(self, tgid, addr):
+        return f"[lib{addr & 0xFFF:x}]"
+
+
+def test_folded_stacks_are_root_first_one_line_per_stack():
+    s, symbols = _samples()
+    lines = P.folded(s, symbols, _User())
+    assert lines == sorted(lines)
+    assert "ws-worker;[lib100];entry_SYSCALL_64;packet_sendmsg;veth_xmit 7" in lines
+    assert "ws-worker;[lib200] 3" in lines
+    assert "swap:per_0;[kernel stack lost];packet_sendmsg 1" in lines  # ';' and ' ' never split a frame
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == sum(s.counts.values())
+    assert s.by_ip()[0xFFFFFFFF81002010] == 7
+
+
+def test_user_addresses_are_named_by_this_process_mappings():
+    import ctypes
+
+    names = P.UserNames()
+    addr = ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value
+    module, _, fn = names.name(0, addr).partition("`")
+    assert "libc" in module and fn.endswith("getpid")  # libc's exported function (or its alias)
+    assert names.name(0, 8) == "[unknown]"

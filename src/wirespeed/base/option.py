@@ -150,3 +150,6 @@ PROFILE = Option("profile", ("--profile",), False, "where the run's CPU time goe
                  "workers' CPUs sampled (cpu-clock, 1 kHz, counted in the kernel by a BPF program), in "
                  "ns/packet by stage (system call, AF_PACKET, qdisc, veth, receive, IP, memory, ...) and the top "
                  "functions", group="output")
+FOLDED = Option("folded", ("--folded",), None, "with --profile's sampling (implied), write the kernel call "
+                "chains as folded stacks to FILE ('task;user leaf;kernel frames count': flamegraph.pl, inferno, "
+                "speedscope)", parse=V.out_file, metavar="FILE", group="output")

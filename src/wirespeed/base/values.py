@@ -207,5 +207,15 @@ def text(value: str) -> str:
     return value
 
 
+def out_file(value: str) -> str:
+    """A file to write at the end: its folder must exist and be writable now, not after the run."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(value))
+    if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write {value}: {folder} is not a writable directory")
+    return value
+
+
 def real(text: str) -> float:
     return _number(text, "number")

@@ -21,7 +21,7 @@ from wirespeed.base.errors import PrivilegeError, WirespeedError
 
 # enum bpf_prog_type / bpf_map_type / attach flags (linux/bpf.h, linux/if_link.h)
 PROG_TYPE_XDP, PROG_TYPE_PERF_EVENT, PROG_TYPE_RAW_TRACEPOINT = 6, 7, 17
-MAP_ARRAY, MAP_PERCPU_HASH, MAP_PERCPU_ARRAY, MAP_DEVMAP, MAP_XSKMAP = 2, 5, 6, 14, 17
+MAP_ARRAY, MAP_PERCPU_HASH, MAP_PERCPU_ARRAY, MAP_STACK_TRACE, MAP_DEVMAP, MAP_XSKMAP = 2, 5, 6, 7, 14, 17
 BPF_F_MMAPABLE = 1 << 10
 XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1

@@ -8,8 +8,9 @@ shows it as the verifier prints it.
   xdp_random_drop(p)  drop a share p of the frames at random (a lossy DUT for the lab)
   xdp_forward(macs)  the in-kernel forwarder (fwd --backend xdp-redirect): count per CPU, write the
                    next hop's MACs, redirect through a DEVMAP to the out interface
-  sample_ip_count()  at each cpu-clock sample (a perf event): count the interrupted
-                   instruction pointer, kernel or user (the profiler's self time by function)
+  sample_count()    at each cpu-clock sample (a perf event): count the interrupted
+                   instruction pointer with its kernel call chain, user-space leaf and task
+                   (the profiler's time by function, and its folded stacks)
   kfree_skb_count(offsets)  at the kfree_skb tracepoint: count each dropped skb by network
                    namespace, device, reason and dropping function (wirespeed drops)
   gen_live(...)    the in-kernel generator's per-frame work under BPF_PROG_RUN live frames:
@@ -185,13 +186,41 @@ def _hash_count(p: Program, map_name: str, key_at: int, one_at: int) -> None:
 PT_REGS_IP = 16 * 8  # x86-64 struct pt_regs: ip after r15 .. orig_ax (bpf_perf_event_data starts with regs)
 
 
-def sample_ip_count() -> Program:
-    """A perf-event program: the per-CPU hash 'samples' counts each sampled instruction pointer
-    (u64 key). Each CPU adds to its own value: no atomic operation."""
+SAMPLE_KEY = 40  # u64 ip, u64 user ip, s32 kernel stack id, u32 tgid, char comm[16]
+STACK_DEPTH = 64  # kernel frames kept per stack (at most sysctl kernel.perf_event_max_stack)
+BPF_F_USER_STACK = 1 << 8
+
+
+def sample_count() -> Program:
+    """A perf-event program: the per-CPU hash 'samples' counts each sample under the key
+    (interrupted instruction pointer, the user-space instruction pointer of the task, its kernel
+    call chain as an id in the STACK_TRACE map 'stacks' (negative: none, the sample was in user
+    space), the process id, the task's name). Only the user-space leaf is kept: Python and libc
+    keep no frame pointers, so deeper user frames would be guesses. Each CPU adds to its own
+    value: no atomic operation."""
     p = Program("ws_samples")
-    p.ldx(8, R1, R1, PT_REGS_IP)
-    p.stx(8, R10, -8, R1)
-    _hash_count(p, "samples", -8, -16)
+    p.mov_reg(R6, R1)
+    p.ldx(8, R1, R6, PT_REGS_IP)
+    p.stx(8, R10, -48, R1)
+    p.mov_reg(R1, R6)  # the user-space leaf: bpf_get_stack(ctx, buf, 8, BPF_F_USER_STACK) (0 on error)
+    p.mov_reg(R2, R10)
+    p.add(R2, -40)
+    p.mov(R3, 8)
+    p.mov(R4, BPF_F_USER_STACK)
+    p.call("get_stack")
+    p.mov_reg(R1, R6)
+    p.ld_map(R2, "stacks")
+    p.mov(R3, 0)
+    p.call("get_stackid")
+    p.stx(4, R10, -32, R0)
+    p.call("get_current_pid_tgid")
+    p.alu(">>", R0, 32)
+    p.stx(4, R10, -28, R0)
+    p.mov_reg(R1, R10)
+    p.add(R1, -24)
+    p.mov(R2, 16)
+    p.call("get_current_comm")
+    _hash_count(p, "samples", -48, -56)
     return p
 
 

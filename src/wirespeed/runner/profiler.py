@@ -1,7 +1,9 @@
 """Where a run's CPU time goes, kernel included (--profile): the cpu-clock of the run's CPUs
 sampled every PERIOD_NS, each sample counted in the kernel by a BPF program (the interrupted
-instruction pointer into a per-CPU hash: no ring buffer, no per-sample Python), named with
-/proc/kallsyms at the end and grouped into the stages a reader of the talk knows.
+instruction pointer, its kernel call chain, the task's user-space leaf and name, into a per-CPU
+hash and a stack map: no ring buffer, no per-sample Python), named with /proc/kallsyms at the end
+and grouped into the stages a reader of the talk knows; the chains become folded stacks
+(--folded FILE) for a flame graph.
 
 The stage table is data: (stage, pattern) in order, the first pattern that matches a function
 name wins; what matches none is "other kernel". A sample in user space (this tool's C core and
@@ -10,7 +12,11 @@ Python) is its own stage. ns/packet of a stage = its samples x PERIOD_NS / packe
 
 from __future__ import annotations
 
+import ctypes
+import os
 import re
+import struct
+from dataclasses import dataclass, field
 
 PERIOD_NS = 1_000_000  # 1 kHz per CPU: a sample every ms
 KERNEL_BASE = 0xFFFF800000000000  # x86-64: kernel addresses are the upper half
@@ -24,7 +30,8 @@ STAGES: tuple[tuple[str, str], ...] = (
     (IDLE, r"^(default_idle|cpuidle|do_idle|intel_idle|acpi_idle|native_safe_halt|pv_native_safe_halt|"
            r"mwait_idle|poll_idle|cpu_idle|arch_cpu_idle|__cpuidle)"),
     ("XDP and BPF programs", r"^(bpf_|__bpf|___bpf|bpf_prog_|xdp_|__xdp|do_xdp|veth_xdp|dev_map_|"
-                             r"__dev_map|bq_|xdp_do_|skb_pp_cow|veth_convert_skb_to_xdp)"),
+                             r"__dev_map|bq_|xdp_do_|skb_pp_cow|veth_convert_skb_to_xdp|copy_from_kernel_nofault|"
+                             r"__traceiter_|trace_call_bpf)"),
     ("AF_XDP", r"^(xsk_|__xsk|xp_|xskq_)"),
     ("AF_PACKET", r"^(packet_|tpacket_|__packet|po_|fanout_|prb_|run_filter|__virtio_net_hdr|virtio_net_hdr)"),
     ("system call entry and exit", r"^(entry_SYSCALL|do_syscall|syscall_|__x64_sys_|__do_sys_|x64_sys_call|"
@@ -73,7 +80,7 @@ STAGES: tuple[tuple[str, str], ...] = (
                                       r"enqueue_task|dequeue_task|update_curr|hrtimer|tick_|irq|asm_|sysvec|"
                                       r"__sysvec|apic|native_|__update|update_|psi_|task_|perf_|"
                                       r"__perf|ctx_|x86_pmu|wake_up|__wake_up|autoremove|__cond_resched|"
-                                      r"_cond_resched|read_tsc|ktime_get)"),
+                                      r"_cond_resched|read_tsc|ktime_get|pvclock_|kvm_clock|kvm_sched_clock)"),
 )
 _COMPILED = tuple((name, re.compile(pattern)) for name, pattern in STAGES)
 
@@ -148,25 +155,148 @@ def table(p: dict):
     return make_table(f"where the time went: {p['samples']:,} samples every {p['period_ns'] // 1000} µs "
                       f"({p['idle_samples']:,} idle)", ["<stage / function", "ns/packet", "share"], rows,
                       caption="stages from the kernel function each sample interrupted (runner/profiler.py "
-                              "STAGES); the top functions below")
+                              "STAGES); the top functions below"
+                              + (f"; {p['folded']['stacks']:,} folded stacks in {p['folded']['file']}"
+                                 if p.get("folded") else ""))
+
+
+@dataclass
+class Samples:
+    """What the sampling counted: samples by (ip, user-space leaf ip, kernel stack id, tgid,
+    comm) and the kernel call chains by id (leaf first)."""
+
+    counts: dict[tuple[int, int, int, int, str], int] = field(default_factory=dict)
+    stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    def by_ip(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for (ip, *_), n in self.counts.items():
+            out[ip] = out.get(ip, 0) + n
+        return out
+
+
+def folded(samples: Samples, symbols, user=None) -> list[str]:
+    """The samples as folded stacks, one line per distinct stack, root first: 'task;user-space
+    leaf;kernel frames... count' (what flamegraph.pl, inferno and speedscope read). A sample in
+    user space is 'task;leaf'; a kernel chain the stack map lost (a hash collision) is marked."""
+    from wirespeed.bpf.btf import symbol_at
+
+    user = user or UserNames()
+    out: dict[str, int] = {}
+    for (ip, uip, kstack, tgid, comm), n in samples.counts.items():
+        frames = [comm.replace(";", ":").replace(" ", "_") or "?"]
+        if ip < KERNEL_BASE:
+            frames.append(user.name(tgid, ip))
+        else:
+            if uip:
+                frames.append(user.name(tgid, uip))
+            chain = samples.stacks.get(kstack) if kstack >= 0 else None
+            if chain:
+                frames += [symbol_at(symbols, a) for a in reversed(chain)]
+            else:
+                frames += ["[kernel stack lost]", symbol_at(symbols, ip)]
+        line = ";".join(frames)
+        out[line] = out.get(line, 0) + n
+    return [f"{line} {n}" for line, n in sorted(out.items())]
+
+
+class UserNames:
+    """Names a user-space address: 'module`function' where this process has the same module
+    mapped at the same place and the dynamic linker knows an exported function that covers the
+    address (a forked worker shares its parent's mappings), else '[module]' from that process's
+    maps, else '[unknown]'."""
+
+    def __init__(self):
+        self.own = _maps("self")
+        self._maps: dict[int, list] = {}
+
+    def name(self, tgid: int, addr: int) -> str:
+        if tgid not in self._maps:
+            self._maps[tgid] = _maps(str(tgid)) if tgid else []
+        for lo, hi, path in self._maps[tgid] or self.own:
+            if lo <= addr < hi:
+                module = os.path.basename(path) or path
+                if (lo, hi, path) in self.own:
+                    fn = _exported(addr)
+                    if fn:
+                        return f"{module}`{fn}"
+                return f"[{module}]"
+        return "[unknown]"
+
+
+def _maps(pid: str) -> list[tuple[int, int, str]]:
+    """The executable mappings of a process: (start, end, path)."""
+    out = []
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and "x" in parts[1]:
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    out.append((lo, hi, parts[5].strip()))
+    except OSError:
+        pass
+    return out
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p), ("sname", ctypes.c_char_p),
+                ("saddr", ctypes.c_void_p)]
+
+
+class _Sym(ctypes.Structure):  # Elf64_Sym
+    _fields_ = [("name", ctypes.c_uint32), ("info", ctypes.c_uint8), ("other", ctypes.c_uint8),
+                ("shndx", ctypes.c_uint16), ("value", ctypes.c_uint64), ("size", ctypes.c_uint64)]
+
+
+def _exported(addr: int) -> str | None:
+    """The exported function of this process that covers addr (dladdr1 with its symbol's size:
+    the nearest symbol below a static function is not its name), else None."""
+    try:
+        dladdr1 = ctypes.CDLL(None).dladdr1
+    except (OSError, AttributeError):
+        return None
+    info, sym = _DlInfo(), ctypes.POINTER(_Sym)()
+    dladdr1.argtypes = (ctypes.c_void_p, ctypes.POINTER(_DlInfo), ctypes.POINTER(ctypes.POINTER(_Sym)), ctypes.c_int)
+    if not dladdr1(addr, ctypes.byref(info), ctypes.byref(sym), 1) or not info.sname or not sym:  # RTLD_DL_SYMENT
+        return None
+    if not info.saddr <= addr < info.saddr + max(sym.contents.size, 1):
+        return None
+    return info.sname.decode(errors="replace")
+
+
+SAMPLE = struct.Struct("<QQiI16s")  # bpf.progs.SAMPLE_KEY
 
 
 class Profiler:
-    """Samples the given CPUs from start() to stop() (which returns {ip: samples})."""
+    """Samples the given CPUs from start() to stop() (which returns the Samples)."""
 
     def __init__(self, cpus: list[int], period_ns: int = PERIOD_NS):
-        from wirespeed.bpf import CountMap, PerfSampler, progs
+        from wirespeed.bpf import MAP_STACK_TRACE, CountMap, Map, PerfSampler, progs
 
         self.period_ns = period_ns
-        self.map = CountMap(8, 65536, "ws_samples")
+        self.map = CountMap(progs.SAMPLE_KEY, 65536, "ws_samples")
+        self.stacks = None
         try:
-            self.sampler = PerfSampler(cpus, period_ns, progs.sample_ip_count(), {"samples": self.map})
+            self.stacks = Map(MAP_STACK_TRACE, 8 * progs.STACK_DEPTH, 16384, "ws_stacks")
+            self.sampler = PerfSampler(cpus, period_ns, progs.sample_count(),
+                                       {"samples": self.map, "stacks": self.stacks})
         except BaseException:
             self.map.close()
+            if self.stacks is not None:
+                self.stacks.close()
             raise
 
-    def stop(self) -> dict[int, int]:
+    def stop(self) -> Samples:
         self.sampler.close()
-        out = {int.from_bytes(k, "little"): v for k, v in self.map.items().items()}
+        out = Samples()
+        for k, n in self.map.items().items():
+            ip, uip, kstack, tgid, comm = SAMPLE.unpack(k)
+            key = (ip, uip, kstack, tgid, comm.split(b"\0", 1)[0].decode(errors="replace"))
+            out.counts[key] = out.counts.get(key, 0) + n
+            if kstack >= 0 and kstack not in out.stacks:
+                words = self.stacks.lookup_u64(kstack)
+                out.stacks[kstack] = tuple(int(a) for a in words if a)
         self.map.close()
+        self.stacks.close()
         return out

@@ -147,7 +147,8 @@ class ToolSession:
     _profiler = None
 
     def _profile_start(self) -> None:
-        if not getattr(self.cfg, "profile", False) or self.run.plan.exit_after_setup:
+        if not (getattr(self.cfg, "profile", False) or getattr(self.cfg, "folded", None)) \
+                or self.run.plan.exit_after_setup:
             return
         from wirespeed.runner.profiler import Profiler, cpus_of
 
@@ -166,11 +167,18 @@ class ToolSession:
         if self._profiler is None:
             return
         from wirespeed.bpf.btf import kernel_symbols
-        from wirespeed.runner.profiler import result
+        from wirespeed.runner.profiler import folded, result
 
         samples, self._profiler = self._profiler.stop(), None
-        out["profile"] = result(samples, kernel_symbols(), out.get("packets") or 0,
+        symbols = kernel_symbols()
+        out["profile"] = result(samples.by_ip(), symbols, out.get("packets") or 0,
                                 cpu_ns_per_pkt=out.get("cpu_ns_per_pkt"))
+        path = getattr(self.cfg, "folded", None)
+        if path:
+            lines = folded(samples, symbols)
+            with open(path, "w") as f:
+                f.write("".join(line + "\n" for line in lines))
+            out["profile"]["folded"] = {"file": path, "stacks": len(lines)}
 
     def stats(self) -> dict:
         """The live figures since the previous call (or the start): what an interval line shows."""

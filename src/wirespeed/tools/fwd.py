@@ -26,7 +26,7 @@ import numpy as np
 from wirespeed import core, ports
 from wirespeed.base import values as V
 from wirespeed.base.errors import UsageError, WirespeedError
-from wirespeed.base.option import (BATCH, COUNT, DURATION, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+from wirespeed.base.option import (BATCH, COUNT, DURATION, EXIT_AFTER_SETUP, FOLDED, INTERVAL, PROFILE,
                                    WORKERS, Option, Options)
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS
@@ -74,6 +74,7 @@ class FwdConfig(ports.WithOptions):
     buffers: str = "pool"  # pool (preallocated, bulk), or malloc: a malloc'd buffer per packet (the comparison)
     exit_after_setup: bool = False
     profile: bool = False  # --profile: the workers' CPUs sampled, time by kernel stage (runner.profiler)
+    folded: str | None = None  # --folded FILE: the sampled call chains written as folded stacks
     options: dict = field(default_factory=dict)  # backend options (ports.OPTIONS) given for the run
     workers: int = 1  # forwarders, one per queue pair (xdp: IN's RX queue i -> OUT's TX queue i; afpacket: fanout)
 
@@ -103,7 +104,7 @@ OPTIONS = Options(
            parse=V.positive_int, metavar="BYTES", group=QUEUEING),
     Option("bulk", ("--no-bulk",), True, "dequeue one packet per token (the unbatched cost)", group=QUEUEING),
     Option("bypass", ("--no-bypass",), True, "always enqueue, even into an empty queue", group=QUEUEING),
-    INTERVAL, PROFILE,
+    INTERVAL, PROFILE, FOLDED,
 )
 
 

@@ -17,7 +17,7 @@ from wirespeed.base.netdev import link_info, link_stats, veth_peer
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, build_template, header_bytes
 from wirespeed.base import values as V
-from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, FOLDED, INTERVAL, PROFILE,
                                    WORKERS, Option, Options)
 from wirespeed.base.units import RATE_HELP, WIRE_OVERHEAD, FrameMix, Range, Rate, frame
 from wirespeed.runner import driver, stats
@@ -64,6 +64,7 @@ class GenConfig(ports.WithOptions):
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
     exit_after_setup: bool = False
     profile: bool = False  # --profile: the workers' CPUs sampled, time by kernel stage (runner.profiler)
+    folded: str | None = None  # --folded FILE: the sampled call chains written as folded stacks
     trials: bool = False  # driven trial by trial (search): each trial an exact count, as -c is
     pcap: str | None = None  # replay this capture's frames instead of building them (tools.replay)
     timing: str = "rate"  # pcap: "rate" (-r, or as fast as possible) or "original" (the capture's own)
@@ -129,7 +130,7 @@ OPTIONS = Options(
            "(--backend udp: each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
            "then, so departures survive user-space stalls)", choices=("user", "kernel"), group="rate"),
     ports.choice(transmit=True),
-    BATCH, COUNT, DURATION, WORKERS, CPUS, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+    BATCH, COUNT, DURATION, WORKERS, CPUS, EXIT_AFTER_SETUP, INTERVAL, PROFILE, FOLDED,
 )
 
 

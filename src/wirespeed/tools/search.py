@@ -15,6 +15,7 @@ counts the shortfall as loss and is marked tester-bound, as RFC 9971 asks.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 from wirespeed import core, ports
 from wirespeed.base import values as V
 from wirespeed.base.errors import KernelFeatureError, UsageError, WirespeedError
-from wirespeed.base.option import BATCH, Option, Options
+from wirespeed.base.option import BATCH, PROFILE, Option, Options
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Rate
@@ -178,6 +179,8 @@ OPTIONS = Options(
            "the tester's CPU)", group=TESTER),
     ports.OPTIONS["prepare_peer"].but(tools=(), group=TESTER,
                                       help="kernel: " + ports.OPTIONS["prepare_peer"].raw_help),
+    PROFILE.but(help="each trial's CPU time by kernel stage (every CPU sampled, tester's and DUT's, cpu-clock "
+                     "at 1 kHz), in ns per frame sent, and the top functions"),
 )
 
 @dataclass
@@ -203,6 +206,7 @@ class SearchConfig:
     fwd: object = None  # a fwd.FwdConfig when dut == fwd
     hops: list = field(default_factory=list)  # (name, Where) of the interfaces along the path
     rx_cpus: list[int] | None = None  # the receiver's CPUs (the tester's, when the DUT has its own)
+    profile: bool = False  # each trial sampled: its time by kernel stage (runner.profiler)
 
 
 def check(cfg: SearchConfig) -> None:
@@ -263,17 +267,22 @@ class PathCounters:
         for name, w in hops:
             self.by_ns.setdefault(w.netns, []).append((name, w))
         self.drops, self.rx_netns = drops, rx_netns  # wirespeed drops' counter, when this process may run it
+        self.counted_at: Where | None = None  # an in-kernel receiver's interface: its XDP drops are its count
 
     def kernel_drops(self) -> dict[str, int]:
         """Every skb the kernel dropped in the path's namespaces so far, by place and reason:
         'kernel drop: NETNS DEV REASON (function)'. Frames the receiver already counted and the
-        stack then found no socket for are not loss."""
+        stack then found no socket for are not loss, nor are those an in-kernel receiver counted
+        and then dropped (XDP_DROP: on veth a kfree_skb with no reason, in veth_xdp_rcv_skb)."""
         if self.drops is None:
             return {}
         spaces = {w.netns or "host" for _, w in self.hops}
         out: dict[str, int] = {}
         for r in self.drops.rows(self.drops.read(), tuple(spaces)):
             if r["netns"] == (self.rx_netns or "host") and r["reason"] == "NO_SOCKET":
+                continue
+            at = self.counted_at
+            if at and r["netns"] == (at.netns or "host") and r["dev"] == at.ifname and r["reason"] in XDP_REASONS:
                 continue
             key = f"kernel drop: {r['netns']} {r['dev']} {r['reason']} ({r['function']})"
             out[key] = out.get(key, 0) + r["count"]
@@ -317,6 +326,7 @@ class PathCounters:
         return out
 
 
+XDP_REASONS = ("NOT_SPECIFIED", "XDP")  # how an skb an XDP program dropped is freed (veth; generic XDP)
 DROP_KEYS = ("rx_dropped", "tx_dropped", "qdisc drops", "xdp drops", "softnet dropped")
 
 
@@ -353,13 +363,20 @@ class Measurer:
     has drained. Wraps itself as an MLRsearch AbstractMeasurer (see `controller_measurer`)."""
 
     def __init__(self, cfg: SearchConfig, gen_run: Run, sink_run: Run, path: PathCounters, frame: FrameMix,
-                 fwd_run: Run | None = None, on_trial=lambda rec: None):
+                 fwd_run: Run | None = None, on_trial=lambda rec: None, note=lambda text: None):
         self.cfg, self.g, self.s, self.path, self.frame, self.f = cfg, gen_run, sink_run, path, frame, fwd_run
-        self.on_trial = on_trial
+        self.on_trial, self.note = on_trial, note
+        self.profile = cfg.profile
         self.seq = 0
         self.trials: list[dict] = []
         self.last_counters: dict | None = None  # the path drained after each trial: its "after" is the next "before"
-        self.in_kernel_rx = ports.backend(receivers(cfg)[0]).in_kernel
+        self.receiving(receivers(cfg)[0])
+
+    def receiving(self, backend: str) -> None:
+        """The receiver's backend from here on (the throughput trials' counter, the latency
+        trials' stamping receiver)."""
+        self.in_kernel_rx = ports.backend(backend).in_kernel
+        self.path.counted_at = self.cfg.rx if self.in_kernel_rx else None
 
     def _received(self, snap) -> int:
         """Frames that arrived intact and were the stream's own: a repeat, a sequence number the
@@ -375,6 +392,7 @@ class Measurer:
         g0, s0 = self.g.snapshot(), self.s.snapshot()
         f0 = self.f.snapshot() if self.f else None
         c0 = self.last_counters or self.path.read()
+        profiler = self._profiler()
         self.seq += 1
         ctl = self.g.control
         ctl[genmod.TRIAL_COUNT] = n
@@ -401,6 +419,7 @@ class Measurer:
             elif time.monotonic() - still >= SETTLE_S:
                 break
         t_end = time.monotonic()
+        samples = profiler.stop() if profiler is not None else None
         g1, s1 = self.g.snapshot(), self.s.snapshot()
         c1 = self.last_counters = self.path.read()
         sent = int(g1.port()[core.C["packets"]] - g0.port()[core.C["packets"]])
@@ -446,6 +465,11 @@ class Measurer:
             rec["latency"] = latency_of(hist, ds)
             rec["receiver_errors"] = {k: int(ds[sinkmod.S[k]]) for k in ("duplicated", *sinkmod.ERROR_KEYS)
                                       if ds[sinkmod.S[k]]}
+        if samples is not None:  # every CPU's time over the trial (sending and draining), per frame sent
+            from wirespeed.bpf.btf import kernel_symbols
+            from wirespeed.runner.profiler import result
+
+            rec["profile"] = result(samples.by_ip(), kernel_symbols(), sent)
         self.trials.append(rec)
         self.on_trial(rec)
         if len(self.trials) == 1 and sent and not received:
@@ -453,6 +477,20 @@ class Measurer:
             raise WirespeedError(f"no frame reached the receiver in the first trial ({sent:,} sent); the last hop that "
                                  f"counted them: {hops[-1] if hops else 'none past the generator'}")
         return rec
+
+    def _profiler(self):
+        """--profile: every CPU sampled over one trial; where this process or kernel cannot, one
+        note and the search goes on without it."""
+        if not self.profile:
+            return None
+        from wirespeed.runner.profiler import Profiler
+
+        try:
+            return Profiler(list(range(os.cpu_count() or 1)))
+        except WirespeedError as e:
+            self.profile = False
+            self.note(f"--profile left out: {e}")
+            return None
 
     def measure(self, duration: float, load: float) -> dict:
         """A trial for the search: one whose tester fell short (beyond SHORTFALL) with nothing
@@ -702,7 +740,7 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
         runs = _Runs(one, reporter.note)
         try:
             m = Measurer(one, runs.gen, runs.sink, PathCounters(cfg.hops, drop_counter, cfg.rx.netns), frame,
-                         runs.fwd, on_trial=lambda rec: reporter.trial(rec))
+                         runs.fwd, on_trial=lambda rec: reporter.trial(rec), note=reporter.note)
             line = _line_rate(cfg, frame)
             ceiling = calibrate(m)
             max_load = cfg.max_load or 0.95 * ceiling
@@ -730,7 +768,8 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
             counting, stamping = receivers(cfg)
             if cfg.latency and stamping != counting:  # latency trials: a receiver that reads the stamps
                 m.s = runs.receiver(stamping)
-                m.in_kernel_rx, m.last_counters = ports.backend(stamping).in_kernel, None
+                m.receiving(stamping)
+                m.last_counters = None
             if cfg.latency:
                 for gr in goals:
                     ct = gr["conditional_throughput"]["pps"]
@@ -869,6 +908,15 @@ class SearchReporter(stats.Reporter):
                     "lost in the kernel, over every trial (wirespeed drops' counter)", ["<namespace device reason "
                                                                                         "(function)", "packets"],
                     [(k, f(v)) for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]]))
+            profiled = [t for t in fr.get("trial_records", ()) if t.get("profile")]
+            if profiled:
+                self.console.print(stats.make_table(
+                    "where each trial's time went (--profile: every CPU, ns per frame sent)",
+                    ["<trial", "load pps", "lost", "sum ns", "<largest stages, ns"],
+                    [(f"{t['trial']} {t['kind']}", f(t["intended_load_pps"], 0), f(t["lost"], 0),
+                      f(t["profile"]["sum_ns_per_pkt"]), ", ".join(
+                          f"{s['name']} {s['ns_per_pkt']:,.0f}" for s in sorted(
+                              t["profile"]["stages"], key=lambda s: -s["samples"])[:3])) for t in profiled]))
             if fr["latency"]:
                 us = lambda v: "-" if v is None else f"{v / 1000:,.1f}"  # noqa: E731
                 lrows = [(r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0), us(r.get("min_ns")),

@@ -14,7 +14,7 @@ import numpy as np
 from wirespeed import core, ports
 from wirespeed.base import values as V
 from wirespeed.base.errors import UsageError
-from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, FOLDED, INTERVAL, PROFILE,
                                    WORKERS, Option, Options)
 from wirespeed.base.netdev import link_stats, udp_csum_errors, xdp_stats
 from wirespeed.base.netns import Where
@@ -43,6 +43,7 @@ class SinkConfig(ports.WithOptions):
     batch: int = 256
     exit_after_setup: bool = False
     profile: bool = False  # --profile: the workers' CPUs sampled, time by kernel stage (runner.profiler)
+    folded: str | None = None  # --folded FILE: the sampled call chains written as folded stacks
     hist_file: str | None = None  # the latency histogram, written at the end (HdrHistogram .hgrm)
     write_file: str | None = None  # every frame received, as nanosecond pcap (written in C)
     snaplen: int = 65535
@@ -74,7 +75,7 @@ OPTIONS = Options(
     Option("write_count", ("--write-count",), None, "--write: at most N frames", parse=V.count, metavar="N"),
     Option("hist", ("--hist",), None, "write the latency histogram at the end, as HdrHistogram's percentile "
            "distribution (.hgrm, values in µs)", parse=V.text, metavar="FILE"),
-    EXIT_AFTER_SETUP, INTERVAL, PROFILE,
+    EXIT_AFTER_SETUP, INTERVAL, PROFILE, FOLDED,
 )
 
 
