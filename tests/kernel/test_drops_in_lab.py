@@ -136,3 +136,47 @@ def test_a_destination_without_a_route_is_dropped_at_the_router_for_it(chain_lab
     s = d.finish()
     rows = [r for r in _rows(s, netns=topo.netns("fwd"), dev=fwd_in.ifname) if "NOROUTES" in r["reason"]]
     assert sum(r["count"] for r in rows) == 10_000, s["drops"]
+
+
+def _aborted() -> "Program":
+    from wirespeed.bpf.asm import R0, Program
+
+    p = Program("ws_abort")
+    p.mov(R0, 0)  # XDP_ABORTED
+    p.exit()
+    return p
+
+
+def _redirect_nowhere() -> "Program":
+    from wirespeed.bpf.asm import R1, R2, Program
+
+    p = Program("ws_nowhere")
+    p.mov(R1, 0xFFFF)  # no interface has this index: the redirect fails
+    p.mov(R2, 0)
+    p.call("redirect")
+    p.exit()
+    return p
+
+
+@pytest.mark.parametrize("program, reason", [(_aborted, "XDP_ABORTED"), (_redirect_nowhere, "XDP_REDIRECT_FAILED EINVAL")])
+def test_xdp_programs_own_drops_are_counted_from_its_tracepoints(pair_lab, tools, program, reason):
+    """An XDP program on the receiving veth that aborts, or redirects to no interface: every
+    frame is one drop of that reason at that device (no skb is freed for a failed redirect)."""
+    from wirespeed.base.netns import Where, ifindex
+    from wirespeed.bpf import Prog, XdpLink
+
+    name, sink_ns = pair_lab.topology.name, pair_lab.netns("sink")
+    dev = pair_lab.topology.endpoints("sink")[0].ifname
+    with enter_netns(sink_ns):
+        prog = Prog(program())
+        link = XdpLink(prog, ifindex(Where(dev, sink_ns)), dev, "native")
+    try:
+        d = _drops(tools, "--netns", sink_ns, "-d", "4")
+        tools("gen", "--lab-name", name, "-c", "5000", "-r", "100kpps", "--max-burst", "1000000").finish()
+        s = d.finish()
+    finally:
+        link.close()
+        prog.close()
+    assert {"xdp_exception", "xdp_redirect_err"} <= set(s["xdp_tracepoints"])
+    rows = _rows(s, netns=sink_ns, dev=dev, reason=reason)
+    assert sum(r["count"] for r in rows) == 5_000, s["drops"]

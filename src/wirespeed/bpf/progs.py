@@ -138,14 +138,47 @@ def kfree_skb_count(o: SkbOffsets) -> Program:
     p = Program("ws_drops")
     p.mov_reg(R6, R1)
     p.ldx(8, R7, R6, 0)  # skb
-    p.st(8, R10, -32, 0)  # netns, ifindex
     p.ldx(8, R1, R6, 16)  # reason
     p.stx(4, R10, -24, R1)
-    p.st(4, R10, -20, 0)
     p.ldx(8, R1, R6, 8)  # location
     p.stx(8, R10, -16, R1)
     _read_kernel(p, -40, 8, R7, o.skb_dev)
     p.ldx(8, R7, R10, -40)
+    _count_at_device(p, o)
+    return p
+
+
+# XDP's own drops, from its tracepoints: the reason word is XDP_EXCEPTION + the action
+# (xdp_exception: XDP_ABORTED or an action the kernel does not know) or XDP_REDIRECT_ERROR +
+# the errno (xdp_redirect_err, xdp_redirect_map_err); skb_drop_reason values stay below both.
+XDP_EXCEPTION, XDP_REDIRECT_ERROR = 0x7FFF0000, 0x7FFE0000
+
+
+def xdp_error_count(o: SkbOffsets, base: int, arg: int) -> Program:
+    """A raw tracepoint program for xdp_exception(dev, prog, act) (base XDP_EXCEPTION, arg 2)
+    or xdp_redirect_err / xdp_redirect_map_err(dev, prog, tgt, err, ...) (base
+    XDP_REDIRECT_ERROR, arg 3): counts each under (netns, ifindex, base + act or -err, 0) in
+    the same hash as kfree_skb_count."""
+    p = Program("ws_xdp_drops")
+    p.mov_reg(R6, R1)
+    p.ldx(8, R7, R6, 0)  # dev
+    p.ldx(8, R1, R6, 8 * arg)
+    if base == XDP_REDIRECT_ERROR:
+        p.alu("neg", R1, 0, bits=32)
+    p.alu("&", R1, 0xFFFF)
+    p.alu("|", R1, base)
+    p.stx(4, R10, -24, R1)
+    p.st(8, R10, -16, 0)  # no location
+    _count_at_device(p, o)
+    return p
+
+
+def _count_at_device(p: Program, o: SkbOffsets) -> None:
+    """With the reason at r10-24 and the location at r10-16 written, and the device in r7 (0:
+    none), fill in the device's ifindex and namespace inode and count the key (DROP_KEY at
+    r10-32) in 'drops'."""
+    p.st(8, R10, -32, 0)  # netns, ifindex
+    p.st(4, R10, -20, 0)
     p.jmp("==", R7, 0, "count")  # no device
     _read_kernel(p, -28, 4, R7, o.dev_ifindex)
     _read_kernel(p, -40, 8, R7, o.dev_net)
@@ -154,7 +187,6 @@ def kfree_skb_count(o: SkbOffsets) -> Program:
     _read_kernel(p, -32, 4, R7, o.net_inum)
     p.label("count")
     _hash_count(p, "drops", -32, -48)
-    return p
 
 
 def _hash_count(p: Program, map_name: str, key_at: int, one_at: int) -> None:

@@ -10,13 +10,14 @@ map once per interval. Nothing stays attached when the tool ends, however it end
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import time
 from dataclasses import dataclass
 
 from wirespeed.base import values as V
-from wirespeed.base.errors import UsageError
+from wirespeed.base.errors import UsageError, WirespeedError
 from wirespeed.base.option import DURATION, INTERVAL, Option, Options
 
 NETNS_DIR = "/run/netns"
@@ -50,8 +51,15 @@ class Names:
         self._syms: tuple[list[int], list[str]] | None = None
 
     def reason(self, value: int) -> str:
+        from wirespeed.bpf.progs import XDP_EXCEPTION, XDP_REDIRECT_ERROR
+
         if value in self.reasons:
             return self.reasons[value]
+        if value & 0xFFFF0000 == XDP_EXCEPTION:
+            act = value & 0xFFFF
+            return "XDP_ABORTED" if act == 0 else f"XDP_INVALID_ACTION {act}"
+        if value & 0xFFFF0000 == XDP_REDIRECT_ERROR:
+            return f"XDP_REDIRECT_FAILED {errno.errorcode.get(value & 0xFFFF, value & 0xFFFF)}"
         return f"subsystem {value >> 16}: {value & 0xFFFF}"  # SKB_DROP_REASON_SUBSYS_* (mac80211, ovs, ...)
 
     def namespace(self, inum: int) -> str:
@@ -69,6 +77,8 @@ class Names:
     def function(self, location: int) -> str:
         from wirespeed.bpf.btf import kernel_symbols, symbol_at
 
+        if not location:
+            return "(an xdp tracepoint)"
         if self._syms is None:
             self._syms = kernel_symbols()
         return symbol_at(self._syms, location)
@@ -98,9 +108,16 @@ def links(netns: str | None) -> dict[int, str]:
         return {}
 
 
+# XDP's own drops where the kernel traces them: (tracepoint, reason base, the argument holding
+# the action or errno). An XDP_DROP verdict has no tracepoint: on veth its skb meets kfree_skb.
+XDP_TRACEPOINTS = (("xdp_exception", "XDP_EXCEPTION", 2), ("xdp_redirect_err", "XDP_REDIRECT_ERROR", 3),
+                   ("xdp_redirect_map_err", "XDP_REDIRECT_ERROR", 3))
+
+
 class Counter:
-    """The tracepoint program and its map, attached while open; read() gives the counts so far
-    as {(netns inode, ifindex, reason, location): count}."""
+    """The tracepoint programs and their map, attached while open: kfree_skb, and XDP's
+    exceptions and failed redirects where this kernel has them (`xdp` names them); read() gives the
+    counts so far as {(netns inode, ifindex, reason, location): count}."""
 
     def __init__(self):
         from wirespeed.bpf import CountMap, RawTracepoint, RunStats, btf, progs
@@ -116,6 +133,17 @@ class Counter:
         except BaseException:
             self.map.close()
             self.stats.close()
+            raise
+        self.xdp: dict[str, RawTracepoint] = {}  # those this kernel has (6.18: no xdp_redirect_map_err)
+        try:
+            for name, base, arg in XDP_TRACEPOINTS:
+                try:
+                    self.xdp[name] = RawTracepoint(name, progs.xdp_error_count(offsets, getattr(progs, base), arg),
+                                                   {"drops": self.map})
+                except WirespeedError:
+                    pass
+        except BaseException:
+            self.close()
             raise
 
     def cost(self) -> dict:
@@ -141,6 +169,8 @@ class Counter:
         return sorted(rows, key=lambda r: -r["count"])
 
     def close(self) -> None:
+        for tp in self.xdp.values():
+            tp.close()
         self.tp.close()
         self.map.close()
         self.stats.close()
@@ -200,5 +230,6 @@ def run(cfg: DropsConfig, on_interval, on_start=lambda: None) -> dict:
             interrupted = e.args[0] if e.args else "SIGINT"
         rows = c.rows(c.read(), cfg.netns)
         cost = c.cost()
+        xdp = sorted(c.xdp)
     return {"type": "summary", "tool": "drops", "seconds": time.monotonic() - t0, "interrupted": interrupted,
-            "total": sum(r["count"] for r in rows), "drops": rows, "counter": cost}
+            "total": sum(r["count"] for r in rows), "drops": rows, "counter": cost, "xdp_tracepoints": xdp}
