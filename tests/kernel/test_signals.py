@@ -158,3 +158,41 @@ def test_an_interrupted_set_up_undoes_what_it_made(lab_name, monkeypatch, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted by SIGTERM before the run started" in err[0]
     assert labmod.lab_namespaces(lab_name) == []
+
+
+def _tracing_programs() -> set[str]:
+    """The names of our tracing programs still loaded on this host (a program goes when its last
+    fd or link does, a moment after its process)."""
+    from wirespeed import core
+
+    return {name for _, name in core.bpf_prog_names() if name in ("ws_drops", "ws_xdp_drops", "ws_samples")}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("argv, ready, programs", [
+    (["drops", "--json", "-d", "60"], "start", {"ws_drops", "ws_xdp_drops"}),
+    (["gen", "--lab-name", "tsigp", "--json", "-d", "60", "-r", "20kpps", "--profile"], "ready", {"ws_samples"}),
+], ids=["drops", "gen-profile"])
+def test_the_tracing_programs_go_with_the_process_however_it_ends(labs, argv, ready, programs, sig):
+    p = subprocess.Popen([sys.executable, "-m", "wirespeed", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        for line in p.stdout:
+            if json.loads(line)["type"] == ready:
+                break
+        deadline = time.monotonic() + 5
+        while not programs <= _tracing_programs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert programs <= _tracing_programs()
+        os.kill(p.pid, sig)
+        p.communicate(timeout=30)
+        if sig != signal.SIGKILL:
+            assert p.returncode == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    deadline = time.monotonic() + 5
+    while _tracing_programs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _tracing_programs() == set()

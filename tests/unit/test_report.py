@@ -88,3 +88,20 @@ def test_the_where_section_stacks_the_stages_when_the_run_profiled_them(stored, 
     body = re.search(r'<section class="result" id="where">(.*?)</section>', page, re.S).group(1)
     assert "sum of stages" in body and "fib_table_lookup" in body and "IP, routing, forwarding" in body
     assert (tmp_path / "where.png").stat().st_size > 5000
+
+
+def test_the_forwarding_section_says_where_frames_were_dropped(stored, tmp_path):
+    results = copy.deepcopy(stored)
+    d = results["sections"]["forwarding"]["data"]
+    for r in d["rows"]:
+        r["drops"] = [{"netns": "ws-bench-fwd", "dev": "veth0", "reason": "CPU_BACKLOG", "function": "enqueue_to_backlog",
+                       "count": 900, "share": 0.9},
+                      {"netns": "ws-bench-fwd", "dev": "veth1", "reason": "QDISC_DROP", "function": "__dev_queue_xmit",
+                       "count": 100, "share": 0.1}]
+    d["search"]["kernel"]["NDR"]["loss_reasons"] = [{"where": "ws-bench-fwd veth1 QDISC_DROP (__dev_queue_xmit)",
+                                                     "count": 5, "share": 1.0}]
+    page = Path(report.render(results, str(tmp_path))).read_text()
+    body = re.search(r'<section class="result" id="forwarding">(.*?)</section>', page, re.S).group(1)
+    assert "90 % CPU_BACKLOG at enqueue_to_backlog (ws-bench-fwd veth0), 10 % QDISC_DROP" in body
+    assert "100 % ws-bench-fwd veth1 QDISC_DROP (__dev_queue_xmit)" in body
+    assert "where the frames were dropped" in body

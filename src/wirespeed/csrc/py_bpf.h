@@ -247,6 +247,55 @@ static PyObject *py_bpf_prog_info(PyObject *self, PyObject *args)
 			     (unsigned long long)info.run_time_ns, (unsigned long long)info.run_cnt);
 }
 
+/* bpf_prog_names() -> [(id, name)]: every BPF program loaded on this host (BPF_PROG_GET_NEXT_ID,
+ * then each opened by id for its name; one that went away meanwhile is skipped). */
+static PyObject *py_bpf_prog_names(PyObject *self, PyObject *unused)
+{
+	PyObject *out = PyList_New(0);
+	union bpf_attr attr;
+	uint32_t id = 0;
+
+	if (!out)
+		return NULL;
+	for (;;) {
+		struct bpf_prog_info info;
+		PyObject *row;
+		long fd;
+
+		memset(&attr, 0, sizeof(attr));
+		attr.start_id = id;
+		if (sys_bpf(BPF_PROG_GET_NEXT_ID, &attr) < 0) {
+			if (errno == ENOENT)
+				return out;
+			Py_DECREF(out);
+			return PyErr_SetFromErrno(PyExc_OSError);
+		}
+		id = attr.next_id;
+		memset(&attr, 0, sizeof(attr));
+		attr.prog_id = id;
+		fd = sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		memset(&attr, 0, sizeof(attr));
+		attr.info.bpf_fd = (uint32_t)fd;
+		attr.info.info_len = sizeof(info);
+		attr.info.info = ptr64(&info);
+		if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0) {
+			close((int)fd);
+			continue;
+		}
+		close((int)fd);
+		row = Py_BuildValue("(Is)", info.id, info.name);
+		if (!row || PyList_Append(out, row) < 0) {
+			Py_XDECREF(row);
+			Py_DECREF(out);
+			return NULL;
+		}
+		Py_DECREF(row);
+	}
+}
+
 /* perf_sample_bpf(cpu, period_ns, prog_fd) -> fd: the cpu-clock of one CPU sampled every
  * period_ns (every task on it, kernel and user), each sample running the BPF program (type
  * PERF_EVENT) instead of writing a ring buffer; counting stops when the fd is closed. */
@@ -581,6 +630,8 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	  "bpf_link_create_xdp(prog_fd, ifindex, flags=0) -> link fd (detached when closed)" },          \
 	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS,                                              \
 	  "bpf_prog_info(fd) -> (id, name, xlated_bytes, jited_bytes, run_time_ns, run_cnt)" },          \
+	{ "bpf_prog_names", py_bpf_prog_names, METH_NOARGS,                                             \
+	  "bpf_prog_names() -> [(id, name)]: every BPF program loaded on this host" },                   \
 	{ "perf_sample_bpf", py_perf_sample_bpf, METH_VARARGS,                                          \
 	  "perf_sample_bpf(cpu, period_ns, prog_fd) -> fd: cpu-clock samples of one CPU run the program" }, \
 	{ "bpf_enable_stats", py_bpf_enable_stats, METH_NOARGS,                                         \

@@ -33,6 +33,7 @@ SECTIONS = ("budget", "amortisation", "transmit", "receive", "queueing", "memory
             "where")
 PEERS = {"trafgen": "netsniff-ng", "iperf3": "iperf3", "sockperf": "sockperf"}
 AGREE = 0.005
+DROPS_S = 0.5  # forwarding: where frames are dropped, counted after each rate's window
 
 
 @dataclass
@@ -303,7 +304,7 @@ class Bench:
                              for be, xs in out.items()}}
 
     def _receive(self, topo, rx: Where, backend: str) -> dict:
-        dur = self.cfg.window + 1.5
+        dur = self.cfg.window + 1.5 + DROPS_S
         sink = start(ws("sink", "--lab-name", topo.name, "--backend", backend, "--cpu", str(self.rx_cpu), "-d",
                         str(dur + 3), "--json"))
         try:
@@ -369,7 +370,7 @@ class Bench:
         counted at the sink's veth (XDP counters)."""
         rx = Where(topo.wires[1].b.ifname, topo.netns("sink"))
         read = lambda: xdp_stats(rx).get("xdp_packets", 0)  # noqa: E731
-        dur = self.cfg.window + 1.5
+        dur = self.cfg.window + 1.5 + DROPS_S
         sink = start(ws("sink", "--lab-name", topo.name, "--backend", "xdp-count", "-d", str(dur + 6), "--json"))
         fwd = None
         try:
@@ -383,6 +384,7 @@ class Bench:
             g = start(ws("gen", "--lab-name", topo.name, "--backend", self.feeder, "--dst-ip", topo.wires[1].b.address,
                          "--cpu", str(self.tx_cpu), "-r", "3mpps", "-d", str(dur), "--json"))
             pps = window_rate(read, self.cfg.window)
+            dropped = self._drops_now(topo, rx)
             g.communicate(timeout=dur + 60)
         finally:
             f = last_json(stop(fwd)[0]) if fwd is not None else None
@@ -390,11 +392,32 @@ class Bench:
             if linux:
                 with lab.enter_netns(topo.netns("fwd")):
                     lab._sysctl("net/ipv4/ip_forward", "0")
-        out = {"pps": pps}
+        out = {"pps": pps, "drops": dropped}
         if f:
             out.update(cpu_ns_per_pkt=f["cpu_ns_per_pkt"], rx_ns_per_pkt=f["rx_ns_per_pkt"],
                        tx_ns_per_pkt=f["tx_ns_per_pkt"], forwarded=f["tx"])
         return out
+
+    @functools.cached_property
+    def _may_count_drops(self) -> bool:
+        from wirespeed.tools import drops
+
+        try:
+            drops.require_caps()
+            drops.Counter().close()
+            return True
+        except WirespeedError as e:
+            self.note(f"where forwarding drops frames is left out: {e}")
+            return False
+
+    def _drops_now(self, topo, counted_at: Where) -> list[dict]:
+        """Where the lab drops frames right now, the top three reasons: counted for DROPS_S after
+        the rate's window, never during it (the counter costs each drop ~0.2 µs)."""
+        from wirespeed.tools import drops
+
+        if not self._may_count_drops:
+            return []
+        return drops.top(drops.count_for(DROPS_S, tuple(topo.netns(n) for n in topo.nodes), counted_at))
 
     def forwarding(self) -> dict:
         topo = lab.chain(self.cfg.lab_name)
@@ -419,7 +442,11 @@ class Bench:
         return {"caption": "The talk: kernel forwarding ran at 1-2 Mpps per core, bypass systems ~15 Mpps. Here: "
                            "wirespeed fwd (AF_PACKET both ends, one CPU, with and without a numpy hook) against "
                            f"Linux IP forwarding in the same chain lab, fed at 3 Mpps by gen --backend {self.feeder}; "
-                           "and the NDR and PDR of both (RFC 9971, quick preset).",
+                           "and the NDR and PDR of both (RFC 9971, quick preset). Drops: the kernel's reasons "
+                           f"(wirespeed drops' counter) over {DROPS_S:g} s after each rate's window, and over every "
+                           "trial of each search. An AF_PACKET forwarder takes a copy of each frame: the router's own "
+                           "stack still receives the frame and, forwarding being off there, drops it (IP_INADDRERRORS "
+                           "at ip_error): work beside fwd's, not a lost frame.",
                 "rows": rows, "pps": {k: med(v) for k, v in table.items()}, "search": searches}
 
     def _search(self, topo, dut: str) -> dict:
@@ -430,11 +457,19 @@ class Bench:
                 lab._sysctl("net/ipv4/ip_forward", "0")
         if r.returncode:
             return {"skipped": r.stderr.strip()[-300:]}
-        goals = [g for g in (json.loads(x) for x in r.stdout.splitlines()) if g.get("type") == "goal"]
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        goals = [g for g in lines if g.get("type") == "goal"]
+        reasons: dict[str, int] = {}
+        for t in lines:  # where the trials' loss went, over the whole search
+            for k, v in (t.get("loss_reasons") or {}).items() if t.get("type") == "trial" else ():
+                reasons[k] = reasons.get(k, 0) + v
+        lost = sum(reasons.values())
+        top = [{"where": k, "count": v, "share": round(v / lost, 4)}
+               for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]]
         return {g["goal"]: {"pps": g["conditional_throughput"]["pps"], "regular": g["regular"],
                             "irregular_because": g["irregular_because"],
                             "tester_pps": g.get("tester_ceiling_pps") or g.get("tester_back_to_back_pps"),
-                            "tester_bound_trials": g.get("tester_bound_trials")} for g in goals}
+                            "tester_bound_trials": g.get("tester_bound_trials"), "loss_reasons": top} for g in goals}
 
     def latency(self) -> dict:
         topo = lab.pair(self.cfg.lab_name)

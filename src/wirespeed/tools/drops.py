@@ -182,6 +182,37 @@ class Counter:
         self.close()
 
 
+# How an skb an XDP program dropped is freed (veth: kfree_skb with no reason in veth_xdp_rcv_skb;
+# generic XDP: XDP): at an in-kernel receiver's own interface, such drops are its count, not loss.
+XDP_REASONS = ("NOT_SPECIFIED", "XDP")
+
+
+def counted_by(row: dict, at) -> bool:
+    """A drop that is an in-kernel receiver's count (XDP_DROP after counting) at Where `at`."""
+    return at is not None and row["netns"] == (at.netns or "host") and row["dev"] == at.ifname \
+        and row["reason"] in XDP_REASONS
+
+
+def top(rows: list[dict], n: int = 3) -> list[dict]:
+    """The n largest rows, each with its share of every drop counted."""
+    total = sum(r["count"] for r in rows)
+    return [{**r, "share": round(r["count"] / total, 4)} for r in sorted(rows, key=lambda r: -r["count"])[:n]]
+
+
+def text(rows: list[dict]) -> str:
+    """'67 % CPU_BACKLOG at enqueue_to_backlog (ws-lab-fwd veth0), ...' for a report's cell."""
+    return ", ".join(f"{100 * r['share']:.0f} % {r['reason']} at {r['function']} ({r['netns']} {r['dev']})" for r in rows)
+
+
+def count_for(seconds: float, only: tuple[str, ...] = (), at=None) -> list[dict]:
+    """Everything dropped in these namespaces over the next `seconds`, as rows (an in-kernel
+    receiver's own count at Where `at` left out): a counter attached for that long only."""
+    with Counter() as c:
+        time.sleep(seconds)
+        rows = c.rows(c.read(), only)
+    return [r for r in rows if not counted_by(r, at)]
+
+
 def delta(now: dict[tuple, int], before: dict[tuple, int]) -> dict[tuple, int]:
     return {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
 

@@ -208,17 +208,25 @@ def forwarding_section(d: dict):
     ax.set_xlabel("batch size")
     ax.set_ylabel("packets per second forwarded")
     ax.legend(fontsize=8)
-    rows = [[k, _f(v) + _spread(v)] for k, v in d["pps"].items()]
+    from wirespeed.tools import drops
+
+    dropped: dict[str, list] = {}
+    for r in d["rows"]:  # the last repetition's reasons for each configuration
+        key = "linux" if r["hook"] == "linux" else f"{r['hook']}@{r['batch']}"
+        dropped[key] = r.get("drops") or dropped.get(key, [])
+    rows = [[k, _f(v) + _spread(v), drops.text(dropped.get(k, [])) or "-"] for k, v in d["pps"].items()]
     for dut, s in d.get("search", {}).items():
         if "skipped" in s:
-            rows.append([f"search {dut}", "skipped: " + s["skipped"]])
+            rows.append([f"search {dut}", "skipped: " + s["skipped"], ""])
         else:
             rows += [[f"{g} of {dut} (RFC 9971, quick)", f"{_f(v['pps'])} pps" + ("" if v["regular"] else
                                                                                   f" (irregular: {v['irregular_because']})")
                       + (f"; the tester's ceiling {_f(v['tester_pps'])} pps, {v.get('tester_bound_trials') or 0} "
-                         f"tester-bound trial(s)" if v.get("tester_pps") else "")]
+                         f"tester-bound trial(s)" if v.get("tester_pps") else ""),
+                      ", ".join(f"{100 * x['share']:.0f} % {x['where']}" for x in v.get("loss_reasons") or ()) or "-"]
                      for g, v in s.items()]
-    return _png(fig), _table(["configuration (hook@batch)", "packets per second"], rows)
+    return _png(fig), _table(["configuration (hook@batch)", "packets per second",
+                              "where the frames were dropped (kernel reasons, top 3)"], rows)
 
 
 def latency_section(d: dict):

@@ -276,13 +276,14 @@ class PathCounters:
         and then dropped (XDP_DROP: on veth a kfree_skb with no reason, in veth_xdp_rcv_skb)."""
         if self.drops is None:
             return {}
+        from wirespeed.tools import drops
+
         spaces = {w.netns or "host" for _, w in self.hops}
         out: dict[str, int] = {}
         for r in self.drops.rows(self.drops.read(), tuple(spaces)):
             if r["netns"] == (self.rx_netns or "host") and r["reason"] == "NO_SOCKET":
                 continue
-            at = self.counted_at
-            if at and r["netns"] == (at.netns or "host") and r["dev"] == at.ifname and r["reason"] in XDP_REASONS:
+            if drops.counted_by(r, self.counted_at):
                 continue
             key = f"kernel drop: {r['netns']} {r['dev']} {r['reason']} ({r['function']})"
             out[key] = out.get(key, 0) + r["count"]
@@ -326,7 +327,6 @@ class PathCounters:
         return out
 
 
-XDP_REASONS = ("NOT_SPECIFIED", "XDP")  # how an skb an XDP program dropped is freed (veth; generic XDP)
 DROP_KEYS = ("rx_dropped", "tx_dropped", "qdisc drops", "xdp drops", "softnet dropped")
 
 
