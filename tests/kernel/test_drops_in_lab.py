@@ -51,12 +51,12 @@ def test_a_strict_reverse_path_filter_refuses_exactly_one_source_of_ten(chain_la
     with NetNS(topo.netns("fwd")) as ipr:  # the way back to one source is through the other side
         ipr.route("replace", dst=f"{refused}/32", gateway=topo.peer(fwd_out).address)
     sink = topo.endpoints("sink")[0]
-    d = _drops(tools, "--netns", topo.netns("fwd"), "-d", "4")
-    tools("gen", "--lab-name", topo.name, "-c", "10000", "-r", "100kpps", "--max-burst", "1000000",
-          "--src-ip", "198.18.0.2-" + refused, "--dst-ip", sink.address).finish()
+    d = _drops(tools, "--netns", topo.netns("fwd"), "-d", "5")
+    tools("gen", "--lab-name", topo.name, "-c", "100000", "-r", "100kpps", "--max-burst", "1000000",
+          "--src-ip", "198.18.0.2-" + refused, "--dst-ip", sink.address).finish()  # ten sources, ten flows
     s = d.finish()
     rows = _rows(s, netns=topo.netns("fwd"), reason="IP_RPFILTER")
-    assert sum(r["count"] for r in rows) == 1_000, s["drops"]
+    assert sum(r["count"] for r in rows) == 10_000, s["drops"]
     assert {r["dev"] for r in rows} == {fwd_in.ifname}
 
 
