@@ -427,7 +427,7 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
         sa, da = ipaddress.ip_address(s_ip), ipaddress.ip_address(d_ip)
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
-                         backend=backend, batch=o["batch"], link_bps=link_bps, max_burst=o["max_burst"],
+                         backend=backend, batch=o["batch"], link_bps=link_bps, max_burst=o["max_burst"] or 0,
                          options={"prepare_peer": o["prepare_peer"] or topo is not None}, cpus=tester_cpus)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(

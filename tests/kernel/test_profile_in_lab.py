@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import tool_backends
+from wirespeed.runner import profiler as P
 
 pytestmark = pytest.mark.slow  # a couple of seconds of traffic per backend
 
@@ -39,3 +40,15 @@ def test_the_api_profiles_too(pair_lab):
     res = wirespeed.Gen(lab=pair_lab, profile=True, count=200_000, rate="200kpps", cpu=1).run()
     p = res.to_dict()["profile"]
     assert p["samples"] > 500 and any(s["name"] == "AF_PACKET" for s in p["stages"]), p["stages"]
+
+
+def test_fwd_profile_is_per_frame_forwarded(chain_lab, tools):
+    name = chain_lab.topology.name
+    fwd = tools("fwd", "--lab-name", name, "--cpu", "1", "-d", "2.5", "--profile")
+    fwd.wait_for("ready")
+    tools("gen", "--lab-name", name, "--cpu", "0", "-r", "100kpps", "-d", "1.5").finish()
+    f = fwd.finish()
+    p = f["profile"]
+    assert f["tx"] > 100_000 and p["sum_ns_per_pkt"] is not None
+    rows = {s["name"]: s for s in p["stages"]}
+    assert rows["AF_PACKET"]["ns_per_pkt"] > 0 and rows[P.USER]["ns_per_pkt"] > 0, p["stages"]

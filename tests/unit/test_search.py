@@ -10,7 +10,7 @@ import pytest
 from MLRsearch import AbstractMeasurer, Config, MeasurementResult, MultipleLossRatioSearch
 
 from helpers import cfg_for
-from wirespeed.base.errors import UsageError
+from wirespeed.base.errors import UsageError, WirespeedError
 from wirespeed.base.netns import Where
 from wirespeed.base.units import frame
 from wirespeed.tools import search
@@ -128,14 +128,31 @@ class ShortTester(SimulatedDut):
         return super().measure(intended_duration, intended_load)
 
 
+class HeldBack(SimulatedDut):
+    """A DUT of 150 kpps over veth: above its rate it holds the sender back instead of dropping,
+    so the tester falls short of every load above it (by the DUT's doing) and nothing is lost;
+    once the shortfall counts as loss (RFC 9971), the loss is what the DUT did not take."""
+
+    def __init__(self):
+        super().__init__(lambda load: 150_000)
+        self.counting = False
+
+    def measure(self, intended_duration, intended_load):
+        if intended_load > 150_000 and not self.counting:
+            raise search.TesterShort(intended_load, 0.97 * intended_load)
+        return super().measure(intended_duration, intended_load)
+
+
 def within_the_tester(dut, min_load=1e3, max_load=1e7):
     cfg = search.SearchConfig(tx=Where("a"), rx=Where("b"), gen=cfg_for())
     pairs = search.goals_of(cfg)
     notes = []
-    result, top, ceiling = search.search_within_the_tester(
+    result, top, ceiling, counted = search.search_within_the_tester(
         lambda m: Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=m, search_duration_max=600,
-                         warmup_duration=None), dut, min_load, max_load, notes.append)
-    tester = {"back_to_back_pps": max_load, "ceiling_pps": ceiling, "tester_bound_trials": 2}
+                         warmup_duration=None), dut, min_load, max_load, notes.append,
+        (lambda: setattr(dut, "counting", True)) if isinstance(dut, HeldBack) else None)
+    tester = {"back_to_back_pps": max_load, "ceiling_pps": ceiling, "tester_bound_trials": 2,
+              "shortfall_counted": counted}
     return [search.goal_result(g, sg, result[sg], frame(64), top, min_load, None, tester) for g, sg in pairs], notes
 
 
@@ -152,6 +169,23 @@ def test_a_dut_above_the_testers_ceiling_is_never_a_regular_figure_below_its_rat
     for g in (ndr, pdr):
         assert not g["regular"] and g["upper_bound"]["pps"] is None
         assert "tester-bound" in g["irregular_because"] and "fell short above 300,000 pps" in g["irregular_because"]
+
+
+def test_a_tester_short_at_every_load_counts_its_shortfall_as_loss_and_says_so():
+    (ndr, pdr), notes = within_the_tester(HeldBack(), max_load=600_000)
+    assert "counts as loss (RFC 9971)" in notes[-1] and len(notes) == search.RESTARTS + 1
+    for g in (ndr, pdr):
+        assert not g["regular"] and "counted as loss (RFC 9971)" in g["irregular_because"]
+        assert g["conditional_throughput"]["pps"] <= 150_000 * 1.01  # never above what the DUT takes
+
+
+def test_without_a_way_to_count_it_a_tester_short_at_every_load_is_one_error():
+    dut = HeldBack()
+    with pytest.raises(WirespeedError, match="the tester cannot offer the loads this search needs"):
+        search.search_within_the_tester(
+            lambda m: Config(goals=[sg for _, sg in search.goals_of(search.SearchConfig(
+                tx=Where("a"), rx=Where("b"), gen=cfg_for()))], min_load=1e3, max_load=m, search_duration_max=600,
+                warmup_duration=None), dut, 1e3, 600_000)
 
 
 def test_a_short_trial_is_repeated_once_and_twice_short_is_excluded_not_loss():

@@ -35,14 +35,14 @@ def print_json(obj: dict, stream=None) -> None:
 def make_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], caption: str | None = None) -> Group:
     """Columns whose header starts with '<' are left-aligned; all others right-aligned (numbers).
     All-empty headers mean a key/value table with no header line. The caption is printed under
-    the table at full width, dimmed."""
+    the table at full width, dimmed. Cells are plain text ('[user space]' is printed as it is)."""
     show_header = any(c.lstrip("<") for c in columns)
     t = Table(title=title, title_justify="left", box=None, pad_edge=False, show_header=show_header)
     for c in columns:
         left = c.startswith("<")
         t.add_column(c.lstrip("<"), justify="left" if left else "right", no_wrap=True)
-    for r in rows:
-        t.add_row(*r)
+    for r in rows:  # cells are text, never markup: a kernel or module name in brackets stays
+        t.add_row(*(Text(c) if isinstance(c, str) else c for c in r))
     return Group(t, Text(caption, style="dim")) if caption else Group(t)
 
 

@@ -185,6 +185,7 @@ class Backend:
     txtime: bool = False  # each frame can carry its own departure time (SO_TXTIME): --pace kernel
     replay: bool = False  # sends a capture's frames (--pcap)
     max_frame: int = 9000  # largest frame it sends, FCS included
+    tap: bool = False  # receives a copy of each frame: the host's own stack still gets (and may drop) it
     options: frozenset[str] = frozenset()  # the backend options (OPTIONS) that apply to it
 
     @property
@@ -227,7 +228,7 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
-                transmit=True, receive=True, forward=True, replay=True,
+                transmit=True, receive=True, forward=True, replay=True, tap=True,
                 options=_b("qdisc_bypass", "linear", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,

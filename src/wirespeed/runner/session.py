@@ -171,7 +171,8 @@ class ToolSession:
 
         samples, self._profiler = self._profiler.stop(), None
         symbols = kernel_symbols()
-        out["profile"] = result(samples.by_ip(), symbols, out.get("packets") or 0,
+        packets = out.get("packets") or out.get("tx") or 0  # gen, sink: packets; fwd: those it sent on
+        out["profile"] = result(samples.by_ip(), symbols, packets,
                                 cpu_ns_per_pkt=out.get("cpu_ns_per_pkt"))
         path = getattr(self.cfg, "folded", None)
         if path:

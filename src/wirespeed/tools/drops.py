@@ -193,6 +193,19 @@ def counted_by(row: dict, at) -> bool:
         and row["reason"] in XDP_REASONS
 
 
+# Where a stack that is not the path drops its own copy: the reasons given after a packet tap
+# (AF_PACKET) has taken the frame, from the IP layer up (a forwarder's namespace without IP
+# forwarding drops each original with IP_INADDRERRORS).
+AFTER_THE_TAPS = ("IP_", "IPV6", "NO_SOCKET", "OTHERHOST", "NETFILTER", "TC_INGRESS", "UDP_", "TCP_", "ICMP",
+                  "UNHANDLED_PROTO", "NEIGH_", "PKT_TOO_SMALL", "SOCKET_RCVBUFF", "XFRM", "MAC_")
+
+
+def tapped_copy(row: dict, at) -> bool:
+    """A drop of the original of a frame a tap at Where `at` took: not the frame's loss."""
+    return at is not None and row["netns"] == (at.netns or "host") and row["dev"] == at.ifname \
+        and row["reason"].startswith(AFTER_THE_TAPS)
+
+
 def top(rows: list[dict], n: int = 3) -> list[dict]:
     """The n largest rows, each with its share of every drop counted."""
     total = sum(r["count"] for r in rows)

@@ -171,8 +171,10 @@ OPTIONS = Options(
                  "trials counted in the kernel (xdp-count: exact and the cheapest on the tester's CPU), latency "
                  "trials with afpacket; ", extra=("auto",), receive=True, payload_only=False).but(group=TESTER),
     BATCH.but(group=TESTER),
-    genmod.OPTIONS["max_burst"].but(help="the generator's catch-up bound after a stall, frames (default "
-                                         "%(default)s)", group=TESTER),
+    genmod.OPTIONS["max_burst"].but(default=None, help="the generator's catch-up bound after a stall, frames "
+                                    "(default: the frames due in 2 ms, 32 to 1024: a tester that skips the slots a "
+                                    "1 ms stall of its CPU cost falls short of loads far below its ceiling)",
+                                    group=TESTER),
     Option("cpu", ("--cpu",), None, "the tester's CPU (generator and receiver); in the lab the DUT (--dut kernel, "
            "fwd) gets the other CPUs: RPS on its ingress, fwd pinned", parse=V.cpu, group=TESTER),
     Option("place", ("--no-place",), True, "leave the lab's CPUs as they are (the DUT's receive work then runs on "
@@ -268,12 +270,15 @@ class PathCounters:
             self.by_ns.setdefault(w.netns, []).append((name, w))
         self.drops, self.rx_netns = drops, rx_netns  # wirespeed drops' counter, when this process may run it
         self.counted_at: Where | None = None  # an in-kernel receiver's interface: its XDP drops are its count
+        self.tapped_at: Where | None = None  # a tapping forwarder's ingress: the stack's drops there are copies
 
     def kernel_drops(self) -> dict[str, int]:
         """Every skb the kernel dropped in the path's namespaces so far, by place and reason:
         'kernel drop: NETNS DEV REASON (function)'. Frames the receiver already counted and the
         stack then found no socket for are not loss, nor are those an in-kernel receiver counted
-        and then dropped (XDP_DROP: on veth a kfree_skb with no reason, in veth_xdp_rcv_skb)."""
+        and then dropped (XDP_DROP: on veth a kfree_skb with no reason, in veth_xdp_rcv_skb), nor
+        the originals of frames a tapping forwarder (fwd on AF_PACKET) took, which its namespace's
+        stack drops from the IP layer up."""
         if self.drops is None:
             return {}
         from wirespeed.tools import drops
@@ -283,7 +288,7 @@ class PathCounters:
         for r in self.drops.rows(self.drops.read(), tuple(spaces)):
             if r["netns"] == (self.rx_netns or "host") and r["reason"] == "NO_SOCKET":
                 continue
-            if drops.counted_by(r, self.counted_at):
+            if drops.counted_by(r, self.counted_at) or drops.tapped_copy(r, self.tapped_at):
                 continue
             key = f"kernel drop: {r['netns']} {r['dev']} {r['reason']} ({r['function']})"
             out[key] = out.get(key, 0) + r["count"]
@@ -478,6 +483,11 @@ class Measurer:
                                  f"counted them: {hops[-1] if hops else 'none past the generator'}")
         return rec
 
+    shortfall_is_loss = False  # after the restarts: RFC 9971's way, the tester's shortfall is loss
+
+    def count_shortfall(self) -> None:
+        self.shortfall_is_loss = True
+
     def _profiler(self):
         """--profile: every CPU sampled over one trial; where this process or kernel cannot, one
         note and the search goes on without it."""
@@ -499,7 +509,7 @@ class Measurer:
         search restarts below it). A short trial in which the DUT lost frames stands, with the
         DUT's own loss ratio."""
         rec = self.trial(duration, load)
-        if rec["tester_bound"] and not rec["dut_lost"]:
+        if rec["tester_bound"] and not rec["dut_lost"] and not self.shortfall_is_loss:
             again = self.trial(duration, load, kind="repeat")
             if again["tester_bound"] and not again["dut_lost"]:
                 rec["excluded"] = again["excluded"] = True
@@ -558,6 +568,11 @@ def goal_result(goal: Goal, search_goal, result, frame: FrameMix, max_load: floa
     ct = float(result.conditional_throughput) if result.conditional_throughput is not None else None
     if lo is None:
         why = f"the min load ({min_load:,.0f} pps) is an upper bound: the path loses more than the goal allows even there"
+    elif tester.get("shortfall_counted"):
+        why = (f"tester-bound: the tester fell short of its loads down to {max_load:,.0f} pps, far below its "
+               f"back-to-back rate ({tester.get('back_to_back_pps') or 0:,.0f} pps; over veth a slower DUT holds the "
+               f"sender back instead of dropping), so its shortfall was counted as loss (RFC 9971): this figure is "
+               f"the tester's and the path's together, a lower bound for the DUT")
     elif hi is None and tester.get("max_load_from") in ("option", "line") and not tester.get("ceiling_pps"):
         asked = "as --max-load asked" if tester["max_load_from"] == "option" else "the line rate"
         why = (f"the max load ({max_load:,.0f} pps, {asked}) is a lower bound: the path forwards at least that; "
@@ -739,7 +754,10 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
         one = dataclasses.replace(cfg, gen=gcfg)
         runs = _Runs(one, reporter.note)
         try:
-            m = Measurer(one, runs.gen, runs.sink, PathCounters(cfg.hops, drop_counter, cfg.rx.netns), frame,
+            path = PathCounters(cfg.hops, drop_counter, cfg.rx.netns)
+            if cfg.fwd is not None and ports.backend(cfg.fwd.backend).tap:
+                path.tapped_at = cfg.fwd.inp
+            m = Measurer(one, runs.gen, runs.sink, path, frame,
                          runs.fwd, on_trial=lambda rec: reporter.trial(rec), note=reporter.note)
             line = _line_rate(cfg, frame)
             ceiling = calibrate(m)
@@ -755,12 +773,12 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
             reporter.event("calibration", frame=frame.name, back_to_back_pps=ceiling, max_load_pps=max_load,
                            min_load_pps=min_load, line_rate_pps=line)
             pairs = goals_of(cfg)
-            result, max_load, ceiling_pps = search_within_the_tester(
+            result, max_load, ceiling_pps, counted = search_within_the_tester(
                 lambda top: Config(goals=[sg for _, sg in pairs], min_load=min_load, max_load=top,
                                    search_duration_max=p.search_duration_max, warmup_duration=None),
-                m.controller_measurer(), min_load, max_load, reporter.note)
+                m.controller_measurer(), min_load, max_load, reporter.note, m.count_shortfall)
             tester = {"back_to_back_pps": ceiling, "ceiling_pps": ceiling_pps, "max_load_from": max_load_from,
-                      "tester_bound_trials": sum(t["tester_bound"] for t in m.trials)}
+                      "tester_bound_trials": sum(t["tester_bound"] for t in m.trials), "shortfall_counted": counted}
             goals = [goal_result(g, sg, result[sg], frame, max_load, min_load, line, tester) for g, sg in pairs]
             for gr in goals:
                 reporter.goal(gr)
@@ -801,31 +819,44 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
                                if not ports.backend(cfg.gen.backend).timestamps else "latency not asked for")
 
 
-def search_within_the_tester(config_of, measurer, min_load: float, max_load: float, note=lambda text: None):
+def search_within_the_tester(config_of, measurer, min_load: float, max_load: float, note=lambda text: None,
+                             count_shortfall=None):
     """MLRsearch from min_load to max_load; when a trial's tester falls short twice (the
     measurer raises TesterShort), the search starts again with the max load lowered below what
     the tester has shown it sends (RFC 9971 would count the shortfall as the DUT's loss, and the
-    bound found would be the tester's). Returns (result, the max load used, the tester's
-    demonstrated ceiling or None when it never fell short)."""
+    bound found would be the tester's). Should it still fall short after RESTARTS, or at the min
+    load, count_shortfall() (when given) makes the measurer count the shortfall as loss, as RFC
+    9971 allows, and the search runs once more: over veth a DUT slower than the load holds the
+    sender back instead of dropping, so a tester short at every load is often the DUT's doing,
+    and the bound is then the tester's and the DUT's together (a lower bound for the DUT).
+    Returns (result, the max load used, the tester's demonstrated ceiling or None when it never
+    fell short, whether the shortfall was counted as loss)."""
     from MLRsearch import MultipleLossRatioSearch
+
+    def search(top: float):
+        try:
+            return MultipleLossRatioSearch(config=config_of(top)).search(measurer=measurer, debug=lambda text: None)
+        except RuntimeError as e:
+            raise WirespeedError(f"the search did not converge: {e}") from None
 
     ceiling = None
     for attempt in range(RESTARTS + 1):
         try:
-            return MultipleLossRatioSearch(config=config_of(max_load)).search(measurer=measurer,
-                                                                               debug=lambda text: None), \
-                max_load, ceiling
+            return search(max_load), max_load, ceiling, False
         except TesterShort as short:
             ceiling = short.offered if ceiling is None else min(ceiling, short.offered)
             lower = min(max_load, ceiling) * (1 - CEILING_MARGIN)
             if attempt == RESTARTS or lower <= min_load:
-                raise WirespeedError(f"{short}: the tester cannot offer the loads this search needs "
-                                     f"(min load {min_load:,.0f} pps)") from None
+                if count_shortfall is None:
+                    raise WirespeedError(f"{short}: the tester cannot offer the loads this search needs "
+                                         f"(min load {min_load:,.0f} pps)") from None
+                note(f"{short}, after {attempt} restart(s): from here its shortfall counts as loss (RFC 9971); the "
+                     f"result is the tester's and the path's together")
+                count_shortfall()
+                return search(max_load), max_load, ceiling, True
             note(f"{short}: its shortfall is not the DUT's loss; the search starts again with the max load "
                  f"lowered from {max_load:,.0f} to {lower:,.0f} pps")
             max_load = lower
-        except RuntimeError as e:
-            raise WirespeedError(f"the search did not converge: {e}") from None
     raise AssertionError("unreachable")
 
 
