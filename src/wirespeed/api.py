@@ -214,6 +214,15 @@ def sink_config_at(where: Where, topo, **given) -> SinkConfig:
                       folded=o["folded"])
 
 
+def _tester_options(backend: str, prepare_peer: bool) -> dict:
+    """The search's generator: a frame handed over is gone (no send waits for the DUT to free
+    it: over veth a DUT's queue would otherwise hold the tester back at the DUT's rate)."""
+    options = {"prepare_peer": prepare_peer}
+    if "wait" in ports.backend(backend).options:
+        options["wait"] = False
+    return options
+
+
 def fwd_config(inp: str | None = None, out: str | None = None, *, netns: str | None = None, lab=None,
                **options) -> FwdConfig:
     """A FwdConfig from the command line's words; hook: a spec ("mac-swap", "module:function")
@@ -428,7 +437,7 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
                          backend=backend, batch=o["batch"], link_bps=link_bps, max_burst=o["max_burst"] or 0,
-                         options={"prepare_peer": o["prepare_peer"] or topo is not None}, cpus=tester_cpus)
+                         options=_tester_options(backend, o["prepare_peer"] or topo is not None), cpus=tester_cpus)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(
             tx=txw, rx=rxw, gen=gcfg, dut=dut, preset=o["preset"], goals=goals,

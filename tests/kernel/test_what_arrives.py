@@ -270,3 +270,35 @@ def test_a_dut_faster_than_the_tester_is_never_a_regular_figure_below_its_rate(c
     goals = [x for x in out if x["type"] == "goal"]
     assert goals and all(not g["regular"] and "tester-bound" in g["irregular_because"] for g in goals), goals
     assert all(g["tester_back_to_back_pps"] for g in goals)
+
+
+def test_without_waiting_sends_a_full_dut_loses_frames_instead_of_holding_the_sender_back(chain_lab, tools):
+    """A router on its own CPU (RPS) whose egress is a 200 kpps token bucket, fed unpaced by gen
+    --no-wait: the frames its full backlog refuses are dropped at the sender's interface (its
+    tx_dropped), not offered again, so the sender goes on at its own rate; every frame the
+    generator counts is one the interface sent or dropped."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    labmod.shape(topo, "fwd", topo.wires[1].a.ifname, int(200_000 * 60 * 8), 5)
+    placement = labmod.place_dut(topo, 0)
+    try:
+        g = tools("gen", "--lab-name", topo.name, "--cpu", "0", "-d", "1.5", "--no-wait",
+                  "--dst-ip", topo.endpoints("sink")[0].address).finish()
+    finally:
+        placement.close()
+    refused = g["interface_tx_dropped"]
+    assert refused > 0 and g["errors"] > 0, g
+    assert abs(g["packets"] - (g["peer_rx_packets"] + refused)) <= 0.005 * g["packets"], g
+
+
+def test_search_finds_a_fast_token_bucket_on_its_own_cpu(chain_lab):
+    """The issue's DUT: Linux forwarding on its own CPU through a 200 kpps token bucket (here
+    about what that CPU forwards through a bucket). The tester hands frames over without waiting
+    for the DUT to free them: NDR within 3 % of the bucket, regular."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    labmod.shape(topo, "fwd", topo.wires[1].a.ifname, int(200_000 * 60 * 8), 5)
+    out = search_json("--lab-name", topo.name, "--dut", "kernel", "--cpu", "0")
+    ndr = next(x for x in out if x["type"] == "goal" and x["goal"] == "NDR")
+    assert ndr["regular"], ndr["irregular_because"]
+    assert abs(ndr["conditional_throughput"]["pps"] - 200_000) / 200_000 < 0.03, ndr["conditional_throughput"]

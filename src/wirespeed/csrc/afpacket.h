@@ -35,6 +35,7 @@ struct afp_tx {
 	uint8_t *map;
 	size_t map_len;
 	uint32_t frame_size, frame_nr, head;
+	uint32_t khead; /* without waiting sends: the slot the kernel takes next (frames before it were taken) */
 };
 
 struct afp_rx {
@@ -69,7 +70,7 @@ static int afp_bind(int fd, int ifindex, int protocol)
  * the kernel copies it into the skb's linear area instead of attaching the ring page as a
  * fragment (no get_page/put_page pair per packet, no header pulls on the way in). */
 static int afp_tx_open(struct afp_tx *t, int ifindex, uint32_t frame_size, uint32_t frame_nr,
-		       int qdisc_bypass, int linear, const char **step)
+		       int qdisc_bypass, int linear, int dontwait, const char **step)
 {
 	int v = TPACKET_V2, fd;
 	struct tpacket_req req;
@@ -107,12 +108,44 @@ static int afp_tx_open(struct afp_tx *t, int ifindex, uint32_t frame_size, uint3
 	}
 	t->frame_size = frame_size;
 	t->frame_nr = frame_nr;
+	t->kick_flags = dontwait ? MSG_DONTWAIT : 0;
+	if (dontwait) { /* a send buffer for the whole ring in flight (SO_SNDBUFFORCE needs CAP_NET_ADMIN) */
+		int sb = (int)((uint64_t)frame_nr * frame_size < INT32_MAX / 2 ? frame_nr * frame_size : INT32_MAX / 2);
+
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	*step = "bind";
 	return afp_bind(fd, ifindex, 0);
 }
 
+static int afp_tx_drop_refused(struct afp_tx *t, uint64_t *c);
+static inline void afp_tx_sync_khead(struct afp_tx *t);
+
+/* Without waiting sends, frames can still wait in the ring when the run ends (the send buffer
+ * was full at the last kick): offer them until the kernel has taken every one, for at most
+ * 100 ms. Refusals are dropped as in a run (the interface counts them as tx_dropped). */
+static void afp_tx_flush(struct afp_tx *t)
+{
+	uint64_t c[C_COUNT] = { 0 };
+	int i;
+
+	if (!t->map || !(t->kick_flags & MSG_DONTWAIT))
+		return;
+	for (i = 0; i < 1000; i++) {
+		afp_tx_sync_khead(t);
+		if (t->khead == t->head)
+			return;
+		if (send(t->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno == ENOBUFS)
+			afp_tx_drop_refused(t, c);
+		else
+			usleep(100);
+	}
+}
+
 static void afp_tx_close(struct afp_tx *t)
 {
+	afp_tx_flush(t);
 	if (t->map)
 		munmap(t->map, t->map_len);
 	if (t->fd >= 0)
@@ -156,21 +189,79 @@ static inline void afp_tx_post(struct afp_tx *t, uint32_t len)
 	t->head = t->head + 1 == t->frame_nr ? 0 : t->head + 1;
 }
 
-/* One send() hands the kernel every posted frame. */
-static inline void afp_tx_kick(struct afp_tx *t, uint32_t n, uint64_t *c)
+static inline uint32_t afp_tx_next(const struct afp_tx *t, uint32_t i)
 {
-	c[C_SYSCALLS]++;
-	if (send(t->fd, NULL, 0, t->kick_flags) < 0 && errno != EAGAIN && errno != ENOBUFS)
-		c[C_ERRORS] += n;
+	return i + 1 == t->frame_nr ? 0 : i + 1;
 }
 
-/* The ring is full: wait (at most 1 ms) for the kernel to free slots. */
+/* Without waiting sends a frame the interface (or its qdisc) refused is dropped, not retried:
+ * AF_PACKET puts a refused frame back to SEND_REQUEST, and its next send() would offer it
+ * again, so a receiver's full queue (over veth a DUT's backlog) would hold the sender back at
+ * the receiver's rate. The refused frame is the first still waiting from khead; the frames
+ * posted after it move down one slot (the kernel takes the ring's slots in order), the last
+ * slot goes back to us. Counted in errors; the interface counts it as tx_dropped. Returns
+ * whether a frame was dropped (then kick again for the rest). */
+/* khead on past the frames the kernel has taken (one load per frame posted since). */
+static inline void afp_tx_sync_khead(struct afp_tx *t)
+{
+	while (t->khead != t->head &&
+	       __atomic_load_n(&afp_tx_slot(t, t->khead)->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_SEND_REQUEST)
+		t->khead = afp_tx_next(t, t->khead);
+}
+
+static int afp_tx_drop_refused(struct afp_tx *t, uint64_t *c)
+{
+	uint32_t k, j, last;
+
+	afp_tx_sync_khead(t);
+	k = t->khead;
+	if (k == t->head)
+		return 0;
+	for (j = k, last = k; afp_tx_next(t, j) != t->head; j = afp_tx_next(t, j)) {
+		struct tpacket2_hdr *dst = afp_tx_slot(t, j), *src = afp_tx_slot(t, afp_tx_next(t, j));
+
+		memcpy((uint8_t *)dst + TX_DATA_OFF, (uint8_t *)src + TX_DATA_OFF, src->tp_len);
+		dst->tp_len = src->tp_len;
+		last = afp_tx_next(t, j);
+	}
+	/* the slot the last frame came from is ours again; every moved frame is still SEND_REQUEST */
+	__atomic_store_n(&afp_tx_slot(t, last)->tp_status, TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
+	t->head = last;
+	c[C_ERRORS]++;
+	return 1;
+}
+
+/* One send() hands the kernel every posted frame; without waiting sends, a frame the interface
+ * refused is dropped and the rest offered again. */
+static inline void afp_tx_kick(struct afp_tx *t, uint32_t n, uint64_t *c)
+{
+	for (;;) {
+		c[C_SYSCALLS]++;
+		if (send(t->fd, NULL, 0, t->kick_flags) >= 0)
+			break;
+		if (errno == ENOBUFS && (t->kick_flags & MSG_DONTWAIT)) {
+			if (afp_tx_drop_refused(t, c))
+				continue;
+			break;
+		}
+		if (errno != EAGAIN && errno != ENOBUFS)
+			c[C_ERRORS] += n;
+		break;
+	}
+	if (t->kick_flags & MSG_DONTWAIT)
+		afp_tx_sync_khead(t);
+}
+
+/* The ring is full: wait (at most 1 ms) for the kernel to free slots. Without waiting sends
+ * (MSG_DONTWAIT) a kick may have left frames in the ring (the send buffer was full): kick again. */
 static void afp_tx_wait(void *port, uint64_t *c)
 {
 	struct afp_tx *t = port;
 	struct pollfd p = { .fd = t->fd, .events = POLLOUT };
 
 	c[C_RING_FULL]++;
+	if (t->kick_flags & MSG_DONTWAIT) /* frames a full send buffer left in the ring: hand them over */
+		afp_tx_kick(t, 0, c);
 	c[C_SYSCALLS]++;
 	poll(&p, 1, 1);
 }

@@ -38,13 +38,12 @@ static int PacketTx_init(PacketTxObject *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	afp_tx_close(&self->t);
-	err = afp_tx_open(&self->t, ifindex, frame_size, frame_nr, bypass, linear, &step);
+	err = afp_tx_open(&self->t, ifindex, frame_size, frame_nr, bypass, linear, dontwait, &step);
 	if (err) {
 		afp_tx_close(&self->t);
 		oserror_step(err, step);
 		return -1;
 	}
-	self->t.kick_flags = dontwait ? MSG_DONTWAIT : 0;
 	return 0;
 }
 

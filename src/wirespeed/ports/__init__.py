@@ -202,6 +202,10 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("qdisc_bypass", ("--no-bypass",), True, "go through the qdisc", ("gen",)),
     Option("linear", ("--no-linear",), True, "let the kernel reference ring pages (trafgen's path) "
                   "instead of copying frames", ("gen",)),
+    Option("wait", ("--no-wait",), True, "hand frames to the kernel and go on: no system call waits for its frames' "
+                "skbs to be freed (the send buffer holds the whole ring), and a frame the interface refuses is "
+                "dropped (errors; the interface's tx_dropped), not offered again: over veth a receiver's full queue "
+                "then loses frames instead of holding the sender back", ("gen",)),
     Option("filter_port", ("--filter-port",), False, "count only UDP to --port as traffic", ("sink",)),
     Option("gso", ("--no-gso",), True, "one message per datagram instead of GSO batches", ("gen",)),
     Option("bind", ("--bind",), None, "address to bind (default: the lab's sink address)", ("sink",),
@@ -229,7 +233,7 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
                 transmit=True, receive=True, forward=True, replay=True, tap=True,
-                options=_b("qdisc_bypass", "linear", "filter_port")),
+                options=_b("qdisc_bypass", "linear", "wait", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,
                 options=_b("gso", "bind")),

@@ -36,6 +36,7 @@ class AfPacketPort(UserPort):
 
     def __init__(self, where: Where, counters: np.ndarray, tx: bool = True, rx: bool = False,
                  max_frame: int = 1514, tx_frames: int = 4096, qdisc_bypass: bool = True, linear: bool = True,
+                 wait: bool = True,
                  rx_block_size: int = 1 << 18, rx_blocks: int = 64, rx_timeout_ms: int = 2, fanout_group: int = -1):
         """max_frame: bytes handed to the kernel (no FCS)."""
         self.where = where
@@ -45,7 +46,7 @@ class AfPacketPort(UserPort):
             index = ifindex(where)
             try:
                 if tx:
-                    self._tx = core.PacketTx(index, _frame_slot(max_frame), tx_frames, qdisc_bypass, False, linear)
+                    self._tx = core.PacketTx(index, _frame_slot(max_frame), tx_frames, qdisc_bypass, not wait, linear)
                 if rx:
                     self._rx = core.PacketRx(
                         index, rx_block_size, rx_blocks, rx_timeout_ms, fanout_group,
@@ -66,5 +67,6 @@ class AfPacketPort(UserPort):
 
 def open(spec: PortSpec, counters: np.ndarray) -> AfPacketPort:
     return AfPacketPort(spec.where, counters, tx=spec.tx, rx=spec.rx, max_frame=spec.max_frame - FCS,
-                        qdisc_bypass=spec.opt("qdisc_bypass"), linear=spec.opt("linear"), rx_block_size=spec.rx_block_size,
+                        qdisc_bypass=spec.opt("qdisc_bypass"), linear=spec.opt("linear"), wait=spec.opt("wait"),
+                        rx_block_size=spec.rx_block_size,
                         rx_blocks=spec.rx_blocks, fanout_group=spec.fanout)
