@@ -246,12 +246,10 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 			int32_t ahead = SEQ_DIFF(st->f, st->expected);
 
 			if (ahead > 0 && ahead < (int32_t)SINK_WIN) { /* a burst of loss */
-				if (st->has_p && SEQ_DIFF(st->p, st->f) < 0) {
+				if (st->has_p && SEQ_DIFF(st->p, st->f) < 0)
 					sink_confirm_p(k, st); /* the stream moved past it */
-				} else if (st->has_p) {
-					st->has_p = 0;
-					k->s[S_SEQ_HIGH]++;
-				}
+				else if (st->has_p)
+					st->p_behind++; /* still ahead: held on, and F came from below it */
 				sink_advance(k, st, st->f);
 			} else { /* a restarted sender, or one far ahead: a new start */
 				if (st->has_p)
@@ -288,9 +286,16 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 		}
 		d = SEQ_DIFF(seq, st->expected);
 	}
-	if (d >= -(int32_t)SINK_REACH && (d <= 0 || (st->has_p && SEQ_DIFF(seq, st->p) < 0))) {
+	if (d >= -(int32_t)SINK_REACH && (d <= 0 || (st->has_p && d == 1 && SEQ_DIFF(seq, st->p) < 0))) {
+		/* in order, late, or one number lost while P is held */
 		sink_in_stream(k, st, seq, d);
 		st->in_step = 1;
+	} else if (st->has_p && d > 0 && SEQ_DIFF(seq, st->p) < 0) {
+		/* a skip between E and a held P: believed only if the next frame follows it (a wrong
+		 * number there would otherwise move the stream and call every frame after it late) */
+		st->has_f = 1;
+		st->f = seq;
+		st->in_step = 0;
 	} else if (d > 0 && d <= (int32_t)SINK_REACH && !st->has_p) {
 		st->has_p = 1;
 		st->p = seq;
