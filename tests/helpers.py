@@ -257,8 +257,12 @@ def faulty(n: int, events: dict, rng: np.random.Generator, ipv6: bool = False) -
             # Any number but its own, and not the number of a frame that never arrives, nor one
             # just past the stream's end: either reads as that frame come early (the sink cannot
             # tell them apart, and counts them so).
+            # Nor one ahead within the sink's reach while an earlier wrong number is still held
+            # there: it reads as a frame come early (see sink.h), the frames between as late.
+            held = any(events.get(j) == "seq" for j in range(max(0, i - 1024), i))
             off = 0
-            while off == 0 or events.get(i + off) in ("drop", "seq", "flip") or n <= i + off < n + 16:
+            while off == 0 or events.get(i + off) in ("drop", "seq", "flip") or n <= i + off < n + 16 \
+                    or (held and 0 < off <= 1024):
                 off = int(rng.integers(-65535, 65536))
             out.append(with_seq(clean[i], (i + off) % (1 << 28)))
             truth["lost"] += 1  # its own number never arrives

@@ -102,6 +102,11 @@ def check_gen(**given) -> dict:
     o = GEN_OPTIONS.resolve(own)
     ports.backend_options(o["backend"], "gen", backend_given)
     check_pace(o["backend"], o["pace"], o["rate"])
+    if o["pcp"] and not o["vlan"]:
+        raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
+    if o["pcap"] is not None and (o["vlan"] or o["mpls"]):
+        raise UsageError(f"{_name('pcap')} sends the capture's frames as they are: no {_name('vlan')} or "
+                         f"{_name('mpls')}")
     if o["pcap"] is not None:
         from wirespeed.tools import replay
 
@@ -111,7 +116,11 @@ def check_gen(**given) -> dict:
     if o["ipv6"] and (o["ip_id"] is not None or not o["df"]):
         raise UsageError(f"{_name('ip_id')} and {_name('no_df')} are IPv4 header fields; "
                          "an IPv6 template has neither")
-    check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload)
+    layered = [_name(k) for k in ("vlan", "mpls") if o[k]]
+    if layered and ports.backend(o["backend"]).payload_only:
+        raise UsageError(f"{' and '.join(layered)}: --backend {o['backend']} sends UDP payloads and the kernel "
+                         f"writes every header; use afpacket, xdp or kernel")
+    check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload, o["vlan"] or (), o["mpls"] or ())
     return o
 
 
@@ -160,7 +169,7 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
         where=where, src_mac=smac, dst_mac=dmac, src_ip=s_ip, dst_ip=d_ip, src_ips=s_ips, dst_ips=d_ips,
         sports=o["sport"], dports=o["dport"], vary=o["vary"], frame=mix, flows=o["flows"], seed=o["seed"],
         stamp=stamp, ttl=o["ttl"], tos=o["tos"], df=o["df"], ip_id=o["ip_id"] or 0, payload=payload,
-        pace_mode=o["pace"], **common)
+        vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), pace_mode=o["pace"], **common)
 
 
 def _replay_config(where: Where, topo, o: dict, **common) -> GenConfig:

@@ -1,4 +1,5 @@
-"""Packet templates: Ethernet / IPv4 or IPv6 / UDP with a pktgen header, built once per run.
+"""Packet templates: Ethernet [/ 802.1ad / 802.1Q tags] [/ MPLS labels] / IPv4 or IPv6 / UDP
+with a pktgen header, built once per run.
 
 The C core copies the template per packet and fills in what varies (addresses, ports,
 lengths, sequence, timestamp, checksums). Frame sizes here include the 4-byte FCS, as on the
@@ -21,11 +22,45 @@ IPV6_HLEN = 40
 UDP_HLEN = 8
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
+ETH_P_8021Q, ETH_P_8021AD, ETH_P_MPLS = 0x8100, 0x88A8, 0x8847
+TAG_LEN = 4  # a VLAN tag (TPID, TCI) or an MPLS label stack entry
+MAX_VLANS, MAX_LABELS = 2, 8
+MPLS_TTL = 64
 
 
-def header_bytes(ipv6: bool, stamp: bool) -> int:
+def header_bytes(ipv6: bool, stamp: bool, vlans: tuple = (), mpls: tuple = ()) -> int:
     """Bytes of headers (and pktgen header) in a frame, FCS included: the smallest frame."""
-    return ETH_HLEN + (IPV6_HLEN if ipv6 else IPV4_HLEN) + UDP_HLEN + (PKTGEN_HDR_LEN if stamp else 0) + FCS
+    return (ETH_HLEN + TAG_LEN * (len(vlans) + len(mpls)) + (IPV6_HLEN if ipv6 else IPV4_HLEN) + UDP_HLEN
+            + (PKTGEN_HDR_LEN if stamp else 0) + FCS)
+
+
+def layers(vlans: tuple[int, ...] = (), pcp: int = 0, mpls: tuple[int, ...] = (), ipv6: bool = False) -> bytes:
+    """What follows the two MAC addresses up to the IP header: the VLAN tags (two: 802.1ad outer,
+    802.1Q inner, QinQ; each with priority pcp), the EtherType, the MPLS label stack (the last
+    one bottom of stack, TTL 64)."""
+    out = b""
+    for i, vid in enumerate(vlans):
+        tpid = ETH_P_8021AD if len(vlans) > 1 and i == 0 else ETH_P_8021Q
+        out += struct.pack("!HH", tpid, (pcp << 13) | vid)
+    out += struct.pack("!H", ETH_P_MPLS if mpls else ETH_P_IPV6 if ipv6 else ETH_P_IP)
+    for j, label in enumerate(mpls):
+        out += struct.pack("!I", (label << 12) | ((j == len(mpls) - 1) << 8) | MPLS_TTL)
+    return out
+
+
+def l3_offset(frame: bytes) -> tuple[int, bool]:
+    """Where a frame's IP header starts, under its VLAN tags and MPLS labels, and whether it is
+    IPv6 (the sink's C parser does the same per frame)."""
+    at, kind = ETH_HLEN, struct.unpack_from("!H", frame, 12)[0]
+    while kind in (ETH_P_8021Q, ETH_P_8021AD):
+        kind = struct.unpack_from("!H", frame, at + 2)[0]
+        at += TAG_LEN
+    if kind == ETH_P_MPLS:
+        while not frame[at + 2] & 1:
+            at += TAG_LEN
+        at += TAG_LEN
+        return at, frame[at] >> 4 == 6
+    return at, kind == ETH_P_IPV6
 
 
 def parse_mac(text: str) -> bytes:
@@ -64,14 +99,18 @@ def build_template(
     df: bool = True,
     ip_id: int = 0,
     payload: bytes = b"",
+    vlans: tuple[int, ...] = (),
+    pcp: int = 0,
+    mpls: tuple[int, ...] = (),
 ) -> Template:
     """max_frame counts the FCS. Length and checksum fields are left for the core to fill.
-    The UDP payload starts with the pktgen header (stamp) or with `payload`; zeros follow."""
+    The UDP payload starts with the pktgen header (stamp) or with `payload`; zeros follow.
+    vlans, pcp, mpls: the layers between Ethernet and IP (see `layers`)."""
     ipv6 = src_ip.version == 6
     if (dst_ip.version == 6) != ipv6:
         raise UsageError(f"source {src_ip} and destination {dst_ip} are not the same IP version")
     length = max_frame - FCS
-    eth = dst_mac + src_mac + struct.pack("!H", ETH_P_IPV6 if ipv6 else ETH_P_IP)
+    eth = dst_mac + src_mac + layers(vlans, pcp, mpls, ipv6)
     if ipv6:
         l3 = struct.pack("!IHBB", (6 << 28) | (tos << 20), 0, 17, ttl) + src_ip.packed + dst_ip.packed
     else:
@@ -81,7 +120,7 @@ def build_template(
     if stamp and payload:
         raise UsageError("a fixed payload replaces the pktgen header: use it without the stamp")
     frame = eth + l3 + udp + (struct.pack("!I", PKTGEN_MAGIC) if stamp else payload)
-    return Template(frame + bytes(length - len(frame)), ETH_HLEN, ETH_HLEN + len(l3), ipv6)
+    return Template(frame + bytes(length - len(frame)), len(eth), len(eth) + len(l3), ipv6)
 
 
 def inet_checksum(data: bytes) -> int:

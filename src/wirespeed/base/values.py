@@ -124,6 +124,35 @@ def u16_value(text: str) -> int:
     return _field(text, 16)
 
 
+def _id_list(text: str, what: str, bits: int, most: int, low: int = 0) -> tuple[int, ...]:
+    try:
+        ids = tuple(int(x, 0) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated {what}s, got {text!r}") from None
+    if not 1 <= len(ids) <= most:
+        raise argparse.ArgumentTypeError(f"at most {most} {what}s, got {len(ids)}")
+    for v in ids:
+        if not low <= v < 1 << bits:
+            raise argparse.ArgumentTypeError(f"{'an' if what[0] in 'AEIMU' else 'a'} {what} is {low}..{(1 << bits) - 1}, "
+                                             f"got {v}")
+    return ids
+
+
+def vlan_ids(text: str) -> tuple[int, ...]:
+    """'7' (802.1Q) or '7,100' (QinQ: 802.1ad outer, 802.1Q inner) -> VLAN IDs 0..4095."""
+    return _id_list(text, "VLAN ID", 12, 2)
+
+
+def mpls_labels(text: str) -> tuple[int, ...]:
+    """'16' or '16,17' (outermost first) -> MPLS labels 0..2^20-1, at most 8."""
+    return _id_list(text, "MPLS label", 20, 8)
+
+
+def pcp_value(text: str) -> int:
+    """802.1p priority 0..7."""
+    return _field(text, 3)
+
+
 def ip_range(text: str):
     """'A' or 'A-B' -> (first address, Range over the low 32 bits)."""
     lo_text, _, hi_text = text.partition("-") if text.count(":") == 0 or "-" in text else (text, "", "")

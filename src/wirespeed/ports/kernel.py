@@ -33,7 +33,7 @@ import numpy as np
 from wirespeed import core
 from wirespeed.base.errors import KernelFeatureError, WirespeedError
 from wirespeed.base.netns import ifindex, in_netns
-from wirespeed.base.packet import PKTGEN_HDR_LEN, udp_checksum
+from wirespeed.base.packet import PKTGEN_HDR_LEN, l3_offset, udp_checksum
 from wirespeed.bpf import BPF_F_TEST_XDP_LIVE_FRAMES, MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
 from wirespeed.bpf.asm import XDP_DROP, XDP_PASS
 from wirespeed.ports import PortSpec, Prepared, check_queues
@@ -58,8 +58,7 @@ def template(gen: core.Gen, sports: tuple[int, int], key: int, limited: bool = T
     lens = np.zeros(1, np.uint32)
     gen.build(buf, core.GEN_MAX_FRAME, lens)
     frame = bytearray(buf[: int(lens[0])].tobytes())
-    l3 = 14
-    ipv6 = frame[12:14] == b"\x86\xdd"
+    l3, ipv6 = l3_offset(bytes(frame))  # under the run's VLAN tags and MPLS labels
     l4 = l3 + (40 if ipv6 else 20)
     payload = l4 + 8
     frame[payload + 8 : payload + PKTGEN_HDR_LEN] = bytes(8)  # tv_sec, tv_usec

@@ -60,6 +60,9 @@ class GenConfig(ports.WithOptions):
     df: bool = True
     ip_id: int = 0
     payload: bytes = b""
+    vlans: tuple[int, ...] = ()  # --vlan: 802.1Q tag(s), two: QinQ
+    pcp: int = 0
+    mpls: tuple[int, ...] = ()  # --mpls: labels, outermost first
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     #                                      (0, search: each trial sets it, gen.trial_burst)
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
@@ -109,6 +112,12 @@ OPTIONS = Options(
     Option("tos", ("--tos",), 0, "TOS / traffic class", parse=V.byte_value, metavar="N", group="template"),
     Option("df", ("--no-df",), True, "IPv4: clear don't-fragment", group="template"),
     Option("ip_id", ("--ip-id",), None, "IPv4 identification", parse=V.u16_value, metavar="N", group="template"),
+    Option("vlan", ("--vlan",), None, "802.1Q tag with this VLAN ID; two IDs make QinQ (802.1ad outer, 802.1Q "
+           "inner)", parse=V.vlan_ids, metavar="ID[,ID]", group="template"),
+    Option("pcp", ("--pcp",), 0, "--vlan: the 802.1p priority of each tag (0..7)", parse=V.pcp_value, metavar="N",
+           group="template"),
+    Option("mpls", ("--mpls",), None, "MPLS label stack between Ethernet (and its tags) and IP, outermost first "
+           "(the last bottom of stack, TTL 64)", parse=V.mpls_labels, metavar="LABEL[,LABEL]", group="template"),
     Option("stamp", ("--no-stamp",), True, "no pktgen header (magic, seq, timestamp)", group="template"),
     Option("payload", ("--payload",), None, "fixed UDP payload instead of the pktgen header", parse=V.hex_bytes,
            metavar="HEX", group="template"),
@@ -146,14 +155,17 @@ def spread_sizes(mix: FrameMix) -> list[int]:
     return out
 
 
-def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"") -> None:
+def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"", vlans: tuple = (),
+                mpls: tuple = ()) -> None:
     """Every frame size of the mix holds the headers and the payload, and fits MAX_FRAME."""
-    smallest = header_bytes(ipv6, stamp) + len(payload)
+    smallest = header_bytes(ipv6, stamp, vlans, mpls) + len(payload)
+    stack = "".join(f"{len(x)} {n}{'s' if len(x) > 1 else ''}/" for x, n in ((vlans, "VLAN tag"), (mpls, "MPLS label"))
+                    if x)
     for size in mix.sizes:
         if not smallest <= size <= MAX_FRAME:
             carried = " with the pktgen header" if stamp else f" with a {len(payload)}-byte payload"
             raise UsageError(
-                f"frame size {size} out of range: IPv{6 if ipv6 else 4}/UDP{carried} needs "
+                f"frame size {size} out of range: {stack}IPv{6 if ipv6 else 4}/UDP{carried} needs "
                 f"{smallest}..{MAX_FRAME} bytes (FCS included)"
             )
 
@@ -229,7 +241,7 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
     """Worker i's frame builder and schedule; stats: where its departure statistics live."""
     t = build_template(
         cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
-        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload,
+        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload, cfg.vlans, cfg.pcp, cfg.mpls,
     )
     g = core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),

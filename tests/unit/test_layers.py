@@ -1,0 +1,90 @@
+"""VLAN (802.1Q), QinQ (802.1ad outer) and MPLS layers between Ethernet and IP: the C core's
+frames decoded by dpkt as what was asked, every checksum valid, the sink finding the stamp under
+them; bad stacks refused in one line."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import dpkt
+import numpy as np
+import pytest
+
+from helpers import build, cfg_for, one_line, run_cli
+from wirespeed import core
+from wirespeed.base import packet
+from wirespeed.base.units import frame
+
+
+def _decode(f: bytes):
+    """dpkt's reading of a frame: (VLAN tags as (tpid, id, pcp), MPLS labels, the IP packet)."""
+    eth = dpkt.ethernet.Ethernet(f)
+    tags = [(t.type if hasattr(t, "type") else None, t.id, t.pri) for t in getattr(eth, "vlan_tags", [])]
+    labels = [m.val for m in getattr(eth, "mpls_labels", [])]
+    return eth, tags, labels, eth.data
+
+
+def _checksums_valid(ip, ipv6: bool) -> None:
+    raw = bytes(ip)
+    if not ipv6:
+        assert packet.inet_checksum(raw[: (raw[0] & 15) * 4]) == 0, "IPv4 header checksum"
+        src, dst, udp = raw[12:16], raw[16:20], raw[20:]
+        pseudo = src + dst + struct.pack("!BBH", 0, 17, len(udp))
+    else:
+        src, dst, udp = raw[8:24], raw[24:40], raw[40:]
+        pseudo = src + dst + struct.pack("!I3xB", len(udp), 17)
+    assert packet.inet_checksum(pseudo + udp) == 0, "UDP checksum"
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+@pytest.mark.parametrize("vlans, mpls", [((7,), ()), ((7, 100), ()), ((), (16,)), ((), (16, 17, 1048575)),
+                                         ((4095,), (100, 200))])
+def test_the_frames_carry_the_layers_asked_with_valid_checksums(vlans, mpls, ipv6):
+    cfg = cfg_for(ipv6=ipv6, size=frame(128), vlans=vlans, pcp=5 if vlans else 0, mpls=mpls,
+                  sports=__import__("wirespeed.base.units", fromlist=["Range"]).Range(1000, 8))
+    frames, _ = build(cfg, 16)
+    for i, f in enumerate(frames):
+        assert len(f) == 124
+        eth, tags, labels, ip = _decode(f)
+        assert [t[1] for t in tags] == list(vlans) and all(t[2] == 5 for t in tags)
+        if len(vlans) == 2:  # QinQ: the outer tag is 802.1ad
+            assert struct.unpack_from("!H", f, 12)[0] == 0x88A8 and struct.unpack_from("!H", f, 16)[0] == 0x8100
+        assert labels == list(mpls)
+        if mpls:  # bottom of stack on the last label only
+            at = 12 + 4 * len(vlans) + 2
+            assert [bool(f[at + 4 * j + 2] & 1) for j in range(len(mpls))] == [j == len(mpls) - 1 for j in range(len(mpls))]
+        ip = ip if not mpls else (dpkt.ip6.IP6 if ipv6 else dpkt.ip.IP)(bytes(ip))
+        assert isinstance(ip, dpkt.ip6.IP6 if ipv6 else dpkt.ip.IP)
+        _checksums_valid(ip, ipv6)
+        assert ip.data.sport == 1000 + i % 8 and bytes(ip.data.data)[:4] == struct.pack("!I", core.PKTGEN_MAGIC)
+        assert packet.l3_offset(f) == (14 + 4 * (len(vlans) + len(mpls)), ipv6)
+
+
+def test_the_sink_finds_the_stamp_under_tags_and_labels():
+    for vlans, mpls in (((7, 100), ()), ((), (16, 17)), ((3,), (5,))):
+        frames, _ = build(cfg_for(size=frame(96), vlans=vlans, mpls=mpls), 1000)
+        slot = 256
+        data = np.zeros(len(frames) * slot, np.uint8)
+        for i, f in enumerate(frames):
+            data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
+        k = core.Sink()
+        k.frames(data, np.arange(len(frames), dtype=np.uint64) * slot, np.array([len(f) for f in frames], np.uint32),
+                 time.time_ns())
+        k.flush()
+        s = k.stats()
+        assert (s["pktgen"], s["other"], s["lost"], s["udp_csum_errors"], s["ip_csum_errors"]) == (1000, 0, 0, 0, 0), s
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--vlan", "4096"], "--vlan: a VLAN ID is 0..4095, got 4096"),
+    (["--vlan", "1,2,3"], "--vlan: at most 2 VLAN IDs, got 3"),
+    (["--mpls", "1048576"], "--mpls: an MPLS label is 0..1048575, got 1048576"),
+    (["--pcp", "3"], "--pcp is the priority of a VLAN tag: give --vlan too"),
+    (["--pcp", "8", "--vlan", "1"], "--pcp"),
+    (["--vlan", "7", "--mpls", "1,2,3,4,5,6,7,8", "-s", "64"], "frame size 64 out of range: 1 VLAN tag/8 MPLS labels/IPv4/UDP"),
+    (["--vlan", "7", "--backend", "udp"], "--vlan: --backend udp sends UDP payloads"),
+])
+def test_impossible_stacks_are_one_line(args, needle):
+    r = run_cli("gen", "veth-nowhere", "--dst-mac", "02:00:00:00:00:01", "-c", "1", *args)
+    assert needle in one_line(r, 2)
