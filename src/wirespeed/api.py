@@ -104,9 +104,8 @@ def check_gen(**given) -> dict:
     check_pace(o["backend"], o["pace"], o["rate"])
     if o["pcp"] and not o["vlan"]:
         raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
-    if o["pcap"] is not None and (o["vlan"] or o["mpls"]):
-        raise UsageError(f"{_name('pcap')} sends the capture's frames as they are: no {_name('vlan')} or "
-                         f"{_name('mpls')}")
+    if o["pcap"] is not None and (o["vlan"] or o["mpls"] or any(o[k] is not None for k in ("vxlan", "geneve", "gre"))):
+        raise UsageError(f"{_name('pcap')} sends the capture's frames as they are: no layers or tunnels")
     if o["pcap"] is not None:
         from wirespeed.tools import replay
 
@@ -116,12 +115,30 @@ def check_gen(**given) -> dict:
     if o["ipv6"] and (o["ip_id"] is not None or not o["df"]):
         raise UsageError(f"{_name('ip_id')} and {_name('no_df')} are IPv4 header fields; "
                          "an IPv6 template has neither")
-    layered = [_name(k) for k in ("vlan", "mpls") if o[k]]
+    tunnels = [_name(k) for k in ("vxlan", "geneve", "gre") if o[k] is not None]
+    if len(tunnels) > 1:
+        raise UsageError(f"{' and '.join(tunnels)}: one tunnel at a time")
+    outer = [_name(k) for k in ("outer_src_mac", "outer_dst_mac", "outer_src_ip", "outer_dst_ip") if o[k] is not None]
+    if outer and not tunnels:
+        raise UsageError(f"{outer[0]} is a tunnel's outer header: give --vxlan, --geneve or --gre too")
+    layered = [_name(k) for k in ("vlan", "mpls") if o[k]] + tunnels
     if layered and ports.backend(o["backend"]).payload_only:
         raise UsageError(f"{' and '.join(layered)}: --backend {o['backend']} sends UDP payloads and the kernel "
                          f"writes every header; use afpacket, xdp or kernel")
-    check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload, o["vlan"] or (), o["mpls"] or ())
+    check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload, o["vlan"] or (), o["mpls"] or (),
+                _tunnel(o, bytes(6), bytes(6), ipaddress.IPv4Address(0), ipaddress.IPv4Address(0)))
     return o
+
+
+def _tunnel(o: dict, src_mac: bytes, dst_mac: bytes, src_ip, dst_ip):
+    """The tunnel gen's options ask for (the --outer-* given, else these), or None."""
+    from wirespeed.base.packet import Tunnel
+
+    for kind in ("vxlan", "geneve", "gre"):
+        if o[kind] is not None:
+            return Tunnel(kind, -1 if o[kind] == "nokey" else o[kind], o["outer_src_mac"] or src_mac, o["outer_dst_mac"] or dst_mac,
+                          o["outer_src_ip"] or src_ip, o["outer_dst_ip"] or dst_ip)
+    return None
 
 
 def gen_config_at(where: Where, topo, **given) -> GenConfig:
@@ -165,11 +182,21 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
                              + " (-6/--ipv6 picks IPv6)")
     smac = o["src_mac"] or lab_src or V.mac(link_info(where)["mac"])
     dmac = o["dst_mac"] or lab_dst
+    tunnel = None
+    if any(o[k] is not None for k in ("vxlan", "geneve", "gre")):
+        if topo is not None:
+            outer = (V.mac(end.mac), V.mac(peer.mac), ipaddress.IPv4Address(end.address),
+                     ipaddress.IPv4Address(peer.address))
+        else:
+            if not (o["outer_dst_mac"] and o["outer_src_ip"] and o["outer_dst_ip"]):
+                raise UsageError(f"a tunnel on {where} needs --outer-dst-mac, --outer-src-ip and --outer-dst-ip")
+            outer = (V.mac(link_info(where)["mac"]), None, None, None)
+        tunnel = _tunnel(o, *outer)
     return GenConfig(
         where=where, src_mac=smac, dst_mac=dmac, src_ip=s_ip, dst_ip=d_ip, src_ips=s_ips, dst_ips=d_ips,
         sports=o["sport"], dports=o["dport"], vary=o["vary"], frame=mix, flows=o["flows"], seed=o["seed"],
         stamp=stamp, ttl=o["ttl"], tos=o["tos"], df=o["df"], ip_id=o["ip_id"] or 0, payload=payload,
-        vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), pace_mode=o["pace"], **common)
+        vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), tunnel=tunnel, pace_mode=o["pace"], **common)
 
 
 def _replay_config(where: Where, topo, o: dict, **common) -> GenConfig:

@@ -36,3 +36,30 @@ def test_layered_frames_arrive_whole_and_counted(pair_lab, tools, tmp_path, back
             assert all(t.pri == 3 for t in eth.vlan_tags)
     else:
         assert [m.val for m in eth.mpls_labels] == [16, 17]
+
+
+def test_a_vxlan_stream_through_a_linux_vxlan_endpoint_arrives_decapsulated_and_whole(chain_lab, tools):
+    """The router's namespace becomes a VXLAN endpoint (VNI 77 on its ingress address) bridged to
+    its egress: frames gen wraps in VXLAN are unwrapped there and reach the sink as the inner
+    frames, every one, with valid checksums."""
+    from pyroute2 import NetNS
+
+    topo = chain_lab.topology
+    fwd_in, fwd_out = topo.endpoints("fwd")
+    with NetNS(topo.netns("fwd")) as ipr:
+        ipr.link("add", ifname="vx77", kind="vxlan", vxlan_id=77, vxlan_port=4789, vxlan_local=fwd_in.address,
+                 vxlan_learning=0)
+        ipr.link("add", ifname="br77", kind="bridge")
+        br = ipr.link_lookup(ifname="br77")[0]
+        for name in ("vx77", fwd_out.ifname):
+            ipr.link("set", index=ipr.link_lookup(ifname=name)[0], master=br, state="up")
+        ipr.link("set", index=br, state="up")
+    sink = tools("sink", "--lab-name", topo.name, "-c", "5000", "-d", "20")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", topo.name, "--vxlan", "77", "-c", "5000", "-r", "50kpps", "--max-burst", "1000000",
+              "-s", "200").finish()
+    s = sink.finish()
+    assert g["packets"] == 5000
+    assert (s["pktgen"], s["lost"], s["udp_csum_errors"], s["ip_csum_errors"]) == (5000, 0, 0, 0), s
+    inner = 5000 * (200 - 4 - 50)  # the inner frames: the outer 50 bytes taken off
+    assert 0 <= s["bytes"] - inner <= 1514 * s["other"], s  # beside them only the bridge's own few frames

@@ -88,3 +88,69 @@ def test_the_sink_finds_the_stamp_under_tags_and_labels():
 def test_impossible_stacks_are_one_line(args, needle):
     r = run_cli("gen", "veth-nowhere", "--dst-mac", "02:00:00:00:00:01", "-c", "1", *args)
     assert needle in one_line(r, 2)
+
+
+def _tunnel(kind: str, vni: int):
+    import ipaddress
+
+    return packet.Tunnel(kind, vni, bytes.fromhex("02aa00000001"), bytes.fromhex("02aa00000002"),
+                         ipaddress.IPv4Address("198.18.0.1"), ipaddress.IPv4Address("198.18.0.2"))
+
+
+@pytest.mark.parametrize("kind, vni, inner_at", [("vxlan", 77, 50), ("geneve", 5, 50), ("gre", 9, 42),
+                                                 ("gre", -1, 38)])
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_a_tunnel_wraps_the_frame_with_valid_outer_and_inner_headers(kind, vni, inner_at, ipv6):
+    frames, _ = build(cfg_for(ipv6=ipv6, size=frame(200), tunnel=_tunnel(kind, vni), vlans=(7,)), 8)
+    for f in frames:
+        outer = dpkt.ethernet.Ethernet(f)
+        ip = outer.data
+        assert isinstance(ip, dpkt.ip.IP) and ip.len == len(f) - 14 and ip.dst == bytes([198, 18, 0, 2])
+        assert packet.inet_checksum(bytes(ip)[:20]) == 0, "outer IPv4 header checksum"
+        if kind == "gre":
+            assert ip.p == 47
+            flags, proto = struct.unpack_from("!HH", f, 34)
+            assert proto == 0x6558 and bool(flags & 0x2000) == (vni >= 0)
+            if vni >= 0:
+                assert struct.unpack_from("!I", f, 38)[0] == vni
+        else:
+            udp = ip.data
+            assert udp.dport == (4789 if kind == "vxlan" else 6081) and udp.ulen == len(f) - 34 and udp.sum == 0
+            assert struct.unpack_from("!I", f, 46)[0] >> 8 == vni
+        _, tags, _, inner_ip = _decode(f[inner_at:])
+        assert [t[1] for t in tags] == [7]
+        _checksums_valid(inner_ip, ipv6)
+        assert packet.l3_offset(f) == (inner_at + 18, ipv6)
+
+
+def test_the_sink_counts_frames_inside_each_tunnel():
+    for kind, vni in (("vxlan", 77), ("geneve", 5), ("gre", 9), ("gre", -1)):
+        frames, _ = build(cfg_for(size=frame(160), tunnel=_tunnel(kind, vni)), 500)
+        slot = 256
+        data = np.zeros(len(frames) * slot, np.uint8)
+        for i, f in enumerate(frames):
+            data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
+        k = core.Sink()
+        k.frames(data, np.arange(len(frames), dtype=np.uint64) * slot, np.array([len(f) for f in frames], np.uint32),
+                 time.time_ns())
+        k.flush()
+        s = k.stats()
+        assert (s["pktgen"], s["other"], s["lost"], s["udp_csum_errors"]) == (500, 0, 0, 0), (kind, s)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--vxlan", "16777216"], "--vxlan: must be 0..16777215"),
+    (["--vxlan", "1", "--gre", "nokey"], "--vxlan and --gre: one tunnel at a time"),
+    (["--outer-dst-ip", "198.18.0.9"], "--outer-dst-ip is a tunnel's outer header"),
+    (["--geneve", "3", "--backend", "udp"], "--geneve: --backend udp sends UDP payloads"),
+    (["--vxlan", "3", "-s", "100"], "frame size 100 out of range: VXLAN/IPv4/UDP"),
+])
+def test_impossible_tunnels_are_one_line(args, needle):
+    r = run_cli("gen", "veth-nowhere", "--dst-mac", "02:00:00:00:00:01", "-c", "1", *args)
+    assert needle in one_line(r, 2)
+
+
+def test_a_tunnel_off_the_lab_names_the_outer_addresses_it_needs():
+    r = run_cli("gen", "lo", "--dst-mac", "02:00:00:00:00:01", "-c", "1", "--vxlan", "3", "-s", "200")
+    assert one_line(r, 2) == ("wirespeed: a tunnel on lo needs --outer-dst-mac, --outer-src-ip and "
+                              "--outer-dst-ip")

@@ -28,9 +28,10 @@ MAX_VLANS, MAX_LABELS = 2, 8
 MPLS_TTL = 64
 
 
-def header_bytes(ipv6: bool, stamp: bool, vlans: tuple = (), mpls: tuple = ()) -> int:
-    """Bytes of headers (and pktgen header) in a frame, FCS included: the smallest frame."""
-    return (ETH_HLEN + TAG_LEN * (len(vlans) + len(mpls)) + (IPV6_HLEN if ipv6 else IPV4_HLEN) + UDP_HLEN
+def header_bytes(ipv6: bool, stamp: bool, vlans: tuple = (), mpls: tuple = (), outer: int = 0) -> int:
+    """Bytes of headers (and pktgen header) in a frame, FCS included: the smallest frame. outer:
+    a tunnel's outer headers."""
+    return (outer + ETH_HLEN + TAG_LEN * (len(vlans) + len(mpls)) + (IPV6_HLEN if ipv6 else IPV4_HLEN) + UDP_HLEN
             + (PKTGEN_HDR_LEN if stamp else 0) + FCS)
 
 
@@ -49,9 +50,25 @@ def layers(vlans: tuple[int, ...] = (), pcp: int = 0, mpls: tuple[int, ...] = ()
 
 
 def l3_offset(frame: bytes) -> tuple[int, bool]:
-    """Where a frame's IP header starts, under its VLAN tags and MPLS labels, and whether it is
-    IPv6 (the sink's C parser does the same per frame)."""
-    at, kind = ETH_HLEN, struct.unpack_from("!H", frame, 12)[0]
+    """Where a frame's IP header starts, under its VLAN tags and MPLS labels and inside a VXLAN,
+    GENEVE or GRE tunnel (the inner one), and whether it is IPv6 (the sink's C parser does the
+    same per frame)."""
+    at, v6 = _l3(frame, 0)
+    if not v6 and frame[at + 9] == IPPROTO_GRE:
+        flags = struct.unpack_from("!H", frame, at + 20)[0]
+        return _l3(frame, at + 20 + 4 + (4 if flags & 0x2000 else 0) + (4 if flags & 0x8000 else 0))
+    if frame[at + (6 if v6 else 9)] == 17:
+        udp = at + (IPV6_HLEN if v6 else IPV4_HLEN)
+        port = struct.unpack_from("!H", frame, udp + 2)[0]
+        if port == VXLAN_PORT:
+            return _l3(frame, udp + 16)
+        if port == GENEVE_PORT:
+            return _l3(frame, udp + 16 + 4 * (frame[udp + 8] & 0x3F))
+    return at, v6
+
+
+def _l3(frame: bytes, eth: int) -> tuple[int, bool]:
+    at, kind = eth + ETH_HLEN, struct.unpack_from("!H", frame, eth + 12)[0]
     while kind in (ETH_P_8021Q, ETH_P_8021AD):
         kind = struct.unpack_from("!H", frame, at + 2)[0]
         at += TAG_LEN
@@ -63,26 +80,57 @@ def l3_offset(frame: bytes) -> tuple[int, bool]:
     return at, kind == ETH_P_IPV6
 
 
-def parse_mac(text: str) -> bytes:
-    parts = text.split(":")
-    try:
-        if len(parts) != 6:
-            raise ValueError
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise UsageError(f"bad MAC address {text!r}: use six hex bytes like 02:57:53:00:00:01") from None
-
-
-def mac_str(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
-
-
 @dataclass(frozen=True)
 class Template:
     frame: bytes  # the largest frame of the run, without FCS, payload zero-padded
     l3: int
     l4: int
     ipv6: bool
+    outer_l3: int = 0  # a tunnel's outer IPv4 header (0: no tunnel)
+    outer_l4: int = 0  # and its outer UDP header (0: none, GRE)
+
+
+VXLAN_PORT, GENEVE_PORT = 4789, 6081  # IANA
+ETH_P_TEB = 0x6558  # transparent Ethernet bridging: GENEVE's and GRE's protocol for an Ethernet frame
+IPPROTO_GRE = 47
+OUTER_SPORT = 49152  # the outer UDP source port (a VTEP takes it from the inner flow's hash)
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """An outer Ethernet / IPv4 / (UDP / VXLAN or GENEVE header | GRE header) around the frame:
+    kind vxlan or geneve (vni 0..2^24-1) or gre (vni: its key, -1 for none)."""
+
+    kind: str
+    vni: int
+    src_mac: bytes
+    dst_mac: bytes
+    src_ip: ipaddress.IPv4Address
+    dst_ip: ipaddress.IPv4Address
+    sport: int = OUTER_SPORT
+    ttl: int = 64
+
+    def header(self) -> tuple[bytes, int, int]:
+        """The outer headers (lengths and checksums 0: the core fills them per frame), and the
+        offsets of the outer IPv4 and UDP headers in them (UDP 0 for GRE)."""
+        eth = self.dst_mac + self.src_mac + struct.pack("!H", ETH_P_IP)
+        proto = IPPROTO_GRE if self.kind == "gre" else 17
+        ip = struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, self.ttl, proto, 0) + self.src_ip.packed + self.dst_ip.packed
+        if self.kind == "gre":
+            if self.vni < 0:
+                return eth + ip + struct.pack("!HH", 0, ETH_P_TEB), ETH_HLEN, 0
+            return eth + ip + struct.pack("!HHI", 0x2000, ETH_P_TEB, self.vni), ETH_HLEN, 0  # K bit: a key
+        port = VXLAN_PORT if self.kind == "vxlan" else GENEVE_PORT
+        udp = struct.pack("!HHHH", self.sport, port, 0, 0)
+        if self.kind == "vxlan":
+            tun = struct.pack("!II", 0x08000000, self.vni << 8)  # I flag: the VNI is valid
+        else:
+            tun = struct.pack("!HHI", 0, ETH_P_TEB, self.vni << 8)  # version 0, no options
+        return eth + ip + udp + tun, ETH_HLEN, ETH_HLEN + IPV4_HLEN
+
+    @property
+    def length(self) -> int:
+        return len(self.header()[0])
 
 
 def build_template(
@@ -102,10 +150,12 @@ def build_template(
     vlans: tuple[int, ...] = (),
     pcp: int = 0,
     mpls: tuple[int, ...] = (),
+    tunnel: Tunnel | None = None,
 ) -> Template:
     """max_frame counts the FCS. Length and checksum fields are left for the core to fill.
     The UDP payload starts with the pktgen header (stamp) or with `payload`; zeros follow.
-    vlans, pcp, mpls: the layers between Ethernet and IP (see `layers`)."""
+    vlans, pcp, mpls: the layers between Ethernet and IP (see `layers`); tunnel: outer headers
+    around the whole frame (max_frame counts them)."""
     ipv6 = src_ip.version == 6
     if (dst_ip.version == 6) != ipv6:
         raise UsageError(f"source {src_ip} and destination {dst_ip} are not the same IP version")
@@ -120,7 +170,12 @@ def build_template(
     if stamp and payload:
         raise UsageError("a fixed payload replaces the pktgen header: use it without the stamp")
     frame = eth + l3 + udp + (struct.pack("!I", PKTGEN_MAGIC) if stamp else payload)
-    return Template(frame + bytes(length - len(frame)), len(eth), len(eth) + len(l3), ipv6)
+    if tunnel is None:
+        return Template(frame + bytes(length - len(frame)), len(eth), len(eth) + len(l3), ipv6)
+    outer, o3, o4 = tunnel.header()
+    frame = outer + frame
+    return Template(frame + bytes(length - len(frame)), len(outer) + len(eth), len(outer) + len(eth) + len(l3), ipv6,
+                    o3, o4)
 
 
 def inet_checksum(data: bytes) -> int:

@@ -148,6 +148,23 @@ def mpls_labels(text: str) -> tuple[int, ...]:
     return _id_list(text, "MPLS label", 20, 8)
 
 
+def vni(text: str) -> int:
+    """A VXLAN or GENEVE network identifier, 0..2^24-1."""
+    return _field(text, 24)
+
+
+def gre_key(text: str) -> int | str:
+    """A GRE key 0..2^32-1, or 'nokey': GRE without a key."""
+    return text if text == "nokey" else _field(text, 32)
+
+
+def ipv4(text: str):
+    try:
+        return ipaddress.IPv4Address(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"an IPv4 address, got {text!r}") from None
+
+
 def pcp_value(text: str) -> int:
     """802.1p priority 0..7."""
     return _field(text, 3)

@@ -37,6 +37,8 @@ struct gen {
 	uint32_t sizes[GEN_MAX_SIZES]; /* frame lengths without FCS, used in turn */
 	uint32_t nsizes;
 	uint32_t l3, l4, payload; /* offsets */
+	uint32_t outer_l3, outer_l4; /* a tunnel's outer IPv4 and UDP headers (0: none; outer_l4 0 with GRE) */
+	uint64_t outer_sum;          /* the outer IPv4 header's sum, its length and checksum zeroed */
 	uint32_t ipv6, stamp;
 	struct gen_field f[GEN_FIELDS];
 	uint32_t flows; /* 0: incrementing fields follow the packet index; N: index mod N */
@@ -102,6 +104,11 @@ static int gen_prepare(struct gen *g)
 	sum += 17;                                      /* pseudo-header: protocol UDP */
 	sum = csum_add(sum, t + g->l4, maxlen - g->l4); /* padding beyond a packet's length is zero */
 	g->udp_sum = sum;
+	if (g->outer_l3) {
+		memset(t + g->outer_l3 + 2, 0, 2);
+		memset(t + g->outer_l3 + 10, 0, 2);
+		g->outer_sum = csum_add(0, t + g->outer_l3, 20);
+	}
 	return 0;
 }
 
@@ -148,6 +155,15 @@ static inline uint32_t gen_build(struct gen *g, uint8_t *dst)
 	{
 		uint16_t c = csum_fold(sum);
 		put16(l4 + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP over IPv4 */
+	}
+	if (g->outer_l3) { /* a tunnel: the outer IPv4 length and header checksum, the outer UDP length
+			    * (its checksum stays 0, as RFC 7348 and 8926 allow over IPv4) */
+		uint8_t *o3 = dst + g->outer_l3;
+
+		put16(o3 + 2, (uint16_t)(len - g->outer_l3));
+		put16(o3 + 10, csum_fold(g->outer_sum + (len - g->outer_l3))); /* only the length varies */
+		if (g->outer_l4)
+			put16(dst + g->outer_l4 + 4, (uint16_t)(len - g->outer_l4));
 	}
 	g->pkt++;
 	return len;

@@ -31,9 +31,9 @@ static void Gen_dealloc(GenObject *self)
 static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "template", "l3", "l4", "ipv6", "sizes", "fields", "flows", "seed",
-				  "seq_base", "stamp", "stats", NULL };
+				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", NULL };
 	Py_buffer tmpl;
-	unsigned int l3, l4, flows = 0, seq_base = 0;
+	unsigned int l3, l4, flows = 0, seq_base = 0, outer_l3 = 0, outer_l4 = 0;
 	int ipv6, stamp = 1;
 	unsigned long long seed = 1;
 	PyObject *sizes, *fields, *seq = NULL, *stats = Py_None;
@@ -41,8 +41,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	uint64_t *d;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpO", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
-					 &fields, &flows, &seed, &seq_base, &stamp, &stats))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOII", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
+					 &fields, &flows, &seed, &seq_base, &stamp, &stats, &outer_l3, &outer_l4))
 		return -1;
 	Gen_release(self);
 	if (stats != Py_None) {
@@ -57,7 +57,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	}
 	memset(g, 0, sizeof(*g));
 	pace_init(&g->pace, d, 0, 1);
-	if (tmpl.len > GEN_MAX_FRAME || l4 + 8 + (stamp ? PKTGEN_HDR_LEN : 0) > (size_t)tmpl.len || l3 >= l4) {
+	if (tmpl.len > GEN_MAX_FRAME || l4 + 8 + (stamp ? PKTGEN_HDR_LEN : 0) > (size_t)tmpl.len || l3 >= l4 ||
+	    (outer_l3 && (outer_l3 + 20 > l3 || (outer_l4 && (outer_l4 < outer_l3 + 20 || outer_l4 + 8 > l3))))) {
 		PyBuffer_Release(&tmpl);
 		PyErr_SetString(PyExc_ValueError, "template too long or offsets outside it");
 		return -1;
@@ -66,6 +67,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	PyBuffer_Release(&tmpl);
 	g->l3 = l3;
 	g->l4 = l4;
+	g->outer_l3 = outer_l3;
+	g->outer_l4 = outer_l4;
 	g->payload = l4 + 8;
 	g->ipv6 = ipv6;
 	g->stamp = stamp;
@@ -222,7 +225,7 @@ static PyTypeObject GenType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.Gen",
 	.tp_basicsize = sizeof(GenObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True)\n"
+	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True, stats=None, outer_l3=0, outer_l4=0)\n"
 		  "Frame builder: template without FCS, sizes = frame lengths without FCS used in turn,\n"
 		  "fields = (lo, count, mode) for saddr, daddr, sport, dport; mode 0 fixed, 1 inc, 2 random.",
 	.tp_new = PyType_GenericNew,

@@ -63,6 +63,7 @@ class GenConfig(ports.WithOptions):
     vlans: tuple[int, ...] = ()  # --vlan: 802.1Q tag(s), two: QinQ
     pcp: int = 0
     mpls: tuple[int, ...] = ()  # --mpls: labels, outermost first
+    tunnel: object = None  # a base.packet.Tunnel around each frame (--vxlan, --geneve, --gre)
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     #                                      (0, search: each trial sets it, gen.trial_burst)
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
@@ -118,6 +119,20 @@ OPTIONS = Options(
            group="template"),
     Option("mpls", ("--mpls",), None, "MPLS label stack between Ethernet (and its tags) and IP, outermost first "
            "(the last bottom of stack, TTL 64)", parse=V.mpls_labels, metavar="LABEL[,LABEL]", group="template"),
+    Option("vxlan", ("--vxlan",), None, "wrap each frame in VXLAN with this VNI (outer Ethernet / IPv4 / UDP "
+           "4789, the --outer-* options)", parse=V.vni, metavar="VNI", group="tunnel"),
+    Option("geneve", ("--geneve",), None, "wrap each frame in GENEVE with this VNI (UDP 6081, no options)",
+           parse=V.vni, metavar="VNI", group="tunnel"),
+    Option("gre", ("--gre",), None, "wrap each frame in GRE (transparent Ethernet bridging); KEY: with this key, "
+           "'nokey' without", parse=V.gre_key, metavar="KEY|nokey", group="tunnel"),
+    Option("outer_src_mac", ("--outer-src-mac",), None, "a tunnel's outer source MAC (default: the interface's)",
+           parse=V.mac, metavar="MAC", group="tunnel"),
+    Option("outer_dst_mac", ("--outer-dst-mac",), None, "a tunnel's outer destination MAC (in the lab: the peer's)",
+           parse=V.mac, metavar="MAC", group="tunnel"),
+    Option("outer_src_ip", ("--outer-src-ip",), None, "a tunnel's outer source IPv4 address (in the lab: ours)",
+           parse=V.ipv4, metavar="A", group="tunnel"),
+    Option("outer_dst_ip", ("--outer-dst-ip",), None, "a tunnel's outer destination IPv4 address, the far "
+           "endpoint (in the lab: the peer's)", parse=V.ipv4, metavar="A", group="tunnel"),
     Option("stamp", ("--no-stamp",), True, "no pktgen header (magic, seq, timestamp)", group="template"),
     Option("payload", ("--payload",), None, "fixed UDP payload instead of the pktgen header", parse=V.hex_bytes,
            metavar="HEX", group="template"),
@@ -156,10 +171,10 @@ def spread_sizes(mix: FrameMix) -> list[int]:
 
 
 def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"", vlans: tuple = (),
-                mpls: tuple = ()) -> None:
+                mpls: tuple = (), tunnel=None) -> None:
     """Every frame size of the mix holds the headers and the payload, and fits MAX_FRAME."""
-    smallest = header_bytes(ipv6, stamp, vlans, mpls) + len(payload)
-    stack = "".join(f"{len(x)} {n}{'s' if len(x) > 1 else ''}/" for x, n in ((vlans, "VLAN tag"), (mpls, "MPLS label"))
+    smallest = header_bytes(ipv6, stamp, vlans, mpls, tunnel.length if tunnel else 0) + len(payload)
+    stack = (f"{tunnel.kind.upper()}/" if tunnel else "") + "".join(f"{len(x)} {n}{'s' if len(x) > 1 else ''}/" for x, n in ((vlans, "VLAN tag"), (mpls, "MPLS label"))
                     if x)
     for size in mix.sizes:
         if not smallest <= size <= MAX_FRAME:
@@ -241,11 +256,12 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
     """Worker i's frame builder and schedule; stats: where its departure statistics live."""
     t = build_template(
         cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
-        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload, cfg.vlans, cfg.pcp, cfg.mpls,
+        cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload, cfg.vlans, cfg.pcp, cfg.mpls, cfg.tunnel,
     )
     g = core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
         flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
+        outer_l3=t.outer_l3, outer_l4=t.outer_l4,
     )
     g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))  # 0: a trial sets its own
     return g

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""What layers and tunnels cost the C core's frame builder: ns/frame of Gen.build (batches of 64,
+the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536
+flows, interleaved repetitions, medians. Prints one JSON object. No root, no traffic.
+
+    python3 bench/layers.py [--reps 5] [--size 128] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import statistics
+import time
+
+import numpy as np
+
+from wirespeed.base.netns import Where
+from wirespeed.base.packet import Tunnel
+from wirespeed.base.units import Range, frame
+from wirespeed.tools.gen import GenConfig, make_gen
+
+STRIDE, BATCH, CALLS = 2048, 64, 4000
+SRC, DST = ipaddress.IPv4Address("198.18.0.1"), ipaddress.IPv4Address("198.18.1.2")
+VXLAN = Tunnel("vxlan", 77, bytes.fromhex("025753000001"), bytes.fromhex("025753000002"), SRC, DST)
+STACKS = {"plain": {}, "vlan": {"vlans": (7,)}, "qinq": {"vlans": (7, 100)}, "mpls2": {"mpls": (16, 17)},
+          "vxlan": {"tunnel": VXLAN}, "vxlan+vlan": {"tunnel": VXLAN, "vlans": (7,)}}
+
+
+def ns_per_frame(size: int, flows: int, **stack) -> float:
+    cfg = GenConfig(where=Where("veth0"), src_mac=bytes.fromhex("025753000001"), dst_mac=bytes.fromhex("025753000002"),
+                    src_ip=SRC, dst_ip=DST, src_ips=Range(int(SRC)), dst_ips=Range(int(DST)),
+                    sports=Range(1, min(flows, 65535)), flows=flows, frame=frame(size), **stack)
+    g = make_gen(cfg)
+    buf, lens = np.zeros(BATCH * STRIDE, np.uint8), np.zeros(BATCH, np.uint32)
+    for _ in range(200):
+        g.build(buf, STRIDE, lens)
+    t = time.perf_counter_ns()
+    for _ in range(CALLS):
+        g.build(buf, STRIDE, lens)
+    return (time.perf_counter_ns() - t) / (CALLS * BATCH)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    reps = 1 if args.quick else args.reps
+    runs: dict[str, list[float]] = {}
+    for _ in range(reps):
+        for flows in (1, 65536):
+            for name, stack in STACKS.items():
+                runs.setdefault(f"{name}@{flows}", []).append(ns_per_frame(args.size, flows, **stack))
+    med = {k: round(statistics.median(v), 2) for k, v in runs.items()}
+    ratio = {k: round(v / med[f"plain@{k.split('@')[1]}"], 3) for k, v in med.items()}
+    print(json.dumps({"bench": "layers", "size": args.size, "batch": BATCH, "reps": reps, "ns_per_frame": med,
+                      "vs_plain": ratio, "target": 1.2}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
