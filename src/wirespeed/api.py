@@ -121,12 +121,18 @@ def check_gen(**given) -> dict:
     outer = [_name(k) for k in ("outer_src_mac", "outer_dst_mac", "outer_src_ip", "outer_dst_ip") if o[k] is not None]
     if outer and not tunnels:
         raise UsageError(f"{outer[0]} is a tunnel's outer header: give --vxlan, --geneve or --gre too")
-    layered = [_name(k) for k in ("vlan", "mpls") if o[k]] + tunnels
+    layered = [_name(k) for k in ("vlan", "mpls") if o[k]] + tunnels + ([f"--proto {o['proto']}"] if o["proto"] != "udp"
+                                                                         else [])
     if layered and ports.backend(o["backend"]).payload_only:
         raise UsageError(f"{' and '.join(layered)}: --backend {o['backend']} sends UDP payloads and the kernel "
                          f"writes every header; use afpacket, xdp or kernel")
     check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload, o["vlan"] or (), o["mpls"] or (),
-                _tunnel(o, bytes(6), bytes(6), ipaddress.IPv4Address(0), ipaddress.IPv4Address(0)))
+                _tunnel(o, bytes(6), bytes(6), ipaddress.IPv4Address(0), ipaddress.IPv4Address(0)), o["proto"])
+    if o["tcp_flags"] != GEN_OPTIONS["tcp_flags"].default_value and o["proto"] != "tcp":
+        raise UsageError(f"{_name('tcp_flags')} is for --proto tcp")
+    if o["proto"] != "udp" and ports.backend(o["backend"]).in_kernel:
+        raise UsageError(f"--proto {o['proto']}: --backend {o['backend']}'s program rewrites a UDP frame; "
+                         f"use afpacket or xdp")
     return o
 
 
@@ -196,7 +202,8 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
         where=where, src_mac=smac, dst_mac=dmac, src_ip=s_ip, dst_ip=d_ip, src_ips=s_ips, dst_ips=d_ips,
         sports=o["sport"], dports=o["dport"], vary=o["vary"], frame=mix, flows=o["flows"], seed=o["seed"],
         stamp=stamp, ttl=o["ttl"], tos=o["tos"], df=o["df"], ip_id=o["ip_id"] or 0, payload=payload,
-        vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), tunnel=tunnel, pace_mode=o["pace"], **common)
+        vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), tunnel=tunnel, proto=o["proto"],
+        tcp_flags=o["tcp_flags"], pace_mode=o["pace"], **common)
 
 
 def _replay_config(where: Where, topo, o: dict, **common) -> GenConfig:

@@ -4,6 +4,9 @@ back), and its capture holds the frames as they were sent."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import dpkt
 import pytest
 
@@ -13,9 +16,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("backend", [p for p in tool_backends("sink") if p.values[0] in ("afpacket", "xdp")])
-@pytest.mark.parametrize("layer", [["--vlan", "7,100", "--pcp", "3"], ["--mpls", "16,17"], ["--vlan", "42", "-6"]],
-                         ids=["qinq", "mpls", "vlan-v6"])
-def test_layered_frames_arrive_whole_and_counted(pair_lab, tools, tmp_path, backend, layer):
+@pytest.mark.parametrize("layer, words", [
+    (["--vlan", "7,100", "--pcp", "3"], ("802.1Q-QinQ", "vlan 7, p 3", "vlan 100")),
+    (["--mpls", "16,17"], ("MPLS (label 16", "(label 17")),
+    (["--vlan", "42", "-6"], ("vlan 42", "ethertype IPv6")),
+    (["--proto", "tcp", "--tcp-flags", "S"], ("Flags [S]", "seq 1")),
+    (["--proto", "icmp", "--sport", "77"], ("ICMP echo request, id 77",)),
+], ids=["qinq", "mpls", "vlan-v6", "tcp", "icmp"])
+def test_layered_frames_arrive_whole_and_counted(pair_lab, tools, tmp_path, backend, layer, words):
     name = pair_lab.topology.name
     cap = tmp_path / "rx.pcap"
     sink = tools("sink", "--lab-name", name, "--backend", backend, "-c", "5000", "-d", "20", "--write", str(cap))
@@ -34,8 +42,35 @@ def test_layered_frames_arrive_whole_and_counted(pair_lab, tools, tmp_path, back
         if len(ids) == 2:
             assert frames[0][12:14] == b"\x88\xa8" and frames[0][16:18] == b"\x81\x00"
             assert all(t.pri == 3 for t in eth.vlan_tags)
-    else:
+    elif "--mpls" in layer:
         assert [m.val for m in eth.mpls_labels] == [16, 17]
+    _tcpdump_says(cap, words)
+
+
+def _tcpdump_says(cap, words) -> None:
+    """tcpdump's own decoding of the capture's first frame names every layer asked for."""
+    if not shutil.which("tcpdump"):
+        pytest.skip("tcpdump is not installed (CI installs it)")
+    out = subprocess.run(["tcpdump", "-nn", "-e", "-v", "-r", str(cap), "-c", "1"], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert all(w in out for w in words), out
+
+
+@pytest.mark.parametrize("tunnel, words", [(["--vxlan", "77"], ("VXLAN", "vni 77")),
+                                           (["--geneve", "5"], ("Geneve", "vni 0x5")),
+                                           (["--gre", "9"], ("GREv0", "key=0x9"))])
+def test_tunnelled_frames_straight_into_the_sink(pair_lab, tools, tmp_path, tunnel, words):
+    """No endpoint between: the sink itself looks inside the tunnel, and tcpdump reads the
+    capture as that tunnel around the frame."""
+    name = pair_lab.topology.name
+    cap = tmp_path / "rx.pcap"
+    sink = tools("sink", "--lab-name", name, "-c", "3000", "-d", "20", "--write", str(cap))
+    sink.wait_for("ready")
+    tools("gen", "--lab-name", name, "-c", "3000", "-r", "50kpps", "--max-burst", "1000000", "-s", "200",
+          *tunnel).finish()
+    s = sink.finish()
+    assert (s["pktgen"], s["lost"], s["other"], s["udp_csum_errors"], s["ip_csum_errors"]) == (3000, 0, 0, 0, 0), s
+    _tcpdump_says(cap, words)
 
 
 def test_a_vxlan_stream_through_a_linux_vxlan_endpoint_arrives_decapsulated_and_whole(chain_lab, tools):

@@ -154,3 +154,48 @@ def test_a_tunnel_off_the_lab_names_the_outer_addresses_it_needs():
     r = run_cli("gen", "lo", "--dst-mac", "02:00:00:00:00:01", "-c", "1", "--vxlan", "3", "-s", "200")
     assert one_line(r, 2) == ("wirespeed: a tunnel on lo needs --outer-dst-mac, --outer-src-ip and "
                               "--outer-dst-ip")
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+@pytest.mark.parametrize("proto, flags", [("tcp", 0x02), ("tcp", 0x18), ("icmp", 0)])
+def test_tcp_and_icmp_frames_are_what_dpkt_reads_with_valid_checksums(proto, flags, ipv6):
+    from wirespeed.base.units import Range
+
+    frames, _ = build(cfg_for(ipv6=ipv6, size=frame(128), proto=proto, tcp_flags=flags, vlans=(5,),
+                              sports=Range(2000, 4)), 8)
+    for i, f in enumerate(frames):
+        _, _, _, ip = _decode(f)
+        raw = bytes(ip)
+        l4 = raw[40:] if ipv6 else raw[(raw[0] & 15) * 4:]
+        if ipv6:
+            pseudo = raw[8:40] + struct.pack("!I3xB", len(l4), 6 if proto == "tcp" else 58)
+        else:
+            assert packet.inet_checksum(raw[:20]) == 0
+            pseudo = raw[12:20] + struct.pack("!BBH", 0, 6, len(l4)) if proto == "tcp" else b""
+        assert packet.inet_checksum(pseudo + l4) == 0, f"{proto} checksum"
+        if proto == "tcp":
+            t = ip.data
+            assert isinstance(t, dpkt.tcp.TCP) and t.flags == flags and t.sport == 2000 + i % 4 and t.off == 5
+            assert bytes(t.data)[:4] == struct.pack("!I", core.PKTGEN_MAGIC)
+        else:
+            e = ip.data
+            assert e.type == (128 if ipv6 else 8) and struct.unpack_from("!H", l4, 4)[0] == 2000 + i % 4
+            assert l4[8:12] == struct.pack("!I", core.PKTGEN_MAGIC)
+
+
+@pytest.mark.parametrize("proto", ["tcp", "icmp"])
+def test_the_sink_counts_tcp_and_icmp_streams(proto):
+    frames, _ = build(cfg_for(size=frame(96), proto=proto), 500)
+    bad = bytearray(frames[7])
+    bad[-1] ^= 0xFF  # a payload byte: the L4 checksum no longer holds
+    frames[7] = bytes(bad)
+    slot = 256
+    data = np.zeros(len(frames) * slot, np.uint8)
+    for i, f in enumerate(frames):
+        data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
+    k = core.Sink()
+    k.frames(data, np.arange(len(frames), dtype=np.uint64) * slot, np.array([len(f) for f in frames], np.uint32),
+             time.time_ns())
+    k.flush()
+    s = k.stats()
+    assert (s["pktgen"], s["udp_csum_errors"], s["lost"], s["other"]) == (499, 1, 1, 0), s

@@ -28,11 +28,12 @@ MAX_VLANS, MAX_LABELS = 2, 8
 MPLS_TTL = 64
 
 
-def header_bytes(ipv6: bool, stamp: bool, vlans: tuple = (), mpls: tuple = (), outer: int = 0) -> int:
+def header_bytes(ipv6: bool, stamp: bool, vlans: tuple = (), mpls: tuple = (), outer: int = 0,
+                 proto: str = "udp") -> int:
     """Bytes of headers (and pktgen header) in a frame, FCS included: the smallest frame. outer:
     a tunnel's outer headers."""
-    return (outer + ETH_HLEN + TAG_LEN * (len(vlans) + len(mpls)) + (IPV6_HLEN if ipv6 else IPV4_HLEN) + UDP_HLEN
-            + (PKTGEN_HDR_LEN if stamp else 0) + FCS)
+    return (outer + ETH_HLEN + TAG_LEN * (len(vlans) + len(mpls)) + (IPV6_HLEN if ipv6 else IPV4_HLEN)
+            + l4_bytes(proto) + (PKTGEN_HDR_LEN if stamp else 0) + FCS)
 
 
 def layers(vlans: tuple[int, ...] = (), pcp: int = 0, mpls: tuple[int, ...] = (), ipv6: bool = False) -> bytes:
@@ -88,12 +89,39 @@ class Template:
     ipv6: bool
     outer_l3: int = 0  # a tunnel's outer IPv4 header (0: no tunnel)
     outer_l4: int = 0  # and its outer UDP header (0: none, GRE)
+    proto: int = 17  # the L4 protocol number the core builds (17 UDP, 6 TCP, 1 ICMP, 58 ICMPv6)
+
+
+PROTOS = ("udp", "tcp", "icmp")
+TCP_HLEN = 20
+TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40, "C": 0x80}
+
+
+def tcp_flags(text: str) -> int:
+    """'S', 'SA', 'PA' ... (F S R P A U E C), or the byte as a number ('0x12', '18') -> the TCP
+    flags byte."""
+    if text[:1].isdigit():
+        value = int(text, 0)
+        if not 0 <= value <= 255:
+            raise ValueError(f"TCP flags are one byte, got {text!r}")
+        return value
+    bits = 0
+    for c in text.upper():
+        if c not in TCP_FLAGS:
+            raise ValueError(f"TCP flags are letters of FSRPAUEC, got {text!r}")
+        bits |= TCP_FLAGS[c]
+    return bits
+
+
+def l4_bytes(proto: str) -> int:
+    return TCP_HLEN if proto == "tcp" else UDP_HLEN
 
 
 VXLAN_PORT, GENEVE_PORT = 4789, 6081  # IANA
 ETH_P_TEB = 0x6558  # transparent Ethernet bridging: GENEVE's and GRE's protocol for an Ethernet frame
 IPPROTO_GRE = 47
-OUTER_SPORT = 49152  # the outer UDP source port (a VTEP takes it from the inner flow's hash)
+OUTER_SPORT = 50000  # the outer UDP source port (a VTEP takes it from the inner flow's hash; not 49152:
+#                      tcpdump reads that port as a BCM LI shim)
 
 
 @dataclass(frozen=True)
@@ -151,31 +179,40 @@ def build_template(
     pcp: int = 0,
     mpls: tuple[int, ...] = (),
     tunnel: Tunnel | None = None,
+    proto: str = "udp",
+    flags: int = 0x10,
 ) -> Template:
     """max_frame counts the FCS. Length and checksum fields are left for the core to fill.
     The UDP payload starts with the pktgen header (stamp) or with `payload`; zeros follow.
     vlans, pcp, mpls: the layers between Ethernet and IP (see `layers`); tunnel: outer headers
-    around the whole frame (max_frame counts them)."""
+    around the whole frame (max_frame counts them); proto: udp, tcp (flags; sequence 1, window
+    65535) or icmp (echo request: ICMPv6 over IPv6; the source port is its identifier)."""
     ipv6 = src_ip.version == 6
     if (dst_ip.version == 6) != ipv6:
         raise UsageError(f"source {src_ip} and destination {dst_ip} are not the same IP version")
     length = max_frame - FCS
     eth = dst_mac + src_mac + layers(vlans, pcp, mpls, ipv6)
+    number = {"udp": 17, "tcp": 6, "icmp": 58 if ipv6 else 1}[proto]
     if ipv6:
-        l3 = struct.pack("!IHBB", (6 << 28) | (tos << 20), 0, 17, ttl) + src_ip.packed + dst_ip.packed
+        l3 = struct.pack("!IHBB", (6 << 28) | (tos << 20), 0, number, ttl) + src_ip.packed + dst_ip.packed
     else:
-        l3 = struct.pack("!BBHHHBBH", 0x45, tos, 0, ip_id, 0x4000 if df else 0, ttl, 17, 0)
+        l3 = struct.pack("!BBHHHBBH", 0x45, tos, 0, ip_id, 0x4000 if df else 0, ttl, number, 0)
         l3 += src_ip.packed + dst_ip.packed
-    udp = struct.pack("!HHHH", sport, dport, 0, 0)
+    if proto == "tcp":
+        udp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, (TCP_HLEN // 4) << 4, flags, 65535, 0, 0)
+    elif proto == "icmp":
+        udp = struct.pack("!BBHHH", 128 if ipv6 else 8, 0, 0, sport, 0)  # echo request
+    else:
+        udp = struct.pack("!HHHH", sport, dport, 0, 0)
     if stamp and payload:
         raise UsageError("a fixed payload replaces the pktgen header: use it without the stamp")
     frame = eth + l3 + udp + (struct.pack("!I", PKTGEN_MAGIC) if stamp else payload)
     if tunnel is None:
-        return Template(frame + bytes(length - len(frame)), len(eth), len(eth) + len(l3), ipv6)
+        return Template(frame + bytes(length - len(frame)), len(eth), len(eth) + len(l3), ipv6, proto=number)
     outer, o3, o4 = tunnel.header()
     frame = outer + frame
     return Template(frame + bytes(length - len(frame)), len(outer) + len(eth), len(outer) + len(eth) + len(l3), ipv6,
-                    o3, o4)
+                    o3, o4, number)
 
 
 def inet_checksum(data: bytes) -> int:

@@ -148,6 +148,16 @@ def mpls_labels(text: str) -> tuple[int, ...]:
     return _id_list(text, "MPLS label", 20, 8)
 
 
+def tcp_flags(text: str) -> int:
+    """'S', 'SA', 'PA' ... -> the TCP flags byte."""
+    from wirespeed.base.packet import tcp_flags as flags
+
+    try:
+        return flags(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def vni(text: str) -> int:
     """A VXLAN or GENEVE network identifier, 0..2^24-1."""
     return _field(text, 24)

@@ -1,4 +1,4 @@
-/* The generator engine: builds Ethernet/IPv4|IPv6/UDP frames from a template, varying fields
+/* The generator engine: builds Ethernet/IPv4|IPv6/UDP (or TCP, ICMP echo) frames from a template, varying fields
  * per packet, with a pktgen header (magic 0xbe9be955, seq, tv_sec, tv_usec; big-endian).
  *
  * The UDP checksum is incremental: the sum over everything constant is taken once at set-up
@@ -37,6 +37,7 @@ struct gen {
 	uint32_t sizes[GEN_MAX_SIZES]; /* frame lengths without FCS, used in turn */
 	uint32_t nsizes;
 	uint32_t l3, l4, payload; /* offsets */
+	uint32_t proto;           /* the L4 protocol: 17 UDP, 6 TCP, 1 ICMP echo, 58 ICMPv6 echo */
 	uint32_t outer_l3, outer_l4; /* a tunnel's outer IPv4 and UDP headers (0: none; outer_l4 0 with GRE) */
 	uint64_t outer_sum;          /* the outer IPv4 header's sum, its length and checksum zeroed */
 	uint32_t ipv6, stamp;
@@ -83,7 +84,13 @@ static inline uint32_t gen_addr_off(const struct gen *g, int which)
 	return g->l3 + (which == F_SADDR ? 12 : 16);
 }
 
-/* Zero every byte that varies per packet, then sum the rest of what the UDP checksum covers. */
+/* Where the L4 checksum lies, and whether the IP pseudo-header is in it (all but ICMPv4). */
+static inline uint32_t gen_csum_off(const struct gen *g)
+{
+	return g->proto == 6 ? 16 : g->proto == 17 ? 6 : 2;
+}
+
+/* Zero every byte that varies per packet, then sum the rest of what the L4 checksum covers. */
 static int gen_prepare(struct gen *g)
 {
 	uint8_t t[GEN_MAX_FRAME];
@@ -96,12 +103,20 @@ static int gen_prepare(struct gen *g)
 	memcpy(t, g->tmpl, maxlen);
 	memset(t + gen_addr_off(g, F_SADDR), 0, 4);
 	memset(t + gen_addr_off(g, F_DADDR), 0, 4);
-	memset(t + g->l4, 0, 8); /* ports, length, checksum */
+	if (g->proto == 17)
+		memset(t + g->l4, 0, 8); /* ports, length, checksum */
+	else if (g->proto == 6)
+		memset(t + g->l4, 0, 4); /* ports */
+	else
+		memset(t + g->l4 + 4, 0, 2); /* the echo identifier */
+	memset(t + g->l4 + gen_csum_off(g), 0, 2);
 	if (g->stamp)
 		memset(t + g->payload + 4, 0, PKTGEN_HDR_LEN - 4); /* seq, tv_sec, tv_usec */
-	if (g->ipv6)
-		sum = csum_add(sum, t + g->l3 + 8, 32); /* constant parts of both addresses */
-	sum += 17;                                      /* pseudo-header: protocol UDP */
+	if (g->proto != 1) {
+		if (g->ipv6)
+			sum = csum_add(sum, t + g->l3 + 8, 32); /* constant parts of both addresses */
+		sum += g->proto;                                /* pseudo-header: the protocol */
+	}
 	sum = csum_add(sum, t + g->l4, maxlen - g->l4); /* padding beyond a packet's length is zero */
 	g->udp_sum = sum;
 	if (g->outer_l3) {
@@ -127,12 +142,28 @@ static inline uint32_t gen_build(struct gen *g, uint8_t *dst)
 		v[i] = gen_value(g, &g->f[i]);
 	put32(dst + gen_addr_off(g, F_SADDR), v[F_SADDR]);
 	put32(dst + gen_addr_off(g, F_DADDR), v[F_DADDR]);
-	put16(l4, (uint16_t)v[F_SPORT]);
-	put16(l4 + 2, (uint16_t)v[F_DPORT]);
-	put16(l4 + 4, (uint16_t)udp_len);
-	sum = csum_add32(sum, v[F_SADDR]);
-	sum = csum_add32(sum, v[F_DADDR]);
-	sum += v[F_SPORT] + v[F_DPORT] + 2 * udp_len; /* header length + pseudo-header length */
+	if (g->proto == 17) {
+		put16(l4, (uint16_t)v[F_SPORT]);
+		put16(l4 + 2, (uint16_t)v[F_DPORT]);
+		put16(l4 + 4, (uint16_t)udp_len);
+		sum = csum_add32(sum, v[F_SADDR]);
+		sum = csum_add32(sum, v[F_DADDR]);
+		sum += v[F_SPORT] + v[F_DPORT] + 2 * udp_len; /* header length + pseudo-header length */
+	} else if (g->proto == 6) { /* TCP: no length field; the pseudo-header's only */
+		put16(l4, (uint16_t)v[F_SPORT]);
+		put16(l4 + 2, (uint16_t)v[F_DPORT]);
+		sum = csum_add32(sum, v[F_SADDR]);
+		sum = csum_add32(sum, v[F_DADDR]);
+		sum += v[F_SPORT] + v[F_DPORT] + udp_len;
+	} else { /* ICMP echo: the source port range is the identifier; ICMPv6 has the pseudo-header */
+		put16(l4 + 4, (uint16_t)v[F_SPORT]);
+		sum += v[F_SPORT];
+		if (g->proto == 58) {
+			sum = csum_add32(sum, v[F_SADDR]);
+			sum = csum_add32(sum, v[F_DADDR]);
+			sum += udp_len;
+		}
+	}
 	if (g->stamp) {
 		uint32_t seq = g->seq_base | (g->seq & SEQ_MASK);
 		uint8_t *p = dst + g->payload;
@@ -154,7 +185,11 @@ static inline uint32_t gen_build(struct gen *g, uint8_t *dst)
 	}
 	{
 		uint16_t c = csum_fold(sum);
-		put16(l4 + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP over IPv4 */
+
+		if (g->proto == 17)
+			put16(l4 + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP over IPv4 */
+		else
+			put16(l4 + gen_csum_off(g), c);
 	}
 	if (g->outer_l3) { /* a tunnel: the outer IPv4 length and header checksum, the outer UDP length
 			    * (its checksum stays 0, as RFC 7348 and 8926 allow over IPv4) */

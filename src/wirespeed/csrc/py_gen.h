@@ -31,9 +31,9 @@ static void Gen_dealloc(GenObject *self)
 static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "template", "l3", "l4", "ipv6", "sizes", "fields", "flows", "seed",
-				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", NULL };
+				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", "proto", NULL };
 	Py_buffer tmpl;
-	unsigned int l3, l4, flows = 0, seq_base = 0, outer_l3 = 0, outer_l4 = 0;
+	unsigned int l3, l4, flows = 0, seq_base = 0, outer_l3 = 0, outer_l4 = 0, proto = 17;
 	int ipv6, stamp = 1;
 	unsigned long long seed = 1;
 	PyObject *sizes, *fields, *seq = NULL, *stats = Py_None;
@@ -41,9 +41,13 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	uint64_t *d;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOII", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
-					 &fields, &flows, &seed, &seq_base, &stamp, &stats, &outer_l3, &outer_l4))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOIII", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
+					 &fields, &flows, &seed, &seq_base, &stamp, &stats, &outer_l3, &outer_l4, &proto))
 		return -1;
+	if (proto != 17 && proto != 6 && proto != 1 && proto != 58) {
+		PyErr_SetString(PyExc_ValueError, "proto: 17 (UDP), 6 (TCP), 1 (ICMP) or 58 (ICMPv6)");
+		return -1;
+	}
 	Gen_release(self);
 	if (stats != Py_None) {
 		if (!(d = buf_get(stats, &self->mem, 8, PACE_STATS_WORDS, "stats"))) {
@@ -57,7 +61,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	}
 	memset(g, 0, sizeof(*g));
 	pace_init(&g->pace, d, 0, 1);
-	if (tmpl.len > GEN_MAX_FRAME || l4 + 8 + (stamp ? PKTGEN_HDR_LEN : 0) > (size_t)tmpl.len || l3 >= l4 ||
+	if (tmpl.len > GEN_MAX_FRAME || l4 + (proto == 6 ? 20 : 8) + (stamp ? PKTGEN_HDR_LEN : 0) > (size_t)tmpl.len ||
+	    l3 >= l4 ||
 	    (outer_l3 && (outer_l3 + 20 > l3 || (outer_l4 && (outer_l4 < outer_l3 + 20 || outer_l4 + 8 > l3))))) {
 		PyBuffer_Release(&tmpl);
 		PyErr_SetString(PyExc_ValueError, "template too long or offsets outside it");
@@ -69,7 +74,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	g->l4 = l4;
 	g->outer_l3 = outer_l3;
 	g->outer_l4 = outer_l4;
-	g->payload = l4 + 8;
+	g->proto = proto;
+	g->payload = l4 + (proto == 6 ? 20 : 8);
 	g->ipv6 = ipv6;
 	g->stamp = stamp;
 	g->flows = flows;
@@ -225,7 +231,7 @@ static PyTypeObject GenType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.Gen",
 	.tp_basicsize = sizeof(GenObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True, stats=None, outer_l3=0, outer_l4=0)\n"
+	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True, stats=None, outer_l3=0, outer_l4=0, proto=17)\n"
 		  "Frame builder: template without FCS, sizes = frame lengths without FCS used in turn,\n"
 		  "fields = (lo, count, mode) for saddr, daddr, sport, dport; mode 0 fixed, 1 inc, 2 random.",
 	.tp_new = PyType_GenericNew,

@@ -412,6 +412,30 @@ static inline int sink_verify(const uint8_t *f, uint32_t len, uint32_t l3, uint3
  * in-order pktgen frames, a 4096-frame stream in cache, the call included): 64-byte frames
  * 11.4 ns/frame without the checks (11.5 before the sequence rule above), 16.4-18.9 with them;
  * 1518-byte frames 11.8 and 66.5 (the UDP checksum reads every byte, ~27 bytes/ns). */
+/* TCP and ICMP echo (the generator's --proto): the IP header checksum (IPv4), then the L4
+ * checksum over the length IP gives, with the pseudo-header for TCP and ICMPv6 (not ICMPv4).
+ * A failure counts as udp_csum_errors: the L4 checksum, whatever the protocol. */
+static inline int sink_verify_l4(const uint8_t *f, uint32_t len, uint32_t l3, uint32_t l4, int v6, uint8_t proto)
+{
+	const uint8_t *ip = f + l3;
+	uint32_t l4len = v6 ? get16(ip + 4) : get16(ip + 2) - (l4 - l3);
+	uint8_t pbe[2] = { 0, proto }, lbe[2] = { (uint8_t)(l4len >> 8), (uint8_t)l4len };
+	uint16_t p16, l16;
+	uint64_t sum = 0;
+
+	if (!v6 && !csum_host_ok(csum_host(0, ip, l4 - l3)))
+		return S_IP_CSUM;
+	if (l4len > 65535 || l4 + l4len > len)
+		return S_UDP_CSUM;
+	if (proto != 1) {
+		memcpy(&p16, pbe, 2);
+		memcpy(&l16, lbe, 2);
+		sum = (uint64_t)p16 + l16;
+		sum = csum_host(sum, ip + (v6 ? 8 : 12), v6 ? 32 : 8);
+	}
+	return csum_host_ok(csum_host(sum, f + l4, l4len)) ? 0 : S_UDP_CSUM;
+}
+
 static inline void sink_l2(struct sink *k, const uint8_t *f, uint32_t len, uint64_t rx_ns, int outer);
 
 /* The frame a tunnel carries at f + at (VXLAN, GENEVE: behind their headers; GRE: behind its
@@ -438,6 +462,7 @@ static inline void sink_l2(struct sink *k, const uint8_t *f, uint32_t len, uint6
 {
 	uint32_t l3 = ETH_HLEN_, l4, n;
 	uint16_t type;
+	uint8_t proto;
 	int v6 = 0, bad;
 
 	if (len < ETH_HLEN_ + 20)
@@ -470,12 +495,12 @@ static inline void sink_l2(struct sink *k, const uint8_t *f, uint32_t len, uint6
 					       (gf & 0x1000 ? 4 : 0), rx_ns);
 			return;
 		}
-		if (ip[9] != 17)
-			goto other;
+		proto = ip[9];
 		l4 = l3 + ihl;
 	} else if (type == 0x86dd) {
-		if (len < l3 + 40 || f[l3 + 6] != 17)
+		if (len < l3 + 40)
 			goto other;
+		proto = f[l3 + 6];
 		l4 = l3 + 40;
 		v6 = 1;
 	} else {
@@ -483,6 +508,24 @@ static inline void sink_l2(struct sink *k, const uint8_t *f, uint32_t len, uint6
 	}
 	if (l4 + 8 > len)
 		goto other;
+	if (proto != 17) { /* TCP, ICMP echo: the generator's other protocols */
+		uint32_t at;
+
+		if (proto == 6 && l4 + 20 <= len)
+			at = l4 + (f[l4 + 12] >> 4) * 4u;
+		else if ((proto == 1 && (f[l4] == 8 || f[l4] == 0)) || (proto == 58 && (f[l4] == 128 || f[l4] == 129)))
+			at = l4 + 8;
+		else
+			goto other;
+		if (at > len || (proto == 6 && k->udp_port && get16(f + l4 + 2) != k->udp_port))
+			goto other;
+		if (k->verify && (bad = sink_verify_l4(f, len, l3, l4, v6, proto))) {
+			k->s[bad]++;
+			return;
+		}
+		sink_payload(k, f + at, len - at, rx_ns);
+		return;
+	}
 	if (outer && len >= l4 + 16 && get32(f + l4 + 8) != PKTGEN_MAGIC) { /* a tunnel's UDP: VXLAN, GENEVE */
 		uint16_t dport = get16(f + l4 + 2);
 

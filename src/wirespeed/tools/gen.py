@@ -64,6 +64,8 @@ class GenConfig(ports.WithOptions):
     pcp: int = 0
     mpls: tuple[int, ...] = ()  # --mpls: labels, outermost first
     tunnel: object = None  # a base.packet.Tunnel around each frame (--vxlan, --geneve, --gre)
+    proto: str = "udp"  # --proto: udp, tcp or icmp
+    tcp_flags: int = 0x10
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     #                                      (0, search: each trial sets it, gen.trial_burst)
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
@@ -119,6 +121,10 @@ OPTIONS = Options(
            group="template"),
     Option("mpls", ("--mpls",), None, "MPLS label stack between Ethernet (and its tags) and IP, outermost first "
            "(the last bottom of stack, TTL 64)", parse=V.mpls_labels, metavar="LABEL[,LABEL]", group="template"),
+    Option("proto", ("--proto",), "udp", "the L4 protocol: udp (default), tcp (--tcp-flags) or icmp (echo request, "
+           "ICMPv6 with -6; --sport is its identifier)", choices=("udp", "tcp", "icmp"), group="template"),
+    Option("tcp_flags", ("--tcp-flags",), "A", "--proto tcp: the flags, letters of FSRPAUEC (default A)",
+           parse=V.tcp_flags, metavar="FLAGS", group="template"),
     Option("vxlan", ("--vxlan",), None, "wrap each frame in VXLAN with this VNI (outer Ethernet / IPv4 / UDP "
            "4789, the --outer-* options)", parse=V.vni, metavar="VNI", group="tunnel"),
     Option("geneve", ("--geneve",), None, "wrap each frame in GENEVE with this VNI (UDP 6081, no options)",
@@ -171,16 +177,16 @@ def spread_sizes(mix: FrameMix) -> list[int]:
 
 
 def check_frame(mix: FrameMix, ipv6: bool, stamp: bool, payload: bytes = b"", vlans: tuple = (),
-                mpls: tuple = (), tunnel=None) -> None:
+                mpls: tuple = (), tunnel=None, proto: str = "udp") -> None:
     """Every frame size of the mix holds the headers and the payload, and fits MAX_FRAME."""
-    smallest = header_bytes(ipv6, stamp, vlans, mpls, tunnel.length if tunnel else 0) + len(payload)
+    smallest = header_bytes(ipv6, stamp, vlans, mpls, tunnel.length if tunnel else 0, proto) + len(payload)
     stack = (f"{tunnel.kind.upper()}/" if tunnel else "") + "".join(f"{len(x)} {n}{'s' if len(x) > 1 else ''}/" for x, n in ((vlans, "VLAN tag"), (mpls, "MPLS label"))
                     if x)
     for size in mix.sizes:
         if not smallest <= size <= MAX_FRAME:
             carried = " with the pktgen header" if stamp else f" with a {len(payload)}-byte payload"
             raise UsageError(
-                f"frame size {size} out of range: {stack}IPv{6 if ipv6 else 4}/UDP{carried} needs "
+                f"frame size {size} out of range: {stack}IPv{6 if ipv6 else 4}/{proto.upper()}{carried} needs "
                 f"{smallest}..{MAX_FRAME} bytes (FCS included)"
             )
 
@@ -257,11 +263,12 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
     t = build_template(
         cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
         cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload, cfg.vlans, cfg.pcp, cfg.mpls, cfg.tunnel,
+        cfg.proto, cfg.tcp_flags,
     )
     g = core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
         flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
-        outer_l3=t.outer_l3, outer_l4=t.outer_l4,
+        outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto,
     )
     g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))  # 0: a trial sets its own
     return g
