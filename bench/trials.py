@@ -19,6 +19,7 @@ Repetitions interleaved, medians.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -64,6 +65,9 @@ def trial_ceiling(backend: str, free: float) -> dict:
     """Bisect the highest paced load whose trial is not tester-bound, with search's own parts."""
     tx, rx = ends()
     gcfg = api.gen_config_at(tx, TOPO, backend=backend, cpu=str(TX_CPU))
+    # search's tester: each trial's catch-up bound from its rate (gen.trial_burst), and frames
+    # handed over without waiting for the receiver to free them (api._tester_options)
+    gcfg = dataclasses.replace(gcfg, max_burst=0, options={**gcfg.options, **api._tester_options(backend, True)})
     cfg = search.SearchConfig(tx=tx, rx=rx, gen=gcfg, dut="none", rx_backend="xdp-count", latency=False,
                               hops=[("gen:veth0", tx), ("sink:veth0", rx)])
     runs = search._Runs(cfg, lambda text: None)
