@@ -441,6 +441,13 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
         raise UsageError(f"{_name('dst_mac')} is needed to send on your own path (the MAC of the DUT's ingress)")
     link_bps, min_rate, max_rate = o["link"], o["min_load"], o["max_load"]
     backend = o["backend"]
+    vlans, mpls = o["vlan"] or (), o["mpls"] or ()
+    if (vlans or mpls) and ports.backend(backend).payload_only:
+        raise UsageError(f"--vlan and --mpls: --backend {backend} sends UDP payloads; use afpacket or xdp")
+    if o["pcp"] and not vlans:
+        raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
+    for f in frames:
+        check_frame(f, False, True, vlans=vlans, mpls=mpls)
     topo, created, placement = None, False, None
     try:
         if named:
@@ -480,6 +487,7 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
                          backend=backend, batch=o["batch"], link_bps=link_bps, max_burst=o["max_burst"] or 0,
+                         vlans=vlans, pcp=o["pcp"], mpls=mpls,
                          options=_tester_options(backend, o["prepare_peer"] or topo is not None), cpus=tester_cpus)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(

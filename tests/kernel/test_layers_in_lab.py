@@ -98,3 +98,20 @@ def test_a_vxlan_stream_through_a_linux_vxlan_endpoint_arrives_decapsulated_and_
     assert (s["pktgen"], s["lost"], s["udp_csum_errors"], s["ip_csum_errors"]) == (5000, 0, 0, 0), s
     inner = 5000 * (200 - 4 - 50)  # the inner frames: the outer 50 bytes taken off
     assert 0 <= s["bytes"] - inner <= 1514 * s["other"], s  # beside them only the bridge's own few frames
+
+
+def test_search_sends_tagged_frames_when_asked(pair_lab):
+    """search --vlan: the tester's frames carry the tag (its receivers count them), and a stack
+    too long for the frame size is one line."""
+    import json
+
+    from helpers import one_line, run_cli
+
+    r = run_cli("search", "--lab-name", pair_lab.topology.name, "--vlan", "7,100", "--mpls", "16", "-s", "128", "--no-latency",
+                "--json", "--duration-sum", "1", "--final-trial-duration", "0.3", timeout=180)
+    assert r.returncode == 0, r.stderr
+    goals = [g for g in (json.loads(x) for x in r.stdout.splitlines()) if g.get("type") == "goal"]
+    assert goals and all(g["conditional_throughput"]["pps"] for g in goals)
+    bad = run_cli("search", "--lab-name", pair_lab.topology.name, "--vlan", "7", "--mpls", "1,2,3,4,5,6,7,8",
+                  "--no-latency")
+    assert "frame size 64 out of range: 1 VLAN tag/8 MPLS labels/IPv4/UDP" in one_line(bad, 2)
