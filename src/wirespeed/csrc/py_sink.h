@@ -75,6 +75,7 @@ static void Sink_dealloc(SinkObject *self)
 }
 
 WS_NAME_TABLE(sink_stat_names, WS_SINK_STATS, S_COUNT);
+WS_NAME_TABLE(sink_stream_stat_names, WS_SINK_STREAM_STATS, P_COUNT);
 
 static PyObject *Sink_stats(SinkObject *self, PyObject *unused)
 {
@@ -195,7 +196,8 @@ static PyTypeObject SinkType = {
 	.tp_basicsize = sizeof(SinkObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Sink(udp_port=0, stats=None): counts, loss/reorder/duplicates from the pktgen header, latency.\n"
-		  "stats: a uint64 buffer of SINK_STATS_WORDS (SINK_STAT_NAMES, then the histogram) to keep them in.",
+		  "stats: a uint64 buffer of SINK_STATS_WORDS (SINK_STAT_NAMES, the histogram, then SINK_STREAMS blocks of\n"
+		  "SINK_STREAM_STAT_NAMES) to keep them in.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Sink_init,
 	.tp_dealloc = (destructor)Sink_dealloc,
@@ -204,8 +206,10 @@ static PyTypeObject SinkType = {
 
 static int py_sink_add(PyObject *m)
 {
-	if (add_type(m, "Sink", &SinkType) < 0 || add_names(m, "SINK_STAT_NAMES", sink_stat_names, S_COUNT) < 0)
+	if (add_type(m, "Sink", &SinkType) < 0 || add_names(m, "SINK_STAT_NAMES", sink_stat_names, S_COUNT) < 0 ||
+	    add_names(m, "SINK_STREAM_STAT_NAMES", sink_stream_stat_names, P_COUNT) < 0)
 		return -1;
+	PyModule_AddIntConstant(m, "SINK_STREAMS", SINK_STREAMS);
 	PyModule_AddIntConstant(m, "SINK_HIST_SUB", SINK_HIST_SUB);
 	PyModule_AddIntConstant(m, "SINK_HIST", SINK_HIST);
 	PyModule_AddIntConstant(m, "SINK_STATS_WORDS", SINK_STATS_WORDS);

@@ -95,13 +95,28 @@ struct sink_stream {
 
 enum { WS_SINK_STATS(WS_ENUM) S_COUNT };
 
-/* The statistics (S_COUNT words, then SINK_HIST latency buckets) live in memory the caller
- * gives: shared memory, so the parent reads them live while the worker runs. */
-#define SINK_STATS_WORDS (S_COUNT + SINK_HIST)
+/* Per stream (the top 4 bits of the sequence: the sending worker, or gen's --streams stream),
+ * after the histogram: SINK_STREAMS blocks of P_COUNT words. */
+#define WS_SINK_STREAM_STATS(X)                                                                   \
+	X(P_PACKETS, "packets", "pktgen frames of the stream")                                      \
+	X(P_LOST, "lost", "its sequence numbers that never came")                                   \
+	X(P_REORDERED, "reordered", "its frames that came after a higher number")                 \
+	X(P_DUPLICATE, "duplicated", "its frames that came again")                                \
+	X(P_LAT_N, "lat_n", "its latency samples")                                                  \
+	X(P_LAT_SUM, "lat_sum_ns", "their sum")                                                     \
+	X(P_LAT_MIN, "lat_min_ns", "the least")                                                     \
+	X(P_LAT_MAX, "lat_max_ns", "the most")
+
+enum { WS_SINK_STREAM_STATS(WS_ENUM) P_COUNT };
+
+/* The statistics (S_COUNT words, then SINK_HIST latency buckets, then the streams' blocks) live
+ * in memory the caller gives: shared memory, so the parent reads them live while the worker runs. */
+#define SINK_STATS_WORDS (S_COUNT + SINK_HIST + SINK_STREAMS * P_COUNT)
 
 struct sink {
 	uint64_t *s;       /* S_COUNT counters */
 	uint64_t *hist;    /* SINK_HIST latency buckets */
+	uint64_t *ps;      /* SINK_STREAMS blocks of P_COUNT per-stream counters */
 	uint32_t udp_port; /* count only UDP to this destination port (frames mode); 0: any */
 	uint8_t count_only; /* frames are counted (packets, bytes) and not looked into: no sequence or latency */
 	uint8_t spin;       /* an empty ring is looked at again at once, never slept on (a whole CPU) */
@@ -117,6 +132,7 @@ static void sink_init(struct sink *k, uint64_t *stats, uint32_t udp_port)
 	memset(stats, 0, SINK_STATS_WORDS * sizeof(uint64_t));
 	k->s = stats;
 	k->hist = stats + S_COUNT;
+	k->ps = stats + S_COUNT + SINK_HIST;
 	k->udp_port = udp_port;
 	k->verify = 1;
 }
@@ -146,6 +162,19 @@ static inline void sink_stream_start(struct sink_stream *st, uint32_t seq)
 
 #define SEQ_DIFF(a, b) ((int32_t)((((a) - (b)) & SEQ_MASK) << (32 - SEQ_BITS)) >> (32 - SEQ_BITS))
 
+/* A stream's own counter, P_LOST .. P_DUPLICATE. */
+static inline uint64_t *sink_ps(struct sink *k, const struct sink_stream *st, int which)
+{
+	return k->ps + (size_t)(st - k->st) * P_COUNT + which;
+}
+
+/* Add n to a counter of the whole sink (S_*) and of the stream (P_*) alike. */
+static inline void sink_add(struct sink *k, const struct sink_stream *st, int s_which, int p_which, uint64_t n)
+{
+	k->s[s_which] += n;
+	*sink_ps(k, st, p_which) += n;
+}
+
 /* The numbers E .. seq - 1 were skipped: lost until they show up; seq is the stream's latest. */
 static inline void sink_advance(struct sink *k, struct sink_stream *st, uint32_t seq)
 {
@@ -155,7 +184,7 @@ static inline void sink_advance(struct sink *k, struct sink_stream *st, uint32_t
 		bit_clear(st->seen, (st->expected + i) & (SINK_WIN - 1));
 	bit_clear(st->seen, seq & (SINK_WIN - 1));
 	bit_test_set(st->seen, seq & (SINK_WIN - 1));
-	k->s[S_LOST] += skipped;
+	sink_add(k, st, S_LOST, P_LOST, skipped);
 	st->expected = (seq + 1) & SEQ_MASK;
 }
 
@@ -168,11 +197,11 @@ static inline void sink_confirm_p(struct sink *k, struct sink_stream *st)
 	st->has_undo = st->p_behind != 0; /* should P's number come again soon, P was not P */
 	st->undo_p = st->p;
 	st->undo_behind = st->p_behind;
-	k->s[S_REORDERED] += st->p_behind;
+	sink_add(k, st, S_REORDERED, P_REORDERED, st->p_behind);
 	if (SEQ_DIFF(st->p, st->expected) >= 0)
 		sink_advance(k, st, st->p);
 	else if (bit_test_set(st->seen, st->p & (SINK_WIN - 1))) /* the stream went past it meanwhile */
-		k->s[S_DUPLICATE]++;
+		sink_add(k, st, S_DUPLICATE, P_DUPLICATE, 1);
 }
 
 /* A frame at or behind E (within SINK_REACH), or between E and a held P. */
@@ -188,19 +217,25 @@ static inline void sink_in_stream(struct sink *k, struct sink_stream *st, uint32
 	}
 	if (bit_test_set(st->seen, seq & (SINK_WIN - 1))) {
 		if (st->has_undo && seq == st->undo_p) { /* the held P was a wrong number after all: its own came late */
+			uint64_t *mine = sink_ps(k, st, P_REORDERED);
+			uint64_t back = st->undo_behind < *mine ? st->undo_behind : *mine;
+
 			st->has_undo = 0;
-			k->s[S_REORDERED] -= st->undo_behind < k->s[S_REORDERED] ? st->undo_behind : k->s[S_REORDERED];
-			k->s[S_REORDERED]++;
+			k->s[S_REORDERED] -= back;
+			*mine -= back;
+			sink_add(k, st, S_REORDERED, P_REORDERED, 1);
 			k->s[S_SEQ_HIGH]++;
 			return;
 		}
-		k->s[S_DUPLICATE]++;
+		sink_add(k, st, S_DUPLICATE, P_DUPLICATE, 1);
 		return;
 	}
-	k->s[S_REORDERED]++;
+	sink_add(k, st, S_REORDERED, P_REORDERED, 1);
 	/* Late, but was it counted lost? Only if the stream had started before it. */
-	if (((seq - st->first) & SEQ_MASK) < ((st->expected - st->first) & SEQ_MASK) && k->s[S_LOST])
+	if (((seq - st->first) & SEQ_MASK) < ((st->expected - st->first) & SEQ_MASK) && *sink_ps(k, st, P_LOST)) {
 		k->s[S_LOST]--;
+		(*sink_ps(k, st, P_LOST))--;
+	}
 }
 
 /* Settle what a stream holds (at the end of a run), where no successor can confirm it: a near
@@ -280,7 +315,7 @@ static inline void sink_seq(struct sink *k, uint32_t seq32)
 				sink_advance(k, st, seq);
 			} else { /* P twice in a row: P it is, and a repeat */
 				sink_confirm_p(k, st);
-				k->s[S_DUPLICATE]++;
+				sink_add(k, st, S_DUPLICATE, P_DUPLICATE, 1);
 			}
 			st->in_step = 1;
 			return;
@@ -319,7 +354,7 @@ static void sink_flush(struct sink *k)
 /* A UDP payload; rx_ns is CLOCK_REALTIME at receipt. */
 static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, uint64_t rx_ns)
 {
-	uint64_t tx_ns;
+	uint64_t tx_ns, *ps;
 	uint32_t sec, usec, now_s = (uint32_t)(rx_ns / 1000000000ull);
 
 	if (k->count_only)
@@ -332,6 +367,7 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 		return;
 	}
 	k->s[S_PKTGEN]++;
+	ps = k->ps + (size_t)(get32(p + 4) >> SEQ_BITS) * P_COUNT;
 	sec = get32(p + 8);
 	usec = get32(p + 12);
 	if (sec || usec) {
@@ -342,6 +378,7 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 			return;
 		}
 	}
+	ps[P_PACKETS]++;
 	sink_seq(k, get32(p + 4));
 	if (!sec && !usec)
 		return; /* not stamped (the in-kernel generator's frames): no latency sample */
@@ -362,6 +399,12 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 	if (tx_ns > k->s[S_LAT_MAX])
 		k->s[S_LAT_MAX] = tx_ns;
 	k->hist[hist_bucket(tx_ns)]++;
+	ps[P_LAT_N]++;
+	ps[P_LAT_SUM] += tx_ns;
+	if (!ps[P_LAT_MIN] || tx_ns < ps[P_LAT_MIN])
+		ps[P_LAT_MIN] = tx_ns;
+	if (tx_ns > ps[P_LAT_MAX])
+		ps[P_LAT_MAX] = tx_ns;
 }
 
 /* The frame's IPv4 header and UDP checksums (k->verify): 0 if they hold, else the counter

@@ -468,7 +468,7 @@ class Measurer:
             "loss_reasons": where["reasons"], "loss_unexplained": where["unexplained"],
         }
         if not self.in_kernel_rx:
-            hist = (s1.stats - s0.stats)[:, len(sinkmod.S):].sum(axis=0)
+            hist = (s1.stats - s0.stats)[:, len(sinkmod.S): len(sinkmod.S) + core.SINK_HIST].sum(axis=0)
             ds = (s1.stats - s0.stats)[:, : len(sinkmod.S)].sum(axis=0)
             rec["latency"] = latency_of(hist, ds)
             rec["receiver_errors"] = {k: int(ds[sinkmod.S[k]]) for k in ("duplicated", *sinkmod.ERROR_KEYS)

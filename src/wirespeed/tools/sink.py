@@ -213,7 +213,7 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
     first = [int(x) for x in s[:, S["first_ns"]] if x]
     active = (int(s[:, S["last_ns"]].max()) - min(first)) / 1e9 if first else 0.0
     lat_n = total["lat_n"]
-    hist = snap.stats[:, len(S):].sum(axis=0)
+    hist = snap.stats[:, len(S): len(S) + core.SINK_HIST].sum(axis=0)
     out.update({
         "active_seconds": active,
         "pktgen": total["pktgen"],
@@ -235,8 +235,36 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
     # them (per-queue senders into per-queue receivers); else each saw part of a stream.
     for k in SEQ_KEYS:
         out[k] = total[k] if streams_whole(s) else None
+    out["per_stream"] = per_stream(snap.stats, active, streams_whole(s))
     if cfg.count_only:  # nothing was looked into
         out.update(dict.fromkeys((*SEQ_KEYS, *ERROR_KEYS, "pktgen", "other", "malformed", "seq_jumps", "streams")))
+        out["per_stream"] = []
+    return out
+
+
+P = {name: i for i, name in enumerate(core.SINK_STREAM_STAT_NAMES)}
+
+
+def per_stream(stats_rows, seconds: float, whole: bool = True) -> list[dict]:
+    """Each stream's own figures (the top 4 bits of the sequence: a sending worker, or one of
+    gen's --streams): packets, pps, lost, reordered, duplicated (None when the streams came
+    split over several receivers), latency min/avg/max."""
+    base = len(S) + core.SINK_HIST
+    ps = np.asarray(stats_rows)[:, base: base + core.SINK_STREAMS * len(P)].reshape(-1, core.SINK_STREAMS, len(P))
+    out = []
+    for sid in range(core.SINK_STREAMS):
+        rows = ps[:, sid, :]
+        n = int(rows[:, P["packets"]].sum())
+        if not n:
+            continue
+        lat_n = int(rows[:, P["lat_n"]].sum())
+        mins = rows[:, P["lat_min_ns"]][rows[:, P["lat_n"]] > 0]
+        seq = {k: int(rows[:, P[k]].sum()) if whole else None for k in ("lost", "reordered", "duplicated")}
+        out.append({"stream": sid, "packets": n, "pps": n / seconds if seconds else 0.0, **seq,
+                    "loss_ratio": seq["lost"] / (n + seq["lost"]) if whole and n + seq["lost"] else None,
+                    "lat_min_ns": int(mins.min()) if lat_n else None,
+                    "lat_avg_ns": int(rows[:, P["lat_sum_ns"]].sum()) / lat_n if lat_n else None,
+                    "lat_max_ns": int(rows[:, P["lat_max_ns"]].max()) if lat_n else None})
     return out
 
 
@@ -281,7 +309,7 @@ class SinkSession(ToolSession):
         return out
 
     def latency_hist(self, snap: driver.Snapshot):
-        return None if self.backend.in_kernel else snap.stats[:, len(S):].sum(axis=0)
+        return None if self.backend.in_kernel else snap.stats[:, len(S): len(S) + core.SINK_HIST].sum(axis=0)
 
     def interval(self, prev: driver.Snapshot, now: driver.Snapshot) -> tuple[dict, dict]:
         C = core.C
@@ -356,7 +384,10 @@ class SinkSession(ToolSession):
             ("data path ns/pkt", f(out["ns_per_pkt"])),
             ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
             ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
-        ]
+        ] + ([(f"stream {p['stream']}: packets, lost, reordered, duplicated, latency µs avg/max",
+               f"{f(p['packets'])}, {f(p['lost'])}, {f(p['reordered'])}, {f(p['duplicated'])}, "
+               + " / ".join("-" if v is None else f"{v / 1000:,.1f}" for v in (p["lat_avg_ns"], p["lat_max_ns"])))
+              for p in out.get("per_stream") or ()] if len(out.get("per_stream") or ()) > 1 else [])
 
 
 def run(cfg: SinkConfig, reporter: stats.Reporter) -> dict:
