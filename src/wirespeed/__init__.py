@@ -6,7 +6,7 @@ The Python API (see wirespeed.api): Gen, Sink, Fwd, Lab, search, their results, 
 __version__ = "0.1.0"
 
 _API = ("Gen", "Sink", "Fwd", "Lab", "Batch", "Where", "Result", "GenResult", "SinkResult", "FwdResult",
-        "search", "SearchResult", "gen_config", "sink_config", "fwd_config")
+        "search", "SearchResult", "gen_config", "sink_config", "fwd_config", "Stream")
 __all__ = ["__version__", *_API]
 
 

@@ -22,6 +22,7 @@ packets per second; sizes in bytes with the FCS (64 .. 9000) or "imix"; duration
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 
@@ -154,6 +155,8 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
     refused in one line on a backend it does not apply to. pcap: replay that capture instead of a
     template (timing "rate" or "original", speed, loop; MACs and addresses given are written into
     every frame, and in the lab the MACs are the lab's)."""
+    if given.get("streams"):
+        return _streams_config(where, topo, given)
     o = check_gen(**given)
     own, backend_given = _split("gen", given)
     backend = o["backend"]
@@ -204,6 +207,58 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
         stamp=stamp, ttl=o["ttl"], tos=o["tos"], df=o["df"], ip_id=o["ip_id"] or 0, payload=payload,
         vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), tunnel=tunnel, proto=o["proto"],
         tcp_flags=o["tcp_flags"], pace_mode=o["pace"], **common)
+
+
+def Stream(**options) -> dict:
+    """One stream of a run (wirespeed.Gen(..., streams=[Stream(...), ...])): gen's template,
+    tunnel, rate and count options, or share (a fraction of the run's rate)."""
+    return dict(options)
+
+
+def _streams_config(where: Where, topo, given: dict) -> GenConfig:
+    """--streams: the run's config (its own options the base of every stream) with one config per
+    stream, each from the run's options overlaid with the stream's; worker i sends stream i."""
+    from wirespeed.tools.gen import MAX_STREAMS, STREAM_GROUPS
+
+    o = check_gen(**{**given, "streams": None})
+    streams = GEN_OPTIONS["streams"].value(given["streams"])
+    allowed = {opt.name for opt in GEN_OPTIONS if opt.group in STREAM_GROUPS} - {"streams", "pcap"}
+    allowed |= {"count", "share"}
+    b = ports.backend(o["backend"])
+    if b.in_kernel or b.payload_only:
+        raise UsageError(f"--streams: --backend {o['backend']} sends one stream; use afpacket or xdp")
+    if not 1 <= len(streams) <= MAX_STREAMS:
+        raise UsageError(f"--streams: 1 to {MAX_STREAMS} streams (the stamp names a stream in 4 bits), got "
+                         f"{len(streams)}")
+    if o["workers"] not in (1, len(streams)):
+        raise UsageError(f"--streams runs one worker per stream ({len(streams)}): leave -w out")
+    base = {k: v for k, v in given.items() if k not in ("streams", "count", "workers")}  # -c, -w: the run's
+    run_pps = None
+    if o["rate"] is not None:
+        run_pps = o["rate"].packets_per_second(float(o["size"].mean_wire), o["link"])
+    subs, shares = [], 0.0
+    for i, st in enumerate(streams, 1):
+        if not isinstance(st, dict):
+            raise UsageError(f"--streams: stream {i} is not a table of options")
+        unknown = sorted(set(st) - allowed)
+        if unknown:
+            raise UsageError(f"--streams: stream {i} has no option {unknown[0]!r} (a stream takes gen's template, "
+                             f"tunnel, rate and count options, or share)")
+        mine = {k: v for k, v in st.items() if k != "share"}
+        if "share" in st:
+            share = V.share_value(st["share"])
+            if run_pps is None:
+                raise UsageError(f"--streams: stream {i} has a share of the run's rate: give -r")
+            if "rate" in st:
+                raise UsageError(f"--streams: stream {i} has both rate and share")
+            shares += share
+            mine["rate"] = f"{share * run_pps:.6f}pps"
+        subs.append(gen_config_at(where, topo, **{**base, **mine, "workers": 1}))
+    if shares > 1 + 1e-9:
+        raise UsageError(f"--streams: the shares add up to {100 * shares:g} % of -r (at most 100 %)")
+    counts = [c.count for c in subs]
+    total = sum(counts) if all(c is not None for c in counts) else None
+    return dataclasses.replace(subs[0], streams=tuple(subs), workers=len(subs), rate=o["rate"], count=total)
 
 
 def _replay_config(where: Where, topo, o: dict, **common) -> GenConfig:

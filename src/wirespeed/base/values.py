@@ -158,6 +158,35 @@ def tcp_flags(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def share_value(v) -> float:
+    """A stream's part of the run's rate: 0.25, or '25%'."""
+    try:
+        x = float(v[:-1]) / 100 if isinstance(v, str) and v.endswith("%") else float(v)
+    except ValueError:
+        raise UsageError(f"share: a fraction (0.25) or a percentage ('25%'), got {v!r}") from None
+    if not 0 < x <= 1:
+        raise UsageError(f"share: more than 0 and at most 100 %, got {v!r}")
+    return x
+
+
+def streams_file(text: str) -> tuple[dict, ...]:
+    """A TOML file of [[stream]] tables -> one dict of options per stream (checked by gen)."""
+    import tomllib
+
+    try:
+        with open(text, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise argparse.ArgumentTypeError(f"{text} is not TOML: {e}") from None
+    extra = sorted(set(data) - {"stream"})
+    if extra or not isinstance(data.get("stream"), list) or not data["stream"]:
+        raise argparse.ArgumentTypeError(f"{text}: [[stream]] tables only" + (f", not {', '.join(extra)}" if extra
+                                                                              else ""))
+    return tuple(dict(t) for t in data["stream"])
+
+
 def vni(text: str) -> int:
     """A VXLAN or GENEVE network identifier, 0..2^24-1."""
     return _field(text, 24)

@@ -65,6 +65,7 @@ class GenConfig(ports.WithOptions):
     mpls: tuple[int, ...] = ()  # --mpls: labels, outermost first
     tunnel: object = None  # a base.packet.Tunnel around each frame (--vxlan, --geneve, --gre)
     proto: str = "udp"  # --proto: udp, tcp or icmp
+    streams: tuple = ()  # --streams: one GenConfig per stream, worker i sends stream i
     tcp_flags: int = 0x10
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     #                                      (0, search: each trial sets it, gen.trial_burst)
@@ -121,6 +122,10 @@ OPTIONS = Options(
            group="template"),
     Option("mpls", ("--mpls",), None, "MPLS label stack between Ethernet (and its tags) and IP, outermost first "
            "(the last bottom of stack, TTL 64)", parse=V.mpls_labels, metavar="LABEL[,LABEL]", group="template"),
+    Option("streams", ("--streams",), None, "several streams at once from a TOML file of [[stream]] tables, each "
+           "with gen's template, tunnel, rate and count options (rate absolute, or share = its part of -r); one "
+           "worker per stream, its number in the stamp's top 4 bits: the sink counts each apart",
+           parse=V.streams_file, metavar="FILE", group="template"),
     Option("proto", ("--proto",), "udp", "the L4 protocol: udp (default), tcp (--tcp-flags) or icmp (echo request, "
            "ICMPv6 with -6; --sport is its identifier)", choices=("udp", "tcp", "icmp"), group="template"),
     Option("tcp_flags", ("--tcp-flags",), "A", "--proto tcp: the flags, letters of FSRPAUEC (default A)",
@@ -317,7 +322,8 @@ def share(total: int | None, workers: int, i: int) -> int:
 def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.PortSpec:
     flows = cfg.flows or cfg.sports.count
     return ports.PortSpec(
-        cfg.backend, cfg.where, tx=True, batch=cfg.batch, max_frame=max(cfg.frame.sizes),
+        cfg.backend, cfg.where, tx=True, batch=cfg.batch,
+        max_frame=max(max(c.frame.sizes) for c in (cfg.streams or (cfg,))),
         options=cfg.options,
         local=(str(cfg.src_ip), cfg.sports.lo), remote=(str(cfg.dst_ip), cfg.dports.lo), gso=gso_bytes(cfg),
         txtime=cfg.pace_mode == "kernel",
@@ -328,16 +334,30 @@ def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.Port
     )
 
 
+STREAM_GROUPS = ("template", "tunnel", "rate")  # a stream's own options: these groups, and -c
+MAX_STREAMS = 16  # the stamp's top 4 bits
+
+
+def stream_cfg(cfg: GenConfig, i: int) -> tuple[GenConfig, float, int | None]:
+    """Worker i's config, its pacing interval and its count: its stream's with --streams, else
+    the run's (its share of -c)."""
+    if not cfg.streams:
+        return cfg, ns_per_packet(cfg), share(cfg.count, cfg.workers, i)
+    one = cfg.streams[i]
+    return one, ns_per_packet(one), FOREVER if one.count is None else one.count
+
+
 class GenStep(Step):
     """One worker: its port and its generator; each slice sends what is due of its share (with
-    a rate, `-c` counts the schedule's slots: a slot skipped after a stall is not sent later)."""
+    a rate, `-c` counts the schedule's slots: a slot skipped after a stall is not sent later).
+    With --streams, worker i sends stream i at that stream's own rate and count."""
 
     def __init__(self, cfg: GenConfig, w: Worker, pace: float):
+        mine, mine_pace, self.left = stream_cfg(cfg, w.i)
         self.cfg = cfg
         self.port = w.open()
         self.stats = w.stats
-        self.gen = make_gen(cfg, w.i, pace, stats=w.stats)
-        self.left = share(cfg.count, cfg.workers, w.i)
+        self.gen = make_gen(mine, w.i, mine_pace if cfg.streams else pace, stats=w.stats)
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         if self.in_kernel:
             self.slice_ns = FOREVER  # its calls end at the deadline or by the stop signal, not per slice
@@ -505,6 +525,16 @@ class GenResult(Result):
     syscalls_per_pkt, interface_tx_packets, departures (the generator's own sending), ..."""
 
 
+def _stream_summary(cfg: GenConfig, i: int, row, secs: float) -> dict:
+    """Stream i's own figures, from its worker's departure statistics: the slots its schedule
+    had and those it sent (a stream without a rate keeps no schedule: None)."""
+    one, pace, _ = stream_cfg(cfg, i)
+    sent = int(row[D["slots"]] - row[D["skipped"]]) if pace else None
+    return {"stream": i, "frame": one.frame.name, "dst_ip": str(one.dst_ip), "intended_pps": 1e9 / pace if pace else None,
+            "sent": sent, "pps": sent / secs if sent is not None and secs else None,
+            "skipped": int(row[D["skipped"]]) if pace else None}
+
+
 class GenSession(ToolSession):
     """The generator as an object (wirespeed.Gen) and as the command (wirespeed gen)."""
 
@@ -571,7 +601,9 @@ class GenSession(ToolSession):
             "interface_tx_dropped": iface1["tx_dropped"] - self.iface0["tx_dropped"],
             "peer_rx_packets": peer_rx,
             "interrupted": end.interrupted is not None,
-            "departures": departures(end.snapshot.stats, secs, self.pace, cfg.workers) if self.pace else None,
+            "departures": departures(end.snapshot.stats, secs, self.pace, cfg.workers) if self.pace and not cfg.streams
+            else None,
+            "per_stream": [_stream_summary(cfg, i, end.snapshot.stats[i], secs) for i in range(len(cfg.streams))],
         }
 
     def after(self, out: dict) -> list[str]:
@@ -602,6 +634,10 @@ class GenSession(ToolSession):
                                                       f"{us(dep['gap_max_ns'])} (intended {us(self.pace)})"),
                 ("largest burst / time behind schedule", f"{f(dep['max_burst'])} frames / {us(dep['behind_ns'])} µs"),
             ]
+        for p in out.get("per_stream") or ():
+            rows.append((f"stream {p['stream']}: {p['frame']} bytes to {p['dst_ip']}",
+                         f"{f(p['sent'])} sent, {f(p['pps'], 0)} pps of {f(p['intended_pps'], 0)}"
+                         if p["sent"] is not None else "no schedule (as fast as it goes)"))
         return rows
 
 

@@ -1,0 +1,84 @@
+"""Several streams in one run (gen --streams): each its own worker, rate, count and template, its
+number in the stamp; the sink counts each apart, with its own loss."""
+
+from __future__ import annotations
+
+import pytest
+from pyroute2 import NetNS
+
+from helpers import one_line, run_cli
+from wirespeed import lab as labmod
+from wirespeed.base.netns import enter_netns
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_streams_at_three_to_one_with_their_own_loss(chain_lab, tools, tmp_path):
+    """Through a router whose strict reverse-path filter refuses one source of ten, which only the
+    second stream uses: the sink's per-stream counts are 3:1 and the second stream alone loses
+    exactly a tenth."""
+    topo = chain_lab.topology
+    labmod.route(topo)
+    fwd_in, fwd_out = topo.endpoints("fwd")
+    # ten sources 198.18.0.3-12 (.1 is gen's own, .2 the router's: a local source); a middle one is
+    # refused, so that no lost frame is a stream's first or last (those no sink can see missing)
+    refused = "198.18.0.7"
+    with enter_netns(topo.netns("fwd")):
+        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
+            f.write("1")
+    with NetNS(topo.netns("fwd")) as ipr:
+        ipr.route("replace", dst=f"{refused}/32", gateway=topo.peer(fwd_out).address)
+    sink_ip = topo.endpoints("sink")[0].address
+    spec = tmp_path / "streams.toml"
+    spec.write_text(f'''
+[[stream]]
+count = 30000
+rate = "30kpps"
+dst_ip = "{sink_ip}"
+
+[[stream]]
+count = 10000
+share = 0.25
+dst_ip = "{sink_ip}"
+src_ip = "198.18.0.3-198.18.0.12"
+size = "256"
+''')
+    sink = tools("sink", "--lab-name", topo.name, "-d", "20", "-c", "39000")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", topo.name, "--streams", str(spec), "-r", "40kpps", "--max-burst", "1000000").finish()
+    s = sink.finish()
+    assert [p["sent"] for p in g["per_stream"]] == [30000, 10000], g["per_stream"]
+    assert [round(p["intended_pps"]) for p in g["per_stream"]] == [30000, 10000]
+    per = {p["stream"]: p for p in s["per_stream"]}
+    assert (per[0]["packets"], per[0]["lost"]) == (30000, 0), per
+    assert (per[1]["packets"], per[1]["lost"]) == (9000, 1000), per  # the refused source: every tenth frame
+    assert s["lost"] == 1000 and s["pktgen"] == 39000
+
+
+@pytest.mark.parametrize("body, needle", [
+    ('[[stream]]\nbatch = 8\n', "stream 1 has no option 'batch'"),
+    ('[[stream]]\nshare = 0.7\n[[stream]]\nshare = 0.5\n', "the shares add up to 120 % of -r"),
+    ('[[stream]]\nshare = 0.5\n', "give -r"),
+    ('[[stream]]\nvlan = "5000"\n', "a VLAN ID is 0..4095"),
+    ('[stream]\ncount = 1\n', "[[stream]] tables only"),
+    ('not toml = = 1\n', "is not TOML"),
+])
+def test_a_bad_streams_file_is_one_line(tmp_path, body, needle):
+    spec = tmp_path / "s.toml"
+    spec.write_text(body)
+    extra = [] if "give -r" in needle or "batch" in needle or "VLAN" in needle else ["-r", "10kpps"]
+    r = run_cli("gen", "lo", "--dst-mac", "02:00:00:00:00:01", "-c", "10", "--streams", str(spec), *extra)
+    assert needle in one_line(r, 2)
+
+
+def test_the_api_takes_streams(pair_lab):
+    import wirespeed
+
+    sink = wirespeed.Sink(lab=pair_lab, count=4000, duration=20)
+    with sink:
+        res = wirespeed.Gen(lab=pair_lab, max_burst=1_000_000, streams=[
+            wirespeed.Stream(rate="20kpps", count=3000), wirespeed.Stream(rate="10kpps", count=1000, size="512")]).run()
+        s = sink.wait(20)
+    assert [p["sent"] for p in res.to_dict()["per_stream"]] == [3000, 1000]
+    got = {p["stream"]: p["packets"] for p in s.to_dict()["per_stream"]}
+    assert got == {0: 3000, 1: 1000}
