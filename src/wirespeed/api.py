@@ -35,7 +35,8 @@ from wirespeed.base import values as V
 from wirespeed.ports import Batch
 from wirespeed.runner.session import Result
 from wirespeed.tools.fwd import OPTIONS as FWD_OPTIONS, FwdConfig, FwdResult, FwdSession
-from wirespeed.tools.gen import OPTIONS as GEN_OPTIONS, GenConfig, GenResult, GenSession, Range, check_frame, check_pace
+from wirespeed.tools.gen import (MAX_FRAME, OPTIONS as GEN_OPTIONS, GenConfig, GenResult, GenSession, Range, check_frame,
+                                  check_pace)
 from wirespeed.tools.sink import OPTIONS as SINK_OPTIONS, SinkConfig, SinkResult, SinkSession
 
 __all__ = ["Gen", "Sink", "Fwd", "Lab", "Batch", "GenResult", "SinkResult", "FwdResult", "Result", "Where",
@@ -105,12 +106,18 @@ def check_gen(**given) -> dict:
     check_pace(o["backend"], o["pace"], o["rate"])
     if o["pcp"] and not o["vlan"]:
         raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
+    if (o["field"] or o["fix_checksums"]) and o["template"] is None and o["scapy"] is None:
+        raise UsageError(f"{_name('field' if o['field'] else 'fix_checksums')} works on a frame given whole: "
+                         f"--template or --scapy")
     if o["pcap"] is not None and (o["vlan"] or o["mpls"] or any(o[k] is not None for k in ("vxlan", "geneve", "gre"))):
         raise UsageError(f"{_name('pcap')} sends the capture's frames as they are: no layers or tunnels")
     if o["pcap"] is not None:
         from wirespeed.tools import replay
 
         replay.file_ok(o["pcap"])
+        return o
+    if o["template"] is not None or o["scapy"] is not None:
+        _check_raw(o)
         return o
     payload = o["payload"] or b""
     if o["ipv6"] and (o["ip_id"] is not None or not o["df"]):
@@ -169,6 +176,8 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
                   profile=o["profile"], folded=o["folded"])
     if o["pcap"] is not None:
         return _replay_config(where, topo, o, **common)
+    if o["template"] is not None or o["scapy"] is not None:
+        return _raw_config(where, topo, o, **common)
     payload = o["payload"] or b""
     ipv6, mix = o["ipv6"], o["size"]
     stamp = o["stamp"] and not payload
@@ -207,6 +216,44 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
         stamp=stamp, ttl=o["ttl"], tos=o["tos"], df=o["df"], ip_id=o["ip_id"] or 0, payload=payload,
         vlans=o["vlan"] or (), pcp=o["pcp"], mpls=o["mpls"] or (), tunnel=tunnel, proto=o["proto"],
         tcp_flags=o["tcp_flags"], pace_mode=o["pace"], **common)
+
+
+RAW_ALONE = ("vlan", "mpls", "vxlan", "geneve", "gre", "payload", "src_mac", "dst_mac", "src_ip", "dst_ip", "sport",
+             "dport")
+
+
+def _check_raw(o: dict) -> None:
+    """--template / --scapy and what goes with them, before anything is set up."""
+    if o["template"] is not None and o["scapy"] is not None:
+        raise UsageError("--template or --scapy: one frame")
+    given = [_name(k) for k in RAW_ALONE if o[k] not in (None, GEN_OPTIONS[k].default_value)]
+    if given or o["proto"] != "udp":
+        raise UsageError(f"{(given or ['--proto'])[0]}: --template and --scapy send their frame as it is (vary it with "
+                         f"--field)")
+    raw = o["template"] if o["template"] is not None else o["scapy"]
+    if not 60 <= len(raw) <= MAX_FRAME - 4:
+        raise UsageError(f"the frame is {len(raw)} bytes: 60..{MAX_FRAME - 4} (FCS not included)")
+    fields = tuple(o["field"] or ())
+    if len(fields) > 8:
+        raise UsageError(f"--field: at most 8, got {len(fields)}")
+    for off, width, *_ in fields:
+        if off + width > len(raw):
+            raise UsageError(f"--field at {off} ({width} bytes) is beyond the {len(raw)}-byte frame")
+    b = ports.backend(o["backend"])
+    if b.payload_only or b.in_kernel:
+        raise UsageError(f"--template, --scapy: --backend {o['backend']} does not send a frame as it is; use "
+                         f"afpacket or xdp")
+
+
+def _raw_config(where: Where, topo, o: dict, **common) -> GenConfig:
+    """--template / --scapy: the frame as given, its bytes varied by --field only."""
+    from wirespeed.base.units import frame as frame_of
+
+    raw = o["template"] if o["template"] is not None else o["scapy"]
+    ip = ipaddress.IPv4Address("198.18.0.1")
+    return GenConfig(where=where, src_mac=raw[6:12], dst_mac=raw[0:6], src_ip=ip, dst_ip=ip, src_ips=Range(int(ip)),
+                     dst_ips=Range(int(ip)), frame=frame_of(len(raw) + 4), stamp=False, raw=raw,
+                     raw_fields=tuple(o["field"] or ()), raw_fix=o["fix_checksums"], **common)
 
 
 def Stream(**options) -> dict:

@@ -115,3 +115,31 @@ def test_search_sends_tagged_frames_when_asked(pair_lab):
     bad = run_cli("search", "--lab-name", pair_lab.topology.name, "--vlan", "7", "--mpls", "1,2,3,4,5,6,7,8",
                   "--no-latency")
     assert "frame size 64 out of range: 1 VLAN tag/8 MPLS labels/IPv4/UDP" in one_line(bad, 2)
+
+
+@pytest.mark.parametrize("fix", [True, False])
+def test_a_template_with_a_field_through_the_lab(pair_lab, tools, fix):
+    """gen --template (a frame as hex) --field on its UDP source port: every frame arrives; with
+    --fix-checksums every checksum holds, without it the varied frames fail theirs."""
+    import struct as _s
+
+    from helpers import build, cfg_for
+    from wirespeed.base.units import frame
+
+    topo = pair_lab.topology
+    g_end, s_end = topo.endpoints("gen")[0], topo.endpoints("sink")[0]
+    cfg = cfg_for(size=frame(100), stamp=False, src_mac=bytes.fromhex(g_end.mac.replace(":", "")),
+                  dst_mac=bytes.fromhex(s_end.mac.replace(":", "")))
+    raw = build(cfg, 1)[0][0]
+    assert _s.unpack_from("!H", raw, 34)[0] == 9
+    sink = tools("sink", "--lab-name", topo.name, "-c", "2000", "-d", "20")
+    sink.wait_for("ready")
+    extra = ["--fix-checksums"] if fix else []
+    g = tools("gen", "--lab-name", topo.name, "--template", raw.hex(), "--field", "34:2:inc:1000-1099", "-c", "2000",
+              "-r", "50kpps", "--max-burst", "1000000", *extra).finish()
+    s = sink.finish()
+    assert g["packets"] == 2000 and s["packets"] == 2000
+    if fix:
+        assert (s["other"], s["udp_csum_errors"], s["ip_csum_errors"]) == (2000, 0, 0), s
+    else:
+        assert s["udp_csum_errors"] == 2000 and s["other"] == 0, s  # no frame keeps port 9

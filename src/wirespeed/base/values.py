@@ -187,6 +187,76 @@ def streams_file(text: str) -> tuple[dict, ...]:
     return tuple(dict(t) for t in data["stream"])
 
 
+def template_frame(text: str) -> bytes:
+    """--template: a frame as hex bytes, or FILE.pcap[:N] (its Nth frame, the first by default)."""
+    import os
+
+    path, sep, nth = text.rpartition(":")
+    if sep and nth.isdigit() and os.path.isfile(path):
+        n = int(nth)
+    elif os.path.isfile(text):
+        path, n = text, 1
+    else:
+        try:
+            return bytes.fromhex(text.replace(" ", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"hex bytes or FILE.pcap[:N] (no such file), got {text!r}") from None
+    from wirespeed import core
+
+    try:
+        import numpy as np
+
+        data = np.fromfile(path, np.uint8)
+        count = core.pcap_index(data, None, None, None)
+        off, lens, ts = np.empty(count, np.uint64), np.empty(count, np.uint32), np.empty(count, np.uint64)
+        core.pcap_index(data, off, lens, ts)
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"{path}: {e.strerror}") from None
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{path}: {e}") from None
+    if not 1 <= n <= count:
+        raise argparse.ArgumentTypeError(f"{path} holds {count} frame(s): no frame {n}")
+    return bytes(data[int(off[n - 1]): int(off[n - 1]) + int(lens[n - 1])])
+
+
+def scapy_frame(text: str) -> bytes:
+    """--scapy: a Scapy expression of a packet (wirespeed[scapy]) -> its bytes."""
+    try:
+        import scapy.all as scapy
+    except ImportError:
+        raise argparse.ArgumentTypeError("Scapy is not installed: pip install 'wirespeed[scapy]'") from None
+    try:
+        pkt = eval(text, dict(vars(scapy)))  # the user's own expression, as TRex takes one
+    except Exception as e:  # noqa: BLE001 - any error of the expression is the user's to see, in one line
+        raise argparse.ArgumentTypeError(f"{type(e).__name__}: {e}") from None
+    if not isinstance(pkt, scapy.Packet):
+        raise argparse.ArgumentTypeError(f"not a packet: {text!r} is a {type(pkt).__name__}")
+    return bytes(pkt)
+
+
+FIELD_MODES = ("inc", "dec", "random")
+
+
+def field_spec(text: str) -> tuple[int, int, int, int, int, int]:
+    """--field OFFSET:WIDTH:inc|dec|random:MIN-MAX[:STEP] -> (offset, width, mode, lo, span, step)."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (4, 5):
+            raise ValueError
+        off, width = int(parts[0], 0), int(parts[1], 0)
+        mode = FIELD_MODES.index(parts[2])
+        lo_t, _, hi_t = parts[3].partition("-")
+        lo, hi = int(lo_t, 0), int(hi_t or lo_t, 0)
+        step = int(parts[4], 0) if len(parts) == 5 else 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"OFFSET:WIDTH:inc|dec|random:MIN-MAX[:STEP], got {text!r}") from None
+    if width not in (1, 2, 4) or off < 0:
+        raise argparse.ArgumentTypeError(f"a field is 1, 2 or 4 bytes at an offset of 0 or more, got {text!r}")
+    if not 0 <= lo <= hi < 1 << (8 * width) or step < 1:
+        raise argparse.ArgumentTypeError(f"MIN <= MAX within {8 * width} bits, STEP 1 or more, got {text!r}")
+    return off, width, mode, lo, hi - lo + 1, step
+
+
 def vni(text: str) -> int:
     """A VXLAN or GENEVE network identifier, 0..2^24-1."""
     return _field(text, 24)

@@ -127,6 +127,54 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	return gen_prepare(g);
 }
 
+/* raw(fields, fix, l3, l4, proto, v6): from now on the template is sent as it is but for the
+ * fields ((offset, width, mode, lo, span, step) each), its checksums fixed when fix (l3, l4: where
+ * the IP and L4 headers start, 0: none; proto: the L4 protocol; v6: IPv6). */
+static PyObject *Gen_raw(GenObject *self, PyObject *args)
+{
+	PyObject *fields, *seq;
+	int fix, v6;
+	unsigned int l3, l4, proto;
+	struct gen *g = &self->g;
+	Py_ssize_t n;
+
+	if (!PyArg_ParseTuple(args, "OpIIIp", &fields, &fix, &l3, &l4, &proto, &v6))
+		return NULL;
+	if (!(seq = PySequence_Fast(fields, "fields must be a sequence")))
+		return NULL;
+	n = PySequence_Fast_GET_SIZE(seq);
+	if (n > GEN_RAW_FIELDS) {
+		Py_DECREF(seq);
+		return PyErr_Format(PyExc_ValueError, "at most %d fields", GEN_RAW_FIELDS);
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		struct gen_raw_field *f = &g->rf[i];
+
+		if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "IIIIII", &f->off, &f->width, &f->mode, &f->lo,
+				      &f->span, &f->step) || (f->width != 1 && f->width != 2 && f->width != 4) ||
+		    f->off + f->width > g->sizes[0] || f->mode > R_RANDOM || !f->span) {
+			Py_DECREF(seq);
+			if (!PyErr_Occurred())
+				PyErr_SetString(PyExc_ValueError, "a field: width 1, 2 or 4 inside the frame, span >= 1");
+			return NULL;
+		}
+	}
+	Py_DECREF(seq);
+	if ((l3 && l3 + (v6 ? 40 : 20) > g->sizes[0]) || (l4 && l4 + 8 > g->sizes[0])) {
+		PyErr_SetString(PyExc_ValueError, "headers outside the frame");
+		return NULL;
+	}
+	g->nraw = (uint32_t)n;
+	g->raw_fix = fix;
+	g->raw_l3 = l3;
+	g->raw_l4 = l4;
+	g->raw_proto = proto;
+	g->raw_v6 = v6;
+	g->raw = 1;
+	g->stamp = 0;
+	Py_RETURN_NONE;
+}
+
 /* build(buffer, stride, lengths): build len(lengths) frames at buffer + i*stride (tests, tx_burst). */
 static PyObject *Gen_build(GenObject *self, PyObject *args)
 {
@@ -209,6 +257,8 @@ static PyObject *Gen_departures(GenObject *self, PyObject *unused)
 }
 
 static PyMethodDef Gen_methods[] = {
+	{ "raw", (PyCFunction)Gen_raw, METH_VARARGS,
+	  "raw(fields, fix, l3, l4, proto, v6): send the template as it is but for these fields, checksums fixed" },
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
 	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
 	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,

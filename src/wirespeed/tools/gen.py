@@ -7,6 +7,8 @@ Python runs once per 50 ms slice.
 
 from __future__ import annotations
 
+import struct
+
 import ipaddress
 import time
 from dataclasses import dataclass, field
@@ -66,6 +68,9 @@ class GenConfig(ports.WithOptions):
     tunnel: object = None  # a base.packet.Tunnel around each frame (--vxlan, --geneve, --gre)
     proto: str = "udp"  # --proto: udp, tcp or icmp
     streams: tuple = ()  # --streams: one GenConfig per stream, worker i sends stream i
+    raw: bytes | None = None  # --template, --scapy: this frame (no FCS), sent as it is but for raw_fields
+    raw_fields: tuple = ()  # --field: (offset, width, mode, lo, span, step)
+    raw_fix: bool = False  # --fix-checksums
     tcp_flags: int = 0x10
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     #                                      (0, search: each trial sets it, gen.trial_burst)
@@ -122,6 +127,16 @@ OPTIONS = Options(
            group="template"),
     Option("mpls", ("--mpls",), None, "MPLS label stack between Ethernet (and its tags) and IP, outermost first "
            "(the last bottom of stack, TTL 64)", parse=V.mpls_labels, metavar="LABEL[,LABEL]", group="template"),
+    Option("template", ("--template",), None, "send this frame (hex bytes, or FILE.pcap[:N]: its Nth frame) instead "
+           "of building one; --field varies its bytes", parse=V.template_frame, metavar="HEX|FILE[:N]", group="raw"),
+    Option("scapy", ("--scapy",), None, "the frame from a Scapy expression, e.g. "
+           "'Ether()/Dot1Q(vlan=7)/IP(dst=\"198.18.1.2\")/UDP(dport=53)/DNS()' (wirespeed[scapy])",
+           parse=V.scapy_frame, metavar="EXPR", group="raw"),
+    Option("field", ("--field",), None, "with --template or --scapy: vary WIDTH (1, 2, 4) bytes at OFFSET per frame, "
+           "inc, dec or random over MIN-MAX (repeatable, up to 8)", parse=V.field_spec,
+           metavar="OFF:WIDTH:MODE:MIN-MAX[:STEP]", many=True, group="raw"),
+    Option("fix_checksums", ("--fix-checksums",), False, "with --field: recompute the IPv4 header and the UDP, TCP "
+           "or ICMP checksum of every frame", group="raw"),
     Option("streams", ("--streams",), None, "several streams at once from a TOML file of [[stream]] tables, each "
            "with gen's template, tunnel, rate and count options (rate absolute, or share = its part of -r); one "
            "worker per stream, its number in the stamp's top 4 bits: the sink counts each apart",
@@ -265,6 +280,8 @@ def _fields(cfg: GenConfig) -> list[tuple[int, int, int]]:
 
 def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=None) -> core.Gen:
     """Worker i's frame builder and schedule; stats: where its departure statistics live."""
+    if cfg.raw is not None:
+        return _raw_gen(cfg, worker, ns_per_pkt, stats)
     t = build_template(
         cfg.src_mac, cfg.dst_mac, cfg.src_ip, cfg.dst_ip, cfg.sports.lo, cfg.dports.lo, max(cfg.frame.sizes),
         cfg.stamp, cfg.ttl, cfg.tos, cfg.df, cfg.ip_id, cfg.payload, cfg.vlans, cfg.pcp, cfg.mpls, cfg.tunnel,
@@ -276,6 +293,28 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
         outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto,
     )
     g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))  # 0: a trial sets its own
+    return g
+
+
+def _raw_gen(cfg: GenConfig, worker: int, ns_per_pkt: float, stats) -> core.Gen:
+    """A builder that sends cfg.raw as it is but for its --field bytes (the checksums fixed when
+    asked, at the IP and L4 headers the frame's own bytes say)."""
+    from wirespeed.base.packet import l3_offset
+
+    frame = cfg.raw
+    g = core.Gen(frame, 14, 34, False, [len(frame)], [(0, 1, 0)] * 4, flows=cfg.flows, seed=cfg.seed + worker,
+                 seq_base=worker, stamp=False, stats=stats)
+    l3, l4, proto, v6 = 0, 0, 0, False
+    try:
+        l3, v6 = l3_offset(frame)
+        if frame[l3] >> 4 != (6 if v6 else 4):
+            raise IndexError
+        proto = frame[l3 + 6] if v6 else frame[l3 + 9]
+        l4 = l3 + (40 if v6 else (frame[l3] & 15) * 4) if proto in (1, 6, 17, 58) else 0
+    except (IndexError, struct.error):
+        l3 = 0  # not IP: nothing to fix
+    g.raw(list(cfg.raw_fields), cfg.raw_fix, l3, l4, proto, v6)
+    g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))
     return g
 
 

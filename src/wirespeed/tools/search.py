@@ -38,6 +38,7 @@ SHORTFALL = 0.005  # a generator this far below its intended count makes the tri
 CEILING_MARGIN = 0.1  # a max load lowered to the tester's demonstrated rate keeps this far below it
 RESTARTS = 8  # searches restarted with a lower max load before the tester is said to be unusable here
 SETTLE_S = 0.02  # the receiver's count still this long: the path is drained
+CALIBRATION_SETTLE_S = 0.2  # after the unpaced calibration: its last frames leave the path
 LATENCY_FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of each goal's throughput; 0 is an idle path (one slow trial)
 IDLE_PPS = 1000.0
 RECEIVED_NOT = ("duplicated", "malformed", "seq_too_high", "seq_too_low")  # in pktgen, not received
@@ -709,8 +710,11 @@ def calibrate(m: Measurer, seconds: float = 1.0) -> float:
         sent = int(m.g.snapshot().port()[core.C["packets"]] - g0.port()[core.C["packets"]])
         rate = sent / dt
         if dt >= 0.5 * seconds:
-            return rate
+            break
         count = int(rate * seconds)
+    # frames handed over without waiting (--no-wait) may still be in the path: let them arrive or
+    # be dropped before the first trial reads its counters, so that none is counted in it
+    time.sleep(CALIBRATION_SETTLE_S)
     return rate
 
 
