@@ -169,6 +169,41 @@ class Tool:
 
 # -- pcap: files written and frames checked by dpkt, independently of the code under test --------
 
+SINK_SLOT = 2048
+
+
+def account(frames: list[bytes], verify: bool = True, stats=None) -> dict:
+    """The C sink's counters after it has looked at these frames (one numpy batch, then flushed);
+    stats: the buffer it keeps them in (per-stream blocks included), when the caller reads it."""
+    import time
+
+    from wirespeed import core
+
+    k = core.Sink(verify=verify) if stats is None else core.Sink(verify=verify, stats=stats)
+    data = np.zeros(max(1, len(frames)) * SINK_SLOT, np.uint8)
+    for i, f in enumerate(frames):
+        data[i * SINK_SLOT:i * SINK_SLOT + len(f)] = np.frombuffer(f, np.uint8)
+    k.frames(data, np.arange(len(frames), dtype=np.uint64) * SINK_SLOT, np.array([len(f) for f in frames], np.uint32),
+             time.time_ns())
+    k.flush()
+    return k.stats()
+
+
+def refuse_source(topo, source: str) -> None:
+    """The chain lab's router refuses frames from `source` on its ingress: a strict reverse-path
+    filter there, and the way back to that source through its other side."""
+    from pyroute2 import NetNS
+
+    from wirespeed.base.netns import enter_netns
+
+    fwd_in, fwd_out = topo.endpoints("fwd")
+    with enter_netns(topo.netns("fwd")):
+        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
+            f.write("1")
+    with NetNS(topo.netns("fwd")) as ipr:
+        ipr.route("replace", dst=f"{source}/32", gateway=topo.peer(fwd_out).address)
+
+
 def frames_of(n: int, ipv6: bool = False, size="imix") -> list[bytes]:
     """Pktgen frames from the generator's own builder (IMIX sizes, varied ports)."""
     mix = frame(size) if isinstance(size, int) else parse_frame(size)

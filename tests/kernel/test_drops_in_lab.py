@@ -9,7 +9,7 @@ import sys
 import pytest
 from pyroute2 import NetNS
 
-from helpers import one_line, run_cli
+from helpers import one_line, refuse_source, run_cli
 from wirespeed import lab as labmod
 from wirespeed.base.netns import enter_netns
 
@@ -43,13 +43,9 @@ def test_udp_to_a_closed_port_is_no_socket_in_the_receivers_namespace(pair_lab, 
 def test_a_strict_reverse_path_filter_refuses_exactly_one_source_of_ten(chain_lab, tools):
     topo = chain_lab.topology
     labmod.route(topo)
-    fwd_in, fwd_out = topo.endpoints("fwd")
+    fwd_in = topo.endpoints("fwd")[0]
     refused = "198.18.0.11"
-    with enter_netns(topo.netns("fwd")):
-        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
-            f.write("1")
-    with NetNS(topo.netns("fwd")) as ipr:  # the way back to one source is through the other side
-        ipr.route("replace", dst=f"{refused}/32", gateway=topo.peer(fwd_out).address)
+    refuse_source(topo, refused)
     sink = topo.endpoints("sink")[0]
     d = _drops(tools, "--netns", topo.netns("fwd"), "-d", "5")
     tools("gen", "--lab-name", topo.name, "-c", "100000", "-r", "100kpps", "--max-burst", "1000000",
@@ -76,12 +72,8 @@ def test_search_attributes_a_trials_loss_to_the_kernels_reason(chain_lab):
 
     topo = chain_lab.topology
     labmod.route(topo)
-    fwd_in, fwd_out = topo.endpoints("fwd")
-    with enter_netns(topo.netns("fwd")):
-        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
-            f.write("1")
-    with NetNS(topo.netns("fwd")) as ipr:  # the way back to the tester is through the other side
-        ipr.route("replace", dst=f"{topo.endpoints('gen')[0].address}/32", gateway=topo.peer(fwd_out).address)
+    fwd_in = topo.endpoints("fwd")[0]
+    refuse_source(topo, topo.endpoints("gen")[0].address)  # the tester's one source
     r = run_cli("search", "--lab-name", topo.name, "--dut", "kernel", "--no-latency", "--max-load", "20kpps",
                 "--json", timeout=180)
     assert r.returncode == 1 and "no frame reached the receiver" in r.stderr, r.stderr
@@ -138,7 +130,7 @@ def test_a_destination_without_a_route_is_dropped_at_the_router_for_it(chain_lab
     assert sum(r["count"] for r in rows) == 10_000, s["drops"]
 
 
-def _aborted() -> "Program":
+def _aborted():
     from wirespeed.bpf.asm import R0, Program
 
     p = Program("ws_abort")
@@ -147,7 +139,7 @@ def _aborted() -> "Program":
     return p
 
 
-def _redirect_nowhere() -> "Program":
+def _redirect_nowhere():
     from wirespeed.bpf.asm import R1, R2, Program
 
     p = Program("ws_nowhere")

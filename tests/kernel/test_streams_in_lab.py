@@ -4,11 +4,8 @@ number in the stamp; the sink counts each apart, with its own loss."""
 from __future__ import annotations
 
 import pytest
-from pyroute2 import NetNS
-
-from helpers import one_line, run_cli
+from helpers import one_line, refuse_source, run_cli
 from wirespeed import lab as labmod
-from wirespeed.base.netns import enter_netns
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +16,10 @@ def test_two_streams_at_three_to_one_with_their_own_loss(chain_lab, tools, tmp_p
     exactly a tenth."""
     topo = chain_lab.topology
     labmod.route(topo)
-    fwd_in, fwd_out = topo.endpoints("fwd")
     # ten sources 198.18.0.3-12 (.1 is gen's own, .2 the router's: a local source); a middle one is
     # refused, so that no lost frame is a stream's first or last (those no sink can see missing)
     refused = "198.18.0.7"
-    with enter_netns(topo.netns("fwd")):
-        with open(f"/proc/sys/net/ipv4/conf/{fwd_in.ifname}/rp_filter", "w") as f:
-            f.write("1")
-    with NetNS(topo.netns("fwd")) as ipr:
-        ipr.route("replace", dst=f"{refused}/32", gateway=topo.peer(fwd_out).address)
+    refuse_source(topo, refused)
     sink_ip = topo.endpoints("sink")[0].address
     spec = tmp_path / "streams.toml"
     spec.write_text(f'''

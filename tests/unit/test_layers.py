@@ -5,13 +5,11 @@ them; bad stacks refused in one line."""
 from __future__ import annotations
 
 import struct
-import time
 
 import dpkt
-import numpy as np
 import pytest
 
-from helpers import build, cfg_for, one_line, run_cli
+from helpers import account, build, cfg_for, one_line, run_cli
 from wirespeed import core
 from wirespeed.base import packet
 from wirespeed.base.units import frame
@@ -64,15 +62,7 @@ def test_the_frames_carry_the_layers_asked_with_valid_checksums(vlans, mpls, ipv
 def test_the_sink_finds_the_stamp_under_tags_and_labels():
     for vlans, mpls in (((7, 100), ()), ((), (16, 17)), ((3,), (5,))):
         frames, _ = build(cfg_for(size=frame(96), vlans=vlans, mpls=mpls), 1000)
-        slot = 256
-        data = np.zeros(len(frames) * slot, np.uint8)
-        for i, f in enumerate(frames):
-            data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
-        k = core.Sink()
-        k.frames(data, np.arange(len(frames), dtype=np.uint64) * slot, np.array([len(f) for f in frames], np.uint32),
-                 time.time_ns())
-        k.flush()
-        s = k.stats()
+        s = account(frames)
         assert (s["pktgen"], s["other"], s["lost"], s["udp_csum_errors"], s["ip_csum_errors"]) == (1000, 0, 0, 0, 0), s
 
 
@@ -126,15 +116,7 @@ def test_a_tunnel_wraps_the_frame_with_valid_outer_and_inner_headers(kind, vni, 
 def test_the_sink_counts_frames_inside_each_tunnel():
     for kind, vni in (("vxlan", 77), ("geneve", 5), ("gre", 9), ("gre", -1)):
         frames, _ = build(cfg_for(size=frame(160), tunnel=_tunnel(kind, vni)), 500)
-        slot = 256
-        data = np.zeros(len(frames) * slot, np.uint8)
-        for i, f in enumerate(frames):
-            data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
-        k = core.Sink()
-        k.frames(data, np.arange(len(frames), dtype=np.uint64) * slot, np.array([len(f) for f in frames], np.uint32),
-                 time.time_ns())
-        k.flush()
-        s = k.stats()
+        s = account(frames)
         assert (s["pktgen"], s["other"], s["lost"], s["udp_csum_errors"]) == (500, 0, 0, 0), (kind, s)
 
 
@@ -189,15 +171,7 @@ def test_the_sink_counts_tcp_and_icmp_streams(proto):
     bad = bytearray(frames[7])
     bad[-1] ^= 0xFF  # a payload byte: the L4 checksum no longer holds
     frames[7] = bytes(bad)
-    slot = 256
-    data = np.zeros(len(frames) * slot, np.uint8)
-    for i, f in enumerate(frames):
-        data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
-    k = core.Sink()
-    k.frames(data, np.arange(len(frames), dtype=np.uint64) * slot, np.array([len(f) for f in frames], np.uint32),
-             time.time_ns())
-    k.flush()
-    s = k.stats()
+    s = account(frames)
     assert (s["pktgen"], s["udp_csum_errors"], s["lost"], s["other"]) == (499, 1, 1, 0), s
 
 

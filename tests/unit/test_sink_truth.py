@@ -13,22 +13,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from helpers import KINDS, build, cfg_for, faulty, faulty_stream, flipped, with_seq
+from helpers import KINDS, account, build, cfg_for, faulty, faulty_stream, flipped, with_seq
 from wirespeed import core
-
-SLOT = 2048
-
-
-def account(frames: list[bytes], verify: bool = True) -> dict:
-    k = core.Sink(verify=verify)
-    data = np.zeros(max(1, len(frames)) * SLOT, np.uint8)
-    for i, f in enumerate(frames):
-        data[i * SLOT:i * SLOT + len(f)] = np.frombuffer(f, np.uint8)
-    k.frames(data, np.arange(len(frames), dtype=np.uint64) * SLOT, np.array([len(f) for f in frames], np.uint32),
-             time.time_ns())
-    k.flush()
-    return k.stats()
-
 
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.integers(1, 98).map(lambda x: 4 * x), st.sampled_from(KINDS), max_size=40),
@@ -133,15 +119,8 @@ def test_each_stream_has_its_own_counts_loss_and_latency():
     b = [f for i, f in enumerate(b) if i != 500]  # stream 1 loses 1
     mixed = [f for j in range(1000) for f in (a[3 * j: 3 * j + 3] + b[j: j + 1])]
     stats = np.zeros(core.SINK_STATS_WORDS, np.uint64)
-    k = core.Sink(stats=stats)
-    slot = 256
-    data = np.zeros(len(mixed) * slot, np.uint8)
-    for i, f in enumerate(mixed):
-        data[i * slot:i * slot + len(f)] = np.frombuffer(f, np.uint8)
-    k.frames(data, np.arange(len(mixed), dtype=np.uint64) * slot, np.array([len(f) for f in mixed], np.uint32),
-             time.time_ns())
-    k.flush()
+    total = account(mixed, stats=stats)
     per = {p["stream"]: p for p in sinkmod.per_stream(stats[None, :], 1.0)}
     assert (per[0]["packets"], per[0]["lost"], per[1]["packets"], per[1]["lost"]) == (2997, 3, 999, 1), per
     assert per[0]["reordered"] == per[1]["reordered"] == 0 and per[0]["lat_avg_ns"] is not None
-    assert k.stats()["lost"] == 4 and k.stats()["pktgen"] == 3996
+    assert total["lost"] == 4 and total["pktgen"] == 3996

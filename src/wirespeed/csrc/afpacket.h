@@ -122,30 +122,32 @@ static int afp_tx_open(struct afp_tx *t, int ifindex, uint32_t frame_size, uint3
 static int afp_tx_drop_refused(struct afp_tx *t, uint64_t *c);
 static inline void afp_tx_sync_khead(struct afp_tx *t);
 
-/* Without waiting sends, frames can still wait in the ring when the run ends (the send buffer
- * was full at the last kick): offer them until the kernel has taken every one, for at most
- * 100 ms. Refusals are dropped as in a run (the interface counts them as tx_dropped). */
-static void afp_tx_flush(struct afp_tx *t)
+/* Without waiting sends, frames can still wait in the ring when a run or a trial ends (the send
+ * buffer was full at the last kick): offer them until the kernel has taken every one, for at
+ * most 100 ms; how many it had not. Refusals are dropped as in a run (counted in c when given;
+ * the interface counts them as tx_dropped). */
+static uint32_t afp_tx_flush(struct afp_tx *t, uint64_t *c)
 {
-	uint64_t c[C_COUNT] = { 0 };
+	uint64_t none[C_COUNT] = { 0 };
 	int i;
 
 	if (!t->map || !(t->kick_flags & MSG_DONTWAIT))
-		return;
+		return 0;
 	for (i = 0; i < 1000; i++) {
 		afp_tx_sync_khead(t);
 		if (t->khead == t->head)
-			return;
+			return 0;
 		if (send(t->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno == ENOBUFS)
-			afp_tx_drop_refused(t, c);
+			afp_tx_drop_refused(t, c ? c : none);
 		else
 			usleep(100);
 	}
+	return (t->head - t->khead + t->frame_nr) % t->frame_nr;
 }
 
 static void afp_tx_close(struct afp_tx *t)
 {
-	afp_tx_flush(t);
+	afp_tx_flush(t, NULL);
 	if (t->map)
 		munmap(t->map, t->map_len);
 	if (t->fd >= 0)

@@ -47,6 +47,24 @@ static int PacketTx_init(PacketTxObject *self, PyObject *args, PyObject *kw)
 	return 0;
 }
 
+/* flush(counters) -> frames still in the ring: what is queued is offered until the kernel took it
+ * (without waiting sends; with them every send took its frames already). */
+static PyObject *PacketTx_flush(PacketTxObject *self, PyObject *arg)
+{
+	Py_buffer cv;
+	uint64_t *c;
+	uint32_t left;
+
+	CHECK_OPEN(self->t.map);
+	if (!(c = counters_get(arg, &cv)))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	left = afp_tx_flush(&self->t, c);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&cv);
+	return PyLong_FromUnsignedLong(left);
+}
+
 static PyObject *PacketTx_gen_run(PacketTxObject *self, PyObject *args)
 {
 	CHECK_OPEN(self->t.map);
@@ -114,6 +132,7 @@ static void PacketTx_dealloc(PacketTxObject *self)
 
 static PyMethodDef PacketTx_methods[] = {
 	{ "gen_run", (PyCFunction)PacketTx_gen_run, METH_VARARGS, RUN_DOC_GEN },
+	{ "flush", (PyCFunction)PacketTx_flush, METH_O, "flush(counters) -> frames the kernel had not taken in 100 ms" },
 	{ "tx_burst", (PyCFunction)PacketTx_tx_burst, METH_VARARGS,
 	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort, one send() kick)" },
 	{ "tx_ptrs", (PyCFunction)PacketTx_tx_ptrs, METH_VARARGS,

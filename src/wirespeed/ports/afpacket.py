@@ -57,6 +57,11 @@ class AfPacketPort(UserPort):
                 raise port_error(e, "AF_PACKET " + (e.strerror or ""), where) from None
         self.data = np.frombuffer(self._rx, np.uint8) if self._rx is not None else None
 
+    def drain(self, timeout_ms: int = 1000) -> int:
+        """Frames still in the TX ring offered until the kernel took them (--no-wait leaves some
+        when the send buffer was full): a trial's or a run's count is then what left."""
+        return self._tx.flush(self.counters) if self._tx is not None else 0
+
     def close(self) -> None:
         self.data = None
         for ring in (self._tx, self._rx):

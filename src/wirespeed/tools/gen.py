@@ -455,6 +455,7 @@ class TrialGenStep(GenStep):
         if self.left > 0:
             super().__call__(until_ns)
             if self.left <= 0:
+                self.port.drain()  # every frame of the trial handed over before it counts as sent
                 self.stats[-1] = self.seq
         else:
             time.sleep(TRIAL_IDLE_S)
