@@ -35,8 +35,8 @@ from wirespeed.base import values as V
 from wirespeed.ports import Batch
 from wirespeed.runner.session import Result
 from wirespeed.tools.fwd import OPTIONS as FWD_OPTIONS, FwdConfig, FwdResult, FwdSession
-from wirespeed.tools.gen import (MAX_FRAME, OPTIONS as GEN_OPTIONS, GenConfig, GenResult, GenSession, Range, check_frame,
-                                  check_pace)
+from wirespeed.tools.gen import (MAX_FRAME, OPTIONS as GEN_OPTIONS, GenConfig, GenResult, GenSession, Range,
+                                  check_frame, check_pace)
 from wirespeed.tools.sink import OPTIONS as SINK_OPTIONS, SinkConfig, SinkResult, SinkSession
 
 __all__ = ["Gen", "Sink", "Fwd", "Lab", "Batch", "GenResult", "SinkResult", "FwdResult", "Result", "Where",
@@ -150,7 +150,8 @@ def _tunnel(o: dict, src_mac: bytes, dst_mac: bytes, src_ip, dst_ip):
 
     for kind in ("vxlan", "geneve", "gre"):
         if o[kind] is not None:
-            return Tunnel(kind, -1 if o[kind] == "nokey" else o[kind], o["outer_src_mac"] or src_mac, o["outer_dst_mac"] or dst_mac,
+            key = -1 if o[kind] == "nokey" else o[kind]
+            return Tunnel(kind, key, o["outer_src_mac"] or src_mac, o["outer_dst_mac"] or dst_mac,
                           o["outer_src_ip"] or src_ip, o["outer_dst_ip"] or dst_ip)
     return None
 

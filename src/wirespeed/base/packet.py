@@ -143,7 +143,8 @@ class Tunnel:
         offsets of the outer IPv4 and UDP headers in them (UDP 0 for GRE)."""
         eth = self.dst_mac + self.src_mac + struct.pack("!H", ETH_P_IP)
         proto = IPPROTO_GRE if self.kind == "gre" else 17
-        ip = struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, self.ttl, proto, 0) + self.src_ip.packed + self.dst_ip.packed
+        ip = struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, self.ttl, proto, 0)
+        ip += self.src_ip.packed + self.dst_ip.packed
         if self.kind == "gre":
             if self.vni < 0:
                 return eth + ip + struct.pack("!HH", 0, ETH_P_TEB), ETH_HLEN, 0

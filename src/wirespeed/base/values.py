@@ -133,8 +133,8 @@ def _id_list(text: str, what: str, bits: int, most: int, low: int = 0) -> tuple[
         raise argparse.ArgumentTypeError(f"at most {most} {what}s, got {len(ids)}")
     for v in ids:
         if not low <= v < 1 << bits:
-            raise argparse.ArgumentTypeError(f"{'an' if what[0] in 'AEIMU' else 'a'} {what} is {low}..{(1 << bits) - 1}, "
-                                             f"got {v}")
+            article = "an" if what[0] in "AEIMU" else "a"
+            raise argparse.ArgumentTypeError(f"{article} {what} is {low}..{(1 << bits) - 1}, got {v}")
     return ids
 
 
