@@ -104,8 +104,7 @@ def check_gen(**given) -> dict:
     o = GEN_OPTIONS.resolve(own)
     ports.backend_options(o["backend"], "gen", backend_given)
     check_pace(o["backend"], o["pace"], o["rate"])
-    if o["pcp"] and not o["vlan"]:
-        raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
+    _check_layers(o, o["backend"], [])
     if (o["field"] or o["fix_checksums"]) and o["template"] is None and o["scapy"] is None:
         raise UsageError(f"{_name('field' if o['field'] else 'fix_checksums')} works on a frame given whole: "
                          f"--template or --scapy")
@@ -131,9 +130,7 @@ def check_gen(**given) -> dict:
         raise UsageError(f"{outer[0]} is a tunnel's outer header: give --vxlan, --geneve or --gre too")
     layered = [_name(k) for k in ("vlan", "mpls") if o[k]] + tunnels + ([f"--proto {o['proto']}"] if o["proto"] != "udp"
                                                                          else [])
-    if layered and ports.backend(o["backend"]).payload_only:
-        raise UsageError(f"{' and '.join(layered)}: --backend {o['backend']} sends UDP payloads and the kernel "
-                         f"writes every header; use afpacket, xdp or kernel")
+    _check_layers(o, o["backend"], layered)
     check_frame(o["size"], o["ipv6"], o["stamp"] and not payload, payload, o["vlan"] or (), o["mpls"] or (),
                 _tunnel(o, bytes(6), bytes(6), ipaddress.IPv4Address(0), ipaddress.IPv4Address(0)), o["proto"])
     if o["tcp_flags"] != GEN_OPTIONS["tcp_flags"].default_value and o["proto"] != "tcp":
@@ -142,6 +139,15 @@ def check_gen(**given) -> dict:
         raise UsageError(f"--proto {o['proto']}: --backend {o['backend']}'s program rewrites a UDP frame; "
                          f"use afpacket or xdp")
     return o
+
+
+def _check_layers(o: dict, backend: str, layered: list[str]) -> None:
+    """--pcp needs a tag; a backend that sends UDP payloads takes no layer (gen and search)."""
+    if o["pcp"] and not o["vlan"]:
+        raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
+    if layered and ports.backend(backend).payload_only:
+        raise UsageError(f"{' and '.join(layered)}: --backend {backend} sends UDP payloads and the kernel "
+                         f"writes every header; use afpacket, xdp or kernel")
 
 
 def _tunnel(o: dict, src_mac: bytes, dst_mac: bytes, src_ip, dst_ip):
@@ -545,10 +551,7 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
     link_bps, min_rate, max_rate = o["link"], o["min_load"], o["max_load"]
     backend = o["backend"]
     vlans, mpls = o["vlan"] or (), o["mpls"] or ()
-    if (vlans or mpls) and ports.backend(backend).payload_only:
-        raise UsageError(f"--vlan and --mpls: --backend {backend} sends UDP payloads; use afpacket or xdp")
-    if o["pcp"] and not vlans:
-        raise UsageError(f"{_name('pcp')} is the priority of a VLAN tag: give {_name('vlan')} too")
+    _check_layers(o, backend, [_name(k) for k in ("vlan", "mpls") if o[k]])
     for f in frames:
         check_frame(f, False, True, vlans=vlans, mpls=mpls)
     topo, created, placement = None, False, None
