@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What layers and tunnels cost the C core's frame builder: ns/frame of Gen.build (batches of 64,
 the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536
-flows, interleaved repetitions, medians. Prints one JSON object. No root, no traffic.
+flows, and for two plain streams interleaved by their schedules in one builder (gen --streams),
+interleaved repetitions, medians. Prints one JSON object. No root, no traffic.
 
     python3 bench/layers.py [--reps 5] [--size 128] [--quick]
 """
@@ -25,14 +26,18 @@ STRIDE, BATCH, CALLS = 2048, 64, 4000
 SRC, DST = ipaddress.IPv4Address("198.18.0.1"), ipaddress.IPv4Address("198.18.1.2")
 VXLAN = Tunnel("vxlan", 77, bytes.fromhex("025753000001"), bytes.fromhex("025753000002"), SRC, DST)
 STACKS = {"plain": {}, "vlan": {"vlans": (7,)}, "qinq": {"vlans": (7, 100)}, "mpls2": {"mpls": (16, 17)},
-          "vxlan": {"tunnel": VXLAN}, "vxlan+vlan": {"tunnel": VXLAN, "vlans": (7,)}}
+          "vxlan": {"tunnel": VXLAN}, "vxlan+vlan": {"tunnel": VXLAN, "vlans": (7,)},
+          "2 streams": {"streams": 2}}
 
 
-def ns_per_frame(size: int, flows: int, **stack) -> float:
+def ns_per_frame(size: int, flows: int, streams: int = 1, **stack) -> float:
     cfg = GenConfig(where=Where("veth0"), src_mac=bytes.fromhex("025753000001"), dst_mac=bytes.fromhex("025753000002"),
                     src_ip=SRC, dst_ip=DST, src_ips=Range(int(SRC)), dst_ips=Range(int(DST)),
                     sports=Range(1, min(flows, 65535)), flows=flows, frame=frame(size), **stack)
     g = make_gen(cfg)
+    if streams > 1:  # each its own builder (rates 2:1), merged per slot in C
+        subs = [make_gen(cfg, i) for i in range(streams)]
+        g.interleave(subs, [1000.0 * (i + 1) for i in range(streams)], [None] * streams, 32)
     buf, lens = np.zeros(BATCH * STRIDE, np.uint8), np.zeros(BATCH, np.uint32)
     for _ in range(200):
         g.build(buf, STRIDE, lens)

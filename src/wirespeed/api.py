@@ -271,7 +271,8 @@ def Stream(**options) -> dict:
 
 def _streams_config(where: Where, topo, given: dict) -> GenConfig:
     """--streams: the run's config (its own options the base of every stream) with one config per
-    stream, each from the run's options overlaid with the stream's; worker i sends stream i."""
+    stream, each from the run's options overlaid with the stream's; one worker interleaves them
+    (-w 1), or worker i sends stream i (-w N for N streams)."""
     from wirespeed.tools.gen import MAX_STREAMS, STREAM_GROUPS
 
     o = check_gen(**{**given, "streams": None})
@@ -285,7 +286,8 @@ def _streams_config(where: Where, topo, given: dict) -> GenConfig:
         raise UsageError(f"--streams: 1 to {MAX_STREAMS} streams (the stamp names a stream in 4 bits), got "
                          f"{len(streams)}")
     if o["workers"] not in (1, len(streams)):
-        raise UsageError(f"--streams runs one worker per stream ({len(streams)}): leave -w out")
+        raise UsageError(f"--streams interleaves its {len(streams)} streams in one worker, or runs one worker per "
+                         f"stream (-w {len(streams)}): got -w {o['workers']}")
     base = {k: v for k, v in given.items() if k not in ("streams", "count", "workers")}  # -c, -w: the run's
     run_pps = None
     if o["rate"] is not None:
@@ -310,9 +312,12 @@ def _streams_config(where: Where, topo, given: dict) -> GenConfig:
         subs.append(gen_config_at(where, topo, **{**base, **mine, "workers": 1}))
     if shares > 1 + 1e-9:
         raise UsageError(f"--streams: the shares add up to {100 * shares:g} % of -r (at most 100 %)")
+    if o["workers"] == 1 and len(subs) > 1 and len({c.rate is None for c in subs}) > 1:
+        raise UsageError("--streams: one worker interleaves the streams by their rates: give every stream a rate "
+                         "(or share), or none")
     counts = [c.count for c in subs]
     total = sum(counts) if all(c is not None for c in counts) else None
-    return dataclasses.replace(subs[0], streams=tuple(subs), workers=len(subs), rate=o["rate"], count=total)
+    return dataclasses.replace(subs[0], streams=tuple(subs), workers=o["workers"], rate=o["rate"], count=total)
 
 
 def _replay_config(where: Where, topo, o: dict, **common) -> GenConfig:

@@ -1,5 +1,6 @@
-"""Several streams in one run (gen --streams): each its own worker, rate, count and template, its
-number in the stamp; the sink counts each apart, with its own loss."""
+"""Several streams in one run (gen --streams): each its own rate, count and template, its number in
+the stamp, interleaved in one worker (or one worker each, -w N); the sink counts each apart,
+with its own loss."""
 
 from __future__ import annotations
 
@@ -41,10 +42,12 @@ size = "256"
     s = sink.finish()
     assert [p["sent"] for p in g["per_stream"]] == [30000, 10000], g["per_stream"]
     assert [round(p["intended_pps"]) for p in g["per_stream"]] == [30000, 10000]
+    assert g["interleaved"] and g["workers"] == 1 and g["departures"]["intended"] == 40000
     per = {p["stream"]: p for p in s["per_stream"]}
     assert (per[0]["packets"], per[0]["lost"]) == (30000, 0), per
     assert (per[1]["packets"], per[1]["lost"]) == (9000, 1000), per  # the refused source: every tenth frame
     assert s["lost"] == 1000 and s["pktgen"] == 39000
+    assert all(0 < per[k]["p50_ns"] <= per[k]["p99_ns"] for k in (0, 1)), per  # each stream's own histogram
 
 
 @pytest.mark.parametrize("body, needle", [
@@ -63,14 +66,17 @@ def test_a_bad_streams_file_is_one_line(tmp_path, body, needle):
     assert needle in one_line(r, 2)
 
 
-def test_the_api_takes_streams(pair_lab):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_api_takes_streams(pair_lab, workers):
+    """Interleaved in one worker, or one worker per stream: the same counts."""
     import wirespeed
 
     sink = wirespeed.Sink(lab=pair_lab, count=4000, duration=20)
     with sink:
-        res = wirespeed.Gen(lab=pair_lab, max_burst=1_000_000, streams=[
+        res = wirespeed.Gen(lab=pair_lab, max_burst=1_000_000, workers=workers, streams=[
             wirespeed.Stream(rate="20kpps", count=3000), wirespeed.Stream(rate="10kpps", count=1000, size="512")]).run()
         s = sink.wait(20)
     assert [p["sent"] for p in res.to_dict()["per_stream"]] == [3000, 1000]
+    assert res.to_dict()["interleaved"] == (workers == 1)
     got = {p["stream"]: p["packets"] for p in s.to_dict()["per_stream"]}
     assert got == {0: 3000, 1: 1000}

@@ -52,6 +52,10 @@ def test_exporter_serves_counters_gauges_and_a_histogram_that_counts_right():
         assert b["1e-06"] == 0 and b["2e-06"] == 10 and b["5e-06"] == 15 and b["0.0001"] == 15
         assert b["0.0002"] == 17 and b["+Inf"] == 17
         assert len(b) == len(LATENCY_BOUNDS_S) + 1
+        ex.update({("stream_lost_total", ("stream", "0")): 3, ("stream_lost_total", ("stream", "1")): 1}, {})
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        m = {f.name: f for f in text_string_to_metric_families(text)}
+        assert {s.labels["stream"]: s.value for s in m["wirespeed_stream_lost"].samples} == {"0": 3, "1": 1}
     finally:
         ex.close()
     with pytest.raises(OSError):

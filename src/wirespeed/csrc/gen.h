@@ -64,7 +64,82 @@ struct gen {
 	 * asked (raw_l3: the IP header, raw_l4: the L4 header, raw_proto its protocol; 0: none) */
 	uint32_t raw, nraw, raw_fix, raw_l3, raw_l4, raw_proto, raw_v6;
 	struct gen_raw_field rf[GEN_RAW_FIELDS];
+	struct gen_mux *mux; /* several streams interleaved in this worker (gen --streams), or NULL */
 };
+
+/* Streams interleaved in one worker: this gen's schedule (its pace) runs at the sum of the
+ * streams' rates, and each of its slots goes to the stream whose own schedule has the earliest
+ * frame due (a merge of the streams' schedules, ties to the lower number; each stream's frames
+ * keep its own spacing within one slot of the sum). A stream whose count is done leaves the
+ * merge and the sum's rate drops by its rate from that slot on. Skipped slots (a stall) are
+ * attributed the same way: each stream skips its share. Per stream, its own departure words
+ * (D_SLOTS, D_SKIPPED in its gen's pace memory) count what it was given. */
+#define GEN_STREAMS 16
+
+struct gen_mux {
+	uint32_t n;
+	struct gen *s[GEN_STREAMS];
+	uint64_t at[GEN_STREAMS];     /* the stream's next frame on its own schedule, 1/256 ns from the start */
+	uint64_t step[GEN_STREAMS];   /* its interval in 1/256 ns (unpaced: 1, the streams in turn) */
+	double interval[GEN_STREAMS]; /* its own interval, ns (all 0: unpaced) */
+	uint64_t left[GEN_STREAMS];   /* frames its count still allows (UINT64_MAX: no count) */
+	uint32_t active;              /* bit i: stream i still sends */
+};
+
+/* The stream the next slot goes to, or -1 when every count is done (branch-free: a finished
+ * stream's time is the largest there is). */
+static inline int gen_mux_pick(const struct gen_mux *m)
+{
+	uint64_t best_at = UINT64_MAX;
+	int best = -1;
+
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint64_t at = (m->active >> i & 1) ? m->at[i] : UINT64_MAX;
+		int better = at < best_at;
+
+		best = better ? (int)i : best;
+		best_at = better ? at : best_at;
+	}
+	return best;
+}
+
+/* The sum's interval over the streams still active (0: unpaced or none left). */
+static inline double gen_mux_interval(const struct gen_mux *m)
+{
+	double pps = 0;
+
+	for (uint32_t i = 0; i < m->n; i++)
+		if ((m->active >> i & 1) && m->interval[i] > 0)
+			pps += 1e9 / m->interval[i];
+	return pps > 0 ? 1e9 / pps : 0;
+}
+
+/* Slot given to stream i (sent or skipped): its schedule moves on; a finished count leaves the
+ * merge and the worker's schedule goes on at the rate of the rest from the next slot. */
+static inline void gen_mux_advance(struct gen *g, int i)
+{
+	struct gen_mux *m = g->mux;
+
+	m->at[i] += m->step[i];
+	if (m->left[i] != UINT64_MAX && !--m->left[i]) {
+		m->active &= ~(1u << i);
+		pace_rebase(&g->pace, gen_mux_interval(m));
+	}
+}
+
+/* n slots of the worker's schedule were skipped after a stall: each goes to its stream. */
+static inline void gen_mux_skip(struct gen *g, uint64_t n)
+{
+	while (n--) {
+		int i = gen_mux_pick(g->mux);
+
+		if (i < 0)
+			return;
+		g->mux->s[i]->pace.d[D_SLOTS]++;
+		g->mux->s[i]->pace.d[D_SKIPPED]++;
+		gen_mux_advance(g, i);
+	}
+}
 
 static inline uint64_t gen_rand(struct gen *g)
 {
@@ -207,9 +282,35 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 	return len;
 }
 
+static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst);
+
+/* The next frame of several streams (g->mux): the stream the slot falls to builds it, with the
+ * batch's stamp (gen_stamp gave it to every stream). No frame is left once every count is done (the caller's count ends first). */
+static inline uint32_t gen_build_mux(struct gen *g, uint8_t *dst)
+{
+	int i = gen_mux_pick(g->mux);
+	struct gen *s;
+
+	if (i < 0)
+		i = 0; /* beyond every count: the caller asked for more than the sum */
+	s = g->mux->s[i];
+	s->pace.d[D_SLOTS]++;
+	if (g->mux->active >> i & 1)
+		gen_mux_advance(g, i);
+	g->pkt++;
+	return gen_build_one(s, dst);
+}
+
 /* Build the next frame at dst; returns its length (no FCS). Measured: 23 ns/frame for 64-byte
  * IPv4 frames with the pktgen header, in batches of 64 (Gen.build, the call included). */
 static inline uint32_t gen_build(struct gen *g, uint8_t *dst)
+{
+	if (g->mux)
+		return gen_build_mux(g, dst);
+	return gen_build_one(g, dst);
+}
+
+static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 {
 	uint32_t len = g->sizes[g->pkt % g->nsizes];
 
@@ -294,6 +395,11 @@ static inline void gen_stamp(struct gen *g)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	g->tv_sec = (uint32_t)ts.tv_sec;
 	g->tv_usec = (uint32_t)(ts.tv_nsec / 1000);
+	if (g->mux)
+		for (uint32_t i = 0; i < g->mux->n; i++) {
+			g->mux->s[i]->tv_sec = g->tv_sec;
+			g->mux->s[i]->tv_usec = g->tv_usec;
+		}
 }
 
 #endif

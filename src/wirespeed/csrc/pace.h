@@ -37,7 +37,8 @@ enum { WS_DEPARTURES(WS_ENUM) D_COUNT };
 
 struct pace {
 	double interval;    /* ns between frames; 0: as fast as possible */
-	uint64_t t0;        /* when slot 0 is due (CLOCK_MONOTONIC ns) */
+	uint64_t t0;        /* when slot slot0 is due (CLOCK_MONOTONIC ns) */
+	uint64_t slot0;     /* the slot t0 is for: 0, or where the interval last changed (pace_rebase) */
 	int started, departed;
 	uint64_t prev_ns;   /* the previous loop's clock, for the time behind */
 	uint32_t max_burst; /* catch-up bound, frames */
@@ -54,7 +55,7 @@ static inline void pace_init(struct pace *p, uint64_t *stats, double interval, u
 	p->d = stats;
 	p->interval = interval;
 	p->max_burst = max_burst ? max_burst : 1;
-	p->t0 = p->prev_ns = 0;
+	p->t0 = p->prev_ns = p->slot0 = 0;
 	p->lead_ns = p->call_ns = 0;
 	p->started = p->departed = 0;
 	stats[D_INTERVAL] = (uint64_t)interval;
@@ -62,13 +63,24 @@ static inline void pace_init(struct pace *p, uint64_t *stats, double interval, u
 
 static inline uint64_t pace_due_at(const struct pace *p, uint64_t slot)
 {
-	return p->t0 + (uint64_t)((double)slot * p->interval);
+	return p->t0 + (uint64_t)((double)(slot - p->slot0) * p->interval);
 }
 
 /* Slots whose time is at or before t, counted from the schedule's start. */
 static inline uint64_t pace_slots_by(const struct pace *p, uint64_t t)
 {
-	return t < p->t0 ? 0 : (uint64_t)((double)(t - p->t0) / p->interval) + 1;
+	return t < p->t0 ? p->slot0 : p->slot0 + (uint64_t)((double)(t - p->t0) / p->interval) + 1;
+}
+
+/* From the next slot on, frames are interval ns apart (the slots already due keep their times):
+ * several streams in one worker, one of which has finished. */
+static inline void pace_rebase(struct pace *p, double interval)
+{
+	if (p->started && p->interval > 0)
+		p->t0 = pace_due_at(p, p->d[D_SLOTS]);
+	p->slot0 = p->d[D_SLOTS];
+	p->interval = interval;
+	p->d[D_INTERVAL] = (uint64_t)interval;
 }
 
 /* How many frames may go at `now` (at most want); 0: the next one is not due yet. Kernel-timed

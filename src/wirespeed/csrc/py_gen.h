@@ -12,6 +12,7 @@ typedef struct {
 	struct gen g;
 	Py_buffer mem;     /* the departure statistics' memory when given (stats=) */
 	uint64_t *own;     /* else ours */
+	PyObject *streams; /* interleave(): the streams' Gen objects, kept alive while g.mux points into them */
 } GenObject;
 
 static void Gen_release(GenObject *self)
@@ -20,6 +21,9 @@ static void Gen_release(GenObject *self)
 		PyBuffer_Release(&self->mem);
 	free(self->own);
 	self->own = NULL;
+	free(self->g.mux);
+	self->g.mux = NULL;
+	Py_CLEAR(self->streams);
 }
 
 static void Gen_dealloc(GenObject *self)
@@ -175,6 +179,80 @@ static PyObject *Gen_raw(GenObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+static PyTypeObject GenType;
+
+/* interleave(streams, intervals, counts, max_burst): from now on this gen sends the streams' frames
+ * (each a Gen) interleaved by their schedules: stream i one frame per intervals[i] ns (all 0: in
+ * turn, unpaced), counts[i] frames (None: no end); its own schedule is their sum's. */
+static PyObject *Gen_interleave(GenObject *self, PyObject *args)
+{
+	PyObject *streams, *intervals, *counts, *s = NULL, *iv = NULL, *cn = NULL;
+	unsigned int max_burst;
+	struct gen_mux *m;
+	Py_ssize_t n;
+	int paced = -1;
+
+	if (!PyArg_ParseTuple(args, "OOOI", &streams, &intervals, &counts, &max_burst))
+		return NULL;
+	if (!(s = PySequence_Tuple(streams)) || !(iv = PySequence_Fast(intervals, "intervals: a sequence")) ||
+	    !(cn = PySequence_Fast(counts, "counts: a sequence")))
+		goto fail;
+	n = PyTuple_GET_SIZE(s);
+	if (n < 1 || n > GEN_STREAMS || PySequence_Fast_GET_SIZE(iv) != n || PySequence_Fast_GET_SIZE(cn) != n ||
+	    !max_burst) {
+		PyErr_Format(PyExc_ValueError, "1..%d streams, an interval and a count each, max_burst >= 1", GEN_STREAMS);
+		goto fail;
+	}
+	if (!(m = calloc(1, sizeof(*m)))) {
+		PyErr_NoMemory();
+		goto fail;
+	}
+	m->n = (uint32_t)n;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *o = PyTuple_GET_ITEM(s, i), *c = PySequence_Fast_GET_ITEM(cn, i);
+		double ns = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(iv, i));
+
+		if (!PyObject_TypeCheck(o, &GenType) || (GenObject *)o == self || ((GenObject *)o)->g.mux || ns < 0 ||
+		    (paced >= 0 && paced != (ns > 0))) {
+			free(m);
+			if (!PyErr_Occurred())
+				PyErr_SetString(PyExc_ValueError, "streams: other plain Gen objects, every one paced or none");
+			goto fail;
+		}
+		paced = ns > 0;
+		m->s[i] = &((GenObject *)o)->g;
+		m->interval[i] = ns;
+		m->step[i] = ns > 0 ? (uint64_t)(ns * 256.0) : 1;
+		m->at[i] = 0;
+		m->left[i] = c == Py_None ? UINT64_MAX : PyLong_AsUnsignedLongLong(c);
+		if (PyErr_Occurred() || !m->left[i]) {
+			free(m);
+			if (!PyErr_Occurred())
+				PyErr_SetString(PyExc_ValueError, "a stream's count: >= 1 or None");
+			goto fail;
+		}
+		m->active |= 1u << i;
+		if (m->s[i]->stamp)
+			self->g.stamp = 1;
+		for (uint32_t k = 0; k < m->s[i]->nsizes; k++) /* Gen.build's stride check: the largest */
+			if (m->s[i]->sizes[k] > self->g.sizes[0])
+				self->g.sizes[0] = m->s[i]->sizes[k];
+	}
+	free(self->g.mux);
+	Py_XSETREF(self->streams, s);
+	self->g.mux = m;
+	self->g.nsizes = 1;
+	pace_init(&self->g.pace, self->g.pace.d, gen_mux_interval(m), max_burst);
+	Py_DECREF(iv);
+	Py_DECREF(cn);
+	Py_RETURN_NONE;
+fail:
+	Py_XDECREF(s);
+	Py_XDECREF(iv);
+	Py_XDECREF(cn);
+	return NULL;
+}
+
 /* build(buffer, stride, lengths): build len(lengths) frames at buffer + i*stride (tests, tx_burst). */
 static PyObject *Gen_build(GenObject *self, PyObject *args)
 {
@@ -259,6 +337,9 @@ static PyObject *Gen_departures(GenObject *self, PyObject *unused)
 static PyMethodDef Gen_methods[] = {
 	{ "raw", (PyCFunction)Gen_raw, METH_VARARGS,
 	  "raw(fields, fix, l3, l4, proto, v6): send the template as it is but for these fields, checksums fixed" },
+	{ "interleave", (PyCFunction)Gen_interleave, METH_VARARGS,
+	  "interleave(streams, intervals_ns, counts, max_burst): send these Gens' frames interleaved by their schedules\n"
+	  "(counts: None for no end); this gen's schedule becomes their sum's" },
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
 	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
 	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,

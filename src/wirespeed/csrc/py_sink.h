@@ -197,7 +197,7 @@ static PyTypeObject SinkType = {
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Sink(udp_port=0, stats=None): counts, loss/reorder/duplicates from the pktgen header, latency.\n"
 		  "stats: a uint64 buffer of SINK_STATS_WORDS (SINK_STAT_NAMES, the histogram, then SINK_STREAMS blocks of\n"
-		  "SINK_STREAM_STAT_NAMES) to keep them in.",
+		  "SINK_STREAM_STAT_NAMES, then SINK_STREAMS latency histograms) to keep them in.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Sink_init,
 	.tp_dealloc = (destructor)Sink_dealloc,

@@ -31,7 +31,14 @@ static uint64_t run_gen(void *port, tx_gen_fn tx, tx_wait_fn wait, struct gen *g
 
 		if (now >= until_ns)
 			break;
-		want = pace_due(p, want, now);
+		if (g->mux) { /* slots skipped after a stall go to the streams they fell to */
+			uint64_t skipped = p->d[D_SKIPPED];
+
+			want = pace_due(p, want, now);
+			gen_mux_skip(g, p->d[D_SKIPPED] - skipped);
+		} else {
+			want = pace_due(p, want, now);
+		}
 		if (!want) {
 			pace_wait(p, now);
 			continue;

@@ -5,10 +5,12 @@ interval line is printed from; a scrape reads that copy. The data path pays noth
 never see the exporter. Served by prometheus_client's own HTTP server, on 127.0.0.1 unless an
 address is given.
 
-Metrics (labels: tool, interface; fwd's counters also role="rx"|"tx"):
+Metrics (labels: tool, interface; fwd's counters also role="rx"|"tx"; sink's per-stream ones
+stream="N"):
   wirespeed_<counter>_total   the port's C counters (packets, bytes, syscalls, errors, ring_full,
                               batches, kernel_drops) and the tool's own (sink: lost, reordered,
                               duplicated, malformed, ...; fwd: hook_dropped, qdisc_dropped, ...)
+  wirespeed_stream_<counter>_total  sink: each stream's packets, lost, reordered, duplicated
   wirespeed_<rate>            the last interval's pps, l2_mbps, l1_mbps
   wirespeed_latency_seconds   sink: one-way latency as a Prometheus histogram (bucket bounds
                               1 µs .. 10 s in 1-2-5 steps; each count is exact to the C
@@ -60,7 +62,7 @@ class Exporter:
 
     def update(self, counters: dict, gauges: dict, latency_hist: np.ndarray | None = None,
                lower_bounds: np.ndarray | None = None) -> None:
-        """counters: {(name, role): total}; gauges: {name: value}; latency_hist: the C
+        """counters: {(name, role): total}, role "" (none), a role, or a (label, value) pair; gauges: {name: value}; latency_hist: the C
         histogram's counts with its buckets' lower bounds in ns."""
         hist = None
         if latency_hist is not None and latency_hist.sum():
@@ -83,13 +85,13 @@ class Exporter:
         keys = list(self.labels)
         by_name: dict[str, list] = {}
         for (name, role), v in counters.items():
-            by_name.setdefault(name, []).append((role, v))
+            by_name.setdefault(name, []).append((("role", role) if isinstance(role, str) else role, v))
         for name, values in sorted(by_name.items()):
-            roles = any(r for r, _ in values)
+            extra = next((label for (label, value), _ in values if value), None)  # role, stream or none
             m = CounterMetricFamily(f"wirespeed_{name}", f"{name}, since the run started",
-                                    labels=keys + (["role"] if roles else []))
-            for role, v in values:
-                m.add_metric(list(self.labels.values()) + ([role] if roles else []), v)
+                                    labels=keys + ([extra] if extra else []))
+            for (_, value), v in values:
+                m.add_metric(list(self.labels.values()) + ([value] if extra else []), v)
             yield m
         for name, v in sorted(gauges.items()):
             m = GaugeMetricFamily(f"wirespeed_{name}", f"{name} over the last interval", labels=keys)

@@ -67,7 +67,7 @@ class GenConfig(ports.WithOptions):
     mpls: tuple[int, ...] = ()  # --mpls: labels, outermost first
     tunnel: object = None  # a base.packet.Tunnel around each frame (--vxlan, --geneve, --gre)
     proto: str = "udp"  # --proto: udp, tcp or icmp
-    streams: tuple = ()  # --streams: one GenConfig per stream, worker i sends stream i
+    streams: tuple = ()  # --streams: one GenConfig per stream, interleaved in one worker (or worker i sends stream i)
     raw: bytes | None = None  # --template, --scapy: this frame (no FCS), sent as it is but for raw_fields
     raw_fields: tuple = ()  # --field: (offset, width, mode, lo, span, step)
     raw_fix: bool = False  # --fix-checksums
@@ -139,7 +139,8 @@ OPTIONS = Options(
            "or ICMP checksum of every frame", group="raw"),
     Option("streams", ("--streams",), None, "several streams at once from a TOML file of [[stream]] tables, each "
            "with gen's template, tunnel, rate and count options (rate absolute, or share = its part of -r); one "
-           "worker per stream, its number in the stamp's top 4 bits: the sink counts each apart",
+           "worker interleaves them by their schedules (-w N for N streams: one worker each), each stream's number "
+           "in the stamp's top 4 bits: the sink counts each apart",
            parse=V.streams_file, metavar="FILE", group="template"),
     Option("proto", ("--proto",), "udp", "the L4 protocol: udp (default), tcp (--tcp-flags) or icmp (echo request, "
            "ICMPv6 with -6; --sport is its identifier)", choices=("udp", "tcp", "icmp"), group="template"),
@@ -377,26 +378,68 @@ STREAM_GROUPS = ("template", "tunnel", "rate")  # a stream's own options: these 
 MAX_STREAMS = 16  # the stamp's top 4 bits
 
 
+def interleaved(cfg: GenConfig) -> bool:
+    """--streams in one worker, interleaved by their schedules in the C loop (-w 1, the default);
+    with -w equal to the number of streams, worker i sends stream i."""
+    return len(cfg.streams) > 1 and cfg.workers == 1
+
+
 def stream_cfg(cfg: GenConfig, i: int) -> tuple[GenConfig, float, int | None]:
-    """Worker i's config, its pacing interval and its count: its stream's with --streams, else
-    the run's (its share of -c)."""
+    """Stream (or worker) i's config, its pacing interval and its count: its stream's with
+    --streams, else the run's (its share of -c)."""
     if not cfg.streams:
         return cfg, ns_per_packet(cfg), share(cfg.count, cfg.workers, i)
     one = cfg.streams[i]
     return one, ns_per_packet(one), FOREVER if one.count is None else one.count
 
 
+def streams_interval(cfg: GenConfig) -> float:
+    """The interleaving worker's interval: one frame per this many ns at the sum of the streams'
+    rates (0: unpaced, the streams in turn)."""
+    pps = sum(1e9 / ns for ns in (ns_per_packet(one) for one in cfg.streams) if ns)
+    return 1e9 / pps if pps else 0.0
+
+
+def stream_stats(stats, i: int):
+    """Stream i's own departure words in an interleaving worker's statistics (after the worker's)."""
+    return stats[..., core.PACE_STATS_WORDS * (i + 1): core.PACE_STATS_WORDS * (i + 2)]
+
+
+def gen_stats_words(cfg: GenConfig) -> int:
+    """A generating worker's statistics: its departures, each interleaved stream's, the trial word."""
+    return core.PACE_STATS_WORDS * (1 + (len(cfg.streams) if interleaved(cfg) else 0)) + 1
+
+
+def make_streams_gen(cfg: GenConfig, stats) -> core.Gen:
+    """The interleaving worker's builder: one Gen per stream (its number in the stamp's top bits,
+    its departure words in stream_stats), merged by their schedules in C."""
+    subs, intervals, counts = [], [], []
+    for i in range(len(cfg.streams)):
+        one, ns, left = stream_cfg(cfg, i)
+        subs.append(make_gen(one, i, ns, stats=stream_stats(stats, i)))
+        intervals.append(ns)
+        counts.append(None if left == FOREVER else left)
+    g = make_gen(cfg.streams[0], 0, 0.0, stats=stats[: core.PACE_STATS_WORDS])
+    g.interleave(subs, intervals, counts, cfg.max_burst or core.PACE_MAX_BURST)
+    return g
+
+
 class GenStep(Step):
     """One worker: its port and its generator; each slice sends what is due of its share (with
     a rate, `-c` counts the schedule's slots: a slot skipped after a stall is not sent later).
-    With --streams, worker i sends stream i at that stream's own rate and count."""
+    With --streams, one worker interleaves the streams, each at its own rate and count (or worker
+    i sends stream i)."""
 
     def __init__(self, cfg: GenConfig, w: Worker, pace: float):
-        mine, mine_pace, self.left = stream_cfg(cfg, w.i)
         self.cfg = cfg
         self.port = w.open()
         self.stats = w.stats
-        self.gen = make_gen(mine, w.i, mine_pace if cfg.streams else pace, stats=w.stats)
+        if interleaved(cfg):
+            self.left = FOREVER if cfg.count is None else cfg.count  # the streams' counts, summed
+            self.gen = make_streams_gen(cfg, w.stats)
+        else:
+            mine, mine_pace, self.left = stream_cfg(cfg, w.i)
+            self.gen = make_gen(mine, w.i, mine_pace if cfg.streams else pace, stats=w.stats)
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         if self.in_kernel:
             self.slice_ns = FOREVER  # its calls end at the deadline or by the stop signal, not per slice
@@ -524,10 +567,10 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
     if cfg.rate is not None and cfg.rate.link_share is not None and cfg.link_bps is None:
         speed = info.get("speed_mbps")
         cfg.link_bps = speed * 10**6 if speed else None
-    pace = ns_per_packet(cfg)
+    pace = streams_interval(cfg) if interleaved(cfg) else ns_per_packet(cfg)
     cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=note)
     prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
-    return Plan("gen", cfg.workers, cpus, [prep], stats_words=core.PACE_STATS_WORDS + 1, duration=cfg.duration,
+    return Plan("gen", cfg.workers, cpus, [prep], stats_words=gen_stats_words(cfg), duration=cfg.duration,
                 exit_after_setup=cfg.exit_after_setup), pace
 
 
@@ -565,11 +608,13 @@ class GenResult(Result):
     syscalls_per_pkt, interface_tx_packets, departures (the generator's own sending), ..."""
 
 
-def _stream_summary(cfg: GenConfig, i: int, row, secs: float) -> dict:
-    """Stream i's own figures, from its worker's departure statistics: the slots its schedule
-    had and those it sent (a stream without a rate keeps no schedule: None)."""
+def _stream_summary(cfg: GenConfig, i: int, stats, secs: float) -> dict:
+    """Stream i's own figures, from its departure words (its own, interleaved; else its worker's):
+    the slots its schedule had and those it sent (a worker's stream without a rate keeps no
+    schedule: None)."""
     one, pace, _ = stream_cfg(cfg, i)
-    sent = int(row[D["slots"]] - row[D["skipped"]]) if pace else None
+    row = stream_stats(stats[0], i) if interleaved(cfg) else stats[i]
+    sent = int(row[D["slots"]] - row[D["skipped"]]) if pace or interleaved(cfg) else None
     return {"stream": i, "frame": one.frame.name, "dst_ip": str(one.dst_ip), "intended_pps": 1e9 / pace if pace else None,
             "sent": sent, "pps": sent / secs if sent is not None and secs else None,
             "skipped": int(row[D["skipped"]]) if pace else None}
@@ -641,9 +686,10 @@ class GenSession(ToolSession):
             "interface_tx_dropped": iface1["tx_dropped"] - self.iface0["tx_dropped"],
             "peer_rx_packets": peer_rx,
             "interrupted": end.interrupted is not None,
-            "departures": departures(end.snapshot.stats, secs, self.pace, cfg.workers) if self.pace and not cfg.streams
-            else None,
-            "per_stream": [_stream_summary(cfg, i, end.snapshot.stats[i], secs) for i in range(len(cfg.streams))],
+            "departures": departures(end.snapshot.stats, secs, self.pace, cfg.workers)
+            if self.pace and (interleaved(cfg) or not cfg.streams) else None,
+            "interleaved": interleaved(cfg),
+            "per_stream": [_stream_summary(cfg, i, end.snapshot.stats, secs) for i in range(len(cfg.streams))],
         }
 
     def after(self, out: dict) -> list[str]:

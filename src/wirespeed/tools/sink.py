@@ -248,9 +248,12 @@ P = {name: i for i, name in enumerate(core.SINK_STREAM_STAT_NAMES)}
 def per_stream(stats_rows, seconds: float, whole: bool = True) -> list[dict]:
     """Each stream's own figures (the top 4 bits of the sequence: a sending worker, or one of
     gen's --streams): packets, pps, lost, reordered, duplicated (None when the streams came
-    split over several receivers), latency min/avg/max."""
+    split over several receivers), latency min/avg/max and percentiles (its own histogram)."""
     base = len(S) + core.SINK_HIST
-    ps = np.asarray(stats_rows)[:, base: base + core.SINK_STREAMS * len(P)].reshape(-1, core.SINK_STREAMS, len(P))
+    rows_ = np.asarray(stats_rows)
+    ps = rows_[:, base: base + core.SINK_STREAMS * len(P)].reshape(-1, core.SINK_STREAMS, len(P))
+    base += core.SINK_STREAMS * len(P)
+    hists = rows_[:, base: base + core.SINK_STREAMS * core.SINK_HIST].reshape(-1, core.SINK_STREAMS, core.SINK_HIST)
     out = []
     for sid in range(core.SINK_STREAMS):
         rows = ps[:, sid, :]
@@ -264,7 +267,8 @@ def per_stream(stats_rows, seconds: float, whole: bool = True) -> list[dict]:
                     "loss_ratio": seq["lost"] / (n + seq["lost"]) if whole and n + seq["lost"] else None,
                     "lat_min_ns": int(mins.min()) if lat_n else None,
                     "lat_avg_ns": int(rows[:, P["lat_sum_ns"]].sum()) / lat_n if lat_n else None,
-                    "lat_max_ns": int(rows[:, P["lat_max_ns"]].max()) if lat_n else None})
+                    "lat_max_ns": int(rows[:, P["lat_max_ns"]].max()) if lat_n else None,
+                    **stats.percentiles(hists[:, sid, :].sum(axis=0))})
     return out
 
 
@@ -306,6 +310,11 @@ class SinkSession(ToolSession):
             totals = snap.stats[:, : len(S)].sum(axis=0)
             out.update({(f"{k}_total", ""): int(totals[S[k]]) for k in
                         ("pktgen", "other", *SEQ_KEYS, "malformed", "seq_jumps", *ERROR_KEYS)})
+            whole = streams_whole(snap.stats[:, : len(S)])
+            for p in per_stream(snap.stats, 0.0, whole):  # labelled stream="N"
+                for k in ("packets", "lost", "reordered", "duplicated"):
+                    if p[k] is not None:
+                        out[(f"stream_{k}_total", ("stream", str(p["stream"])))] = p[k]
         return out
 
     def latency_hist(self, snap: driver.Snapshot):
@@ -384,9 +393,10 @@ class SinkSession(ToolSession):
             ("data path ns/pkt", f(out["ns_per_pkt"])),
             ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
             ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
-        ] + ([(f"stream {p['stream']}: packets, lost, reordered, duplicated, latency µs avg/max",
+        ] + ([(f"stream {p['stream']}: packets, lost, reordered, duplicated, latency µs avg/p50/p99/max",
                f"{f(p['packets'])}, {f(p['lost'])}, {f(p['reordered'])}, {f(p['duplicated'])}, "
-               + " / ".join("-" if v is None else f"{v / 1000:,.1f}" for v in (p["lat_avg_ns"], p["lat_max_ns"])))
+               + " / ".join("-" if v is None else f"{v / 1000:,.1f}"
+                            for v in (p["lat_avg_ns"], p["p50_ns"], p["p99_ns"], p["lat_max_ns"])))
               for p in out.get("per_stream") or ()] if len(out.get("per_stream") or ()) > 1 else [])
 
 

@@ -1,0 +1,75 @@
+"""Several streams in one worker (gen --streams): the C loop merges their schedules, each slot to
+the stream whose own frame is due first; a stream whose count is done leaves the merge, and the
+worker's schedule slows to the rest's rate."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from helpers import build, cfg_for, one_line, run_cli
+from wirespeed import core
+from wirespeed.base.units import frame
+from wirespeed.tools.gen import make_gen
+
+PAYLOAD = 14 + 20 + 8  # the pktgen header of a plain IPv4/UDP frame
+
+
+def _mux(intervals, counts, sizes=(64, 64)):
+    subs = [make_gen(cfg_for(size=frame(s)), i, ns) for i, (s, ns) in enumerate(zip(sizes, intervals))]
+    g = make_gen(cfg_for(), 0, 0.0)
+    g.interleave(subs, list(intervals), list(counts), 32)
+    return g, subs
+
+
+def _streams_of(frames):
+    return [struct.unpack_from("!I", f, PAYLOAD + 4)[0] >> core.SEQ_BITS for f in frames]
+
+
+def test_slots_go_to_the_stream_whose_frame_is_due_first():
+    # 30 kpps and 10 kpps: every fourth slot is the second stream's, each stream's numbers in order
+    g, _ = _mux([1e9 / 30e3, 1e9 / 10e3], [None, None])
+    frames, _ = build(cfg_for(), 400, g)
+    ids = _streams_of(frames)
+    assert ids.count(0) == 300 and ids.count(1) == 100
+    assert all(ids[i:i + 4].count(1) == 1 for i in range(0, 400, 4))  # spread, never bunched
+    for sid in (0, 1):
+        seqs = [struct.unpack_from("!I", f, PAYLOAD + 4)[0] & ((1 << core.SEQ_BITS) - 1)
+                for f, s in zip(frames, ids) if s == sid]
+        assert seqs == list(range(len(seqs)))
+    assert g.ns_per_pkt == pytest.approx(1e9 / 40e3)
+
+
+def test_a_finished_stream_leaves_and_the_schedule_slows_to_the_rest():
+    g, subs = _mux([1e9 / 30e3, 1e9 / 10e3], [30, None])
+    frames, _ = build(cfg_for(), 100, g)
+    ids = _streams_of(frames)
+    assert ids.count(0) == 30 and ids[40:] == [1] * 60  # after its 30th frame, only the second
+    assert g.ns_per_pkt == pytest.approx(1e5)  # the second's own 10 kpps
+    assert [s.departures()["slots"] for s in subs] == [30, 70]
+
+
+def test_each_stream_keeps_its_own_frame_and_unpaced_streams_go_in_turn():
+    g, _ = _mux([0, 0], [None, None], sizes=(64, 512))
+    frames, _ = build(cfg_for(), 10, g)
+    assert [len(f) for f in frames] == [60, 508] * 5 and _streams_of(frames) == [0, 1] * 5
+
+
+@pytest.mark.parametrize("intervals, counts, needle", [
+    ([1000.0, 0.0], [None, None], "every one paced or none"),
+    ([1000.0, 1000.0], [0, None], "count: >= 1"),
+    ([1000.0], [None, None], "an interval and a count each"),
+])
+def test_bad_interleaving_is_refused(intervals, counts, needle):
+    subs = [make_gen(cfg_for(), i, 0.0) for i in range(len(counts))]
+    with pytest.raises(ValueError, match=needle):
+        make_gen(cfg_for()).interleave(subs, intervals, counts, 32)
+
+
+def test_mixed_paced_and_unpaced_streams_are_one_line(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[stream]]\nrate = "10kpps"\n[[stream]]\nsize = "128"\n')
+    r = run_cli("gen", "lo", "--dst-mac", "02:00:00:00:00:01", "-c", "10", "--streams", str(spec))
+    assert "give every stream a rate (or share), or none" in one_line(r, 2)
+
