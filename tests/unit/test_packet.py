@@ -15,6 +15,7 @@ from wirespeed import core
 from wirespeed.base.errors import UsageError
 from helpers import DST4, DST6, SRC4, SRC6, build, cfg_for, parse
 from wirespeed.tools.gen import Range, check_frame, make_gen, spread_sizes
+from wirespeed.base import packet
 from wirespeed.base.packet import FCS, header_bytes
 from wirespeed.base.units import frame, parse_frame, parse_rate
 
@@ -33,7 +34,8 @@ def test_checksums_lengths_and_pktgen_header(ipv6, size):
         magic, seq, sec, usec = struct.unpack("!IIII", p["payload"][:16])
         assert magic == core.PKTGEN_MAGIC
         assert seq == i
-        assert abs(sec + usec / 1e6 - before) < 5
+        assert usec & packet.STAMP_NS_FLAG  # nanoseconds in the stamp
+        assert abs(packet.stamp_ns(sec, usec) / 1e9 - before) < 5
         assert p["src"] == (SRC6 if ipv6 else SRC4) and p["dst"] == (DST6 if ipv6 else DST4)
 
 

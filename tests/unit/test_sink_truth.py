@@ -143,3 +143,36 @@ def test_each_stream_has_its_own_latency_percentiles():
     per = {p["stream"]: p for p in sinkmod.per_stream(stats[None, :], 1.0)}
     assert per[0]["p99_ns"] < 0.5e9 and 0.98e9 < per[1]["p50_ns"] < 1.1e9, per
     assert per[1]["p50_ns"] <= per[1]["p99_ns"] <= per[1]["lat_max_ns"] * 1.02
+
+
+def _restamp(f: bytes, usec_word: int, sec_delta: int = 0) -> bytes:
+    """The frame with another tv_usec word (and tv_sec moved), its UDP checksum right again."""
+    from helpers import with_seq
+
+    at = 14 + 20 + 8 + 8
+    sec = struct.unpack_from("!I", f, at)[0] + sec_delta
+    g = f[:at] + struct.pack("!II", sec, usec_word) + f[at + 8:]
+    return with_seq(g, struct.unpack_from("!I", f, at - 4)[0])
+
+
+def test_stamps_with_nanoseconds_and_kernel_pktgens_whole_microseconds():
+    """Our stamps carry ns (bit 31 of tv_usec, ns in bits 20..29); kernel pktgen's tv_usec is
+    whole microseconds and still a time; ns >= 1000 or bit 30 is not a time (malformed)."""
+    from helpers import cfg_for
+    from wirespeed.base import packet
+    from wirespeed.tools.gen import make_gen
+
+    frames, _ = build(cfg_for(size=128), 40, make_gen(cfg_for(size=128), 0))
+    at = 14 + 20 + 8 + 8
+    words = [struct.unpack_from("!I", f, at + 4)[0] for f in frames]
+    assert all(w & core.STAMP_NS_FLAG and not w & 0x40000000 for w in words)
+    assert all(packet.stamp_ns(struct.unpack_from("!I", f, at)[0], w) is not None for f, w in zip(frames, words))
+    pktgen = [_restamp(f, w & core.STAMP_USEC_MASK) for f, w in zip(frames[:10], words[:10])]  # kernel pktgen's
+    bad = [_restamp(frames[10], core.STAMP_NS_FLAG | 1000 << core.STAMP_NS_SHIFT | 5),  # 1000 ns
+           _restamp(frames[11], core.STAMP_NS_FLAG | 0x40000000 | 5)]  # bit 30
+    s = account(pktgen + frames[12:] + bad)
+    assert s["lat_n"] == 38 and s["lat_ns_stamps"] == 28 and s["malformed"] == 2, s
+    assert packet.stamp_ns(7, 5) == 7_000_005_000
+    assert packet.stamp_ns(7, core.STAMP_NS_FLAG | 999 << core.STAMP_NS_SHIFT | 5) == 7_000_005_999
+    assert packet.stamp_ns(7, core.STAMP_NS_FLAG | 1000 << core.STAMP_NS_SHIFT) is None
+    assert packet.stamp_ns(7, 1_000_000) is None

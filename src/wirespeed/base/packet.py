@@ -12,7 +12,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from wirespeed.core import PKTGEN_HDR_LEN, PKTGEN_MAGIC
+from wirespeed.core import PKTGEN_HDR_LEN, PKTGEN_MAGIC, STAMP_NS_FLAG, STAMP_NS_SHIFT, STAMP_USEC_MASK
 from wirespeed.base.errors import UsageError
 
 FCS = 4
@@ -26,6 +26,20 @@ ETH_P_8021Q, ETH_P_8021AD, ETH_P_MPLS = 0x8100, 0x88A8, 0x8847
 TAG_LEN = 4  # a VLAN tag (TPID, TCI) or an MPLS label stack entry
 MAX_VLANS, MAX_LABELS = 2, 8
 MPLS_TTL = 64
+
+
+
+def stamp_ns(sec: int, usec_word: int) -> int | None:
+    """A pktgen header's send time in ns: tv_sec, and tv_usec's microseconds (low 20 bits) plus,
+    when bit 31 says so, wirespeed's nanoseconds in bits 20..29 (kernel pktgen: whole µs).
+    None when it is not a time."""
+    ns = 0
+    if usec_word & STAMP_NS_FLAG:
+        ns = usec_word >> STAMP_NS_SHIFT & 0x7FF
+        usec_word &= STAMP_USEC_MASK
+    if usec_word >= 1_000_000 or ns >= 1000:
+        return None
+    return sec * 1_000_000_000 + usec_word * 1000 + ns
 
 
 def header_bytes(ipv6: bool, stamp: bool, vlans: tuple = (), mpls: tuple = (), outer: int = 0,

@@ -440,6 +440,9 @@ static int py_gen_add(PyObject *m)
 	PyModule_AddIntConstant(m, "SEQ_BITS", SEQ_BITS);
 	PyModule_AddIntConstant(m, "PKTGEN_MAGIC", PKTGEN_MAGIC);
 	PyModule_AddIntConstant(m, "PKTGEN_HDR_LEN", PKTGEN_HDR_LEN);
+	PyModule_AddIntConstant(m, "STAMP_NS_FLAG", STAMP_NS_FLAG);
+	PyModule_AddIntConstant(m, "STAMP_NS_SHIFT", STAMP_NS_SHIFT);
+	PyModule_AddIntConstant(m, "STAMP_USEC_MASK", STAMP_USEC_MASK);
 	PyModule_AddIntConstant(m, "GEN_MAX_FRAME", GEN_MAX_FRAME);
 	PyModule_AddIntConstant(m, "GEN_MAX_SIZES", GEN_MAX_SIZES);
 	PyModule_AddIntConstant(m, "PACE_MAX_BURST", PACE_MAX_BURST);

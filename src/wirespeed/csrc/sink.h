@@ -8,7 +8,8 @@
  * and the UDP checksum (a non-zero one over IPv4, always over IPv6) are verified; a frame that
  * fails is counted (ip_csum_errors, udp_csum_errors) and used for nothing else, so its sequence
  * number counts as lost: it never arrived intact. A header whose timestamp is not a time
- * (tv_usec >= 10^6, a tv_sec more than a day from ours) is malformed and touches no stream.
+ * (microseconds >= 10^6, nanoseconds >= 1000 or bit 30 set in tv_usec, see gen.h; a tv_sec
+ * more than a day from ours) is malformed and touches no stream.
  *
  * Then the sequence number, against the stream's next expected number E:
  *  - E itself is in order; up to SINK_REACH behind E is late (reordered, RFC 4737: it arrived
@@ -89,6 +90,7 @@ struct sink_stream {
 	X(S_LAT_FAR, "lat_far", "latency samples beyond SINK_LAT_MAX_NS, kept out of the histogram") \
 	X(S_STREAM_SET, "stream_set", "bit i: stream i was seen here (several receivers: each stream whole in one?)") \
 	X(S_SEQ_HIGH, "seq_too_high", "sequence numbers ahead of the stream that the frames after them did not confirm") \
+	X(S_LAT_NS, "lat_ns_stamps", "latency samples whose send stamp had nanoseconds (the rest: whole microseconds)") \
 	X(S_SEQ_LOW, "seq_too_low", "sequence numbers behind the stream, beyond SINK_REACH, not confirmed as a restart") \
 	X(S_IP_CSUM, "ip_csum_errors", "IPv4 headers whose checksum is wrong (the frame is used for nothing else)") \
 	X(S_UDP_CSUM, "udp_csum_errors", "UDP checksums that are wrong, or missing over IPv6, or a length past the frame")
@@ -358,7 +360,7 @@ static void sink_flush(struct sink *k)
 static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, uint64_t rx_ns)
 {
 	uint64_t tx_ns, *ps, *phist;
-	uint32_t sec, usec, now_s = (uint32_t)(rx_ns / 1000000000ull);
+	uint32_t sec, usec, nsec = 0, has_ns, now_s = (uint32_t)(rx_ns / 1000000000ull);
 
 	if (k->count_only)
 		return;
@@ -374,6 +376,15 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 	phist = k->phist + (size_t)(get32(p + 4) >> SEQ_BITS) * SINK_HIST;
 	sec = get32(p + 8);
 	usec = get32(p + 12);
+	has_ns = usec >> 31;
+	if (has_ns) { /* wirespeed's nanoseconds (gen.h) */
+		nsec = usec >> STAMP_NS_SHIFT & 0x7ff; /* bit 30 set: >= 1024, not a time */
+		usec &= STAMP_USEC_MASK;
+		if (nsec >= 1000) {
+			k->s[S_MALFORMED]++;
+			return;
+		}
+	}
 	if (sec || usec) {
 		uint32_t off = sec > now_s ? sec - now_s : now_s - sec;
 
@@ -386,7 +397,7 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 	sink_seq(k, get32(p + 4));
 	if (!sec && !usec)
 		return; /* not stamped (the in-kernel generator's frames): no latency sample */
-	tx_ns = (uint64_t)sec * 1000000000ull + (uint64_t)usec * 1000ull;
+	tx_ns = (uint64_t)sec * 1000000000ull + (uint64_t)usec * 1000ull + nsec;
 	if (rx_ns < tx_ns) {
 		k->s[S_LAT_NEG]++;
 		return;
@@ -397,6 +408,7 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 		return;
 	}
 	k->s[S_LAT_N]++;
+	k->s[S_LAT_NS] += has_ns;
 	k->s[S_LAT_SUM] += tx_ns;
 	if (!k->s[S_LAT_MIN] || tx_ns < k->s[S_LAT_MIN])
 		k->s[S_LAT_MIN] = tx_ns;

@@ -178,6 +178,8 @@ class Backend:
     fixed_frame: bool = False  # repeats one template: one frame size per run
     varies: tuple[str, ...] = ("src_ip", "dst_ip", "sport", "dport")  # header fields it can vary
     timestamps: bool = True  # its frames carry send times (latency can be measured)
+    rx_stamp: str = "user"  # a received frame's time: "kernel" (the kernel's software stamp of the frame, ns) or
+    #                         "user" (CLOCK_REALTIME read once per received batch)
     user_frames: bool = True  # rx_burst / tx_burst: frames in user space (fwd can use it)
     zero_copy: bool = False  # frames change hands by address (rx_take / tx_addrs)
     payload_only: bool = False  # moves UDP payloads; the kernel writes the headers
@@ -232,7 +234,7 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
-                transmit=True, receive=True, forward=True, replay=True, tap=True,
+                transmit=True, receive=True, forward=True, replay=True, tap=True, rx_stamp="kernel",
                 options=_b("qdisc_bypass", "linear", "wait", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,

@@ -228,6 +228,7 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
         "lat_max_ns": int(s[:, S["lat_max_ns"]].max()) if lat_n else None,
         **stats.percentiles(hist),
         "lat_negative": total["lat_negative"],
+        **stamp_sources(total["lat_n"], total["lat_ns_stamps"], cfg.backend),
         "lat_far": total["lat_far"],
         "streams": bin(int(np.bitwise_or.reduce(s[:, S["stream_set"]]))).count("1"),
     })
@@ -243,6 +244,16 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
 
 
 P = {name: i for i, name in enumerate(core.SINK_STREAM_STAT_NAMES)}
+
+
+def stamp_sources(samples: int, ns_samples: int, backend: str) -> dict:
+    """Where the latency's two times came from: the send stamp's resolution (wirespeed's stamps
+    carry ns; kernel pktgen's whole µs) and the receive time's source (the backend's)."""
+    if not samples:
+        return {"lat_send_stamp": None, "lat_receive_stamp": None}
+    send = "user ns" if ns_samples == samples else "user µs" if not ns_samples else \
+        f"user ns ({ns_samples:,}), µs ({samples - ns_samples:,})"
+    return {"lat_send_stamp": send, "lat_receive_stamp": ports.backend(backend).rx_stamp}
 
 
 def per_stream(stats_rows, seconds: float, whole: bool = True) -> list[dict]:
@@ -389,13 +400,15 @@ class SinkSession(ToolSession):
             ("rate (while traffic came)", f"{f(out['pps'], 0)} pps  {f(out['l2_mbps'])} Mbit/s L2  "
                                           f"{f(out['l1_mbps'])} Mbit/s L1"),
             ("latency µs min/avg/p50/p90/p99/p99.9/max",
-             " / ".join("-" if v is None else f"{v / 1000:,.1f}" for v in lat)),
+             " / ".join("-" if v is None else f"{v / 1000:,.3f}" for v in lat)),
+            ("latency stamps (send / receive)", f"{out.get('lat_send_stamp') or '-'} / "
+                                                f"{out.get('lat_receive_stamp') or '-'}"),
             ("data path ns/pkt", f(out["ns_per_pkt"])),
             ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
             ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),
         ] + ([(f"stream {p['stream']}: packets, lost, reordered, duplicated, latency µs avg/p50/p99/max",
                f"{f(p['packets'])}, {f(p['lost'])}, {f(p['reordered'])}, {f(p['duplicated'])}, "
-               + " / ".join("-" if v is None else f"{v / 1000:,.1f}"
+               + " / ".join("-" if v is None else f"{v / 1000:,.3f}"
                             for v in (p["lat_avg_ns"], p["p50_ns"], p["p99_ns"], p["lat_max_ns"])))
               for p in out.get("per_stream") or ()] if len(out.get("per_stream") or ()) > 1 else [])
 
