@@ -180,7 +180,8 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
     common = dict(backend=backend, batch=o["batch"], count=o["count"], duration=o["duration"], rate=o["rate"],
                   link_bps=o["link"], cpus=o["cpu"], interval=o["interval"], options=options,
                   exit_after_setup=o["exit_after_setup"], workers=o["workers"], max_burst=o["max_burst"],
-                  profile=o["profile"], folded=o["folded"])
+                  profile=o["profile"], folded=o["folded"],
+                  timestamps="kernel" if o["tx_stamps"] else o["timestamps"], tx_stamps=o["tx_stamps"])
     if o["pcap"] is not None:
         return _replay_config(where, topo, o, **common)
     if o["template"] is not None or o["scapy"] is not None:
@@ -368,7 +369,7 @@ def sink_config_at(where: Where, topo, **given) -> SinkConfig:
                       batch=o["batch"], exit_after_setup=o["exit_after_setup"], hist_file=o["hist"],
                       write_file=o["write"], snaplen=o["snaplen"], write_count=o["write_count"],
                       count_only=o["count_only"], spin=o["spin"], verify=o["verify"], profile=o["profile"],
-                      folded=o["folded"])
+                      folded=o["folded"], tx_stamps=o["tx_stamps"])
 
 
 def _tester_options(backend: str, prepare_peer: bool) -> dict:

@@ -5,6 +5,10 @@
 #ifndef WS_AFPACKET_H
 #define WS_AFPACKET_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* recvmmsg (txstamp.h) */
+#endif
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
@@ -20,6 +24,7 @@
 #include "counters.h"
 #include "gen.h"
 #include "sink.h"
+#include "txstamp.h"
 
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000 /* Linux 4.20; older UAPI headers lack it */
@@ -36,6 +41,9 @@ struct afp_tx {
 	size_t map_len;
 	uint32_t frame_size, frame_nr, head;
 	uint32_t khead; /* without waiting sends: the slot the kernel takes next (frames before it were taken) */
+	int stamping;   /* the kernel's transmit stamps are read after each send (txstamp.h) */
+	int bypass;     /* PACKET_QDISC_BYPASS is on */
+	struct txstamp ts;
 };
 
 struct afp_rx {
@@ -92,6 +100,7 @@ static int afp_tx_open(struct afp_tx *t, int ifindex, uint32_t frame_size, uint3
 	*step = "PACKET_QDISC_BYPASS";
 	if (qdisc_bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &qdisc_bypass, sizeof(qdisc_bypass)))
 		return -errno;
+	t->bypass = qdisc_bypass;
 	req.tp_block_size = frame_size * 16 > 65536 ? frame_size * 16 : 65536;
 	req.tp_frame_size = frame_size;
 	req.tp_frame_nr = frame_nr;
@@ -131,10 +140,14 @@ static uint32_t afp_tx_flush(struct afp_tx *t, uint64_t *c)
 	uint64_t none[C_COUNT] = { 0 };
 	int i;
 
+	if (t->map && t->stamping) /* the stamps of frames sent by the last kick */
+		txstamp_read(&t->ts, t->fd);
 	if (!t->map || !(t->kick_flags & MSG_DONTWAIT))
 		return 0;
 	for (i = 0; i < 1000; i++) {
 		afp_tx_sync_khead(t);
+		if (t->stamping)
+			txstamp_read(&t->ts, t->fd);
 		if (t->khead == t->head)
 			return 0;
 		if (send(t->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno == ENOBUFS)
@@ -285,6 +298,8 @@ static uint32_t afp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 	}
 	if (i)
 		afp_tx_kick(t, i, c);
+	if (t->stamping)
+		txstamp_read(&t->ts, t->fd);
 	counters_batch(c, i, bytes);
 	return i;
 }

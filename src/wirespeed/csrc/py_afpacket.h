@@ -11,7 +11,16 @@
 typedef struct {
 	PyObject_HEAD
 	struct afp_tx t;
+	Py_buffer tsmem; /* timestamps(): the memory the stamps go to, held while the port lives */
 } PacketTxObject;
+
+static void PacketTx_release(PacketTxObject *self)
+{
+	afp_tx_close(&self->t); /* its last stamps read into tsmem first */
+	self->t.stamping = 0;
+	if (self->tsmem.obj)
+		PyBuffer_Release(&self->tsmem);
+}
 
 /* A fresh object owns no socket: fd -1, so an early close() or dealloc touches nothing. */
 static PyObject *PacketTx_new(PyTypeObject *type, PyObject *args, PyObject *kw)
@@ -63,6 +72,36 @@ static PyObject *PacketTx_flush(PacketTxObject *self, PyObject *arg)
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&cv);
 	return PyLong_FromUnsignedLong(left);
+}
+
+/* timestamps(memory, ring_entries): read the kernel's transmit stamp of every frame sent from
+ * now on into memory (TXSTAMP counters, the send-delay histogram, a ring of ring_entries
+ * records; a power of two). */
+static PyObject *PacketTx_timestamps(PacketTxObject *self, PyObject *args)
+{
+	PyObject *mo;
+	unsigned long long ring;
+	Py_buffer mv;
+	uint64_t *mem;
+	int err;
+
+	CHECK_OPEN(self->t.map);
+	if (!PyArg_ParseTuple(args, "OK", &mo, &ring))
+		return NULL;
+	if (!ring || ring & (ring - 1))
+		return PyErr_Format(PyExc_ValueError, "ring_entries: a power of two");
+	if (!(mem = buf_get(mo, &mv, 8, (Py_ssize_t)(T_COUNT + HIST_BUCKETS + ring), "memory")))
+		return NULL;
+	txstamp_init(&self->t.ts, mem, ring);
+	if ((err = txstamp_enable(&self->t.ts, self->t.fd, self->t.bypass))) {
+		PyBuffer_Release(&mv);
+		return oserror_step(err, "SO_TIMESTAMPING");
+	}
+	if (self->tsmem.obj)
+		PyBuffer_Release(&self->tsmem);
+	self->tsmem = mv;
+	self->t.stamping = 1;
+	Py_RETURN_NONE;
 }
 
 static PyObject *PacketTx_gen_run(PacketTxObject *self, PyObject *args)
@@ -120,19 +159,22 @@ static PyObject *PacketTx_tx_ptrs(PacketTxObject *self, PyObject *args)
 
 static PyObject *PacketTx_close(PacketTxObject *self, PyObject *unused)
 {
-	afp_tx_close(&self->t);
+	PacketTx_release(self);
 	Py_RETURN_NONE;
 }
 
 static void PacketTx_dealloc(PacketTxObject *self)
 {
-	afp_tx_close(&self->t);
+	PacketTx_release(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMethodDef PacketTx_methods[] = {
 	{ "gen_run", (PyCFunction)PacketTx_gen_run, METH_VARARGS, RUN_DOC_GEN },
 	{ "flush", (PyCFunction)PacketTx_flush, METH_O, "flush(counters) -> frames the kernel had not taken in 100 ms" },
+	{ "timestamps", (PyCFunction)PacketTx_timestamps, METH_VARARGS,
+	  "timestamps(memory, ring_entries): the kernel's transmit stamp of every frame sent from now on, read into\n"
+	  "memory (TXSTAMP_NAMES counters, the send-delay histogram, a ring of records)" },
 	{ "tx_burst", (PyCFunction)PacketTx_tx_burst, METH_VARARGS,
 	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort, one send() kick)" },
 	{ "tx_ptrs", (PyCFunction)PacketTx_tx_ptrs, METH_VARARGS,
@@ -262,9 +304,12 @@ static PyTypeObject PacketRxType = {
 	.tp_as_buffer = &PacketRx_as_buffer,
 };
 
+WS_NAME_TABLE(txstamp_names, WS_TXSTAMP_STATS, T_COUNT);
+
 static int py_afpacket_add(PyObject *m)
 {
-	if (add_type(m, "PacketTx", &PacketTxType) < 0 || add_type(m, "PacketRx", &PacketRxType) < 0)
+	if (add_type(m, "PacketTx", &PacketTxType) < 0 || add_type(m, "PacketRx", &PacketRxType) < 0 ||
+	    add_names(m, "TXSTAMP_NAMES", txstamp_names, T_COUNT) < 0)
 		return -1;
 	PyModule_AddIntConstant(m, "TX_DATA_OFF", (long)TX_DATA_OFF);
 	PyModule_AddIntConstant(m, "TX_VNET_LEN", (long)sizeof(struct virtio_net_hdr));

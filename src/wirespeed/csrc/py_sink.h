@@ -14,6 +14,7 @@ typedef struct {
 	struct sink *k;
 	Py_buffer mem; /* the statistics' memory when given */
 	uint64_t *own; /* else ours */
+	Py_buffer rec; /* records=: the per-frame records' memory */
 } SinkObject;
 
 static void Sink_capture_stop(SinkObject *self)
@@ -30,6 +31,8 @@ static void Sink_release(SinkObject *self)
 	Sink_capture_stop(self);
 	if (self->mem.obj)
 		PyBuffer_Release(&self->mem);
+	if (self->rec.obj)
+		PyBuffer_Release(&self->rec);
 	free(self->own);
 	free(self->k);
 	self->own = NULL;
@@ -38,13 +41,14 @@ static void Sink_release(SinkObject *self)
 
 static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "udp_port", "stats", "count_only", "spin", "verify", NULL };
+	static char *kwlist[] = { "udp_port", "stats", "count_only", "spin", "verify", "records", NULL };
 	unsigned int port = 0;
 	int count_only = 0, spin = 0, verify = 1;
-	PyObject *stats = Py_None;
+	PyObject *stats = Py_None, *records = Py_None;
 	uint64_t *mem;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IOppp", kwlist, &port, &stats, &count_only, &spin, &verify))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|IOpppO", kwlist, &port, &stats, &count_only, &spin, &verify,
+					 &records))
 		return -1;
 	Sink_release(self);
 	if (!(self->k = malloc(sizeof(*self->k)))) {
@@ -62,6 +66,20 @@ static int Sink_init(SinkObject *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	sink_init(self->k, mem, port);
+	if (records != Py_None) { /* each stamped frame's (stream|seq, latency): a count, then a ring */
+		uint64_t *r = buf_get(records, &self->rec, 8, 2, "records");
+		uint64_t n = r ? (uint64_t)(self->rec.len / 8 - 1) : 0;
+
+		if (!r || n & (n - 1)) {
+			if (r)
+				PyErr_SetString(PyExc_ValueError, "records: 1 + a power of two uint64 words");
+			Sink_release(self);
+			return -1;
+		}
+		self->k->rec = r;
+		self->k->rec_mask = n - 1;
+		r[0] = 0;
+	}
 	self->k->count_only = (uint8_t)count_only;
 	self->k->spin = (uint8_t)spin;
 	self->k->verify = (uint8_t)verify;
@@ -197,7 +215,8 @@ static PyTypeObject SinkType = {
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Sink(udp_port=0, stats=None): counts, loss/reorder/duplicates from the pktgen header, latency.\n"
 		  "stats: a uint64 buffer of SINK_STATS_WORDS (SINK_STAT_NAMES, the histogram, then SINK_STREAMS blocks of\n"
-		  "SINK_STREAM_STAT_NAMES, then SINK_STREAMS latency histograms) to keep them in.",
+		  "SINK_STREAM_STAT_NAMES, then SINK_STREAMS latency histograms) to keep them in; records: a uint64 buffer\n"
+		  "of 1 + 2**k words, a count and a ring of (stream|seq << 32 | latency ns) records, one per stamped frame.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Sink_init,
 	.tp_dealloc = (destructor)Sink_dealloc,

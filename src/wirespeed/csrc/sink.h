@@ -126,6 +126,9 @@ struct sink {
 	uint8_t spin;       /* an empty ring is looked at again at once, never slept on (a whole CPU) */
 	uint8_t verify;     /* the IPv4 header and UDP checksums are verified (sink_init: on) */
 	uint64_t now_rt;    /* CLOCK_REALTIME ns of the batch being received (set by run_sink, once per batch) */
+	uint64_t *rec;      /* or NULL: rec[0] counts records, rec[1 + i & rec_mask] = stream|seq << 32 | latency ns:
+			     * joined with the sender's kernel transmit stamps of the same frames (txstamp.h) */
+	uint64_t rec_mask;
 	struct pcap_out *cap; /* every frame is also written here (sink --write), or NULL */
 	struct sink_stream st[SINK_STREAMS];
 };
@@ -414,6 +417,9 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 		k->s[S_LAT_MIN] = tx_ns;
 	if (tx_ns > k->s[S_LAT_MAX])
 		k->s[S_LAT_MAX] = tx_ns;
+	if (k->rec)
+		k->rec[1 + (k->rec[0]++ & k->rec_mask)] = (uint64_t)get32(p + 4) << 32 |
+							  (tx_ns > UINT32_MAX ? UINT32_MAX : tx_ns);
 	phist[hist_bucket(tx_ns)]++;
 	k->hist[hist_bucket(tx_ns)]++; /* one computation: the compiler keeps the bucket */
 	ps[P_LAT_N]++;

@@ -149,6 +149,11 @@ class UserPort:
     def tx_burst(self, batch: Batch) -> int:
         return self._tx.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
 
+    def tx_timestamps(self, memory: np.ndarray, ring: int) -> None:
+        """Read the kernel's transmit stamp of every frame sent from now on into memory
+        (runner.stamps: counters, send-delay histogram, ring of records); backends with tx_stamps."""
+        raise NotImplementedError(f"{self.backend} reads no kernel transmit stamps")
+
     def drain(self, timeout_ms: int = 1000) -> int:
         return 0  # the kernel takes the frames inside the send call: nothing waits after it
 
@@ -178,6 +183,8 @@ class Backend:
     fixed_frame: bool = False  # repeats one template: one frame size per run
     varies: tuple[str, ...] = ("src_ip", "dst_ip", "sport", "dport")  # header fields it can vary
     timestamps: bool = True  # its frames carry send times (latency can be measured)
+    tx_stamps: bool = False  # the kernel's transmit stamp of each frame it sends can be read (SO_TIMESTAMPING):
+    #                          latency from the kernel's stamp, the sender's own delay apart (runner.stamps)
     rx_stamp: str = "user"  # a received frame's time: "kernel" (the kernel's software stamp of the frame, ns) or
     #                         "user" (CLOCK_REALTIME read once per received batch)
     user_frames: bool = True  # rx_burst / tx_burst: frames in user space (fwd can use it)
@@ -234,7 +241,7 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("afpacket", "afpacket", "AF_PACKET rings (TPACKET_V2 TX, V3 RX), one system call per batch",
-                transmit=True, receive=True, forward=True, replay=True, tap=True, rx_stamp="kernel",
+                transmit=True, receive=True, forward=True, replay=True, tap=True, rx_stamp="kernel", tx_stamps=True,
                 options=_b("qdisc_bypass", "linear", "wait", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,

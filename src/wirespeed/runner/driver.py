@@ -69,6 +69,8 @@ class Plan:
     cpus: list[int | None]
     ports: list[Prepared]  # every port role a worker opens (gen, sink: one; fwd: in and out)
     stats_words: int = 0  # uint64 words of the tool's own statistics per worker
+    record_words: int = 0  # uint64 words per worker of per-frame records (shared, read at the end, never
+    #                        copied into snapshots: rings of kernel transmit stamps, the receiver's latencies)
     duration: float | None = None
     count: int | None = None  # stop once the first port has moved this many packets (all workers)
     exit_after_setup: bool = False
@@ -84,6 +86,7 @@ class Worker:
     stats: np.ndarray  # its row of the tool's statistics (shared memory)
     control: np.ndarray
     conn: object = field(repr=False, default=None)
+    records: np.ndarray | None = None  # its per-frame records (Plan.record_words; shared memory)
 
     def open(self, role: int = 0, **override):
         return self.plan.ports[role].open(self.i, **override)
@@ -201,6 +204,9 @@ class Run:
         # seconds are the workers' own, not the parent's (which notices the end later)
         self.began_ns, self.ended_at = arr[c + 3 * n : c + 4 * n], arr[c + 4 * n : c + 5 * n]
         self.stats = arr[c + 5 * n :].reshape(n, max(1, plan.stats_words))[:, : plan.stats_words]
+        self._rec_mem = mmap.mmap(-1, 8 * n * plan.record_words) if plan.record_words else None
+        self.records = np.ndarray((n, plan.record_words), np.uint64, buffer=self._rec_mem) if plan.record_words \
+            else None
         self.procs: list = []
         self.conns: list = []
         self.facts: list[dict] = [{} for _ in range(n)]
@@ -216,7 +222,8 @@ class Run:
         try:
             for i, cpu in enumerate(self.plan.cpus):
                 rx, tx = ctx.Pipe(duplex=False)
-                w = Worker(i, cpu, self.plan, self.stats[i], self.control, tx)
+                w = Worker(i, cpu, self.plan, self.stats[i], self.control, tx,
+                           self.records[i] if self.records is not None else None)
                 p = ctx.Process(target=_worker, args=(w, parent, self.make_step, self.done,
                                                   (self.cpu_user_ns, self.cpu_sys_ns),
                                                   (self.began_ns, self.ended_at)), daemon=True)

@@ -22,7 +22,7 @@ from wirespeed.base import values as V
 from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETUP, FOLDED, INTERVAL, PROFILE,
                                    WORKERS, Option, Options)
 from wirespeed.base.units import RATE_HELP, WIRE_OVERHEAD, FrameMix, Range, Rate, frame
-from wirespeed.runner import driver, stats
+from wirespeed.runner import driver, stamps, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
 from wirespeed.runner.session import Result, ToolSession
 
@@ -75,6 +75,8 @@ class GenConfig(ports.WithOptions):
     max_burst: int = core.PACE_MAX_BURST  # after a stall, at most this many frames ahead of the smooth schedule
     #                                      (0, search: each trial sets it, gen.trial_burst)
     pace_mode: str = "user"  # "kernel": each datagram carries its departure time (SO_TXTIME, fq holds it)
+    timestamps: str = "best"  # --timestamps: user, kernel (the kernel's transmit stamp of each frame read), best
+    tx_stamps: str | None = None  # --tx-stamps FILE: the frames' send-delay records written there (sink joins them)
     exit_after_setup: bool = False
     profile: bool = False  # --profile: the workers' CPUs sampled, time by kernel stage (runner.profiler)
     folded: str | None = None  # --folded FILE: the sampled call chains written as folded stacks
@@ -92,6 +94,10 @@ class GenConfig(ports.WithOptions):
     def ranges(self) -> dict[str, Range]:
         return {"src_ip": self.src_ips, "dst_ip": self.dst_ips, "sport": self.sports, "dport": self.dports}
 
+
+# --timestamps best reads the kernel's transmit stamps up to this rate per worker: each stamp is a
+# copy of the frame on the socket's error queue, read back (measured in bench/timestamps.py).
+KERNEL_STAMPS_MAX_PPS = 200_000
 
 # gen's options, written once: the command line (options.add_table), the API's keywords and
 # defaults (api.gen_config_at), --config and the run record all come from this table.
@@ -181,6 +187,15 @@ OPTIONS = Options(
     Option("pace", ("--pace",), "user", "with -r: who times each frame: user (the send loop, default) or kernel "
            "(--backend udp: each datagram carries its departure time, SO_TXTIME, and the fq qdisc holds it until "
            "then, so departures survive user-space stalls)", choices=("user", "kernel"), group="rate"),
+    Option("timestamps", ("--timestamps",), "best", "user: latency from each frame's own stamp (user space's clock, "
+           "once per batch); kernel: also read the kernel's transmit stamp of every frame (SO_TIMESTAMPING; "
+           "afpacket), so the time a frame waited in the sender is measured apart (send_delay) and a sink joins it "
+           "(--tx-stamps); best (default): kernel where the backend has it and the run is paced at most "
+           f"{KERNEL_STAMPS_MAX_PPS // 1000} kpps per worker, else user, with a note",
+           choices=("user", "kernel", "best"), group="rate"),
+    Option("tx_stamps", ("--tx-stamps",), None, "write the frames' kernel send-delay records to FILE at the end "
+           "(implies --timestamps kernel): `sink --tx-stamps FILE` joins them with its own, the latency from the "
+           "kernel's transmit stamp", metavar="FILE", group="rate"),
     ports.choice(transmit=True),
     BATCH, COUNT, DURATION, WORKERS, CPUS, EXIT_AFTER_SETUP, INTERVAL, PROFILE, FOLDED,
 )
@@ -434,6 +449,8 @@ class GenStep(Step):
         self.cfg = cfg
         self.port = w.open()
         self.stats = w.stats
+        if cfg.timestamps == "kernel":
+            self.port.tx_timestamps(w.records, stamps.TX_RING)
         if interleaved(cfg):
             self.left = FOREVER if cfg.count is None else cfg.count  # the streams' counts, summed
             self.gen = make_streams_gen(cfg, w.stats)
@@ -568,10 +585,34 @@ def plan(cfg: GenConfig, note=lambda text: None) -> tuple[Plan, float]:
         speed = info.get("speed_mbps")
         cfg.link_bps = speed * 10**6 if speed else None
     pace = streams_interval(cfg) if interleaved(cfg) else ns_per_packet(cfg)
+    resolve_timestamps(cfg, pace, note)
     cpus = driver.cpu_plan(cfg.workers, cfg.cpus, descending=True, note=note)
     prep = ports.prepare(port_spec(cfg, pace, note), cfg.workers)
     return Plan("gen", cfg.workers, cpus, [prep], stats_words=gen_stats_words(cfg), duration=cfg.duration,
-                exit_after_setup=cfg.exit_after_setup), pace
+                exit_after_setup=cfg.exit_after_setup,
+                record_words=stamps.TX_WORDS if cfg.timestamps == "kernel" else 0), pace
+
+
+def resolve_timestamps(cfg: GenConfig, pace: float, note=lambda text: None) -> None:
+    """--timestamps best becomes kernel or user here (the run record says which); kernel where
+    the frames or the backend cannot is one line."""
+    b = ports.backend(cfg.backend)
+    why = None
+    if not cfg.stamp or cfg.raw is not None:
+        why = "the frames carry no stamp"
+    elif not b.tx_stamps:
+        why = f"--backend {b.name} has no kernel transmit stamps (use {' or '.join(ports.names(tx_stamps=True))})"
+    if cfg.timestamps == "kernel" and why:
+        raise UsageError(f"--timestamps kernel: {why}")
+    if cfg.timestamps != "best":
+        return
+    pps = 1e9 / pace if pace else None  # per worker
+    if not why and pps is not None and pps <= KERNEL_STAMPS_MAX_PPS:
+        cfg.timestamps = "kernel"
+        return
+    cfg.timestamps = "user"
+    if pps is not None and b.tx_stamps:  # a paced run, where latency may be the point: say why not
+        note(f"timestamps: user ({why or f'{pps / 1000:,.0f} kpps per worker is above the {KERNEL_STAMPS_MAX_PPS // 1000} kpps up to which kernel transmit stamps are read'})")
 
 
 D = core.D
@@ -689,8 +730,19 @@ class GenSession(ToolSession):
             "departures": departures(end.snapshot.stats, secs, self.pace, cfg.workers)
             if self.pace and (interleaved(cfg) or not cfg.streams) else None,
             "interleaved": interleaved(cfg),
+            "timestamps": cfg.timestamps,
+            "send_delay": self._send_delay(),
             "per_stream": [_stream_summary(cfg, i, end.snapshot.stats, secs) for i in range(len(cfg.streams))],
         }
+
+    def _send_delay(self) -> dict | None:
+        """The kernel's transmit stamps against the frames' own (and, --tx-stamps, their records
+        written for a sink to join)."""
+        if self.cfg.timestamps != "kernel" or self.run.records is None:
+            return None
+        if self.cfg.tx_stamps:
+            write_tx_stamps(self.cfg.tx_stamps, stamps.tx_records(self.run.records))
+        return stamps.send_delay(self.run.records)
 
     def after(self, out: dict) -> list[str]:
         return disagreements(out, str(self.cfg.where), str(self.peer) if self.peer else None)
@@ -720,6 +772,12 @@ class GenSession(ToolSession):
                                                       f"{us(dep['gap_max_ns'])} (intended {us(self.pace)})"),
                 ("largest burst / time behind schedule", f"{f(dep['max_burst'])} frames / {us(dep['behind_ns'])} µs"),
             ]
+        sd = out.get("send_delay")
+        if sd:
+            rows.append((f"send delay µs p50 / p99 / max (own stamp to the {sd['stamp']}'s, kernel)",
+                         f"{us(sd['p50_ns'])} / {us(sd['p99_ns'])} / {us(sd['max_ns'])} ({f(sd['stamps'])} stamps)"))
+        else:
+            rows.append(("timestamps", out.get("timestamps") or "-"))
         for p in out.get("per_stream") or ():
             rows.append((f"stream {p['stream']}: {p['frame']} bytes to {p['dst_ip']}",
                          f"{f(p['sent'])} sent, {f(p['pps'], 0)} pps of {f(p['intended_pps'], 0)}"
@@ -729,6 +787,22 @@ class GenSession(ToolSession):
 
 def run(cfg: GenConfig, reporter: stats.Reporter) -> dict:
     return GenSession(cfg, reporter.note).drive(reporter, cfg.interval)
+
+
+def write_tx_stamps(path: str, records) -> None:
+    """The send-delay records as a .npy file, written whole under another name and renamed, so
+    that a sink waiting for it never reads half of it."""
+    import os
+
+    import numpy as np
+
+    tmp = f"{path}.part"
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, records)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UsageError(f"--tx-stamps {path}: {e.strerror}") from None
 
 
 AGREE = 0.005  # counts further apart than this are said

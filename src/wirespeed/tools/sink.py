@@ -19,7 +19,7 @@ from wirespeed.base.option import (BATCH, COUNT, CPUS, DURATION, EXIT_AFTER_SETU
 from wirespeed.base.netdev import link_stats, udp_csum_errors, xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.packet import FCS, header_bytes
-from wirespeed.runner import driver, stats
+from wirespeed.runner import driver, stamps, stats
 from wirespeed.runner.driver import FOREVER, Plan, Step, Worker
 from wirespeed.runner.session import Result, ToolSession
 
@@ -46,6 +46,8 @@ class SinkConfig(ports.WithOptions):
     folded: str | None = None  # --folded FILE: the sampled call chains written as folded stacks
     hist_file: str | None = None  # the latency histogram, written at the end (HdrHistogram .hgrm)
     write_file: str | None = None  # every frame received, as nanosecond pcap (written in C)
+    tx_stamps: str | None = None  # --tx-stamps FILE: the generator's send-delay records, joined at the end
+    record: bool = False  # keep a record per stamped frame (stream|seq, latency) for a join (runner.stamps)
     snaplen: int = 65535
     write_count: int | None = None  # at most this many frames written
     count_only: bool = False  # count frames and bytes, look into none (no sequence, latency)
@@ -75,6 +77,9 @@ OPTIONS = Options(
     Option("write_count", ("--write-count",), None, "--write: at most N frames", parse=V.count, metavar="N"),
     Option("hist", ("--hist",), None, "write the latency histogram at the end, as HdrHistogram's percentile "
            "distribution (.hgrm, values in µs)", parse=V.text, metavar="FILE"),
+    Option("tx_stamps", ("--tx-stamps",), None, "join the frames with the kernel transmit stamps `gen --tx-stamps "
+           "FILE` wrote (waiting up to 5 s for the file at the end): the latency from the kernel's transmit stamp, "
+           "the sender's own delay apart", parse=V.text, metavar="FILE"),
     EXIT_AFTER_SETUP, INTERVAL, PROFILE, FOLDED,
 )
 
@@ -104,6 +109,8 @@ def check(cfg: SinkConfig) -> None:
             raise UsageError(f"--write captures Ethernet frames: --backend afpacket or xdp, not {b.name}")
         if cfg.workers > 1:
             raise UsageError("--write writes one file from one worker: -w 1")
+    if cfg.tx_stamps is not None and (b.in_kernel or b.payload_only):
+        raise UsageError(f"--tx-stamps joins stamped frames: --backend afpacket or xdp, not {b.name}")
     if not 14 <= cfg.snaplen <= 262144:
         raise UsageError(f"--snaplen must be 14..262144, got {cfg.snaplen}")
     if cfg.write_count is not None and cfg.write_count < 1:
@@ -139,7 +146,8 @@ class SinkStep(Step):
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         self.stats = w.stats  # in the kernel's case: first and last time traffic was seen
         self.sink = None if self.in_kernel else core.Sink(udp_port=cfg.port if cfg.opt("filter_port") else 0, stats=w.stats,
-                                                          count_only=cfg.count_only, spin=cfg.spin, verify=cfg.verify)
+                                                          count_only=cfg.count_only, spin=cfg.spin, verify=cfg.verify,
+                                                          records=w.records)
         self.w, self.fd = w, None
         if cfg.write_file:
             try:
@@ -177,7 +185,13 @@ def plan(cfg: SinkConfig, note=lambda text: None) -> Plan:
                           fanout=os.getpid() & 0xFFFF if cfg.workers > 1 else -1, options=cfg.options, note=note)
     prep = ports.prepare(spec, cfg.workers)
     return Plan("sink", cfg.workers, cpus, [prep], stats_words=2 if b.in_kernel else core.SINK_STATS_WORDS,
-                duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup)
+                duration=cfg.duration, count=cfg.count, exit_after_setup=cfg.exit_after_setup,
+                record_words=stamps.RX_WORDS if recording(cfg) else 0)
+
+
+def recording(cfg: SinkConfig) -> bool:
+    """A record per stamped frame is kept (for a join with the kernel's transmit stamps)."""
+    return (cfg.record or cfg.tx_stamps is not None) and not ports.backend(cfg.backend).in_kernel
 
 
 def streams_whole(s: np.ndarray) -> bool:
@@ -244,6 +258,50 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
 
 
 P = {name: i for i, name in enumerate(core.SINK_STREAM_STAT_NAMES)}
+
+
+TX_STAMPS_WAIT_S = 5.0
+
+
+def read_tx_stamps(path: str, wait_s: float = TX_STAMPS_WAIT_S):
+    """The generator's send-delay records (gen --tx-stamps), waiting for the file if the sink ended
+    first; None when it did not come."""
+    import time
+
+    end = time.monotonic() + wait_s
+    while True:
+        try:
+            return np.load(path)
+        except (OSError, ValueError):
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.05)
+
+
+def kernel_tx_latency(tx, rx) -> dict:
+    """The latency from the kernel's transmit stamp (the join of both sides' records): the
+    summary's percentiles then are these, the frames' own stamps' ones kept as lat_user."""
+    if tx is None:
+        return {"lat_kernel_tx": None, "lat_kernel_tx_note": "no transmit stamps came (gen --tx-stamps FILE)"}
+    j = stamps.join(tx, rx)
+    return {"lat_kernel_tx": j}
+
+
+def _kernel_tx_rows(out: dict) -> list[tuple[str, str]]:
+    """--tx-stamps: the latency from the kernel's transmit stamp, and the sender's own share of
+    the latency from the frames' own stamps."""
+    if "lat_kernel_tx" not in out:
+        return []
+    k = out["lat_kernel_tx"]
+    if not k or not k.get("samples"):
+        return [("latency from the kernel's transmit stamp", out.get("lat_kernel_tx_note") or "no frame joined")]
+    us = lambda v: "-" if v is None else f"{v / 1000:,.3f}"  # noqa: E731
+    return [("latency µs from the kernel's transmit stamp min/avg/p50/p90/p99/p99.9/max",
+             " / ".join(us(k.get(x)) for x in ("min_ns", "avg_ns", "p50_ns", "p90_ns", "p99_ns", "p99_9_ns",
+                                                "max_ns"))),
+            ("the sender's own delay µs p50 / p99 (in the latency from the frames' stamps)",
+             f"{us(k['send_delay_p50_ns'])} / {us(k['send_delay_p99_ns'])} ({k['samples']:,} frames joined, "
+             f"{k['unmatched']:,} without a transmit stamp)")]
 
 
 def stamp_sources(samples: int, ns_samples: int, backend: str) -> dict:
@@ -353,6 +411,8 @@ class SinkSession(ToolSession):
         if cfg.hist_file:
             with open(cfg.hist_file, "w") as f:
                 f.write(stats.hgrm(self.latency_hist(end.snapshot)))
+        if cfg.tx_stamps is not None:
+            out.update(kernel_tx_latency(read_tx_stamps(cfg.tx_stamps), stamps.rx_records(self.run.records)))
         if cfg.write_file:  # read back: the records the file holds, counted independently of the writer
             out["write_file"] = cfg.write_file
             out["written"] = pcap_records(cfg.write_file)
@@ -403,6 +463,7 @@ class SinkSession(ToolSession):
              " / ".join("-" if v is None else f"{v / 1000:,.3f}" for v in lat)),
             ("latency stamps (send / receive)", f"{out.get('lat_send_stamp') or '-'} / "
                                                 f"{out.get('lat_receive_stamp') or '-'}"),
+        ] + _kernel_tx_rows(out) + [
             ("data path ns/pkt", f(out["ns_per_pkt"])),
             ("CPU ns/pkt (user+sys)", f(out["cpu_ns_per_pkt"])),
             ("system calls/pkt", f(out["syscalls_per_pkt"], 4)),

@@ -1,0 +1,40 @@
+"""Latency from the kernel's transmit stamps (runner.stamps): the sender's records joined with the
+receiver's by stream and sequence; the histogram the same as the C core's."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wirespeed.runner import stamps, stats
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=50))
+def test_buckets_are_the_c_cores(values):
+    lower = stats.hist_lower_bounds()
+    b = stamps.buckets(np.array(values, np.uint64))
+    for v, k in zip(values, b):
+        assert lower[k] <= v and (k + 1 == len(lower) or v < lower[k + 1]), (v, k)
+
+
+def _rec(key: int, ns: int) -> int:
+    return key << 32 | ns
+
+
+def test_join_takes_the_senders_share_off_each_frame():
+    # stream 1, seq 0..999: each frame waited 500 + seq ns in the sender and took 2,000 ns from its stamp
+    tx = np.array([_rec(1 << 28 | q, 500 + q) for q in range(1000)] + [_rec(1 << 28 | 5, 7)], np.uint64)  # a later record
+    rx = np.array([_rec(1 << 28 | q, 2000) for q in range(1000)] + [_rec(2 << 28 | 3, 900)], np.uint64)  # unmatched
+    j = stamps.join(tx, rx)
+    assert j["samples"] == 1000 and j["unmatched"] == 1 and j["negative"] == 0
+    assert j["min_ns"] == 2000 - 1499 and j["max_ns"] == 2000 - 7  # seq 5: its latest record, 7 ns
+    assert abs(j["p50_ns"] - (2000 - 1000)) < 20 and abs(j["send_delay_p50_ns"] - 1000) < 20
+
+
+def test_join_with_nothing_and_rings_that_wrapped():
+    assert stamps.join(np.zeros(0, np.uint64), np.array([5], np.uint64)) == {"samples": 0, "unmatched": 1}
+    ring = np.arange(8, dtype=np.uint64)
+    assert list(stamps.ring_records(ring, 5)) == [0, 1, 2, 3, 4]
+    assert list(stamps.ring_records(ring, 11)) == [3, 4, 5, 6, 7, 0, 1, 2]  # the last 8 of 11, oldest first
