@@ -88,6 +88,17 @@ static PyObject *PacketTx_timestamps(PacketTxObject *self, PyObject *args)
 	CHECK_OPEN(self->t.map);
 	if (!PyArg_ParseTuple(args, "OK", &mo, &ring))
 		return NULL;
+	if (mo == Py_None) { /* off: what is queued is read, then no more stamps */
+		if (self->t.stamping) {
+			txstamp_read(&self->t.ts, self->t.fd);
+			txstamp_disable(&self->t.ts, self->t.fd);
+			txstamp_read(&self->t.ts, self->t.fd);
+			self->t.stamping = 0;
+		}
+		Py_RETURN_NONE;
+	}
+	if (self->t.stamping) /* on already, into this memory */
+		Py_RETURN_NONE;
 	if (!ring || ring & (ring - 1))
 		return PyErr_Format(PyExc_ValueError, "ring_entries: a power of two");
 	if (!(mem = buf_get(mo, &mv, 8, (Py_ssize_t)(T_COUNT + HIST_BUCKETS + ring), "memory")))
@@ -174,7 +185,7 @@ static PyMethodDef PacketTx_methods[] = {
 	{ "flush", (PyCFunction)PacketTx_flush, METH_O, "flush(counters) -> frames the kernel had not taken in 100 ms" },
 	{ "timestamps", (PyCFunction)PacketTx_timestamps, METH_VARARGS,
 	  "timestamps(memory, ring_entries): the kernel's transmit stamp of every frame sent from now on, read into\n"
-	  "memory (TXSTAMP_NAMES counters, the send-delay histogram, a ring of records)" },
+	  "memory (TXSTAMP_NAMES counters, the send-delay histogram, a ring of records); memory None: off again" },
 	{ "tx_burst", (PyCFunction)PacketTx_tx_burst, METH_VARARGS,
 	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (best effort, one send() kick)" },
 	{ "tx_ptrs", (PyCFunction)PacketTx_tx_ptrs, METH_VARARGS,

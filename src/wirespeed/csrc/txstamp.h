@@ -88,6 +88,14 @@ static int txstamp_enable(struct txstamp *x, int fd, int qdisc_bypass)
 	return 0;
 }
 
+/* No more stamps from now on (those already queued are read first). */
+static void txstamp_disable(struct txstamp *x, int fd)
+{
+	struct so_timestamping ts = { .flags = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING_NEW, &ts, sizeof(ts));
+}
+
 /* Where the pktgen header starts in a frame (its magic), or -1. */
 static inline int txstamp_find(const uint8_t *f, uint32_t len)
 {

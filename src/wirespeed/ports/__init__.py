@@ -149,9 +149,10 @@ class UserPort:
     def tx_burst(self, batch: Batch) -> int:
         return self._tx.tx_burst(batch.data, batch.offsets, batch.lengths, batch.n, self.counters)
 
-    def tx_timestamps(self, memory: np.ndarray, ring: int) -> None:
+    def tx_timestamps(self, memory: np.ndarray | None, ring: int) -> None:
         """Read the kernel's transmit stamp of every frame sent from now on into memory
-        (runner.stamps: counters, send-delay histogram, ring of records); backends with tx_stamps."""
+        (runner.stamps: counters, send-delay histogram, ring of records); None: no more.
+        Backends with tx_stamps."""
         raise NotImplementedError(f"{self.backend} reads no kernel transmit stamps")
 
     def drain(self, timeout_ms: int = 1000) -> int:

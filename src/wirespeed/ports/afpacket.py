@@ -57,7 +57,7 @@ class AfPacketPort(UserPort):
                 raise port_error(e, "AF_PACKET " + (e.strerror or ""), where) from None
         self.data = np.frombuffer(self._rx, np.uint8) if self._rx is not None else None
 
-    def tx_timestamps(self, memory: np.ndarray, ring: int) -> None:
+    def tx_timestamps(self, memory: np.ndarray | None, ring: int) -> None:
         try:
             self._tx.timestamps(memory, ring)
         except OSError as e:

@@ -36,6 +36,33 @@ def ring_records(ring: np.ndarray, written: int) -> np.ndarray:
     return np.concatenate((ring[at:], ring[:at]))
 
 
+def between(ring: np.ndarray, h0: int, h1: int) -> np.ndarray:
+    """The records written while the count went from h0 to h1, those the ring still holds."""
+    n = len(ring)
+    h0 = max(h0, h1 - n)
+    idx = np.arange(h0, h1, dtype=np.int64) % n
+    return ring[idx]
+
+
+def tx_heads(rows: np.ndarray) -> list[int]:
+    return [int(r[T["head"]]) for r in rows]
+
+
+def rx_heads(rows: np.ndarray) -> list[int]:
+    return [int(r[0]) for r in rows]
+
+
+def tx_between(rows: np.ndarray, h0: list[int]) -> np.ndarray:
+    """Every sending worker's records since the heads h0 (tx_heads)."""
+    parts = [between(r[len(T) + core.SINK_HIST:], a, int(r[T["head"]])) for r, a in zip(rows, h0)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+
+def rx_between(rows: np.ndarray, h0: list[int]) -> np.ndarray:
+    parts = [between(r[1:], a, int(r[0])) for r, a in zip(rows, h0)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+
 def tx_records(rows: np.ndarray) -> np.ndarray:
     """Every sending worker's records (rows: their TX_WORDS blocks)."""
     return np.concatenate([ring_records(r[len(T) + core.SINK_HIST:], int(r[T["head"]])) for r in rows]) \

@@ -164,6 +164,7 @@ class Counter:
         n = self.names
         rows = [{"netns": n.namespace(ns), "dev": n.device(ns, ifi), "reason": n.reason(r),
                  "function": n.function(loc), "count": c} for (ns, ifi, r, loc), c in counts.items() if c]
+        rows = [r for r in rows if r["function"] not in NOT_DROPS]
         if only:
             rows = [r for r in rows if r["netns"] in only]
         return sorted(rows, key=lambda r: -r["count"])
@@ -181,6 +182,10 @@ class Counter:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+# Frees that are no packet's loss: a transmit stamp's copy of a frame, freed with kfree_skb once
+# its socket has read it from the error queue (gen --timestamps kernel: one per frame sent).
+NOT_DROPS = ("sock_recv_errqueue",)
 
 # How an skb an XDP program dropped is freed (veth: kfree_skb with no reason in veth_xdp_rcv_skb;
 # generic XDP: XDP): at an in-kernel receiver's own interface, such drops are its count, not loss.

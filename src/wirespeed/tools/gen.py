@@ -449,7 +449,7 @@ class GenStep(Step):
         self.cfg = cfg
         self.port = w.open()
         self.stats = w.stats
-        if cfg.timestamps == "kernel":
+        if cfg.timestamps == "kernel" and not cfg.trials:  # a trial says whether it wants them (TRIAL_STAMPS)
             self.port.tx_timestamps(w.records, stamps.TX_RING)
         if interleaved(cfg):
             self.left = FOREVER if cfg.count is None else cfg.count  # the streams' counts, summed
@@ -477,6 +477,7 @@ class GenStep(Step):
 # slots at one frame per INTERVAL/1000 ns, then writes the trial's number into its last stats
 # word. The generator and its port stay up between trials.
 TRIAL_SEQ, TRIAL_INTERVAL_MILLI_NS, TRIAL_COUNT = driver.TOOL, driver.TOOL + 1, driver.TOOL + 2
+TRIAL_STAMPS = driver.TOOL + 3  # 1: read the kernel's transmit stamps in this trial (a latency trial)
 TRIAL_IDLE_S = 0.0005
 # A trial's catch-up bound when the search leaves it to us (max_burst 0): the frames due in this
 # long, TRIAL_BURST frames at least and at most. On a shared CPU the sender stalls for 0.5-1.5 ms
@@ -501,7 +502,7 @@ class TrialGenStep(GenStep):
 
     def __init__(self, cfg: GenConfig, w: Worker, pace: float):
         super().__init__(cfg, w, pace)
-        self.w, self.seq, self.left = w, 0, 0
+        self.w, self.seq, self.left, self.stamping = w, 0, 0, False
         self.slice_ns = driver.SLICE_NS
 
     def __call__(self, until_ns: int) -> bool:
@@ -512,6 +513,10 @@ class TrialGenStep(GenStep):
             ns = int(ctl[TRIAL_INTERVAL_MILLI_NS]) / 1000
             self.gen.set_rate(ns, trial_burst(ns, self.cfg.max_burst))
             self.left = share(int(ctl[TRIAL_COUNT]), self.cfg.workers, self.w.i)
+            want = bool(ctl[TRIAL_STAMPS]) and self.cfg.timestamps == "kernel"
+            if want != self.stamping:  # on for a latency trial; off again for throughput, where they cost
+                self.port.tx_timestamps(self.w.records if want else None, stamps.TX_RING)
+                self.stamping = want
         if self.left > 0:
             super().__call__(until_ns)
             if self.left <= 0:
@@ -605,6 +610,9 @@ def resolve_timestamps(cfg: GenConfig, pace: float, note=lambda text: None) -> N
     if cfg.timestamps == "kernel" and why:
         raise UsageError(f"--timestamps kernel: {why}")
     if cfg.timestamps != "best":
+        return
+    if cfg.trials:  # search's tester: read for the latency trials only (TRIAL_STAMPS), never for throughput
+        cfg.timestamps = "user" if why else "kernel"
         return
     pps = 1e9 / pace if pace else None  # per worker
     if not why and pps is not None and pps <= KERNEL_STAMPS_MAX_PPS:

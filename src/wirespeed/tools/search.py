@@ -29,7 +29,7 @@ from wirespeed.base.option import BATCH, PROFILE, Option, Options
 from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.units import WIRE_OVERHEAD, FrameMix, Rate
-from wirespeed.runner import stats
+from wirespeed.runner import stamps, stats
 from wirespeed.runner.driver import Run
 from wirespeed.tools import gen as genmod
 from wirespeed.tools import sink as sinkmod
@@ -395,10 +395,19 @@ class Measurer:
         s = snap.stats[:, : len(sinkmod.S)].sum(axis=0)
         return int(s[sinkmod.S["pktgen"]]) - sum(int(s[sinkmod.S[k]]) for k in RECEIVED_NOT)
 
+    @property
+    def kernel_stamps(self) -> bool:
+        """Latency trials read the kernel's transmit stamps (the generator's and the receiver's
+        records are joined: runner.stamps)."""
+        return self.g.records is not None and self.s.records is not None
+
     def trial(self, duration: float, load: float, kind: str = "search") -> dict:
         n = max(1, int(round(load * duration)))
         t_start = time.monotonic()
         g0, s0 = self.g.snapshot(), self.s.snapshot()
+        stamping = kind == "latency" and self.kernel_stamps
+        if stamping:
+            tx0, rx0 = stamps.tx_heads(self.g.records), stamps.rx_heads(self.s.records)
         f0 = self.f.snapshot() if self.f else None
         c0 = self.last_counters or self.path.read()
         profiler = self._profiler()
@@ -406,6 +415,7 @@ class Measurer:
         ctl = self.g.control
         ctl[genmod.TRIAL_COUNT] = n
         ctl[genmod.TRIAL_INTERVAL_MILLI_NS] = int(round(1e12 / load))
+        ctl[genmod.TRIAL_STAMPS] = int(stamping)
         ctl[genmod.TRIAL_SEQ] = self.seq  # last: the workers act on it
         t_send = time.monotonic()
         deadline = t_send + 2 * duration + 5
@@ -472,6 +482,9 @@ class Measurer:
             hist = (s1.stats - s0.stats)[:, len(sinkmod.S): len(sinkmod.S) + core.SINK_HIST].sum(axis=0)
             ds = (s1.stats - s0.stats)[:, : len(sinkmod.S)].sum(axis=0)
             rec["latency"] = latency_of(hist, ds)
+            if stamping:  # from the kernel's transmit stamp: the tester's own sending delay apart
+                rec["latency_kernel_tx"] = stamps.join(stamps.tx_between(self.g.records, tx0),
+                                                       stamps.rx_between(self.s.records, rx0))
             rec["receiver_errors"] = {k: int(ds[sinkmod.S[k]]) for k in ("duplicated", *sinkmod.ERROR_KEYS)
                                       if ds[sinkmod.S[k]]}
         if samples is not None:  # every CPU's time over the trial (sending and draining), per frame sent
@@ -663,16 +676,17 @@ class _Runs:
             self.close()
             raise
 
-    def receiver(self, backend: str) -> Run:
+    def receiver(self, backend: str, record: bool = False) -> Run:
         """The receiver on the path's end, as `backend`; one already running is closed first
-        (throughput trials and latency trials may want different ones)."""
+        (throughput trials and latency trials may want different ones). record: it keeps a record
+        per stamped frame (joined with the kernel's transmit stamps)."""
         cfg = self.cfg
         old = getattr(self, "sink", None)
         if old is not None:
             old.stop()
             old.close()
             self.runs.remove(old)
-        scfg = sinkmod.SinkConfig(where=cfg.rx, backend=backend, batch=256, cpus=cfg.rx_cpus,
+        scfg = sinkmod.SinkConfig(where=cfg.rx, backend=backend, batch=256, cpus=cfg.rx_cpus, record=record,
                                   options={"bind": str(cfg.gen.dst_ip)} if ports.backend(backend).payload_only else {})
         with _named("--rx-backend"):
             self.sink = self._start(Run(sinkmod.plan(scfg, note=self.note), lambda w: sinkmod.SinkStep(scfg, w)))
@@ -791,8 +805,10 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
                 reporter.goal(gr)
             lat = []
             counting, stamping = receivers(cfg)
-            if cfg.latency and stamping != counting:  # latency trials: a receiver that reads the stamps
-                m.s = runs.receiver(stamping)
+            if cfg.latency and (stamping != counting or runs.gen.records is not None):
+                # latency trials: a receiver that reads the stamps (and keeps a record per frame, for the
+                # join with the kernel's transmit stamps)
+                m.s = runs.receiver(stamping, record=runs.gen.records is not None)
                 m.receiving(stamping)
                 m.last_counters = None
             if cfg.latency:
@@ -802,7 +818,8 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
                         load = IDLE_PPS if frac == 0 or not ct else frac * ct
                         rec = m.trial(p.latency_trial_s, load, kind="latency")
                         row = {"type": "latency", "goal": gr["goal"], "frame": frame.name, "fraction": frac,
-                               "load_pps": load, "lost": rec["lost"], **rec.get("latency", {})}
+                               "load_pps": load, "lost": rec["lost"], **rec.get("latency", {}),
+                               "kernel_tx": rec.get("latency_kernel_tx")}
                         lat.append(row)
                         reporter.latency(row)
             search_s = sum(t["send_s"] + t["overhead_s"] for t in m.trials)
@@ -873,6 +890,27 @@ def _line_rate(cfg: SearchConfig, frame: FrameMix) -> float | None:
     if cfg.gen.link_bps:
         return cfg.gen.link_bps / (float(frame.mean_wire) * 8)
     return None
+
+
+def latency_table(rows: list[dict]):
+    """The latency trials: from the kernel's transmit stamp where the tester read it (the
+    sender's own delay in its own column, and the latency from the frames' own stamps beside),
+    else from the frames' own stamps."""
+    f = stats.fmt
+    us = lambda v: "-" if v is None else f"{v / 1000:,.3f}"  # noqa: E731
+    out = []
+    for r in rows:
+        k = r.get("kernel_tx") or {}
+        src = k if k.get("samples") else r
+        out.append((r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0),
+                    "kernel tx" if src is k else "own stamp", *(us(src.get(x)) for x in (
+                        "min_ns", "avg_ns", "p50_ns", "p90_ns", "p99_ns", "p99_9_ns", "max_ns")),
+                    us(k.get("send_delay_p50_ns")), us(r.get("p50_ns"))))
+    return stats.make_table(
+        "one-way latency, µs (from the kernel's transmit stamp where read; the tester's own sending delay and the "
+        "latency from the frames' own stamps beside)",
+        ["<goal", "of throughput", "pps", "<from", "min", "avg", "p50", "p90", "p99", "p99.9", "max",
+         "sender p50", "own-stamp p50"], out)
 
 
 class SearchReporter(stats.Reporter):
@@ -956,13 +994,7 @@ class SearchReporter(stats.Reporter):
                           f"{s['name']} {s['ns_per_pkt']:,.0f}" for s in sorted(
                               t["profile"]["stages"], key=lambda s: -s["samples"])[:3])) for t in profiled]))
             if fr["latency"]:
-                us = lambda v: "-" if v is None else f"{v / 1000:,.1f}"  # noqa: E731
-                lrows = [(r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0), us(r.get("min_ns")),
-                          us(r.get("avg_ns")), us(r.get("p50_ns")), us(r.get("p90_ns")), us(r.get("p99_ns")),
-                          us(r.get("p99_9_ns")), us(r.get("max_ns"))) for r in fr["latency"]]
-                self.console.print(stats.make_table(
-                    "one-way latency, µs", ["<goal", "of throughput", "pps", "min", "avg", "p50", "p90", "p99", "p99.9",
-                                            "max"], lrows))
+                self.console.print(latency_table(fr["latency"]))
         self.console.print("deviations from RFC 2544: " + "; ".join(out["deviations_from_rfc2544"]), style="dim")
         if out.get("latency_note"):
             self.console.print(out["latency_note"], style="dim")
