@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -113,6 +114,26 @@ def parse_goal(text: str) -> Goal:
 
 
 
+LATENCY_KEYS = {"p50": "p50_ns", "p90": "p90_ns", "p99": "p99_ns", "p99.9": "p99_9_ns", "max": "max_ns"}
+TIME_UNITS = {"ns": 1.0, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def parse_max_latency(text: str) -> tuple[tuple[str, float], ...]:
+    """'p99=50us,p50=10us': latency bounds, (percentile, ns) each."""
+    out = []
+    for part in str(text).split(","):
+        key, sep, value = part.strip().partition("=")
+        m = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)", value.strip())
+        if not sep or key not in LATENCY_KEYS or not m:
+            raise UsageError(f"--max-latency takes {'|'.join(LATENCY_KEYS)}=TIME[,...] with TIME like 50us, 2ms or "
+                             f"800ns, got {text!r}")
+        ns = float(m.group(1)) * TIME_UNITS[m.group(2)]
+        if ns <= 0:
+            raise UsageError(f"--max-latency {part.strip()!r}: a bound above 0")
+        out.append((key, ns))
+    return tuple(out)
+
+
 def parse_frames(text: str) -> tuple[FrameMix, ...]:
     """'64', '64,512,1518' or 'imix': the frame sizes searched, each holding the pktgen header."""
     frames = tuple(V.frame_mix(x.strip()) for x in str(text).split(","))
@@ -167,6 +188,10 @@ OPTIONS = Options(
     Option("trial_wait", ("--trial-wait",), 0.5, "the most to wait for the path to drain after a trial (default "
            "0.5 s)", parse=V.duration, metavar="T", group=METHOD),
     Option("latency", ("--no-latency",), True, "skip the latency trials", group=METHOD),
+    Option("max_latency", ("--max-latency",), None, "latency-bounded goals: a trial whose latency percentiles "
+           "pass these bounds fails its goals as a lossy one does (TRex ndr's --max-latency), e.g. p99=50us,p50=10us "
+           "(p50, p90, p99, p99.9, max); every trial then reads the stamps (and the kernel's transmit stamps where "
+           "the tester can)", parse=parse_max_latency, metavar="P=TIME[,...]", group=METHOD),
     Option("size", ("-s", "--size"), "64", "frame sizes incl. FCS: 64, 64,512,1518 or imix", parse=parse_frames,
            group=TESTER),
     ports.choice(transmit=True, help="the generator's backend (kernel: no latency, its frames carry no time): "
@@ -209,6 +234,7 @@ class SearchConfig:
     trial_wait: float = 0.5
     rx_backend: str = "auto"  # auto: the cheapest exact counter for throughput, a stamping receiver for latency
     latency: bool = True
+    max_latency: tuple = ()  # (percentile, ns) bounds: a trial past one fails its goals (latency-bounded search)
     fwd: object = None  # a fwd.FwdConfig when dut == fwd
     hops: list = field(default_factory=list)  # (name, Where) of the interfaces along the path
     rx_cpus: list[int] | None = None  # the receiver's CPUs (the tester's, when the DUT has its own)
@@ -228,6 +254,12 @@ def check(cfg: SearchConfig) -> None:
     if cfg.relative_width is not None and not 0 < cfg.relative_width < 1:
         raise UsageError(f"--width must be in (0, 1), got {cfg.relative_width}")
     b = ports.backend(cfg.gen.backend)
+    if cfg.max_latency and not b.timestamps:
+        raise UsageError(f"--max-latency: --backend {b.name} frames carry no send time; use "
+                         f"{' or '.join(ports.names(transmit=True, timestamps=True))}")
+    if cfg.max_latency and cfg.rx_backend != "auto" and ports.backend(cfg.rx_backend).in_kernel:
+        raise UsageError(f"--max-latency: --rx-backend {cfg.rx_backend} counts in the kernel and reads no stamp; "
+                         f"use {' or '.join(ports.names(receive=True, in_kernel=False, payload_only=False))}")
     if cfg.latency and not b.timestamps:
         cfg.latency = False  # said in the report: its frames carry no send time
 
@@ -405,7 +437,7 @@ class Measurer:
         n = max(1, int(round(load * duration)))
         t_start = time.monotonic()
         g0, s0 = self.g.snapshot(), self.s.snapshot()
-        stamping = kind == "latency" and self.kernel_stamps
+        stamping = (kind == "latency" or bool(self.cfg.max_latency)) and self.kernel_stamps
         if stamping:
             tx0, rx0 = stamps.tx_heads(self.g.records), stamps.rx_heads(self.s.records)
         f0 = self.f.snapshot() if self.f else None
@@ -485,6 +517,8 @@ class Measurer:
             if stamping:  # from the kernel's transmit stamp: the tester's own sending delay apart
                 rec["latency_kernel_tx"] = stamps.join(stamps.tx_between(self.g.records, tx0),
                                                        stamps.rx_between(self.s.records, rx0))
+            if self.cfg.max_latency:
+                rec["latency_exceeded"] = latency_exceeded(rec, self.cfg.max_latency)
             rec["receiver_errors"] = {k: int(ds[sinkmod.S[k]]) for k in ("duplicated", *sinkmod.ERROR_KEYS)
                                       if ds[sinkmod.S[k]]}
         if samples is not None:  # every CPU's time over the trial (sending and draining), per frame sent
@@ -542,13 +576,35 @@ class Measurer:
         class _M(AbstractMeasurer):
             def measure(self, intended_duration, intended_load):
                 rec = outer.measure(float(intended_duration), float(intended_load))
+                # a trial past a latency bound fails its goals as a lossy one does (nothing counts as forwarded)
+                ratio = 1.0 if rec.get("latency_exceeded") else rec["loss_ratio"]
                 return MeasurementResult(
                     intended_duration=intended_duration, intended_load=intended_load,
-                    offered_count=rec["intended"], forwarding_count=rec["intended"] * (1 - rec["loss_ratio"]),
+                    offered_count=rec["intended"], forwarding_count=rec["intended"] * (1 - ratio),
                     offered_duration=rec["send_s"], duration_with_overheads=rec["send_s"] + rec["overhead_s"],
                     intended_count=rec["intended"])
 
         return _M()
+
+
+def trial_latency(rec: dict) -> tuple[str, dict]:
+    """A trial's latency figures and their source: from the kernel's transmit stamp where they
+    were joined, else from the frames' own stamps."""
+    k = rec.get("latency_kernel_tx") or {}
+    if k.get("samples"):
+        return "kernel tx", k
+    return "own stamp", rec.get("latency") or {}
+
+
+def latency_exceeded(rec: dict, bounds) -> str | None:
+    """Which --max-latency bound the trial passed ('p99 61.2 µs > 50.0 µs, kernel tx'), or None.
+    A trial without a latency sample (nothing arrived) passes none: its loss decides."""
+    src, lat = trial_latency(rec)
+    for key, ns in bounds:
+        v = lat.get(LATENCY_KEYS[key])
+        if v is not None and v > ns:
+            return f"{key} {v / 1000:,.1f} µs > {ns / 1000:,.1f} µs, {src}"
+    return None
 
 
 def latency_of(hist: np.ndarray, deltas: np.ndarray) -> dict:
@@ -585,6 +641,8 @@ def goal_result(goal: Goal, search_goal, result, frame: FrameMix, max_load: floa
     ct = float(result.conditional_throughput) if result.conditional_throughput is not None else None
     if lo is None:
         why = f"the min load ({min_load:,.0f} pps) is an upper bound: the path loses more than the goal allows even there"
+        if tester.get("latency_bound_trials"):
+            why += " (or passes --max-latency)"
     elif tester.get("shortfall_counted"):
         why = (f"tester-bound: the tester fell short of its loads down to {max_load:,.0f} pps, far below its "
                f"back-to-back rate ({tester.get('back_to_back_pps') or 0:,.0f} pps; over veth a slower DUT holds the "
@@ -642,7 +700,7 @@ def receivers(cfg: SearchConfig) -> tuple[str, str]:
     if cfg.rx_backend != "auto":
         return cfg.rx_backend, cfg.rx_backend
     stamping = ports.names(receive=True, in_kernel=False, payload_only=False)[0]
-    counting = ports.runnable(receive=True, in_kernel=True) if cfg.dut != "path" else ()
+    counting = ports.runnable(receive=True, in_kernel=True) if cfg.dut != "path" and not cfg.max_latency else ()
     return (counting[0] if counting else stamping), stamping
 
 
@@ -660,7 +718,7 @@ class _Runs:
             gplan, pace = genmod.plan(g, note=note)
             self.gen = self._start(Run(gplan, lambda w: genmod.TrialGenStep(g, w, pace)))
             self.cfg, self.note = cfg, note
-            self.sink = self.receiver(receivers(cfg)[0])
+            self.sink = self.receiver(receivers(cfg)[0], record=bool(cfg.max_latency) and self.gen.records is not None)
             self.fwd = None
             if cfg.fwd is not None:
                 from wirespeed.tools import fwd as fwdmod
@@ -799,8 +857,13 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
                                    search_duration_max=p.search_duration_max, warmup_duration=None),
                 m.controller_measurer(), min_load, max_load, reporter.note, m.count_shortfall)
             tester = {"back_to_back_pps": ceiling, "ceiling_pps": ceiling_pps, "max_load_from": max_load_from,
-                      "tester_bound_trials": sum(t["tester_bound"] for t in m.trials), "shortfall_counted": counted}
+                      "tester_bound_trials": sum(t["tester_bound"] for t in m.trials), "shortfall_counted": counted,
+                      "latency_bound_trials": sum(bool(t.get("latency_exceeded")) for t in m.trials)}
             goals = [goal_result(g, sg, result[sg], frame, max_load, min_load, line, tester) for g, sg in pairs]
+            if cfg.max_latency:  # latency-bounded: the bounds and how many trials passed them
+                for gr in goals:
+                    gr["max_latency_ns"] = {k: ns for k, ns in cfg.max_latency}
+                    gr["latency_bound_trials"] = tester["latency_bound_trials"]
             for gr in goals:
                 reporter.goal(gr)
             lat = []
@@ -930,11 +993,14 @@ class SearchReporter(stats.Reporter):
                                f"({rec['tsc_hz'] / 1e9:.3f} GHz TSC), {ifs}; started {rec['started']}", style="dim")
 
     def trial(self, r: dict) -> None:
-        r["verdicts"] = {g.name: "pass" if r["loss_ratio"] <= g.loss_ratio else "fail" for g in self.goals}
+        r["verdicts"] = {g.name: "pass" if r["loss_ratio"] <= g.loss_ratio and not r.get("latency_exceeded") else "fail"
+                         for g in self.goals}
         if self.json:
             stats.print_json({"tool": self.tool, **r})
             return
         flag = " tester-bound" if r["tester_bound"] else ""
+        if r.get("latency_exceeded"):
+            flag += f"  latency {r['latency_exceeded']}"
         most = f"  ({r['most_loss']})" if r["most_loss"] else ""
         if r.get("receiver_errors"):  # frames that came wrong: said beside the loss they make
             most += "  [" + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in r["receiver_errors"].items()) + "]"
@@ -973,6 +1039,9 @@ class SearchReporter(stats.Reporter):
                  "Mbit/s L1", "% line", "<"], rows,
                 caption=f"overhead (set-up + drain) {100 * fr['overhead_share']:.1f} % of the trials' time; "
                         f"{fr['tester_bound_trials']} tester-bound trial(s)"
+                        + (f"; latency-bounded ({', '.join(f'{k} ≤ {v / 1000:,.1f} µs' for k, v in fr['goals'][0]['max_latency_ns'].items())}): "
+                           f"{fr['goals'][0]['latency_bound_trials']} trial(s) past a bound"
+                           if fr["goals"] and fr["goals"][0].get("max_latency_ns") else "")
                         + (f"; the tester fell short above {fr['tester_ceiling_pps']:,.0f} pps, so the max load was "
                            f"lowered below it" if fr.get("tester_ceiling_pps") else "") + why))
             reasons: dict[str, int] = {}
