@@ -609,7 +609,7 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
             min_load=min_rate.packets_per_second(mean_wire, link_bps) if min_rate else None,
             max_load=max_rate.packets_per_second(mean_wire, link_bps) if max_rate else None,
             trial_wait=o["trial_wait"], rx_backend=o["rx_backend"], latency=o["latency"], fwd=fcfg, hops=hops,
-            max_latency=o["max_latency"] or (),
+            max_latency=o["max_latency"] or (), floor=o["floor"],
             rx_cpus=tester_cpus, profile=o["profile"])
         rep = reporter or searchmod.SearchReporter("search", False, Console(quiet=True))
         rec = record(record_options if record_options is not None else {"command": "search", **as_written},

@@ -55,3 +55,22 @@ def test_max_latency_needs_a_stamping_receiver(pair_lab):
     r = run_cli("search", "--lab-name", pair_lab.topology.name, "--max-latency", "p99=5us", "--rx-backend",
                 "xdp-count")
     assert "--rx-backend xdp-count counts in the kernel and reads no stamp" in one_line(r, 2)
+
+
+def test_the_testers_own_latency_is_beside_the_paths(chain_lab):
+    """Through a Linux router on its own CPU the path's latency is the tester's and the router's:
+    the tester's floor (its own veth pair, measured at every load) is below it, the path's p50
+    without it is the difference, and the floor's lab is gone afterwards."""
+    from wirespeed import lab as labmod
+
+    r = run_cli("search", "--lab-name", chain_lab.topology.name, "--dut", "kernel", "--max-load", "50kpps",
+                "--json", timeout=240)
+    out, _ = _summary(r)
+    rows = out["frames"][0]["latency"]
+    assert len(rows) == 8
+    for row in rows:
+        fl, k = row["floor"], row["kernel_tx"]
+        assert fl["from"] == "kernel tx" and fl["samples"] > 0 and k["samples"] > 0
+        assert fl["p50_ns"] < k["p50_ns"], row
+        assert row["without_floor"]["p50_ns"] == pytest.approx(k["p50_ns"] - fl["p50_ns"])
+    assert not [x for x in labmod.status() if str(x.get("lab", "")).startswith("wsfloor")]

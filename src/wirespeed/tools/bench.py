@@ -29,6 +29,9 @@ from wirespeed.base.netdev import link_stats, xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.runner.procs import last_json, start, stop, wait_ready, window_rate, ws
 
+FLOOR_SHARE = 0.1  # section 8: the tester's floor, at this share of its ceiling, -b 1 (an idle CPU's wake-ups
+#                    would add microseconds of their own), the kernel's transmit stamps read
+
 SECTIONS = ("budget", "amortisation", "transmit", "receive", "queueing", "memory", "forwarding", "latency",
             "where")
 PEERS = {"trafgen": "netsniff-ng", "iperf3": "iperf3", "sockperf": "sockperf"}
@@ -474,10 +477,13 @@ class Bench:
     def latency(self) -> dict:
         topo = lab.pair(self.cfg.lab_name)
         rows = []
+        floors = []
         with lab.Lab(topo):
             self.progress("latency", "the sender's ceiling")
             top = self._gen_sink(topo, None, 64, 1.0)["received_pps"]
             for rep in range(self.cfg.reps):
+                self.progress("latency", "the tester's floor")
+                floors.append(self._gen_sink(topo, FLOOR_SHARE * top, 1, self.cfg.window + 0.5, kernel_stamps=True))
                 for frac in (0.1, 0.5, 0.9):
                     for b in (1, 64):
                         self.progress("latency", f"{int(frac * 100)} % batch {b}")
@@ -486,30 +492,51 @@ class Bench:
         groups = {}
         for r in rows:
             groups.setdefault((r["fraction"], r["batch"]), []).append(r)
+        floor = {k: med([x[k] for x in floors]) for k in ("p50_ns", "p99_ns", "kernel_tx_p50_ns", "kernel_tx_p99_ns",
+                                                             "send_delay_p50_ns")}
         return {"caption": "The talk: batch what is already there, never wait speculatively for the next packet: "
                            "batching must not buy throughput with latency. Here: one-way latency (gen to sink over "
                            "one veth pair, AF_PACKET both ends) at 10, 50 and 90 % of the sender's ceiling, -b 1 "
-                           "against -b 64. Errors: frames the sink found with a wrong checksum or a sequence number "
-                           "its stream did not confirm (0 on a clean path).",
-                "ceiling_pps": top,
+                           "against -b 64, in ns: from the frames' own stamps (user space's clock, ns, once per "
+                           "batch) to the kernel's receive stamp. The dotted line is the tester's floor: the same "
+                           f"pair at {int(100 * FLOOR_SHARE)} % of the ceiling, -b 1, from the kernel's transmit "
+                           "stamps (gen --tx-stamps, joined per frame by the sink: the sender's own delay in user "
+                           "space, its batch and its send call taken off): what the veth and the receiver cost, "
+                           "the least any path measured by this tester can show. Errors: frames the sink found "
+                           "with a wrong checksum or a sequence number its stream did not confirm (0 on a clean "
+                           "path).",
+                "ceiling_pps": top, "floor": {**floor, "pps": FLOOR_SHARE * top, "runs": floors},
+                "stamps": {"send": rows[0].get("send_stamp") if rows else None,
+                           "receive": rows[0].get("receive_stamp") if rows else None},
                 "rows": [{"fraction": f, "batch": b, **{k: med([x[k] for x in xs]) for k in
                                                          ("p50_ns", "p90_ns", "p99_ns", "p99_9_ns", "received_pps")},
                           "lost": sum(x["lost"] for x in xs), "errors": sum(x["errors"] for x in xs)}
                          for (f, b), xs in sorted(groups.items())]}
 
-    def _gen_sink(self, topo, rate: float | None, batch: int, seconds: float) -> dict:
-        sink = start(ws("sink", "--lab-name", topo.name, "--cpu", str(self.rx_cpu), "-d", str(seconds + 3), "--json"))
-        try:
-            wait_ready(sink)
-            args = ["-r", f"{rate:.0f}pps"] if rate else []
-            g = start(ws("gen", "--lab-name", topo.name, "--cpu", str(self.tx_cpu), "-b", str(batch), "-d", str(seconds),
-                         *args, "--json"))
-            g.communicate(timeout=seconds + 60)
-            time.sleep(0.2)
-        finally:
-            s = last_json(stop(sink)[0])
+    def _gen_sink(self, topo, rate: float | None, batch: int, seconds: float, kernel_stamps: bool = False) -> dict:
+        """gen into sink over the pair; kernel_stamps: the kernel's transmit stamps read and joined."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            joined = ["--tx-stamps", f"{tmp}/tx.npy"] if kernel_stamps else []
+            stamp = [] if kernel_stamps else ["--timestamps", "user"]  # each row alike, whatever its rate
+            sink = start(ws("sink", "--lab-name", topo.name, "--cpu", str(self.rx_cpu), "-d", str(seconds + 3),
+                            "--json", *joined))
+            try:
+                wait_ready(sink)
+                args = ["-r", f"{rate:.0f}pps"] if rate else []
+                g = start(ws("gen", "--lab-name", topo.name, "--cpu", str(self.tx_cpu), "-b", str(batch), "-d",
+                             str(seconds), *args, "--json", *joined, *stamp))
+                g.communicate(timeout=seconds + 60)
+                time.sleep(0.2)
+            finally:
+                s = last_json(stop(sink)[0])
+        k = s.get("lat_kernel_tx") or {}
         return {"received_pps": s["pps"], "p50_ns": s["p50_ns"], "p90_ns": s["p90_ns"], "p99_ns": s["p99_ns"],
                 "p99_9_ns": s.get("p99_9_ns", s.get("p99.9_ns")), "lost": s["lost"] or 0,
+                "send_stamp": s.get("lat_send_stamp"), "receive_stamp": s.get("lat_receive_stamp"),
+                "kernel_tx_p50_ns": k.get("p50_ns"), "kernel_tx_p99_ns": k.get("p99_ns"),
+                "send_delay_p50_ns": k.get("send_delay_p50_ns"),
                 "errors": sum(s.get(k) or 0 for k in ("seq_too_high", "seq_too_low", "ip_csum_errors", "udp_csum_errors"))}
 
     def where(self) -> dict:

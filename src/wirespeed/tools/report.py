@@ -239,15 +239,24 @@ def latency_section(d: dict):
         ys = [next((r[pct]["median"] or 0) / 1000 for r in rows if r["fraction"] == f and r["batch"] == b) for f in fracs]
         ax.bar([x + (i - 1.5) * w for x in range(len(fracs))], ys, w, label=f"-b {b} {pct[:-3]}")
     ax.set_xticks(range(len(fracs)), [f"{int(100 * f)} % of {d['ceiling_pps']:,.0f} pps" for f in fracs])
+    floor = d.get("floor") or {}
+    v = (floor.get("kernel_tx_p50_ns") or {}).get("median")
+    if v:  # the veth and the receiver, the sender's own delay taken off: what no path measured by it can go below
+        ax.axhline(v / 1000, color="0.3", linestyle=":", linewidth=1.2,
+                   label=f"tester's floor p50, from the kernel's transmit stamp ({v / 1000:,.3f} µs)")
     ax.set_ylabel("one-way latency, µs")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+    ns = lambda v: _f(v / 1000, 3) if v is not None else "–"  # noqa: E731  (µs with ns)
     table = _table(["load", "batch", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "received pps", "lost", "errors"],
                    [[f"{int(100 * r['fraction'])} %", str(r["batch"])] +
-                    [_f((r[k]["median"] or 0) / 1000, 1) if r[k]["median"] is not None else "–"
-                     for k in ("p50_ns", "p90_ns", "p99_ns", "p99_9_ns")] +
+                    [ns(r[k]["median"]) for k in ("p50_ns", "p90_ns", "p99_ns", "p99_9_ns")] +
                     [_f(r["received_pps"]), str(r["lost"]), str(r.get("errors", "–"))]
-                    for r in rows])
+                    for r in rows]
+                   + ([[f"floor: {_f(floor['pps'])} pps, own stamp", "1", ns(floor["p50_ns"]["median"]), "–",
+                        ns(floor["p99_ns"]["median"]), "–", "–", "–", "–"],
+                       ["floor: kernel transmit stamp", "1", ns(floor["kernel_tx_p50_ns"]["median"]), "–",
+                        ns(floor["kernel_tx_p99_ns"]["median"]), "–", "–", "–", "–"]] if floor else []))
     return _png(fig), table
 
 

@@ -188,6 +188,9 @@ OPTIONS = Options(
     Option("trial_wait", ("--trial-wait",), 0.5, "the most to wait for the path to drain after a trial (default "
            "0.5 s)", parse=V.duration, metavar="T", group=METHOD),
     Option("latency", ("--no-latency",), True, "skip the latency trials", group=METHOD),
+    Option("floor", ("--no-floor",), True, "skip the tester's own latency (its generator straight into its "
+           "receiver, on a veth pair of its own, same backends, CPUs and loads), measured after each frame size's "
+           "latency trials and shown beside them", group=METHOD),
     Option("max_latency", ("--max-latency",), None, "latency-bounded goals: a trial whose latency percentiles "
            "pass these bounds fails its goals as a lossy one does (TRex ndr's --max-latency), e.g. p99=50us,p50=10us "
            "(p50, p90, p99, p99.9, max); every trial then reads the stamps (and the kernel's transmit stamps where "
@@ -235,6 +238,7 @@ class SearchConfig:
     rx_backend: str = "auto"  # auto: the cheapest exact counter for throughput, a stamping receiver for latency
     latency: bool = True
     max_latency: tuple = ()  # (percentile, ns) bounds: a trial past one fails its goals (latency-bounded search)
+    floor: bool = True  # the tester's own latency measured beside the path's (tester_floor)
     fwd: object = None  # a fwd.FwdConfig when dut == fwd
     hops: list = field(default_factory=list)  # (name, Where) of the interfaces along the path
     rx_cpus: list[int] | None = None  # the receiver's CPUs (the tester's, when the DUT has its own)
@@ -885,6 +889,10 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
                                "kernel_tx": rec.get("latency_kernel_tx")}
                         lat.append(row)
                         reporter.latency(row)
+            if lat and cfg.floor:
+                floor = tester_floor(one, [r["load_pps"] for r in lat], p.latency_trial_s, reporter.note)
+                for row, fl in zip(lat, floor):
+                    with_floor(row, fl)
             search_s = sum(t["send_s"] + t["overhead_s"] for t in m.trials)
             overhead_s = sum(t["overhead_s"] for t in m.trials)
             out["frames"].append({"frame": frame.name, "back_to_back_pps": ceiling, "max_load_pps": max_load,
@@ -904,6 +912,62 @@ def _search_frames(cfg: SearchConfig, reporter, frames: list[FrameMix], out: dic
     if not cfg.latency:
         out["latency_note"] = (f"--backend {cfg.gen.backend} frames carry no send time: no latency"
                                if not ports.backend(cfg.gen.backend).timestamps else "latency not asked for")
+
+
+FLOOR_LAB = "wsfloor"  # the tester's own pair of veths (the pid added: one per search)
+
+
+def tester_floor(cfg: SearchConfig, loads: list[float], seconds: float, note=lambda text: None) -> list[dict]:
+    """The tester's own latency: its generator straight into its receiver over a veth pair of
+    its own (same backends, batch, CPUs, frame and stamps), a latency trial at each load. Each
+    a trial record's latency figures ({} for a load it could not run)."""
+    from wirespeed import lab as labmod
+
+    name = f"{FLOOR_LAB}{os.getpid() % 100000}"
+    topo, _ = labmod.resolve(name, True, topology="pair")
+    runs = None
+    try:
+        g_end, s_end = topo.endpoints("gen")[0], topo.endpoints("sink")[0]
+        tx, rx = Where(g_end.ifname, topo.netns("gen")), Where(s_end.ifname, topo.netns("sink"))
+        sa, da = cfg.gen.src_ip.__class__(g_end.address), cfg.gen.dst_ip.__class__(s_end.address)
+        gen = dataclasses.replace(cfg.gen, where=tx, src_mac=V.mac(g_end.mac), dst_mac=V.mac(s_end.mac), src_ip=sa,
+                                  dst_ip=da, src_ips=genmod.Range(int(sa)), dst_ips=genmod.Range(int(da)))
+        fcfg = dataclasses.replace(cfg, tx=tx, rx=rx, gen=gen, dut="none", fwd=None, max_latency=(),
+                                   hops=[(f"floor:{e.ifname}", Where(e.ifname, topo.netns(e.node)))
+                                         for e in (topo.wires[0].a, topo.wires[0].b)])
+        runs = _Runs(fcfg, note)
+        _, stamping = receivers(fcfg)
+        sink = runs.receiver(stamping, record=runs.gen.records is not None)
+        m = Measurer(fcfg, runs.gen, sink, PathCounters(fcfg.hops, None, rx.netns), cfg.gen.frame)
+        m.receiving(stamping)
+        calibrate(m, 0.2)
+        out = []
+        for load in loads:
+            rec = m.trial(seconds, load, kind="latency")
+            src, lat = trial_latency(rec)
+            out.append({"from": src, **{k: lat.get(k) for k in ("samples", "min_ns", "p50_ns", "p90_ns", "p99_ns",
+                                                                  "p99_9_ns", "max_ns")}})
+        return out
+    except WirespeedError as e:
+        note(f"the tester's own latency left out: {e}")
+        return [{} for _ in loads]
+    finally:
+        if runs is not None:
+            runs.close()
+        labmod.down(name)
+
+
+def with_floor(row: dict, floor: dict) -> None:
+    """A latency row with the tester's own latency at its load beside it, and the path's without
+    it (p50 and p99 less the floor's, from the same kind of stamp)."""
+    row["floor"] = floor or None
+    src = "kernel tx" if (row.get("kernel_tx") or {}).get("samples") else "own stamp"
+    lat = row["kernel_tx"] if src == "kernel tx" else row
+    if floor and floor.get("from") == src:
+        row["without_floor"] = {k: lat[k] - floor[k] for k in ("p50_ns", "p99_ns")
+                                if lat.get(k) is not None and floor.get(k) is not None}
+    else:
+        row["without_floor"] = None
 
 
 def search_within_the_tester(config_of, measurer, min_load: float, max_load: float, note=lambda text: None,
@@ -965,15 +1029,18 @@ def latency_table(rows: list[dict]):
     for r in rows:
         k = r.get("kernel_tx") or {}
         src = k if k.get("samples") else r
+        fl, wo = r.get("floor") or {}, r.get("without_floor") or {}
         out.append((r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0),
                     "kernel tx" if src is k else "own stamp", *(us(src.get(x)) for x in (
-                        "min_ns", "avg_ns", "p50_ns", "p90_ns", "p99_ns", "p99_9_ns", "max_ns")),
+                        "p50_ns", "p90_ns", "p99_ns", "p99_9_ns", "max_ns")),
+                    us(fl.get("p50_ns")), us(fl.get("p99_ns")), us(wo.get("p50_ns")),
                     us(k.get("send_delay_p50_ns")), us(r.get("p50_ns"))))
     return stats.make_table(
-        "one-way latency, µs (from the kernel's transmit stamp where read; the tester's own sending delay and the "
-        "latency from the frames' own stamps beside)",
-        ["<goal", "of throughput", "pps", "<from", "min", "avg", "p50", "p90", "p99", "p99.9", "max",
-         "sender p50", "own-stamp p50"], out)
+        "one-way latency, µs (from the kernel's transmit stamp where read; beside: the tester's own latency at the "
+        "same load (its floor), the path's p50 without it, the tester's sending delay, the latency from the frames' "
+        "own stamps; min and avg in the JSON)",
+        ["<goal", "of throughput", "pps", "<from", "p50", "p90", "p99", "p99.9", "max",
+         "floor p50", "floor p99", "p50 - floor", "sender p50", "own-stamp p50"], out)
 
 
 class SearchReporter(stats.Reporter):
