@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from helpers import one_line, run_cli
 from wirespeed.base import packet
 
 pytestmark = pytest.mark.slow
@@ -125,3 +126,34 @@ def test_a_frame_held_in_the_senders_qdisc_is_told_apart(pair_lab, tools, tmp_pa
     # the blocked sender held frames in its ring for tens of ms: the send delay of the same frames
     assert k["send_delay_p50_ns"] > 1e6 and sd["p50_ns"] > 1e6
     assert s["p50_ns"] == pytest.approx(k["p50_ns"] + k["send_delay_p50_ns"], rel=0.3)
+
+
+@pytest.mark.parametrize("rx_backend, receive", [("afpacket", "kernel"), ("xdp", "user")])
+def test_each_stamp_source_on_veth(pair_lab, tools, tmp_path, rx_backend, receive):
+    """The qdisc bypassed (gen's default): the kernel's transmit stamp is the driver's; the
+    receive time is the kernel's (AF_PACKET) or the receiving batch's clock (AF_XDP). Every frame
+    is joined, the latency from the kernel's stamp is below the one from the frame's own."""
+    stamps_file = tmp_path / "tx.npy"
+    sink = tools("sink", "--lab-name", pair_lab.topology.name, "--backend", rx_backend, "-c", "2000", "-d", "20",
+                 "--tx-stamps", str(stamps_file))
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", pair_lab.topology.name, "-c", "2000", "-r", "10kpps", "--tx-stamps",
+              str(stamps_file)).finish()
+    s = sink.finish()
+    k = s["lat_kernel_tx"]
+    assert g["timestamps"] == "kernel" and g["send_delay"]["stamp"] == "driver" and g["send_delay"]["stamps"] == 2000
+    assert s["lat_send_stamp"] == "user ns" and s["lat_receive_stamp"] == receive
+    assert k["samples"] == 2000 and k["unmatched"] == 0 and k["negative"] == 0
+    assert 0 < k["p50_ns"] < s["p50_ns"]
+
+
+def test_best_reads_kernel_stamps_only_where_they_fit(pair_lab, tools):
+    """--timestamps best (the default): kernel stamps in a run paced within their budget, the
+    frames' own above it (said in a note), and kernel on a backend without them is one line."""
+    name = pair_lab.topology.name
+    low = tools("gen", "--lab-name", name, "-c", "1000", "-r", "20kpps").finish()
+    assert low["timestamps"] == "kernel" and low["send_delay"]["stamps"] == 1000
+    r = run_cli("gen", "--lab-name", name, "-c", "1000", "-r", "300kpps", "--json")
+    assert r.returncode == 0 and "timestamps: user (300 kpps per worker is above" in r.stdout + r.stderr
+    r = run_cli("gen", "--lab-name", name, "-c", "10", "--backend", "xdp", "--timestamps", "kernel")
+    assert "--timestamps kernel: --backend xdp has no kernel transmit stamps" in one_line(r, 2)

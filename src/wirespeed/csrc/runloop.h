@@ -63,9 +63,6 @@ static uint64_t run_sink(void *port, rx_sink_fn rx, rx_wait_fn wait, struct sink
 			 uint64_t until_ns, uint64_t *c)
 {
 	uint64_t got = 0, idle = 0, now = mono_ns();
-	/* One clock read per batch: the receive time is CLOCK_MONOTONIC plus the offset to
-	 * CLOCK_REALTIME taken once per slice (<= 50 ms: a clock slewed by NTP moves < 25 us in it). */
-	uint64_t rt_off = realtime_ns() - now;
 
 	while (got < max) {
 		uint64_t t0;
@@ -73,7 +70,6 @@ static uint64_t run_sink(void *port, rx_sink_fn rx, rx_wait_fn wait, struct sink
 
 		if (now >= until_ns)
 			break;
-		k->now_rt = now + rt_off;
 		t0 = tsc_begin();
 		r = rx(port, k, want, c);
 		if (r) {

@@ -125,7 +125,6 @@ struct sink {
 	uint8_t count_only; /* frames are counted (packets, bytes) and not looked into: no sequence or latency */
 	uint8_t spin;       /* an empty ring is looked at again at once, never slept on (a whole CPU) */
 	uint8_t verify;     /* the IPv4 header and UDP checksums are verified (sink_init: on) */
-	uint64_t now_rt;    /* CLOCK_REALTIME ns of the batch being received (set by run_sink, once per batch) */
 	uint64_t *rec;      /* or NULL: rec[0] counts records, rec[1 + i & rec_mask] = stream|seq << 32 | latency ns:
 			     * joined with the sender's kernel transmit stamps of the same frames (txstamp.h) */
 	uint64_t rec_mask;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "counters.h"
+#include "tsc.h"
 #include "gen.h"
 #include "sink.h"
 
@@ -217,7 +218,7 @@ static uint32_t udp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 
 	if (r <= 0)
 		return 0;
-	now = k->now_rt;
+	now = realtime_ns(); /* the batch's receive time: read once its datagrams are in hand */
 	for (int i = 0; i < r; i++) {
 		sink_payload(k, u->buf + (size_t)i * u->slot, u->msgs[i].msg_len, now);
 		bytes += u->msgs[i].msg_len;

@@ -22,6 +22,7 @@
 #include "counters.h"
 #include "gen.h"
 #include "sink.h"
+#include "tsc.h"
 #include "xskring.h"
 
 #ifndef AF_XDP
@@ -394,7 +395,7 @@ static uint32_t xsk_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 		return 0;
 	}
 	n = xring_reserve(&x->fq, n, &fat); /* always n: frames only cycle */
-	now = k->now_rt;
+	now = realtime_ns(); /* the batch's receive time: read once its frames are in hand, so never before one came */
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *e = xring_desc(&x->rx, at + i);
 

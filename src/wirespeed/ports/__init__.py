@@ -187,7 +187,7 @@ class Backend:
     tx_stamps: bool = False  # the kernel's transmit stamp of each frame it sends can be read (SO_TIMESTAMPING):
     #                          latency from the kernel's stamp, the sender's own delay apart (runner.stamps)
     rx_stamp: str = "user"  # a received frame's time: "kernel" (the kernel's software stamp of the frame, ns) or
-    #                         "user" (CLOCK_REALTIME read once per received batch)
+    #                         "user" (CLOCK_REALTIME read once per received batch, once its frames are in hand)
     user_frames: bool = True  # rx_burst / tx_burst: frames in user space (fwd can use it)
     zero_copy: bool = False  # frames change hands by address (rx_take / tx_addrs)
     payload_only: bool = False  # moves UDP payloads; the kernel writes the headers
