@@ -2,7 +2,10 @@
 """What layers and tunnels cost the C core's frame builder: ns/frame of Gen.build (batches of 64,
 the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536
 flows, and for two plain streams interleaved by their schedules in one builder (gen --streams),
-interleaved repetitions, medians. Prints one JSON object. No root, no traffic.
+interleaved repetitions, medians. Then a raw template (--template) with two --field ranges and
+--fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
+field) against summed over the whole frame, and the plain frame of that size. Prints one JSON
+object. No root, no traffic.
 
     python3 bench/layers.py [--reps 5] [--size 128] [--quick]
 """
@@ -10,6 +13,7 @@ interleaved repetitions, medians. Prints one JSON object. No root, no traffic.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import statistics
@@ -30,14 +34,22 @@ STACKS = {"plain": {}, "vlan": {"vlans": (7,)}, "qinq": {"vlans": (7, 100)}, "mp
           "2 streams": {"streams": 2}}
 
 
+def _cfg(size: int, flows: int = 1, **stack) -> GenConfig:
+    return GenConfig(where=Where("veth0"), src_mac=bytes.fromhex("025753000001"), dst_mac=bytes.fromhex("025753000002"),
+                     src_ip=SRC, dst_ip=DST, src_ips=Range(int(SRC)), dst_ips=Range(int(DST)),
+                     sports=Range(1, min(flows, 65535)), flows=flows, frame=frame(size), **stack)
+
+
 def ns_per_frame(size: int, flows: int, streams: int = 1, **stack) -> float:
-    cfg = GenConfig(where=Where("veth0"), src_mac=bytes.fromhex("025753000001"), dst_mac=bytes.fromhex("025753000002"),
-                    src_ip=SRC, dst_ip=DST, src_ips=Range(int(SRC)), dst_ips=Range(int(DST)),
-                    sports=Range(1, min(flows, 65535)), flows=flows, frame=frame(size), **stack)
+    cfg = _cfg(size, flows, **stack)
     g = make_gen(cfg)
     if streams > 1:  # each its own builder (rates 2:1), merged per slot in C
         subs = [make_gen(cfg, i) for i in range(streams)]
         g.interleave(subs, [1000.0 * (i + 1) for i in range(streams)], [None] * streams, 32)
+    return _time(g)
+
+
+def _time(g) -> float:
     buf, lens = np.zeros(BATCH * STRIDE, np.uint8), np.zeros(BATCH, np.uint32)
     for _ in range(200):
         g.build(buf, STRIDE, lens)
@@ -45,6 +57,21 @@ def ns_per_frame(size: int, flows: int, streams: int = 1, **stack) -> float:
     for _ in range(CALLS):
         g.build(buf, STRIDE, lens)
     return (time.perf_counter_ns() - t) / (CALLS * BATCH)
+
+
+FIELDS = ((14 + 12, 4, 0, int(SRC), 1000, 1), (14 + 20, 2, 2, 1024, 60000, 1))  # source address inc, sport random
+
+
+def ns_per_raw_frame(size: int, whole: bool) -> float:
+    """A --template frame with FIELDS and --fix-checksums; whole: a field on the IPv4 total length
+    too (its own value kept), so every frame's checksums are summed whole."""
+    plain = make_gen(_cfg(size, stamp=False))
+    raw = np.zeros(STRIDE, np.uint8)
+    plain.build(raw, STRIDE, np.zeros(1, np.uint32))
+    frame_bytes = bytes(raw[: size - 4])
+    fields = FIELDS + (((14 + 2, 2, 0, size - 4 - 14, 1, 1),) if whole else ())
+    cfg = dataclasses.replace(_cfg(size, stamp=False), raw=frame_bytes, raw_fields=fields, raw_fix=True)
+    return _time(make_gen(cfg))
 
 
 def main() -> int:
@@ -59,10 +86,18 @@ def main() -> int:
         for flows in (1, 65536):
             for name, stack in STACKS.items():
                 runs.setdefault(f"{name}@{flows}", []).append(ns_per_frame(args.size, flows, **stack))
+    fix: dict[str, list[float]] = {}
+    for _ in range(reps):
+        for size in (128, 1500):
+            fix.setdefault(f"plain@{size}", []).append(_time(make_gen(_cfg(size, stamp=False))))
+            fix.setdefault(f"field fix incremental@{size}", []).append(ns_per_raw_frame(size, whole=False))
+            fix.setdefault(f"field fix whole@{size}", []).append(ns_per_raw_frame(size, whole=True))
     med = {k: round(statistics.median(v), 2) for k, v in runs.items()}
     ratio = {k: round(v / med[f"plain@{k.split('@')[1]}"], 3) for k, v in med.items()}
+    fmed = {k: round(statistics.median(v), 2) for k, v in fix.items()}
     print(json.dumps({"bench": "layers", "size": args.size, "batch": BATCH, "reps": reps, "ns_per_frame": med,
-                      "vs_plain": ratio, "target": 1.2}))
+                      "vs_plain": ratio, "target": 1.2, "field_fix_ns_per_frame": fmed,
+                      "field_fix_vs_plain": {k: round(v / fmed[f"plain@{k.split('@')[1]}"], 3) for k, v in fmed.items()}}))
     return 0
 
 

@@ -49,6 +49,10 @@ enum gen_raw_mode { R_INC, R_DEC, R_RANDOM };
 struct gen_raw_field {
 	uint32_t off, width, mode;
 	uint32_t lo, span, step; /* values lo .. lo+span-1 */
+	/* --fix-checksums, incrementally: bit j set when the field's byte j (from the top) is in the
+	 * IPv4 header's sum / the L4 sum (its header, payload and pseudo-header); shift: 8 when that
+	 * byte is the high half of its 16-bit word, else 0 */
+	uint8_t in_ip, in_l4, ip_shift[4], l4_shift[4];
 };
 
 struct gen {
@@ -72,6 +76,10 @@ struct gen {
 	 * asked (raw_l3: the IP header, raw_l4: the L4 header, raw_proto its protocol; 0: none) */
 	uint32_t raw, nraw, raw_fix, raw_l3, raw_l4, raw_proto, raw_v6;
 	struct gen_raw_field rf[GEN_RAW_FIELDS];
+	/* --fix-checksums, incrementally (raw_incr): the sums over everything the fields leave
+	 * alone, taken once (gen_raw_prepare); each frame adds its fields' bytes */
+	uint32_t raw_incr, raw_ihl, raw_l4len, raw_csum_off;
+	uint64_t raw_ip_sum, raw_l4_sum;
 	struct gen_mux *mux; /* several streams interleaved in this worker (gen --streams), or NULL */
 };
 
@@ -239,12 +247,82 @@ static inline uint32_t gen_raw_value(struct gen *g, const struct gen_raw_field *
 	}
 }
 
+/* --fix-checksums: the sums of the template with every field's bytes (and the checksums) zeroed,
+ * and which field bytes each sum takes, so that a frame costs a few additions per field instead
+ * of a sum over the whole frame. A field on the IP header's first bytes (version, header length,
+ * total or payload length) would change what the sums cover, and fields that overlap would be
+ * counted twice: then every frame is summed whole (raw_incr 0). */
+static inline void gen_raw_prepare(struct gen *g)
+{
+	uint8_t t[GEN_MAX_FRAME];
+	uint32_t len = g->sizes[0], l3 = g->raw_l3, l4 = g->raw_l4, ihl = 0, l4len, pa, pb;
+	uint64_t sum = 0;
+
+	g->raw_incr = 0;
+	if (!g->raw_fix || !l3)
+		return;
+	for (uint32_t i = 0; i < g->nraw; i++) {
+		if (g->rf[i].off < l3 + 6 && g->rf[i].off + g->rf[i].width > l3)
+			return; /* the lengths vary: whole sums */
+		for (uint32_t j = 0; j < i; j++)
+			if (g->rf[i].off < g->rf[j].off + g->rf[j].width && g->rf[j].off < g->rf[i].off + g->rf[i].width)
+				return; /* fields that overlap: the later one's bytes win, whole sums */
+	}
+	memcpy(t, g->tmpl, len);
+	for (uint32_t i = 0; i < g->nraw; i++)
+		memset(t + g->rf[i].off, 0, g->rf[i].width);
+	if (!g->raw_v6) {
+		ihl = (t[l3] & 0x0f) * 4u;
+		put16(t + l3 + 10, 0);
+		g->raw_ip_sum = csum_add(0, t + l3, ihl);
+		l4len = get16(t + l3 + 2) - ihl;
+		pa = l3 + 12, pb = l3 + 20;
+	} else {
+		l4len = get16(t + l3 + 4);
+		pa = l3 + 8, pb = l3 + 40;
+	}
+	g->raw_ihl = ihl;
+	g->raw_l4len = l4len;
+	g->raw_csum_off = g->raw_proto == 6 ? 16 : g->raw_proto == 17 ? 6 : 2;
+	if (g->raw_proto == 1)
+		pa = pb = 0; /* ICMPv4: no pseudo-header */
+	if (l4 && l4 + l4len <= len) {
+		put16(t + l4 + g->raw_csum_off, 0);
+		if (g->raw_proto != 1) {
+			sum = csum_add(sum, t + pa, pb - pa);
+			sum += g->raw_proto + l4len;
+		}
+		g->raw_l4_sum = csum_add(sum, t + l4, l4len);
+	}
+	for (uint32_t i = 0; i < g->nraw; i++) {
+		struct gen_raw_field *f = &g->rf[i];
+
+		f->in_ip = f->in_l4 = 0;
+		for (uint32_t j = 0; j < f->width; j++) {
+			uint32_t o = f->off + j;
+
+			if (ihl && o >= l3 && o < l3 + ihl && !(o >= l3 + 10 && o < l3 + 12)) {
+				f->in_ip |= 1u << j;
+				f->ip_shift[j] = (o - l3) & 1 ? 0 : 8;
+			}
+			if (l4 && ((o >= l4 && o < l4 + l4len && !(o >= l4 + g->raw_csum_off && o < l4 + g->raw_csum_off + 2)) ||
+				   (o >= pa && o < pb))) {
+				f->in_l4 |= 1u << j;
+				f->l4_shift[j] = (o - l4) & 1 ? 0 : 8; /* the pseudo-header's words keep the same parity */
+			}
+		}
+	}
+	g->raw_incr = 1;
+}
+
 /* A raw template's frame: the bytes, the fields, then (raw_fix) the IPv4 header checksum and the
- * L4 checksum (UDP, TCP, ICMP, ICMPv6) computed over the frame as it now is: a whole sum, not
- * an incremental one (a field may be anywhere). */
+ * L4 checksum (UDP, TCP, ICMP, ICMPv6): incrementally from the sums gen_raw_prepare took (a few
+ * additions per field), or, when a field varies the IP header's lengths, over the frame as it
+ * now is. Measured in bench/layers.py ("field fix"). */
 static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 {
 	uint32_t len = g->sizes[0];
+	uint64_t ipsum = g->raw_ip_sum, l4sum = g->raw_l4_sum;
 
 	memcpy(dst, g->tmpl, len);
 	for (uint32_t i = 0; i < g->nraw; i++) {
@@ -257,8 +335,26 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 			put16(dst + f->off, (uint16_t)v);
 		else
 			dst[f->off] = (uint8_t)v;
+		if (g->raw_incr && (f->in_ip | f->in_l4)) {
+			for (uint32_t j = 0; j < f->width; j++) {
+				uint64_t b = (v >> (8 * (f->width - 1 - j))) & 0xff;
+
+				if (f->in_ip >> j & 1)
+					ipsum += b << f->ip_shift[j];
+				if (f->in_l4 >> j & 1)
+					l4sum += b << f->l4_shift[j];
+			}
+		}
 	}
-	if (g->raw_fix && g->raw_l3) {
+	if (g->raw_incr) {
+		if (!g->raw_v6)
+			put16(dst + g->raw_l3 + 10, csum_fold(ipsum));
+		if (g->raw_l4 && g->raw_l4 + g->raw_l4len <= len) {
+			uint16_t c = csum_fold(l4sum);
+
+			put16(dst + g->raw_l4 + g->raw_csum_off, g->raw_proto == 17 && !c ? 0xffff : c);
+		}
+	} else if (g->raw_fix && g->raw_l3) {
 		uint8_t *ip = dst + g->raw_l3;
 		uint32_t l4len = 0;
 

@@ -176,6 +176,7 @@ static PyObject *Gen_raw(GenObject *self, PyObject *args)
 	g->raw_v6 = v6;
 	g->raw = 1;
 	g->stamp = 0;
+	gen_raw_prepare(g);
 	Py_RETURN_NONE;
 }
 
