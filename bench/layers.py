@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """What layers and tunnels cost the C core's frame builder: ns/frame of Gen.build (batches of 64,
 the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536
-flows, and for two plain streams interleaved by their schedules in one builder (gen --streams),
+flows (vxlan6: over IPv6, its outer UDP checksum computed, the source port by inner flow), and
+for two plain streams interleaved by their schedules in one builder (gen --streams),
 interleaved repetitions, medians. Then a raw template (--template) with two --field ranges and
 --fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
 field) against summed over the whole frame, and the plain frame of that size. Prints one JSON
 object. No root, no traffic.
 
-    python3 bench/layers.py [--reps 5] [--size 128] [--quick]
+    python3 bench/layers.py [--reps 5] [--size 160] [--quick]
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from wirespeed.tools.gen import GenConfig, make_gen
 STRIDE, BATCH, CALLS = 2048, 64, 4000
 SRC, DST = ipaddress.IPv4Address("198.18.0.1"), ipaddress.IPv4Address("198.18.1.2")
 VXLAN = Tunnel("vxlan", 77, bytes.fromhex("025753000001"), bytes.fromhex("025753000002"), SRC, DST)
+VXLAN6 = Tunnel("vxlan", 77, bytes.fromhex("025753000001"), bytes.fromhex("025753000002"),
+                ipaddress.IPv6Address("2001:2::1"), ipaddress.IPv6Address("2001:2::2"), sports=64)  # + UDP checksum
 STACKS = {"plain": {}, "vlan": {"vlans": (7,)}, "qinq": {"vlans": (7, 100)}, "mpls2": {"mpls": (16, 17)},
           "vxlan": {"tunnel": VXLAN}, "vxlan+vlan": {"tunnel": VXLAN, "vlans": (7,)},
-          "2 streams": {"streams": 2}}
+          "vxlan6": {"tunnel": VXLAN6}, "2 streams": {"streams": 2}}
 
 
 def _cfg(size: int, flows: int = 1, **stack) -> GenConfig:
@@ -77,7 +80,7 @@ def ns_per_raw_frame(size: int, whole: bool) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     reps = 1 if args.quick else args.reps

@@ -125,7 +125,8 @@ def check_gen(**given) -> dict:
     tunnels = [_name(k) for k in ("vxlan", "geneve", "gre") if o[k] is not None]
     if len(tunnels) > 1:
         raise UsageError(f"{' and '.join(tunnels)}: one tunnel at a time")
-    outer = [_name(k) for k in ("outer_src_mac", "outer_dst_mac", "outer_src_ip", "outer_dst_ip") if o[k] is not None]
+    outer = [_name(k) for k in ("outer_src_mac", "outer_dst_mac", "outer_src_ip", "outer_dst_ip", "outer_sport")
+             if o[k] is not None] + ([_name("outer_ipv6")] if o["outer_ipv6"] else [])
     if outer and not tunnels:
         raise UsageError(f"{outer[0]} is a tunnel's outer header: give --vxlan, --geneve or --gre too")
     layered = [_name(k) for k in ("vlan", "mpls") if o[k]] + tunnels + ([f"--proto {o['proto']}"] if o["proto"] != "udp"
@@ -157,8 +158,14 @@ def _tunnel(o: dict, src_mac: bytes, dst_mac: bytes, src_ip, dst_ip):
     for kind in ("vxlan", "geneve", "gre"):
         if o[kind] is not None:
             key = -1 if o[kind] == "nokey" else o[kind]
-            return Tunnel(kind, key, o["outer_src_mac"] or src_mac, o["outer_dst_mac"] or dst_mac,
-                          o["outer_src_ip"] or src_ip, o["outer_dst_ip"] or dst_ip)
+            s_ip, d_ip = o["outer_src_ip"] or src_ip, o["outer_dst_ip"] or dst_ip
+            if s_ip.version != d_ip.version:
+                raise UsageError(f"--outer-src-ip {s_ip} and --outer-dst-ip {d_ip}: one IP version for both")
+            sports = o["outer_sport"]
+            if sports is not None and kind == "gre":
+                raise UsageError("--outer-sport: GRE has no UDP header; it is for --vxlan and --geneve")
+            extra = {"sport": sports.lo, "sports": sports.count} if sports is not None else {}
+            return Tunnel(kind, key, o["outer_src_mac"] or src_mac, o["outer_dst_mac"] or dst_mac, s_ip, d_ip, **extra)
     return None
 
 
@@ -211,8 +218,9 @@ def gen_config_at(where: Where, topo, **given) -> GenConfig:
     tunnel = None
     if any(o[k] is not None for k in ("vxlan", "geneve", "gre")):
         if topo is not None:
-            outer = (V.mac(end.mac), V.mac(peer.mac), ipaddress.IPv4Address(end.address),
-                     ipaddress.IPv4Address(peer.address))
+            six = o["outer_ipv6"]
+            outer = (V.mac(end.mac), V.mac(peer.mac), ipaddress.ip_address(end.address6 if six else end.address),
+                     ipaddress.ip_address(peer.address6 if six else peer.address))
         else:
             if not (o["outer_dst_mac"] and o["outer_src_ip"] and o["outer_dst_ip"]):
                 raise UsageError(f"a tunnel on {where} needs --outer-dst-mac, --outer-src-ip and --outer-dst-ip")

@@ -115,6 +115,68 @@ def test_a_tunnel_wraps_the_frame_with_valid_outer_and_inner_headers(kind, vni, 
         assert packet.l3_offset(f) == (inner_at + 18, ipv6)
 
 
+def _tunnel6(kind: str, vni: int, **kw):
+    import ipaddress
+
+    return packet.Tunnel(kind, vni, bytes.fromhex("02aa00000001"), bytes.fromhex("02aa00000002"),
+                         ipaddress.IPv6Address("2001:2::1"), ipaddress.IPv6Address("2001:2::2"), **kw)
+
+
+@pytest.mark.parametrize("kind, vni", [("vxlan", 77), ("geneve", 5), ("gre", 9), ("gre", -1)])
+@pytest.mark.parametrize("ipv6", [False, True])
+@pytest.mark.parametrize("proto", ["udp", "tcp", "icmp"])
+def test_a_tunnel_over_ipv6(kind, vni, ipv6, proto):
+    """The outer header IPv6: its payload length per frame, next header UDP or GRE; the outer UDP
+    checksum computed and right; dpkt and Scapy read the stack, the inner checksums hold, the
+    sink counts the frames inside."""
+    from wirespeed.base.units import Range
+
+    frames, _ = build(cfg_for(ipv6=ipv6, size=frame(220), tunnel=_tunnel6(kind, vni, sports=64), proto=proto,
+                              sports=Range(1000, 8), vlans=(5,)), 8)
+    for f in frames:
+        eth = dpkt.ethernet.Ethernet(f)
+        assert eth.type == 0x86DD
+        ip6 = f[14:54]
+        assert ip6[0] >> 4 == 6 and struct.unpack_from("!H", ip6, 4)[0] == len(f) - 54
+        assert ip6[6] == (47 if kind == "gre" else 17) and ip6[8:24] == __import__("ipaddress").IPv6Address(
+            "2001:2::1").packed
+        if kind != "gre":  # the outer UDP checksum computed (over IPv6 a zero one needs the far end's consent)
+            sport, dport, ulen, usum = struct.unpack_from("!HHHH", f, 54)
+            assert dport == (4789 if kind == "vxlan" else 6081) and ulen == len(f) - 54 and usum != 0
+            pseudo = ip6[8:40] + struct.pack("!I3xB", ulen, 17)
+            assert packet.inet_checksum(pseudo + f[54:]) == 0, "outer UDP checksum"
+        at, v6 = packet.l3_offset(f)
+        assert v6 == ipv6
+        if proto == "udp":
+            _, _, _, inner_ip = _decode(f[at - 18:])
+            _checksums_valid(inner_ip, ipv6)
+    scapy = pytest.importorskip("scapy.all")
+    p = scapy.Ether(frames[0])
+    assert p.haslayer(scapy.IPv6) and p.haslayer(scapy.UDP) and p[scapy.UDP].dport in (4789, 6081) or kind == "gre"
+    s = account(frames)
+    assert (s["pktgen"], s["other"], s["lost"]) == (8, 0, 0), s
+
+
+def test_the_outer_source_port_follows_the_inner_flow():
+    """--outer-sport P-Q: each inner flow keeps one outer source port, and the flows spread over
+    the range (ECMP entropy, as a VTEP hashes the inner headers)."""
+    from wirespeed.base.units import Range
+
+    t = _tunnel("vxlan", 77)
+    import dataclasses
+    t = dataclasses.replace(t, sport=50000, sports=16)
+    cfg = cfg_for(size=frame(160), tunnel=t, sports=Range(1000, 64), flows=64)
+    frames, _ = build(cfg, 256)
+    by_flow: dict[int, set] = {}
+    for f in frames:
+        outer = struct.unpack_from("!H", f, 34)[0]
+        inner = struct.unpack_from("!H", f, packet.l3_offset(f)[0] + 20)[0]
+        by_flow.setdefault(inner, set()).add(outer)
+        assert 50000 <= outer < 50016
+    assert len(by_flow) == 64 and all(len(v) == 1 for v in by_flow.values())
+    assert len({next(iter(v)) for v in by_flow.values()}) >= 12  # 64 flows over 16 ports: nearly all used
+
+
 def test_the_sink_counts_frames_inside_each_tunnel():
     for kind, vni in (("vxlan", 77), ("geneve", 5), ("gre", 9), ("gre", -1)):
         frames, _ = build(cfg_for(size=frame(160), tunnel=_tunnel(kind, vni)), 500)
@@ -128,6 +190,11 @@ def test_the_sink_counts_frames_inside_each_tunnel():
     (["--outer-dst-ip", "198.18.0.9"], "--outer-dst-ip is a tunnel's outer header"),
     (["--geneve", "3", "--backend", "udp"], "--geneve: --backend udp sends UDP payloads"),
     (["--vxlan", "3", "-s", "100"], "frame size 100 out of range: VXLAN/IPv4/UDP"),
+    (["--gre", "5", "--outer-sport", "1000-1100", "--outer-dst-mac", "02:00:00:00:00:02", "--outer-src-ip",
+      "198.18.0.1", "--outer-dst-ip", "198.18.0.2"], "--outer-sport: GRE has no UDP header"),
+    (["--vxlan", "5", "--outer-dst-mac", "02:00:00:00:00:02", "--outer-src-ip", "198.18.0.1", "--outer-dst-ip",
+      "2001:2::2"], "one IP version for both"),
+    (["--outer-sport", "70000"], "ports must be 0..65535"),
 ])
 def test_impossible_tunnels_are_one_line(args, needle):
     r = run_cli("gen", "veth-nowhere", "--dst-mac", "02:00:00:00:00:01", "-c", "1", *args)

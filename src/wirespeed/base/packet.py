@@ -69,11 +69,12 @@ def l3_offset(frame: bytes) -> tuple[int, bool]:
     GENEVE or GRE tunnel (the inner one), and whether it is IPv6 (the sink's C parser does the
     same per frame)."""
     at, v6 = _l3(frame, 0)
-    if not v6 and frame[at + 9] == IPPROTO_GRE:
-        flags = struct.unpack_from("!H", frame, at + 20)[0]
-        return _l3(frame, at + 20 + 4 + (4 if flags & 0x2000 else 0) + (4 if flags & 0x8000 else 0))
+    hlen = IPV6_HLEN if v6 else IPV4_HLEN
+    if frame[at + (6 if v6 else 9)] == IPPROTO_GRE:
+        flags = struct.unpack_from("!H", frame, at + hlen)[0]
+        return _l3(frame, at + hlen + 4 + (4 if flags & 0x2000 else 0) + (4 if flags & 0x8000 else 0))
     if frame[at + (6 if v6 else 9)] == 17:
-        udp = at + (IPV6_HLEN if v6 else IPV4_HLEN)
+        udp = at + hlen
         port = struct.unpack_from("!H", frame, udp + 2)[0]
         if port == VXLAN_PORT:
             return _l3(frame, udp + 16)
@@ -101,8 +102,10 @@ class Template:
     l3: int
     l4: int
     ipv6: bool
-    outer_l3: int = 0  # a tunnel's outer IPv4 header (0: no tunnel)
+    outer_l3: int = 0  # a tunnel's outer IP header (0: no tunnel)
     outer_l4: int = 0  # and its outer UDP header (0: none, GRE)
+    outer_v6: bool = False  # the outer header is IPv6
+    outer_sports: int = 1  # outer UDP source ports from the template's, one per inner flow (a hash)
     proto: int = 17  # the L4 protocol number the core builds (17 UDP, 6 TCP, 1 ICMP, 58 ICMPv6)
 
 
@@ -140,25 +143,35 @@ OUTER_SPORT = 50000  # the outer UDP source port (a VTEP takes it from the inner
 
 @dataclass(frozen=True)
 class Tunnel:
-    """An outer Ethernet / IPv4 / (UDP / VXLAN or GENEVE header | GRE header) around the frame:
-    kind vxlan or geneve (vni 0..2^24-1) or gre (vni: its key, -1 for none)."""
+    """An outer Ethernet / IPv4 or IPv6 / (UDP / VXLAN or GENEVE header | GRE header) around the
+    frame: kind vxlan or geneve (vni 0..2^24-1) or gre (vni: its key, -1 for none). sports: the
+    outer UDP source ports sport .. sport + sports - 1, one per inner flow (a hash)."""
 
     kind: str
     vni: int
     src_mac: bytes
     dst_mac: bytes
-    src_ip: ipaddress.IPv4Address
-    dst_ip: ipaddress.IPv4Address
+    src_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    dst_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     sport: int = OUTER_SPORT
     ttl: int = 64
+    sports: int = 1
+
+    @property
+    def ipv6(self) -> bool:
+        return self.src_ip.version == 6
 
     def header(self) -> tuple[bytes, int, int]:
         """The outer headers (lengths and checksums 0: the core fills them per frame), and the
-        offsets of the outer IPv4 and UDP headers in them (UDP 0 for GRE)."""
-        eth = self.dst_mac + self.src_mac + struct.pack("!H", ETH_P_IP)
+        offsets of the outer IP and UDP headers in them (UDP 0 for GRE)."""
         proto = IPPROTO_GRE if self.kind == "gre" else 17
-        ip = struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, self.ttl, proto, 0)
-        ip += self.src_ip.packed + self.dst_ip.packed
+        if self.ipv6:  # version 6, no traffic class or flow label; the payload length per frame
+            eth = self.dst_mac + self.src_mac + struct.pack("!H", ETH_P_IPV6)
+            ip = struct.pack("!IHBB", 0x60000000, 0, proto, self.ttl) + self.src_ip.packed + self.dst_ip.packed
+        else:
+            eth = self.dst_mac + self.src_mac + struct.pack("!H", ETH_P_IP)
+            ip = struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, self.ttl, proto, 0)
+            ip += self.src_ip.packed + self.dst_ip.packed
         if self.kind == "gre":
             if self.vni < 0:
                 return eth + ip + struct.pack("!HH", 0, ETH_P_TEB), ETH_HLEN, 0
@@ -169,7 +182,7 @@ class Tunnel:
             tun = struct.pack("!II", 0x08000000, self.vni << 8)  # I flag: the VNI is valid
         else:
             tun = struct.pack("!HHI", 0, ETH_P_TEB, self.vni << 8)  # version 0, no options
-        return eth + ip + udp + tun, ETH_HLEN, ETH_HLEN + IPV4_HLEN
+        return eth + ip + udp + tun, ETH_HLEN, ETH_HLEN + len(ip)
 
     @property
     def length(self) -> int:
@@ -227,7 +240,7 @@ def build_template(
     outer, o3, o4 = tunnel.header()
     frame = outer + frame
     return Template(frame + bytes(length - len(frame)), len(outer) + len(eth), len(outer) + len(eth) + len(l3), ipv6,
-                    o3, o4, number)
+                    o3, o4, tunnel.ipv6, tunnel.sports if o4 else 1, number)
 
 
 def inet_checksum(data: bytes) -> int:

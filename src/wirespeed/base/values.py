@@ -274,6 +274,14 @@ def ipv4(text: str):
         raise argparse.ArgumentTypeError(f"an IPv4 address, got {text!r}") from None
 
 
+def ip(text: str):
+    """An IPv4 or IPv6 address."""
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"an IPv4 or IPv6 address, got {text!r}") from None
+
+
 def pcp_value(text: str) -> int:
     """802.1p priority 0..7."""
     return _field(text, 3)

@@ -78,6 +78,14 @@ static inline uint64_t csum_add32(uint64_t sum, uint32_t v)
 	return sum + (v >> 16) + (v & 0xffff);
 }
 
+/* -x in ones' complement: added to a sum it takes x away. */
+static inline uint64_t csum_neg(uint64_t x)
+{
+	while (x >> 16)
+		x = (x & 0xffff) + (x >> 16);
+	return ~x & 0xffff;
+}
+
 static inline uint16_t csum_fold(uint64_t sum)
 {
 	while (sum >> 16)

@@ -61,8 +61,11 @@ struct gen {
 	uint32_t nsizes;
 	uint32_t l3, l4, payload; /* offsets */
 	uint32_t proto;           /* the L4 protocol: 17 UDP, 6 TCP, 1 ICMP echo, 58 ICMPv6 echo */
-	uint32_t outer_l3, outer_l4; /* a tunnel's outer IPv4 and UDP headers (0: none; outer_l4 0 with GRE) */
+	uint32_t outer_l3, outer_l4; /* a tunnel's outer IP and UDP headers (0: none; outer_l4 0 with GRE) */
+	uint32_t outer_v6;           /* the outer header is IPv6 (a payload length, no header checksum) */
+	uint32_t outer_sport, outer_sports; /* outer UDP source ports outer_sport.. + outer_sports - 1 (> 1: by inner flow) */
 	uint64_t outer_sum;          /* the outer IPv4 header's sum, its length and checksum zeroed */
+	uint64_t outer_udp_base;     /* IPv6 outer: the outer UDP checksum's constant part (gen_prepare) */
 	uint32_t ipv6, stamp;
 	struct gen_field f[GEN_FIELDS];
 	uint32_t flows; /* 0: incrementing fields follow the packet index; N: index mod N */
@@ -225,10 +228,30 @@ static int gen_prepare(struct gen *g)
 	}
 	sum = csum_add(sum, t + g->l4, maxlen - g->l4); /* padding beyond a packet's length is zero */
 	g->udp_sum = sum;
-	if (g->outer_l3) {
+	if (g->outer_l3 && !g->outer_v6) {
 		memset(t + g->outer_l3 + 2, 0, 2);
 		memset(t + g->outer_l3 + 10, 0, 2);
 		g->outer_sum = csum_add(0, t + g->outer_l3, 20);
+	}
+	if (g->outer_l4)
+		g->outer_sport = get16(g->tmpl + g->outer_l4);
+	if (g->outer_l4 && g->outer_v6) {
+		/* The outer UDP checksum, mandatory over IPv6 for a tunnel that is not set up for zero
+		 * sums (RFC 6935/6936), without summing the frame: the inner frame's own checksums make
+		 * its IPv4 header sum to 0 and its L4 segment to minus its pseudo-header; an inner IPv6
+		 * header less its pseudo-header is constant. So: the outer pseudo-header's addresses and
+		 * next header, the tunnel's headers and the inner Ethernet layers (constant), and per
+		 * frame the lengths, the source port and minus the inner IPv4 pseudo-header. */
+		uint64_t b = csum_add(0, g->tmpl + g->outer_l3 + 8, 32) + 17;
+
+		b = csum_add(b, g->tmpl + g->outer_l4 + 2, 2); /* the destination port */
+		b = csum_add(b, g->tmpl + g->outer_l4 + 8, g->l3 - g->outer_l4 - 8);
+		if (g->ipv6) { /* version, class, flow label and next header / hop limit; less the protocol */
+			b = csum_add(b, t + g->l3, 4);
+			b = csum_add(b, t + g->l3 + 6, 2);
+			b += csum_neg(g->proto);
+		}
+		g->outer_udp_base = b;
 	}
 	return 0;
 }
@@ -479,14 +502,42 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 		else
 			put16(l4 + gen_csum_off(g), c);
 	}
-	if (g->outer_l3) { /* a tunnel: the outer IPv4 length and header checksum, the outer UDP length
-			    * (its checksum stays 0, as RFC 7348 and 8926 allow over IPv4) */
+	if (g->outer_l3) { /* a tunnel: the outer IPv4 length and header checksum (IPv6: its payload
+			    * length), the outer UDP length and source port; its checksum stays 0, as RFC 7348
+			    * and 8926 allow over IPv4 and RFC 6935/6936 for tunnels over IPv6 */
 		uint8_t *o3 = dst + g->outer_l3;
 
-		put16(o3 + 2, (uint16_t)(len - g->outer_l3));
-		put16(o3 + 10, csum_fold(g->outer_sum + (len - g->outer_l3))); /* only the length varies */
-		if (g->outer_l4)
+		if (g->outer_v6) {
+			put16(o3 + 4, (uint16_t)(len - g->outer_l3 - 40));
+		} else {
+			put16(o3 + 2, (uint16_t)(len - g->outer_l3));
+			put16(o3 + 10, csum_fold(g->outer_sum + (len - g->outer_l3))); /* only the length varies */
+		}
+		if (g->outer_l4) {
+			uint16_t sport = (uint16_t)g->outer_sport;
+
 			put16(dst + g->outer_l4 + 4, (uint16_t)(len - g->outer_l4));
+			if (g->outer_sports > 1) { /* one port per inner flow: a hash of its addresses and ports */
+				uint32_t h = v[F_SADDR] ^ (v[F_DADDR] * 0x9e3779b1u) ^ (v[F_SPORT] << 16 | v[F_DPORT]);
+
+				h ^= h >> 16; /* MurmurHash3's finaliser: every input bit moves every output bit */
+				h *= 0x85ebca6bu;
+				h ^= h >> 13;
+				h *= 0xc2b2ae35u;
+				h ^= h >> 16;
+				sport = (uint16_t)(g->outer_sport + (uint32_t)(((uint64_t)h * g->outer_sports) >> 32));
+				put16(dst + g->outer_l4, sport);
+			}
+			if (g->outer_v6) {
+				uint64_t o = g->outer_udp_base + 2u * (len - g->outer_l4) + sport; /* pseudo and UDP lengths */
+				uint16_t c;
+
+				if (!g->ipv6 && g->proto != 1) /* minus the inner IPv4 pseudo-header */
+					o += csum_neg(csum_add32(csum_add32(g->proto + udp_len, v[F_SADDR]), v[F_DADDR]));
+				c = csum_fold(o);
+				put16(dst + g->outer_l4 + 6, c ? c : 0xffff);
+			}
+		}
 	}
 	g->pkt++;
 	return len;

@@ -35,18 +35,19 @@ static void Gen_dealloc(GenObject *self)
 static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "template", "l3", "l4", "ipv6", "sizes", "fields", "flows", "seed",
-				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", "proto", NULL };
+				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", "proto", "outer_v6", "outer_sports", NULL };
 	Py_buffer tmpl;
-	unsigned int l3, l4, flows = 0, seq_base = 0, outer_l3 = 0, outer_l4 = 0, proto = 17;
-	int ipv6, stamp = 1;
+	unsigned int l3, l4, flows = 0, seq_base = 0, outer_l3 = 0, outer_l4 = 0, proto = 17, outer_sports = 1;
+	int ipv6, stamp = 1, outer_v6 = 0;
 	unsigned long long seed = 1;
 	PyObject *sizes, *fields, *seq = NULL, *stats = Py_None;
 	struct gen *g = &self->g;
 	uint64_t *d;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOIII", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
-					 &fields, &flows, &seed, &seq_base, &stamp, &stats, &outer_l3, &outer_l4, &proto))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOIIIpI", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
+					 &fields, &flows, &seed, &seq_base, &stamp, &stats, &outer_l3, &outer_l4, &proto,
+					 &outer_v6, &outer_sports))
 		return -1;
 	if (proto != 17 && proto != 6 && proto != 1 && proto != 58) {
 		PyErr_SetString(PyExc_ValueError, "proto: 17 (UDP), 6 (TCP), 1 (ICMP) or 58 (ICMPv6)");
@@ -67,7 +68,9 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	pace_init(&g->pace, d, 0, 1);
 	if (tmpl.len > GEN_MAX_FRAME || l4 + (proto == 6 ? 20 : 8) + (stamp ? PKTGEN_HDR_LEN : 0) > (size_t)tmpl.len ||
 	    l3 >= l4 ||
-	    (outer_l3 && (outer_l3 + 20 > l3 || (outer_l4 && (outer_l4 < outer_l3 + 20 || outer_l4 + 8 > l3))))) {
+	    (outer_l3 && (outer_l3 + (outer_v6 ? 40 : 20) > l3 ||
+			  (outer_l4 && (outer_l4 < outer_l3 + (outer_v6 ? 40 : 20) || outer_l4 + 8 > l3)))) ||
+	    !outer_sports || outer_sports > 65536) {
 		PyBuffer_Release(&tmpl);
 		PyErr_SetString(PyExc_ValueError, "template too long or offsets outside it");
 		return -1;
@@ -78,6 +81,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	g->l4 = l4;
 	g->outer_l3 = outer_l3;
 	g->outer_l4 = outer_l4;
+	g->outer_v6 = outer_v6;
+	g->outer_sports = outer_sports;
 	g->proto = proto;
 	g->payload = l4 + (proto == 6 ? 20 : 8);
 	g->ipv6 = ipv6;
@@ -363,7 +368,8 @@ static PyTypeObject GenType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wirespeed._core.Gen",
 	.tp_basicsize = sizeof(GenObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True, stats=None, outer_l3=0, outer_l4=0, proto=17)\n"
+	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True, stats=None, outer_l3=0, outer_l4=0, proto=17,\n"
+		  "outer_v6=False, outer_sports=1)\n"
 		  "Frame builder: template without FCS, sizes = frame lengths without FCS used in turn,\n"
 		  "fields = (lo, count, mode) for saddr, daddr, sport, dport; mode 0 fixed, 1 inc, 2 random.",
 	.tp_new = PyType_GenericNew,

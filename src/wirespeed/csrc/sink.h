@@ -553,13 +553,6 @@ static inline void sink_l2(struct sink *k, const uint8_t *f, uint32_t len, uint6
 
 		if ((ip[0] >> 4) != 4 || ihl < 20 || (get16(ip + 6) & 0x3fff))
 			goto other;
-		if (ip[9] == 47 && outer && len >= l3 + ihl + 4 && get16(ip + ihl + 2) == 0x6558) { /* GRE, Ethernet inside */
-			uint16_t gf = get16(ip + ihl);
-
-			sink_inner(k, f, len, l3 + ihl + 4 + (gf & 0x8000 ? 4 : 0) + (gf & 0x2000 ? 4 : 0) +
-					       (gf & 0x1000 ? 4 : 0), rx_ns);
-			return;
-		}
 		proto = ip[9];
 		l4 = l3 + ihl;
 	} else if (type == 0x86dd) {
@@ -570,6 +563,12 @@ static inline void sink_l2(struct sink *k, const uint8_t *f, uint32_t len, uint6
 		v6 = 1;
 	} else {
 		goto other;
+	}
+	if (proto == 47 && outer && len >= l4 + 4 && get16(f + l4 + 2) == 0x6558) { /* GRE, Ethernet inside */
+		uint16_t gf = get16(f + l4);
+
+		sink_inner(k, f, len, l4 + 4 + (gf & 0x8000 ? 4 : 0) + (gf & 0x2000 ? 4 : 0) + (gf & 0x1000 ? 4 : 0), rx_ns);
+		return;
 	}
 	if (l4 + 8 > len)
 		goto other;

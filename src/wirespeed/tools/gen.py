@@ -162,10 +162,15 @@ OPTIONS = Options(
            parse=V.mac, metavar="MAC", group="tunnel"),
     Option("outer_dst_mac", ("--outer-dst-mac",), None, "a tunnel's outer destination MAC (in the lab: the peer's)",
            parse=V.mac, metavar="MAC", group="tunnel"),
-    Option("outer_src_ip", ("--outer-src-ip",), None, "a tunnel's outer source IPv4 address (in the lab: ours)",
-           parse=V.ipv4, metavar="A", group="tunnel"),
-    Option("outer_dst_ip", ("--outer-dst-ip",), None, "a tunnel's outer destination IPv4 address, the far "
-           "endpoint (in the lab: the peer's)", parse=V.ipv4, metavar="A", group="tunnel"),
+    Option("outer_src_ip", ("--outer-src-ip",), None, "a tunnel's outer source address, IPv4 or IPv6 (in the lab: "
+           "ours)", parse=V.ip, metavar="A", group="tunnel"),
+    Option("outer_dst_ip", ("--outer-dst-ip",), None, "a tunnel's outer destination address, the far endpoint, of "
+           "the source's family (in the lab: the peer's)", parse=V.ip, metavar="A", group="tunnel"),
+    Option("outer_ipv6", ("--outer-ipv6",), False, "in the lab: the tunnel's outer header IPv6, from the lab's IPv6 "
+           "addresses (off the lab the --outer-*-ip addresses' family decides)", group="tunnel"),
+    Option("outer_sport", ("--outer-sport",), None, "VXLAN, GENEVE: the outer UDP source port, or a range P-Q that "
+           "each frame takes from a hash of its inner addresses and ports (one per inner flow, as a VTEP does: "
+           "entropy for ECMP; default 50000)", parse=V.port_range, metavar="P[-Q]", group="tunnel"),
     Option("stamp", ("--no-stamp",), True, "no pktgen header (magic, seq, timestamp)", group="template"),
     Option("payload", ("--payload",), None, "fixed UDP payload instead of the pktgen header", parse=V.hex_bytes,
            metavar="HEX", group="template"),
@@ -306,7 +311,7 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
     g = core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
         flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
-        outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto,
+        outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto, outer_v6=t.outer_v6, outer_sports=t.outer_sports,
     )
     g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))  # 0: a trial sets its own
     return g
