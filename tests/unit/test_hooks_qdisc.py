@@ -78,6 +78,35 @@ def test_drop_udp_port_drops_only_that_port(layout):
     assert [v == DROP for v in b.verdicts] == [p == 10 for p in ports]
 
 
+@pytest.mark.parametrize("vlans, mpls", [((7,), ()), ((7, 100), ()), ((), (16,)), ((5,), (16, 17))])
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_hooks_see_under_tags_and_labels(vlans, mpls, ipv6):
+    """ttl_dec and drop_udp_port find IP under VLAN tags and MPLS labels, as the sink does: under
+    tags the IP TTL (checksum still valid), with labels the top label's TTL (the IP inside left
+    alone); the port found under both."""
+    import dpkt
+
+    frames, _ = build(cfg_for(ipv6=ipv6, size=160, vlans=vlans, mpls=mpls, dports=Range(9, 2)), 4)
+    b = batch_of(frames)
+    l3, version, label = b.l3()
+    at = 14 + 4 * (len(vlans) + len(mpls))
+    assert list(l3) == [at] * 4 and list(version) == [6 if ipv6 else 4] * 4
+    assert list(label) == ([14 + 4 * len(vlans)] * 4 if mpls else [0] * 4)
+    hooks.ttl_dec(b)
+    for before, after in zip(frames, frames_of(b)):
+        if mpls:
+            top = 14 + 4 * len(vlans) + 3
+            assert after[top] == before[top] - 1 and after[at:] == before[at:]
+        else:
+            ip = (dpkt.ip6.IP6 if ipv6 else dpkt.ip.IP)(after[at:])
+            assert (ip.hlim if ipv6 else ip.ttl) == 63
+            if not ipv6:
+                assert inet_sum(after[at:at + 20]) == 0xFFFF
+    b = batch_of(frames)
+    hooks.drop_udp_port(10)(b)
+    assert list(b.verdicts) == [PASS, DROP, PASS, DROP]
+
+
 def test_hook_specs():
     assert hooks.load("mac-swap") is hooks.mac_swap
     assert hooks.load("drop-udp:53").__name__ == "drop_udp_port(53)"
