@@ -565,9 +565,17 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
     link_bps, min_rate, max_rate = o["link"], o["min_load"], o["max_load"]
     backend = o["backend"]
     vlans, mpls = o["vlan"] or (), o["mpls"] or ()
-    _check_layers(o, backend, [_name(k) for k in ("vlan", "mpls") if o[k]])
+    tunnels = [_name(k) for k in ("vxlan", "geneve", "gre") if o[k] is not None]
+    if len(tunnels) > 1:
+        raise UsageError(f"{' and '.join(tunnels)}: one tunnel at a time")
+    if o["outer_sport"] is not None and not tunnels:
+        raise UsageError(f"{_name('outer_sport')} is a tunnel's outer header: give --vxlan, --geneve or --gre too")
+    _check_layers(o, backend, [_name(k) for k in ("vlan", "mpls") if o[k]] + tunnels
+                  + ([f"{_name('proto')} {o['proto']}"] if o["proto"] != "udp" else []))
+    outer = dict.fromkeys(("outer_src_mac", "outer_dst_mac", "outer_src_ip", "outer_dst_ip"))  # the path's own
+    sizing = _tunnel({**o, **outer}, bytes(6), bytes(6), ipaddress.IPv4Address(0), ipaddress.IPv4Address(0))
     for f in frames:
-        check_frame(f, False, True, vlans=vlans, mpls=mpls)
+        check_frame(f, False, True, vlans=vlans, mpls=mpls, tunnel=sizing, proto=o["proto"])
     topo, created, placement = None, False, None
     try:
         if named:
@@ -604,10 +612,12 @@ def search(lab=None, *, lab_name: str = "lab", reporter=None, record_options: di
                              getattr(fn, "__name__", "hook") if fn else "none",
                              cpu=placement.dut_cpus[0] if placement and placement.dut_cpus else None)
         sa, da = ipaddress.ip_address(s_ip), ipaddress.ip_address(d_ip)
+        tunnel = _tunnel({**o, **outer}, smac, dmac, sa, da)  # the outer header between the path's ends
         gcfg = GenConfig(where=txw, src_mac=smac, dst_mac=dmac, src_ip=sa, dst_ip=da,
                          src_ips=Range(int(sa) & 0xFFFFFFFF), dst_ips=Range(int(da) & 0xFFFFFFFF),
                          backend=backend, batch=o["batch"], link_bps=link_bps, max_burst=o["max_burst"] or 0,
-                         vlans=vlans, pcp=o["pcp"], mpls=mpls,
+                         vlans=vlans, pcp=o["pcp"], mpls=mpls, tunnel=tunnel, proto=o["proto"],
+                         tcp_flags=o["tcp_flags"],
                          options=_tester_options(backend, o["prepare_peer"] or topo is not None), cpus=tester_cpus)
         mean_wire = float(frames[0].mean_wire)
         cfg = searchmod.SearchConfig(

@@ -120,6 +120,28 @@ def test_search_sends_tagged_frames_when_asked(pair_lab):
     assert "frame size 64 out of range: 1 VLAN tag/8 MPLS labels/IPv4/UDP" in one_line(bad, 2)
 
 
+def test_search_through_a_router_in_a_tunnel(chain_lab):
+    """search --vxlan --proto tcp through Linux forwarding: the outer IPv4 header is what the
+    router routes, the receiver counts the TCP frames inside; every trial at the max load loses
+    nothing (the DUT's own CPU forwards 30 kpps with ease). A tunnel with no room in the frame,
+    or two tunnels, is one line."""
+    import json
+
+    from helpers import one_line, run_cli
+
+    r = run_cli("search", "--lab-name", chain_lab.topology.name, "--dut", "kernel", "--vxlan", "5", "--proto", "tcp",
+                "-s", "128", "--max-load", "30kpps", "--no-latency", "--json", timeout=180)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    goals = [g for g in lines if g.get("type") == "goal"]
+    assert goals and all(g["lower_bound"]["pps"] == pytest.approx(30000) for g in goals), goals
+    assert all(t["received"] == t["sent"] for t in lines if t.get("type") == "trial")
+    bad = run_cli("search", "--lab-name", chain_lab.topology.name, "--vxlan", "5", "--proto", "tcp", "--no-latency")
+    assert "frame size 64 out of range: VXLAN/IPv4/TCP" in one_line(bad, 2)
+    two = run_cli("search", "--lab-name", chain_lab.topology.name, "--vxlan", "5", "--gre", "3", "-s", "256")
+    assert "--vxlan and --gre: one tunnel at a time" in one_line(two, 2)
+
+
 @pytest.mark.parametrize("fix", [True, False])
 def test_a_template_with_a_field_through_the_lab(pair_lab, tools, fix):
     """gen --template (a frame as hex) --field on its UDP source port: every frame arrives; with

@@ -164,6 +164,14 @@ OPTIONS = Options(
     genmod.OPTIONS["vlan"].but(help="the frames carry this 802.1Q tag (two: QinQ), as gen --vlan", group=PATH),
     genmod.OPTIONS["pcp"].but(group=PATH),
     genmod.OPTIONS["mpls"].but(help="the frames carry these MPLS labels, as gen --mpls", group=PATH),
+    genmod.OPTIONS["proto"].but(group=PATH),
+    genmod.OPTIONS["tcp_flags"].but(group=PATH),
+    genmod.OPTIONS["vxlan"].but(help="the frames go in VXLAN with this VNI, as gen --vxlan (the outer header between "
+                                     "the path's two ends: its MACs and addresses; the receiver counts the frame "
+                                     "inside)", group=PATH),
+    genmod.OPTIONS["geneve"].but(help="the frames go in GENEVE with this VNI, as gen --geneve", group=PATH),
+    genmod.OPTIONS["gre"].but(help="the frames go in GRE, as gen --gre", group=PATH),
+    genmod.OPTIONS["outer_sport"].but(group=PATH),
     Option("dst_ip", ("--dst-ip",), None, "default 198.18.1.2 (the lab's sink)", parse=V.text, group=PATH),
     ports.choice("fwd_backend", ("--fwd-backend",), "--dut fwd: its backend; ", forward=True).but(group=PATH),
     Option("hook", ("--hook",), None, "--dut fwd: its per-batch hook (the API: a callable too)", parse=V.text,
