@@ -158,13 +158,15 @@ def _tunnel(o: dict, src_mac: bytes, dst_mac: bytes, src_ip, dst_ip):
     for kind in ("vxlan", "geneve", "gre"):
         if o[kind] is not None:
             key = -1 if o[kind] == "nokey" else o[kind]
-            s_ip, d_ip = o["outer_src_ip"] or src_ip, o["outer_dst_ip"] or dst_ip
+            (s_ip, srcs), (d_ip, dsts) = (o[k] or (ip, None) for k, ip in (("outer_src_ip", src_ip),
+                                                                          ("outer_dst_ip", dst_ip)))
             if s_ip.version != d_ip.version:
                 raise UsageError(f"--outer-src-ip {s_ip} and --outer-dst-ip {d_ip}: one IP version for both")
             sports = o["outer_sport"]
             if sports is not None and kind == "gre":
                 raise UsageError("--outer-sport: GRE has no UDP header; it is for --vxlan and --geneve")
             extra = {"sport": sports.lo, "sports": sports.count} if sports is not None else {}
+            extra.update(srcs=srcs.count if srcs else 1, dsts=dsts.count if dsts else 1)
             return Tunnel(kind, key, o["outer_src_mac"] or src_mac, o["outer_dst_mac"] or dst_mac, s_ip, d_ip, **extra)
     return None
 

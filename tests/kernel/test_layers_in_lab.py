@@ -61,6 +61,9 @@ def _tcpdump_says(cap, words) -> None:
                                            (["--gre", "9"], ("GREv0", "key=0x9")),
                                            (["--vxlan", "78", "--outer-ipv6", "--outer-sport", "50000-50063",
                                              "--sport", "1000-1031"], ("IPv6", "VXLAN", "vni 78")),
+                                           (["--geneve", "6", "--outer-src-ip", "198.18.0.1-198.18.0.9",
+                                             "--outer-dst-ip", "198.18.0.2-198.18.0.5", "--sport", "1000-1031"],
+                                            ("Geneve", "vni 0x6")),
                                            (["--gre", "nokey", "--outer-ipv6"], ("IPv6", "GREv0"))])
 def test_tunnelled_frames_straight_into_the_sink(pair_lab, tools, tmp_path, tunnel, words):
     """No endpoint between: the sink itself looks inside the tunnel, and tcpdump reads the

@@ -157,24 +157,38 @@ def test_a_tunnel_over_ipv6(kind, vni, ipv6, proto):
     assert (s["pktgen"], s["other"], s["lost"]) == (8, 0, 0), s
 
 
-def test_the_outer_source_port_follows_the_inner_flow():
-    """--outer-sport P-Q: each inner flow keeps one outer source port, and the flows spread over
-    the range (ECMP entropy, as a VTEP hashes the inner headers)."""
+@pytest.mark.parametrize("outer6", [False, True])
+def test_the_outer_header_follows_the_inner_flow(outer6):
+    """--outer-sport P-Q and --outer-src-ip/--outer-dst-ip ranges: each inner flow keeps one outer
+    source port and address pair (as VTEPs hash the inner headers: ECMP entropy), the flows
+    spread over the ranges, and the outer checksums hold on every frame."""
+    import dataclasses
+    import ipaddress
+
     from wirespeed.base.units import Range
 
-    t = _tunnel("vxlan", 77)
-    import dataclasses
-    t = dataclasses.replace(t, sport=50000, sports=16)
-    cfg = cfg_for(size=frame(160), tunnel=t, sports=Range(1000, 64), flows=64)
+    t = _tunnel6("vxlan", 77) if outer6 else _tunnel("vxlan", 77)
+    t = dataclasses.replace(t, sport=50000, sports=16, srcs=8, dsts=4)
+    cfg = cfg_for(size=frame(180), tunnel=t, sports=Range(1000, 64), flows=64)
     frames, _ = build(cfg, 256)
+    ip = 14
     by_flow: dict[int, set] = {}
     for f in frames:
-        outer = struct.unpack_from("!H", f, 34)[0]
+        udp = ip + (40 if outer6 else 20)
+        src, dst = (f[ip + 8:ip + 24], f[ip + 24:ip + 40]) if outer6 else (f[ip + 12:ip + 16], f[ip + 16:ip + 20])
+        outer = (struct.unpack_from("!H", f, udp)[0], ipaddress.ip_address(src), ipaddress.ip_address(dst))
         inner = struct.unpack_from("!H", f, packet.l3_offset(f)[0] + 20)[0]
         by_flow.setdefault(inner, set()).add(outer)
-        assert 50000 <= outer < 50016
+        assert 50000 <= outer[0] < 50016
+        assert 0 <= int(outer[1]) - int(t.src_ip) < 8 and 0 <= int(outer[2]) - int(t.dst_ip) < 4
+        if outer6:
+            pseudo = src + dst + struct.pack("!I3xB", len(f) - udp, 17)
+            assert packet.inet_checksum(pseudo + f[udp:]) == 0, "outer UDP checksum"
+        else:
+            assert packet.inet_checksum(f[ip:ip + 20]) == 0, "outer IPv4 header checksum"
     assert len(by_flow) == 64 and all(len(v) == 1 for v in by_flow.values())
-    assert len({next(iter(v)) for v in by_flow.values()}) >= 12  # 64 flows over 16 ports: nearly all used
+    used = [next(iter(v)) for v in by_flow.values()]
+    assert len({u[0] for u in used}) >= 12 and len({u[1] for u in used}) == 8 and len({u[2] for u in used}) == 4
 
 
 def test_the_sink_counts_frames_inside_each_tunnel():

@@ -106,6 +106,8 @@ class Template:
     outer_l4: int = 0  # and its outer UDP header (0: none, GRE)
     outer_v6: bool = False  # the outer header is IPv6
     outer_sports: int = 1  # outer UDP source ports from the template's, one per inner flow (a hash)
+    outer_srcs: int = 1  # outer source addresses from the template's (their low 32 bits), likewise
+    outer_dsts: int = 1
     proto: int = 17  # the L4 protocol number the core builds (17 UDP, 6 TCP, 1 ICMP, 58 ICMPv6)
 
 
@@ -156,6 +158,8 @@ class Tunnel:
     sport: int = OUTER_SPORT
     ttl: int = 64
     sports: int = 1
+    srcs: int = 1  # outer source addresses src_ip .. + srcs - 1 (the low 32 bits), one per inner flow
+    dsts: int = 1
 
     @property
     def ipv6(self) -> bool:
@@ -240,7 +244,7 @@ def build_template(
     outer, o3, o4 = tunnel.header()
     frame = outer + frame
     return Template(frame + bytes(length - len(frame)), len(outer) + len(eth), len(outer) + len(eth) + len(l3), ipv6,
-                    o3, o4, tunnel.ipv6, tunnel.sports if o4 else 1, number)
+                    o3, o4, tunnel.ipv6, tunnel.sports if o4 else 1, tunnel.srcs, tunnel.dsts, number)
 
 
 def inet_checksum(data: bytes) -> int:

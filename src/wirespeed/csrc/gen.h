@@ -64,6 +64,7 @@ struct gen {
 	uint32_t outer_l3, outer_l4; /* a tunnel's outer IP and UDP headers (0: none; outer_l4 0 with GRE) */
 	uint32_t outer_v6;           /* the outer header is IPv6 (a payload length, no header checksum) */
 	uint32_t outer_sport, outer_sports; /* outer UDP source ports outer_sport.. + outer_sports - 1 (> 1: by inner flow) */
+	uint32_t outer_src, outer_srcs, outer_dst, outer_dsts; /* outer addresses' low 32 bits, likewise (> 1: by inner flow) */
 	uint64_t outer_sum;          /* the outer IPv4 header's sum, its length and checksum zeroed */
 	uint64_t outer_udp_base;     /* IPv6 outer: the outer UDP checksum's constant part (gen_prepare) */
 	uint32_t ipv6, stamp;
@@ -228,6 +229,16 @@ static int gen_prepare(struct gen *g)
 	}
 	sum = csum_add(sum, t + g->l4, maxlen - g->l4); /* padding beyond a packet's length is zero */
 	g->udp_sum = sum;
+	if (g->outer_l3) { /* the outer addresses' low 32 bits: the first of their ranges */
+		uint32_t a = g->outer_l3 + (g->outer_v6 ? 8 + 12 : 12), b = g->outer_l3 + (g->outer_v6 ? 24 + 12 : 16);
+
+		g->outer_src = get32(g->tmpl + a);
+		g->outer_dst = get32(g->tmpl + b);
+		if (g->outer_srcs > 1) /* varied per frame: summed per frame */
+			memset(t + a, 0, 4);
+		if (g->outer_dsts > 1)
+			memset(t + b, 0, 4);
+	}
 	if (g->outer_l3 && !g->outer_v6) {
 		memset(t + g->outer_l3 + 2, 0, 2);
 		memset(t + g->outer_l3 + 10, 0, 2);
@@ -242,7 +253,7 @@ static int gen_prepare(struct gen *g)
 		 * header less its pseudo-header is constant. So: the outer pseudo-header's addresses and
 		 * next header, the tunnel's headers and the inner Ethernet layers (constant), and per
 		 * frame the lengths, the source port and minus the inner IPv4 pseudo-header. */
-		uint64_t b = csum_add(0, g->tmpl + g->outer_l3 + 8, 32) + 17;
+		uint64_t b = csum_add(0, t + g->outer_l3 + 8, 32) + 17; /* varied address bits zeroed in t */
 
 		b = csum_add(b, g->tmpl + g->outer_l4 + 2, 2); /* the destination port */
 		b = csum_add(b, g->tmpl + g->outer_l4 + 8, g->l3 - g->outer_l4 - 8);
@@ -503,33 +514,45 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 			put16(l4 + gen_csum_off(g), c);
 	}
 	if (g->outer_l3) { /* a tunnel: the outer IPv4 length and header checksum (IPv6: its payload
-			    * length), the outer UDP length and source port; its checksum stays 0, as RFC 7348
-			    * and 8926 allow over IPv4 and RFC 6935/6936 for tunnels over IPv6 */
+			    * length), the outer UDP length, source port and, over IPv6, checksum (over IPv4 it
+			    * stays 0, as RFC 7348 and 8926 allow); with ranges, the outer addresses and source
+			    * port by the inner flow */
 		uint8_t *o3 = dst + g->outer_l3;
+		uint32_t src = g->outer_src, dst_ip = g->outer_dst, sport = g->outer_sport;
+		uint64_t varied = 0; /* the varied address bits' sum, for the sums that hold them */
 
+		if ((g->outer_sports | g->outer_srcs | g->outer_dsts) > 1) { /* a hash of the inner flow's addresses and ports */
+			uint32_t h = v[F_SADDR] ^ (v[F_DADDR] * 0x9e3779b1u) ^ (v[F_SPORT] << 16 | v[F_DPORT]);
+
+			h ^= h >> 16; /* MurmurHash3's finaliser: every input bit moves every output bit */
+			h *= 0x85ebca6bu;
+			h ^= h >> 13;
+			h *= 0xc2b2ae35u;
+			h ^= h >> 16;
+			sport += (uint32_t)(((uint64_t)h * g->outer_sports) >> 32); /* the high bits: no modulo bias */
+			if (g->outer_srcs > 1) {
+				src += (uint32_t)(((uint64_t)(h * 0x9e3779b1u) * g->outer_srcs) >> 32);
+				put32(o3 + (g->outer_v6 ? 20 : 12), src);
+				varied = csum_add32(varied, src);
+			}
+			if (g->outer_dsts > 1) {
+				dst_ip += (uint32_t)(((uint64_t)(h * 0x85ebca6bu) * g->outer_dsts) >> 32);
+				put32(o3 + (g->outer_v6 ? 36 : 16), dst_ip);
+				varied = csum_add32(varied, dst_ip);
+			}
+		}
 		if (g->outer_v6) {
 			put16(o3 + 4, (uint16_t)(len - g->outer_l3 - 40));
 		} else {
 			put16(o3 + 2, (uint16_t)(len - g->outer_l3));
-			put16(o3 + 10, csum_fold(g->outer_sum + (len - g->outer_l3))); /* only the length varies */
+			put16(o3 + 10, csum_fold(g->outer_sum + varied + (len - g->outer_l3)));
 		}
 		if (g->outer_l4) {
-			uint16_t sport = (uint16_t)g->outer_sport;
-
 			put16(dst + g->outer_l4 + 4, (uint16_t)(len - g->outer_l4));
-			if (g->outer_sports > 1) { /* one port per inner flow: a hash of its addresses and ports */
-				uint32_t h = v[F_SADDR] ^ (v[F_DADDR] * 0x9e3779b1u) ^ (v[F_SPORT] << 16 | v[F_DPORT]);
-
-				h ^= h >> 16; /* MurmurHash3's finaliser: every input bit moves every output bit */
-				h *= 0x85ebca6bu;
-				h ^= h >> 13;
-				h *= 0xc2b2ae35u;
-				h ^= h >> 16;
-				sport = (uint16_t)(g->outer_sport + (uint32_t)(((uint64_t)h * g->outer_sports) >> 32));
-				put16(dst + g->outer_l4, sport);
-			}
+			if (g->outer_sports > 1)
+				put16(dst + g->outer_l4, (uint16_t)sport);
 			if (g->outer_v6) {
-				uint64_t o = g->outer_udp_base + 2u * (len - g->outer_l4) + sport; /* pseudo and UDP lengths */
+				uint64_t o = g->outer_udp_base + varied + 2u * (len - g->outer_l4) + sport; /* pseudo and UDP lengths */
 				uint16_t c;
 
 				if (!g->ipv6 && g->proto != 1) /* minus the inner IPv4 pseudo-header */

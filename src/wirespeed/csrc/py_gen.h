@@ -35,9 +35,11 @@ static void Gen_dealloc(GenObject *self)
 static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "template", "l3", "l4", "ipv6", "sizes", "fields", "flows", "seed",
-				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", "proto", "outer_v6", "outer_sports", NULL };
+				  "seq_base", "stamp", "stats", "outer_l3", "outer_l4", "proto", "outer_v6", "outer_sports", "outer_srcs", "outer_dsts",
+				  NULL };
 	Py_buffer tmpl;
 	unsigned int l3, l4, flows = 0, seq_base = 0, outer_l3 = 0, outer_l4 = 0, proto = 17, outer_sports = 1;
+	unsigned int outer_srcs = 1, outer_dsts = 1;
 	int ipv6, stamp = 1, outer_v6 = 0;
 	unsigned long long seed = 1;
 	PyObject *sizes, *fields, *seq = NULL, *stats = Py_None;
@@ -45,9 +47,9 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	uint64_t *d;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOIIIpI", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*IIpOO|IKIpOIIIpIII", kwlist, &tmpl, &l3, &l4, &ipv6, &sizes,
 					 &fields, &flows, &seed, &seq_base, &stamp, &stats, &outer_l3, &outer_l4, &proto,
-					 &outer_v6, &outer_sports))
+					 &outer_v6, &outer_sports, &outer_srcs, &outer_dsts))
 		return -1;
 	if (proto != 17 && proto != 6 && proto != 1 && proto != 58) {
 		PyErr_SetString(PyExc_ValueError, "proto: 17 (UDP), 6 (TCP), 1 (ICMP) or 58 (ICMPv6)");
@@ -70,7 +72,7 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	    l3 >= l4 ||
 	    (outer_l3 && (outer_l3 + (outer_v6 ? 40 : 20) > l3 ||
 			  (outer_l4 && (outer_l4 < outer_l3 + (outer_v6 ? 40 : 20) || outer_l4 + 8 > l3)))) ||
-	    !outer_sports || outer_sports > 65536) {
+	    !outer_sports || outer_sports > 65536 || !outer_srcs || !outer_dsts) {
 		PyBuffer_Release(&tmpl);
 		PyErr_SetString(PyExc_ValueError, "template too long or offsets outside it");
 		return -1;
@@ -83,6 +85,8 @@ static int Gen_init(GenObject *self, PyObject *args, PyObject *kw)
 	g->outer_l4 = outer_l4;
 	g->outer_v6 = outer_v6;
 	g->outer_sports = outer_sports;
+	g->outer_srcs = outer_srcs;
+	g->outer_dsts = outer_dsts;
 	g->proto = proto;
 	g->payload = l4 + (proto == 6 ? 20 : 8);
 	g->ipv6 = ipv6;
@@ -369,7 +373,7 @@ static PyTypeObject GenType = {
 	.tp_basicsize = sizeof(GenObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Gen(template, l3, l4, ipv6, sizes, fields, flows=0, seed=1, seq_base=0, stamp=True, stats=None, outer_l3=0, outer_l4=0, proto=17,\n"
-		  "outer_v6=False, outer_sports=1)\n"
+		  "outer_v6=False, outer_sports=1, outer_srcs=1, outer_dsts=1)\n"
 		  "Frame builder: template without FCS, sizes = frame lengths without FCS used in turn,\n"
 		  "fields = (lo, count, mode) for saddr, daddr, sport, dport; mode 0 fixed, 1 inc, 2 random.",
 	.tp_new = PyType_GenericNew,

@@ -163,9 +163,11 @@ OPTIONS = Options(
     Option("outer_dst_mac", ("--outer-dst-mac",), None, "a tunnel's outer destination MAC (in the lab: the peer's)",
            parse=V.mac, metavar="MAC", group="tunnel"),
     Option("outer_src_ip", ("--outer-src-ip",), None, "a tunnel's outer source address, IPv4 or IPv6 (in the lab: "
-           "ours)", parse=V.ip, metavar="A", group="tunnel"),
+           "ours), or a range A-B that each frame takes from a hash of its inner flow (several VTEPs)",
+           parse=V.ip_range, metavar="A[-B]", group="tunnel"),
     Option("outer_dst_ip", ("--outer-dst-ip",), None, "a tunnel's outer destination address, the far endpoint, of "
-           "the source's family (in the lab: the peer's)", parse=V.ip, metavar="A", group="tunnel"),
+           "the source's family (in the lab: the peer's), or a range A-B as --outer-src-ip", parse=V.ip_range,
+           metavar="A[-B]", group="tunnel"),
     Option("outer_ipv6", ("--outer-ipv6",), False, "in the lab: the tunnel's outer header IPv6, from the lab's IPv6 "
            "addresses (off the lab the --outer-*-ip addresses' family decides)", group="tunnel"),
     Option("outer_sport", ("--outer-sport",), None, "VXLAN, GENEVE: the outer UDP source port, or a range P-Q that "
@@ -312,6 +314,7 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
         flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
         outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto, outer_v6=t.outer_v6, outer_sports=t.outer_sports,
+        outer_srcs=t.outer_srcs, outer_dsts=t.outer_dsts,
     )
     g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))  # 0: a trial sets its own
     return g
