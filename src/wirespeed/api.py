@@ -291,8 +291,8 @@ def _streams_config(where: Where, topo, given: dict) -> GenConfig:
     allowed = {opt.name for opt in GEN_OPTIONS if opt.group in STREAM_GROUPS} - {"streams", "pcap"}
     allowed |= {"count", "share"}
     b = ports.backend(o["backend"])
-    if b.in_kernel or b.payload_only:
-        raise UsageError(f"--streams: --backend {o['backend']} sends one stream; use afpacket or xdp")
+    if b.in_kernel:
+        raise UsageError(f"--streams: --backend {o['backend']} sends one stream; use afpacket, xdp or udp")
     if not 1 <= len(streams) <= MAX_STREAMS:
         raise UsageError(f"--streams: 1 to {MAX_STREAMS} streams (the stamp names a stream in 4 bits), got "
                          f"{len(streams)}")
@@ -323,6 +323,13 @@ def _streams_config(where: Where, topo, given: dict) -> GenConfig:
         subs.append(gen_config_at(where, topo, **{**base, **mine, "workers": 1}))
     if shares > 1 + 1e-9:
         raise UsageError(f"--streams: the shares add up to {100 * shares:g} % of -r (at most 100 %)")
+    if b.payload_only:  # one connected socket: every stream to the run's destination, from its source
+        for i, c in enumerate(subs, 1):
+            ends = (c.src_ip, c.dst_ip, c.sports, c.dports)
+            if ends != (subs[0].src_ip, subs[0].dst_ip, subs[0].sports, subs[0].dports):
+                raise UsageError(f"--streams: --backend {o['backend']} sends from one connected socket: stream {i} "
+                                 f"differs in its addresses or ports; the streams may differ in size, rate and "
+                                 f"count")
     if o["workers"] == 1 and len(subs) > 1 and len({c.rate is None for c in subs}) > 1:
         raise UsageError("--streams: one worker interleaves the streams by their rates: give every stream a rate "
                          "(or share), or none")

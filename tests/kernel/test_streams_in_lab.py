@@ -80,3 +80,24 @@ def test_the_api_takes_streams(pair_lab, workers):
     assert res.to_dict()["interleaved"] == (workers == 1)
     got = {p["stream"]: p["packets"] for p in s.to_dict()["per_stream"]}
     assert got == {0: 3000, 1: 1000}
+
+
+def test_streams_over_a_udp_socket(pair_lab, tools, tmp_path):
+    """--backend udp: the streams share the socket's destination and differ in size, rate and
+    count; each stream's payloads carry its number, the UDP sink counts them apart. A stream to
+    another destination is one line."""
+    spec = tmp_path / "streams.toml"
+    spec.write_text('[[stream]]\ncount = 3000\nrate = "30kpps"\n\n[[stream]]\ncount = 1000\nrate = "10kpps"\n'
+                    'size = "512"\n')
+    name = pair_lab.topology.name
+    sink = tools("sink", "--lab-name", name, "--backend", "udp", "-c", "4000", "-d", "20")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "udp", "--streams", str(spec), "--max-burst", "1000000").finish()
+    s = sink.finish()
+    assert [p["sent"] for p in g["per_stream"]] == [3000, 1000] and g["interleaved"]
+    per = {p["stream"]: p for p in s["per_stream"]}
+    assert (per[0]["packets"], per[0]["lost"], per[1]["packets"], per[1]["lost"]) == (3000, 0, 1000, 0), per
+    other = tmp_path / "other.toml"
+    other.write_text('[[stream]]\ncount = 10\n[[stream]]\ncount = 10\ndst_ip = "198.18.0.9"\n')
+    r = run_cli("gen", "--lab-name", name, "--backend", "udp", "--streams", str(other))
+    assert "stream 2 differs in its addresses or ports" in one_line(r, 2)

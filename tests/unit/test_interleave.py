@@ -73,3 +73,19 @@ def test_mixed_paced_and_unpaced_streams_are_one_line(tmp_path):
     r = run_cli("gen", "lo", "--dst-mac", "02:00:00:00:00:01", "-c", "10", "--streams", str(spec))
     assert "give every stream a rate (or share), or none" in one_line(r, 2)
 
+
+
+def test_frames_not_sent_go_back_to_their_own_streams():
+    """A socket that took fewer frames than were built (UDP): each unsent frame's number and slot
+    go back to its own stream, so the next frames are the same ones again, and a stream whose
+    count had run out is in the merge again."""
+    ref, _ = _mux([1e9 / 30e3, 1e9 / 10e3], [None, 6])
+    want, _ = build(cfg_for(), 24, ref)
+    g, subs = _mux([1e9 / 30e3, 1e9 / 10e3], [None, 6])
+    first, _ = build(cfg_for(), 24, g)
+    g.unbuild(10)
+    again, _ = build(cfg_for(), 10, g)
+    key = lambda f: f[PAYLOAD + 4:PAYLOAD + 8] + f[:PAYLOAD - 2]  # noqa: E731  (stream, number, headers; not
+    #                                                                             the UDP checksum: the stamp is newer)
+    assert [key(f) for f in first[:14] + again] == [key(f) for f in want]
+    assert [s.departures()["slots"] for s in subs] == [18, 6]

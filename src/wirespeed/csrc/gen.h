@@ -95,9 +95,12 @@ struct gen {
  * attributed the same way: each stream skips its share. Per stream, its own departure words
  * (D_SLOTS, D_SKIPPED in its gen's pace memory) count what it was given. */
 #define GEN_STREAMS 16
+#define GEN_MUX_PICKS 1024 /* the streams of the last frames built (a batch at most): gen_unbuild */
 
 struct gen_mux {
 	uint32_t n;
+	uint8_t picks[GEN_MUX_PICKS];
+	uint64_t npicks;
 	struct gen *s[GEN_STREAMS];
 	uint64_t at[GEN_STREAMS];     /* the stream's next frame on its own schedule, 1/256 ns from the start */
 	uint64_t step[GEN_STREAMS];   /* its interval in 1/256 ns (unpaced: 1, the streams in turn) */
@@ -435,8 +438,36 @@ static inline uint32_t gen_build_mux(struct gen *g, uint8_t *dst)
 	s->pace.d[D_SLOTS]++;
 	if (g->mux->active >> i & 1)
 		gen_mux_advance(g, i);
+	g->mux->picks[g->mux->npicks++ % GEN_MUX_PICKS] = (uint8_t)i;
 	g->pkt++;
 	return gen_build_one(s, dst);
+}
+
+/* The last k frames built were not sent (a socket took fewer, udp.h): their sequence numbers
+ * go back, and with several streams each goes back to its own stream, its schedule one slot
+ * back (a stream whose count had run out is in the merge again). */
+static inline void gen_unbuild(struct gen *g, uint32_t k)
+{
+	struct gen_mux *m = g->mux;
+
+	g->pkt -= k;
+	if (!m) {
+		g->seq -= k;
+		return;
+	}
+	while (k--) {
+		uint32_t i = m->picks[--m->npicks % GEN_MUX_PICKS];
+		struct gen *s = m->s[i];
+
+		s->pkt--;
+		s->seq--;
+		s->pace.d[D_SLOTS]--;
+		m->at[i] -= m->step[i];
+		if (m->left[i] != UINT64_MAX && !m->left[i]++) {
+			m->active |= 1u << i;
+			pace_rebase(&g->pace, gen_mux_interval(m));
+		}
+	}
 }
 
 /* Build the next frame at dst; returns its length (no FCS). Measured: 23 ns/frame for 64-byte

@@ -302,6 +302,19 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	return PyLong_FromSsize_t(n);
 }
 
+/* unbuild(k): the last k frames built were not sent: their numbers (and slots) go back. */
+static PyObject *Gen_unbuild(GenObject *self, PyObject *arg)
+{
+	unsigned long k = PyLong_AsUnsignedLong(arg);
+
+	if (PyErr_Occurred())
+		return NULL;
+	if (k > self->g.pkt || k > GEN_MUX_PICKS)
+		return PyErr_Format(PyExc_ValueError, "unbuild: at most the frames built and %d", GEN_MUX_PICKS);
+	gen_unbuild(&self->g, (uint32_t)k);
+	Py_RETURN_NONE;
+}
+
 /* set_rate(ns_per_packet, max_burst=PACE_MAX_BURST, lead_ns=0): the schedule starts afresh (its statistics
  * too); lead_ns > 0: kernel-timed, frames handed over that far ahead of their departure time. */
 static PyObject *Gen_set_rate(GenObject *self, PyObject *args)
@@ -350,6 +363,8 @@ static PyMethodDef Gen_methods[] = {
 	{ "interleave", (PyCFunction)Gen_interleave, METH_VARARGS,
 	  "interleave(streams, intervals_ns, counts, max_burst): send these Gens' frames interleaved by their schedules\n"
 	  "(counts: None for no end); this gen's schedule becomes their sum's" },
+	{ "unbuild", (PyCFunction)Gen_unbuild, METH_O,
+	  "unbuild(k): the last k frames built were not sent; their sequence numbers and slots go back" },
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
 	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
 	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,

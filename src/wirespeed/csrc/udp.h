@@ -142,8 +142,7 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		gen_stamp(g);
 	if (u->gso) {
 		sent = udp_tx_gen_gso(u, g, n, c);
-		g->pkt -= n - sent;
-		g->seq -= n - sent;
+		gen_unbuild(g, n - sent);
 		counters_batch(c, sent, (uint64_t)sent * u->gso);
 		return sent;
 	}
@@ -161,8 +160,7 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 	}
 	sent = udp_send(u, n, c);
 	/* What the kernel did not take was never sent: give its sequence numbers back. */
-	g->pkt -= n - sent;
-	g->seq -= n - sent;
+	gen_unbuild(g, n - sent);
 	for (i = 0; i < sent; i++)
 		bytes += u->iov[i].iov_len;
 	counters_batch(c, sent, bytes);
