@@ -36,10 +36,12 @@ dst_ip = "{sink_ip}"
 src_ip = "198.18.0.3-198.18.0.12"
 size = "256"
 ''')
-    sink = tools("sink", "--lab-name", topo.name, "-d", "20", "-c", "39000")
+    sink = tools("sink", "--lab-name", topo.name, "-d", "20", "-c", "39000", "-i", "0.2")
     sink.wait_for("ready")
     g = tools("gen", "--lab-name", topo.name, "--streams", str(spec), "-r", "40kpps", "--max-burst", "1000000").finish()
     s = sink.finish()
+    live = [x["per_stream"] for x in sink.lines if x.get("type") == "interval" and "per_stream" in x]
+    assert live and sum(p["packets"] for x in live for p in x if p["stream"] == 1) <= 9000  # each stream live
     assert [p["sent"] for p in g["per_stream"]] == [30000, 10000], g["per_stream"]
     assert [round(p["intended_pps"]) for p in g["per_stream"]] == [30000, 10000]
     assert g["interleaved"] and g["workers"] == 1 and g["departures"]["intended"] == 40000

@@ -137,6 +137,7 @@ class Reporter:
         if self.json:
             print_json({"type": "interval", "tool": self.tool, "t": round(t, 3), **r, **extra})
             return
+        extra = {k: v for k, v in extra.items() if not isinstance(v, (list, dict))}  # those: JSON lines only
         if not self.header_done:
             cols = f"{'time s':>8} {'pps':>13} {'Mbit/s L2':>11} {'Mbit/s L1':>11}"
             cols += "".join(f" {k:>10}" for k in extra)

@@ -402,6 +402,9 @@ class SinkSession(ToolSession):
                     "seq_errors": int(ds[S["seq_too_high"]] + ds[S["seq_too_low"]]),
                     "csum_errors": int(ds[S["ip_csum_errors"]] + ds[S["udp_csum_errors"]]),
                     "drops": int(now.port()[C["kernel_drops"]])}
+            delta = now.stats.astype(np.int64) - prev.stats.astype(np.int64)  # a loss taken back: negative
+            if len(streams := per_stream(delta, now.t - prev.t, seq)) > 1:  # JSON lines only
+                cols["per_stream"] = [{k: p[k] for k in ("stream", "packets", "pps", "lost")} for p in streams]
         return r, cols
 
     def summary(self, end: driver.Ended) -> dict:
