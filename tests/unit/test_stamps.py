@@ -38,3 +38,17 @@ def test_join_with_nothing_and_rings_that_wrapped():
     ring = np.arange(8, dtype=np.uint64)
     assert list(stamps.ring_records(ring, 5)) == [0, 1, 2, 3, 4]
     assert list(stamps.ring_records(ring, 11)) == [3, 4, 5, 6, 7, 0, 1, 2]  # the last 8 of 11, oldest first
+
+
+def test_a_stamps_file_of_an_earlier_run_is_not_joined(tmp_path):
+    import os
+    import time
+
+    from wirespeed.tools import sink
+
+    path = tmp_path / "tx.npy"
+    np.save(path, np.arange(4, dtype=np.uint64))
+    os.utime(path, (time.time() - 60, time.time() - 60))  # left by a run a minute ago
+    assert sink.read_tx_stamps(str(path), since=time.time() - 1, wait_s=0.2) is None
+    np.save(path, np.arange(4, dtype=np.uint64))  # this run's
+    assert list(sink.read_tx_stamps(str(path), since=time.time() - 1, wait_s=0.2)) == [0, 1, 2, 3]

@@ -392,19 +392,24 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 			put16(dst + g->raw_l4 + g->raw_csum_off, g->raw_proto == 17 && !c ? 0xffff : c);
 		}
 	} else if (g->raw_fix && g->raw_l3) {
+		/* summed whole, by what the frame's own (varied) header says: a header length or a total
+		 * length the fields made impossible leaves that checksum as it is, never reads past the frame */
 		uint8_t *ip = dst + g->raw_l3;
-		uint32_t l4len = 0;
+		uint32_t l4len = UINT32_MAX;
 
 		if (!g->raw_v6) {
-			uint32_t ihl = (ip[0] & 0x0f) * 4u;
+			uint32_t ihl = (ip[0] & 0x0f) * 4u, tot = get16(ip + 2);
 
-			put16(ip + 10, 0);
-			put16(ip + 10, csum_fold(csum_add(0, ip, ihl)));
-			l4len = get16(ip + 2) - ihl;
+			if (ihl >= 20 && g->raw_l3 + ihl <= len) {
+				put16(ip + 10, 0);
+				put16(ip + 10, csum_fold(csum_add(0, ip, ihl)));
+				if (tot >= ihl)
+					l4len = tot - ihl;
+			}
 		} else {
 			l4len = get16(ip + 4);
 		}
-		if (g->raw_l4 && g->raw_l4 + l4len <= len) {
+		if (g->raw_l4 && g->raw_l4 <= len && l4len <= len - g->raw_l4) {
 			uint8_t *l4 = dst + g->raw_l4;
 			uint32_t off = g->raw_proto == 6 ? 16 : g->raw_proto == 17 ? 6 : 2;
 			uint64_t sum = 0;
@@ -426,7 +431,8 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst);
 
 /* The next frame of several streams (g->mux): the stream the slot falls to builds it, with the
- * batch's stamp (gen_stamp gave it to every stream). No frame is left once every count is done (the caller's count ends first). */
+ * batch's stamp (gen_stamp gave it to every stream). No frame is left once every count is done
+ * (the caller's count ends first). */
 static inline uint32_t gen_build_mux(struct gen *g, uint8_t *dst)
 {
 	int i = gen_mux_pick(g->mux);

@@ -354,10 +354,12 @@ def lead_ns(cfg: GenConfig, ns_per_pkt: float) -> int:
 
 
 def gso_bytes(cfg: GenConfig) -> int:
-    """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0."""
-    if not ports.backend(cfg.backend).gso or not cfg.opt("gso") or len(set(cfg.frame.sizes)) != 1 or cfg.pace_mode == "kernel" \
-            or len({s for one in cfg.streams for s in one.frame.sizes} | set(cfg.frame.sizes)) != 1:
-        return 0  # kernel-timed: one message per datagram, each with its own departure time
+    """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0: one
+    frame size for every frame (every stream's too); kernel-timed, one message per datagram, each
+    with its own departure time."""
+    sizes = set(cfg.frame.sizes) | {s for one in cfg.streams for s in one.frame.sizes}
+    if not ports.backend(cfg.backend).gso or not cfg.opt("gso") or len(sizes) != 1 or cfg.pace_mode == "kernel":
+        return 0
     return cfg.frame.sizes[0] - header_bytes(cfg.ipv6, False)
 
 

@@ -15,6 +15,7 @@ counts the shortfall as loss and is marked tester-bound, as RFC 9971 asks.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import time
@@ -932,12 +933,13 @@ def tester_floor(cfg: SearchConfig, loads: list[float], seconds: float, note=lam
     from wirespeed import lab as labmod
 
     name = f"{FLOOR_LAB}{os.getpid() % 100000}"
-    topo, _ = labmod.resolve(name, True, topology="pair")
     runs = None
     try:
+        topo, _ = labmod.resolve(name, True, topology="pair")
         g_end, s_end = topo.endpoints("gen")[0], topo.endpoints("sink")[0]
         tx, rx = Where(g_end.ifname, topo.netns("gen")), Where(s_end.ifname, topo.netns("sink"))
-        sa, da = cfg.gen.src_ip.__class__(g_end.address), cfg.gen.dst_ip.__class__(s_end.address)
+        six = cfg.gen.ipv6  # the lab's own addresses of the template's family
+        sa, da = (ipaddress.ip_address(e.address6 if six else e.address) for e in (g_end, s_end))
         gen = dataclasses.replace(cfg.gen, where=tx, src_mac=V.mac(g_end.mac), dst_mac=V.mac(s_end.mac), src_ip=sa,
                                   dst_ip=da, src_ips=genmod.Range(int(sa)), dst_ips=genmod.Range(int(da)))
         fcfg = dataclasses.replace(cfg, tx=tx, rx=rx, gen=gen, dut="none", fwd=None, max_latency=(),

@@ -7,6 +7,7 @@ counted by the kernel itself (xdp-count).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -263,24 +264,25 @@ P = {name: i for i, name in enumerate(core.SINK_STREAM_STAT_NAMES)}
 TX_STAMPS_WAIT_S = 5.0
 
 
-def read_tx_stamps(path: str, wait_s: float = TX_STAMPS_WAIT_S):
-    """The generator's send-delay records (gen --tx-stamps), waiting for the file if the sink ended
-    first; None when it did not come."""
-    import time
-
+def read_tx_stamps(path: str, since: float, wait_s: float = TX_STAMPS_WAIT_S):
+    """The generator's send-delay records (gen --tx-stamps), written after `since` (a file left by
+    an earlier run is not this one's), waiting for them if the sink ended first; None when they
+    did not come."""
     end = time.monotonic() + wait_s
     while True:
         try:
-            return np.load(path)
+            if os.stat(path).st_mtime >= since:
+                return np.load(path)
         except (OSError, ValueError):
-            if time.monotonic() >= end:
-                return None
-            time.sleep(0.05)
+            pass
+        if time.monotonic() >= end:
+            return None
+        time.sleep(0.05)
 
 
 def kernel_tx_latency(tx, rx) -> dict:
-    """The latency from the kernel's transmit stamp (the join of both sides' records): the
-    summary's percentiles then are these, the frames' own stamps' ones kept as lat_user."""
+    """The latency from the kernel's transmit stamp (the join of both sides' records), beside the
+    summary's own figures (those stay the latency from the frames' own stamps)."""
     if tx is None:
         return {"lat_kernel_tx": None, "lat_kernel_tx_note": "no transmit stamps came (gen --tx-stamps FILE)"}
     j = stamps.join(tx, rx)
@@ -362,6 +364,7 @@ class SinkSession(ToolSession):
         self.p = plan(cfg, note=self.note)
         self.extra = l2_extra(cfg)
         self.iface0, self.x0 = link_stats(cfg.where), xdp_stats(cfg.where)
+        self.t_planned = time.time() - 1.0  # a --tx-stamps file written after this is this run's (mtime's grain)
         self.csum0 = udp_csum_errors(cfg.where) if self.backend.payload_only else None
         return self.p, lambda w: SinkStep(cfg, w)
 
@@ -415,7 +418,8 @@ class SinkSession(ToolSession):
             with open(cfg.hist_file, "w") as f:
                 f.write(stats.hgrm(self.latency_hist(end.snapshot)))
         if cfg.tx_stamps is not None:
-            out.update(kernel_tx_latency(read_tx_stamps(cfg.tx_stamps), stamps.rx_records(self.run.records)))
+            out.update(kernel_tx_latency(read_tx_stamps(cfg.tx_stamps, self.t_planned),
+                                         stamps.rx_records(self.run.records)))
         if cfg.write_file:  # read back: the records the file holds, counted independently of the writer
             out["write_file"] = cfg.write_file
             out["written"] = pcap_records(cfg.write_file)
