@@ -28,6 +28,20 @@
 #define STAMP_NS_FLAG 0x80000000u /* tv_usec bit 31: bits 20..29 hold the nanoseconds */
 #define STAMP_NS_SHIFT 20
 #define STAMP_USEC_MASK 0xfffffu
+
+/* A stamp's tv_usec word as microseconds and nanoseconds (kernel pktgen's: whole microseconds);
+ * 0 when they are a time, -1 when not (microseconds >= 10^6, nanoseconds >= 1000 or bit 30).
+ * The one reading of the format: the sink's and the transmit stamps' (txstamp.h). */
+static inline int stamp_parts(uint32_t word, uint32_t *usec, uint32_t *nsec)
+{
+	*nsec = 0;
+	if (word & STAMP_NS_FLAG) {
+		*nsec = word >> STAMP_NS_SHIFT & 0x7ff; /* bit 30 set: >= 1024 */
+		word &= STAMP_USEC_MASK;
+	}
+	*usec = word;
+	return word < 1000000u && *nsec < 1000 ? 0 : -1;
+}
 #define SEQ_BITS 28 /* low bits count; the top 4 name the worker (stream) */
 #define SEQ_MASK ((1u << SEQ_BITS) - 1)
 #define ETH_HLEN_ 14

@@ -377,23 +377,11 @@ static inline void sink_payload(struct sink *k, const uint8_t *p, uint32_t len, 
 	ps = k->ps + (size_t)(get32(p + 4) >> SEQ_BITS) * P_COUNT;
 	phist = k->phist + (size_t)(get32(p + 4) >> SEQ_BITS) * SINK_HIST;
 	sec = get32(p + 8);
-	usec = get32(p + 12);
-	has_ns = usec >> 31;
-	if (has_ns) { /* wirespeed's nanoseconds (gen.h) */
-		nsec = usec >> STAMP_NS_SHIFT & 0x7ff; /* bit 30 set: >= 1024, not a time */
-		usec &= STAMP_USEC_MASK;
-		if (nsec >= 1000) {
-			k->s[S_MALFORMED]++;
-			return;
-		}
-	}
-	if (sec || usec) {
-		uint32_t off = sec > now_s ? sec - now_s : now_s - sec;
-
-		if (usec >= 1000000u || off > SINK_CLOCK_SLACK_S) {
-			k->s[S_MALFORMED]++;
-			return;
-		}
+	has_ns = get32(p + 12) >> 31; /* wirespeed's nanoseconds (gen.h) */
+	if (stamp_parts(get32(p + 12), &usec, &nsec) ||
+	    ((sec || usec) && (sec > now_s ? sec - now_s : now_s - sec) > SINK_CLOCK_SLACK_S)) {
+		k->s[S_MALFORMED]++;
+		return;
 	}
 	ps[P_PACKETS]++;
 	sink_seq(k, get32(p + 4));

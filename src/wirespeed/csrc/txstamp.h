@@ -117,12 +117,7 @@ static inline void txstamp_one(struct txstamp *x, const uint8_t *f, uint32_t len
 	}
 	seq = get32(f + at + 4);
 	sec = get32(f + at + 8);
-	usec = get32(f + at + 12);
-	if (usec & STAMP_NS_FLAG) {
-		nsec = usec >> STAMP_NS_SHIFT & 0x7ff;
-		usec &= STAMP_USEC_MASK;
-	}
-	if ((!sec && !usec) || usec >= 1000000u || nsec >= 1000) {
+	if (stamp_parts(get32(f + at + 12), &usec, &nsec) || (!sec && !usec)) {
 		x->s[T_NO_HEADER]++;
 		return;
 	}
