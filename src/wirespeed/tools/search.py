@@ -600,13 +600,17 @@ class Measurer:
         return _M()
 
 
+def best_latency(kernel: dict | None, own: dict | None) -> tuple[str, dict]:
+    """Latency figures and their source: from the kernel's transmit stamp where they were joined,
+    else from the frames' own stamps."""
+    if (kernel or {}).get("samples"):
+        return "kernel tx", kernel
+    return "own stamp", own or {}
+
+
 def trial_latency(rec: dict) -> tuple[str, dict]:
-    """A trial's latency figures and their source: from the kernel's transmit stamp where they
-    were joined, else from the frames' own stamps."""
-    k = rec.get("latency_kernel_tx") or {}
-    if k.get("samples"):
-        return "kernel tx", k
-    return "own stamp", rec.get("latency") or {}
+    """A trial's latency figures and their source (best_latency)."""
+    return best_latency(rec.get("latency_kernel_tx"), rec.get("latency"))
 
 
 def latency_exceeded(rec: dict, bounds) -> str | None:
@@ -971,8 +975,7 @@ def with_floor(row: dict, floor: dict) -> None:
     """A latency row with the tester's own latency at its load beside it, and the path's without
     it (p50 and p99 less the floor's, from the same kind of stamp)."""
     row["floor"] = floor or None
-    src = "kernel tx" if (row.get("kernel_tx") or {}).get("samples") else "own stamp"
-    lat = row["kernel_tx"] if src == "kernel tx" else row
+    src, lat = best_latency(row.get("kernel_tx"), row)
     if floor and floor.get("from") == src:
         row["without_floor"] = {k: lat[k] - floor[k] for k in ("p50_ns", "p99_ns")
                                 if lat.get(k) is not None and floor.get(k) is not None}
@@ -1038,10 +1041,10 @@ def latency_table(rows: list[dict]):
     out = []
     for r in rows:
         k = r.get("kernel_tx") or {}
-        src = k if k.get("samples") else r
+        name, src = best_latency(k, r)
         fl, wo = r.get("floor") or {}, r.get("without_floor") or {}
         out.append((r["goal"], f"{100 * r['fraction']:.0f} %", f(r["load_pps"], 0),
-                    "kernel tx" if src is k else "own stamp", *(us(src.get(x)) for x in (
+                    name, *(us(src.get(x)) for x in (
                         "p50_ns", "p90_ns", "p99_ns", "p99_9_ns", "max_ns")),
                     us(fl.get("p50_ns")), us(fl.get("p99_ns")), us(wo.get("p50_ns")),
                     us(k.get("send_delay_p50_ns")), us(r.get("p50_ns"))))
