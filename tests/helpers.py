@@ -321,3 +321,17 @@ def faulty_stream(n: int, counts: dict, seed: int) -> tuple[list[bytes], dict]:
     kinds = [k for k, c in counts.items() for _ in range(c)]
     spots = rng.choice(np.arange(10, n - 10, 5), size=len(kinds), replace=False)
     return faulty(n, dict(zip(spots.tolist(), kinds)), rng)
+
+
+def http_json(method: str, url: str, body: str | None = None) -> tuple[int, dict]:
+    """A raw request (what snappi's client would refuse to send): status and JSON body."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body.encode() if body is not None else None, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")

@@ -13,10 +13,11 @@ from wirespeed import api, cli, ports
 from wirespeed.base.errors import UsageError
 from wirespeed.base.netns import Where
 from wirespeed.base.option import Option, Options
+from wirespeed.otg import server as otg
 from wirespeed.tools import budget, drops, fwd, gen, search, sink
 
 TABLES = {"gen": gen.OPTIONS, "sink": sink.OPTIONS, "fwd": fwd.OPTIONS, "search": search.OPTIONS,
-          "budget": budget.OPTIONS, "drops": drops.OPTIONS}
+          "budget": budget.OPTIONS, "drops": drops.OPTIONS, "otg": otg.OPTIONS}
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 MAC = "02:00:00:00:00:01"
 
@@ -58,7 +59,7 @@ def test_every_long_option_the_readme_gives_a_tool_exists(command):
     """A flag in the tool's section is the tool's, or another wirespeed command's (a cross
     reference such as `lab up --queues`), never one that no parser has."""
     known = set()
-    for name in ("budget", "gen", "sink", "fwd", "search", "bench", "drops"):
+    for name in ("budget", "gen", "sink", "fwd", "search", "bench", "drops", "otg"):
         known |= {f for a in _sub(name)._actions for f in a.option_strings}
     p = cli.build_parser()
     lab = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices["lab"]

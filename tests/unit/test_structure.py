@@ -22,7 +22,7 @@ PKG = Path(wirespeed.__file__).parent
 REPO = Path(__file__).resolve().parents[2]
 # Lower number = lower layer. A module may import its own layer or lower ones, never higher.
 LAYERS = {"core": 0, "_core": 0, "base": 0, "bpf": 1, "mem": 1, "ports": 2, "lab": 2, "runner": 3, "tools": 4,
-          "options": 4, "api": 5, "cli": 6, "__init__": 7, "__main__": 7}
+          "options": 4, "api": 5, "otg": 6, "cli": 7, "__init__": 8, "__main__": 8}
 
 
 def _layer(module: str) -> tuple[str, int]:

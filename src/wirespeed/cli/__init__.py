@@ -185,6 +185,30 @@ def _cmd_search(args) -> int:
     return 0
 
 
+def _cmd_otg(args) -> int:
+    from wirespeed.otg import server
+
+    def note(text: str) -> None:
+        if args.json:
+            output.print_json({"type": "note", "tool": "otg", "text": text})
+        else:
+            print(f"wirespeed otg: {text}", file=sys.stderr, flush=True)
+
+    def ready(srv) -> None:
+        if args.json:
+            output.print_json({"type": "start", "tool": "otg", "listen": srv.address, "otg_version": srv.spec})
+        else:
+            print(f"wirespeed otg: serving OTG {srv.spec} on http://{srv.address} (Ctrl-C ends)", file=sys.stderr,
+                  flush=True)
+
+    o = opt.table_values(server.OPTIONS, args)
+    try:
+        server.serve(o["listen"], o["backend"], o["rx_backend"], o["batch"], note, ready)
+    except KeyboardInterrupt:
+        note("stopped; every run it held is stopped and closed")
+    return 0
+
+
 def _cmd_drops(args) -> int:
     from wirespeed.tools import drops
 
@@ -319,6 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
               SEARCH_EXAMPLES)
     opt.add_table(z, search.OPTIONS, {search.PATH: opt.where(netns=False), "output": [opt.JSON, opt.CONFIG]})
     z.set_defaults(func=_cmd_search)
+
+    from wirespeed.otg import server as otg_server
+
+    og = _tool(sub, "otg", "an Open Traffic Generator server: snappi scripts drive wirespeed, on this host "
+               "and on agents", """examples:
+  wirespeed otg                                      OTG over HTTP on 127.0.0.1:8443 (snappi.api(location=...))
+  wirespeed otg --listen 198.18.2.1:8443             an agent: a controller's config names its ports as
+                                                     198.18.2.1:8443/NETNS/IFACE
+""")
+    opt.add_table(og, otg_server.OPTIONS, {"output": [opt.JSON]})
+    og.set_defaults(func=_cmd_otg)
 
     dr = _tool(sub, "drops", "every packet the kernel drops: by namespace, device, reason and function",
                """examples:

@@ -133,14 +133,22 @@ class ToolSession:
 
     def start(self) -> "ToolSession":
         """Open everything; return once every worker is ready and moving packets."""
+        return self.prepare().go()
+
+    def prepare(self) -> "ToolSession":
+        """Open everything; return once every worker is ready, waiting for go()."""
         run = self._make_run()
         run.start()
         for facts in run.facts:
             if facts.get("note"):
                 self.note(facts["note"])
-        run.go()
+        return self
+
+    def go(self) -> "ToolSession":
+        """The prepared workers move packets from now on."""
+        self.run.go()
         self._profile_start()
-        self._prev = run.snapshot()
+        self._prev = self.run.snapshot()
         return self
 
     # -- --profile: the workers' CPUs sampled while the run moves packets ------------------------------

@@ -68,6 +68,7 @@ class GenConfig(ports.WithOptions):
     tunnel: object = None  # a base.packet.Tunnel around each frame (--vxlan, --geneve, --gre)
     proto: str = "udp"  # --proto: udp, tcp or icmp
     streams: tuple = ()  # --streams: one GenConfig per stream, interleaved in one worker (or worker i sends stream i)
+    stream_id: int | None = None  # the number its stamps carry (None: its worker's, or its place in --streams)
     raw: bytes | None = None  # --template, --scapy: this frame (no FCS), sent as it is but for raw_fields
     raw_fields: tuple = ()  # --field: (offset, width, mode, lo, span, step)
     raw_fix: bool = False  # --fix-checksums
@@ -312,8 +313,8 @@ def make_gen(cfg: GenConfig, worker: int = 0, ns_per_pkt: float = 0.0, stats=Non
     )
     g = core.Gen(
         t.frame, t.l3, t.l4, t.ipv6, [s - FCS for s in spread_sizes(cfg.frame)], _fields(cfg),
-        flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker, stamp=cfg.stamp, stats=stats,
-        outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto, outer_v6=t.outer_v6, outer_sports=t.outer_sports,
+        flows=cfg.flows, seed=cfg.seed + worker, seq_base=worker if cfg.stream_id is None else cfg.stream_id,
+        stamp=cfg.stamp, stats=stats, outer_l3=t.outer_l3, outer_l4=t.outer_l4, proto=t.proto, outer_v6=t.outer_v6, outer_sports=t.outer_sports,
         outer_srcs=t.outer_srcs, outer_dsts=t.outer_dsts,
     )
     g.set_rate(ns_per_pkt, cfg.max_burst or core.PACE_MAX_BURST, lead_ns(cfg, ns_per_pkt))  # 0: a trial sets its own

@@ -1,0 +1,224 @@
+"""`wirespeed otg`: an Open Traffic Generator server over HTTP (the paths of the OTG model that
+snappi's HTTP client calls), each request parsed and checked by snappi's own model classes.
+
+    POST /config               set the config (ports by location, flows)       -> Warning
+    GET  /config               the config set                                    -> Config
+    POST /control/state        traffic.flow_transmit start | stop                -> Warning
+    POST /monitor/metrics      port or flow metrics                              -> MetricsResponse
+    GET  /capabilities/version the OTG model's version this server speaks         -> Version
+
+and, between wirespeed servers only: GET /wirespeed/clock (this host's CLOCK_REALTIME, for the
+controller's offset), POST /wirespeed/start (an agent's start at the agreed instant), GET
+/wirespeed/run (the last start: its instant and the agents' clock offsets).
+
+Every error is an OTG Error (code, kind, errors) with HTTP 400 (the request) or 500 (the run),
+and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from wirespeed import __version__, ports
+from wirespeed.base import values as V
+from wirespeed.base.errors import UsageError, WirespeedError
+from wirespeed.base.option import BATCH, Option, Options
+from wirespeed.otg.engine import Engine, OtgError
+
+MAX_BODY = 16 << 20
+
+OPTIONS = Options(
+    "otg",
+    Option("listen", ("--listen",), "127.0.0.1:8443", "serve OTG over HTTP on ADDR:PORT (default 127.0.0.1:8443)",
+           parse=V.text, metavar="ADDR:PORT"),
+    ports.choice(transmit=True, help="the generators' backend (a port's location may say ?backend=...); "),
+    ports.choice("rx_backend", ("--rx-backend",), "the sinks' backend (a port's location may say "
+                 "?rx_backend=...); ", receive=True, payload_only=False),
+    BATCH,
+)
+
+
+def snappi_module():
+    """snappi, with its own log quiet (it warns at every client it makes)."""
+    try:
+        import snappi
+    except ImportError:  # pragma: no cover - a dependency
+        raise WirespeedError("wirespeed otg needs snappi (pip install snappi)") from None
+    logging.getLogger("snappi").setLevel(logging.ERROR)
+    return snappi
+
+
+def spec_version() -> str:
+    import snappi.snappi as generated
+
+    api = generated.Api.__new__(generated.Api)
+    generated.Api.__init__(api)
+    return api._version_meta.api_spec_version
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
+        raise UsageError(f"--listen {text}: ADDR:PORT, e.g. 127.0.0.1:8443")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _unknown(raw, norm, path: str) -> str | None:
+    """The first field of a request that snappi's model dropped (it has no such field): a
+    misspelt field is refused, not ignored."""
+    if isinstance(raw, dict) and isinstance(norm, dict):
+        for k, v in raw.items():
+            if v is None:
+                continue
+            if k not in norm:
+                return f"{path}.{k}".lstrip(".")
+            found = _unknown(v, norm[k], f"{path}.{k}")
+            if found:
+                return found
+    elif isinstance(raw, list) and isinstance(norm, list):
+        for i, (a, b) in enumerate(zip(raw, norm)):
+            found = _unknown(a, b, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = f"wirespeed-otg/{__version__}"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # the server's log is its notes, not every request
+        pass
+
+    @property
+    def engine(self) -> Engine:
+        return self.server.engine
+
+    def _send(self, code: int, body: dict | str) -> None:
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, code: int, text: str) -> None:
+        self._send(code, {"code": code, "kind": "validation" if code < 500 else "internal", "errors": [text]})
+
+    def _body(self, model: str):
+        """The request's body, checked and normalised by snappi's class for it (a dict)."""
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            raise OtgError(f"the request is {n} bytes: at most {MAX_BODY}")
+        raw = self.rfile.read(n).decode(errors="replace") if n else ""
+        try:
+            doc = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            raise OtgError(f"the body is not JSON: {e}") from None
+        if model is None:
+            return doc
+        obj = getattr(self.server.snappi, model)()
+        try:
+            obj.deserialize(doc)
+        except Exception as e:  # noqa: BLE001 - snappi's validation raises plain exceptions
+            raise OtgError(f"{model}: {e}") from None
+        norm = obj.serialize(obj.DICT)
+        unknown = _unknown(doc, norm, "")
+        if unknown:
+            raise OtgError(f"{model}: {unknown}: no such field in the OTG model")
+        return norm
+
+    def _route(self, method: str) -> None:
+        e = self.engine
+        e.touch()
+        path = self.path.split("?")[0].rstrip("/") or "/"
+        if (method, path) == ("POST", "/config"):
+            cfg = self._body("Config")
+            warnings = e.set_config(cfg)
+            return self._send(200, {"warnings": warnings})
+        if (method, path) == ("GET", "/config"):
+            return self._send(200, e.config or {})
+        if (method, path) == ("POST", "/control/state"):
+            return self._send(200, {"warnings": e.control(self._body("ControlState"))})
+        if (method, path) == ("POST", "/monitor/metrics"):
+            return self._send(200, e.metrics(self._body("MetricsRequest")))
+        if (method, path) == ("GET", "/capabilities/version"):
+            return self._send(200, {"api_spec_version": self.server.spec, "sdk_version": self.server.spec,
+                                    "app_version": f"wirespeed {__version__}"})
+        if (method, path) == ("GET", "/wirespeed/clock"):
+            import time
+
+            return self._send(200, {"realtime_ns": time.clock_gettime_ns(time.CLOCK_REALTIME)})
+        if (method, path) == ("POST", "/wirespeed/start"):
+            at = self._body(None).get("realtime_ns")
+            if not isinstance(at, int):
+                raise OtgError("/wirespeed/start: realtime_ns, an integer")
+            return self._send(200, {"warnings": e.agent_start(at)})
+        if (method, path) == ("GET", "/wirespeed/run"):
+            return self._send(200, e.run_info)
+        if path in ("/config", "/control/state", "/monitor/metrics", "/capabilities/version"):
+            return self._error(405, f"{method} {path}: not this path's method")
+        raise OtgError(f"{method} {path}: not supported (wirespeed serves /config, /control/state, "
+                       f"/monitor/metrics, /capabilities/version)", 404)
+
+    def _handle(self, method: str) -> None:
+        try:
+            self._route(method)
+        except OtgError as err:
+            self._error(err.code, str(err))
+        except WirespeedError as err:
+            self._error(400, str(err))
+        except Exception as err:  # noqa: BLE001 - the server keeps serving; the error is the answer
+            self._error(500, f"{type(err).__name__}: {err}")
+
+    def do_GET(self):  # http.server's names
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, listen: str, engine: Engine):
+        self.engine = engine
+        self.snappi = snappi_module()
+        self.spec = spec_version()
+        try:
+            super().__init__(parse_listen(listen), Handler)
+        except OSError as e:
+            raise UsageError(f"--listen {listen}: {e.strerror or e}") from None
+
+    @property
+    def address(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host}:{port}"
+
+
+def serve(listen: str, backend: str, rx_backend: str, batch: int, note, ready=lambda server: None) -> None:
+    """Serve until interrupted; every run is stopped and closed on the way out."""
+    engine = Engine(backend, rx_backend, batch, note)
+    server = Server(listen, engine)
+    ready(server)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        engine.close()
+
+
+def start_in_thread(listen: str = "127.0.0.1:0", backend: str = "afpacket", rx_backend: str = "afpacket",
+                    batch: int = 64, note=lambda text: None) -> Server:
+    """A server in this process (the API's and the tests'): server.address, server.shutdown()."""
+    server = Server(listen, Engine(backend, rx_backend, batch, note))
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    return server
