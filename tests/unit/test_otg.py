@@ -12,6 +12,7 @@ import pytest
 from helpers import http_json
 from wirespeed import api as wsapi
 from wirespeed.base.errors import UsageError
+from wirespeed.base.units import IMIX
 from wirespeed.base.netns import Where
 from wirespeed.otg import model
 
@@ -76,6 +77,8 @@ def test_tunnels_tcp_icmp_sizes_and_rates_map_onto_gens_options():
     f.size.weight_pairs.predefined = "imix"
     f.rate.mbps = 250
     f.duration.fixed_seconds.seconds = 2
+    assert _plan(cfg).flows[0].gen["count"] == str(round(2 * 250e6 / (8 * (float(IMIX.mean_frame) + 20))))
+    f.rate.percentage = 5
     with pytest.raises(model.Unsupported, match=r"flows\[0\].duration.fixed_seconds: with a rate in pps"):
         _plan(cfg)
     f.rate.pps = 1000
@@ -133,6 +136,16 @@ def _refused(build, needle):
 ])
 def test_what_the_stream_model_cannot_send_is_refused_by_its_path(build, needle):
     _refused(build, needle)
+
+
+def test_port_options_location_preemption_is_taken_and_nothing_else_at_the_top():
+    cfg, f = _one()
+    f.packet.ethernet().ipv4().udp()
+    cfg.options.port_options.location_preemption = True
+    assert len(_plan(cfg).flows) == 1
+    cfg.lags.lag(name="l1")
+    with pytest.raises(model.Unsupported, match="lags: not supported"):
+        _plan(cfg)
 
 
 def test_locations():

@@ -36,9 +36,11 @@ AGENT_TIMEOUT_S = 5.0  # an agent that does not answer within this is lost: the 
 START_LEAD_S = 1.0  # the agreed start: this far after the controller asks (every agent prepares first)
 CONTROLLER_SILENT_S = 10.0  # an agent whose controller went quiet this long while sending stops
 PEER = model.PEER
-# fixed_packets sends exactly that many: after a stall the generator catches up (up to this many
-# frames ahead of its smooth schedule) rather than skip slots (gen --max-burst)
+# fixed_packets sends exactly that many: after a stall, or at a rate above the tester's ceiling,
+# the generator catches up (up to the flows' count ahead of its smooth schedule, at least this
+# many) rather than skip slots (gen --max-burst)
 CATCH_UP = 1_000_000
+MAX_CATCH_UP = 2**31 - 1
 
 
 class OtgError(WirespeedError):
@@ -125,7 +127,7 @@ class Local:
             streams.append(gen)
         opts = {"backend": p.loc.options.get("backend") or self.settings["backend"],
                 "batch": p.loc.options.get("batch") or self.settings["batch"],
-                "max_burst": CATCH_UP}
+                "max_burst": min(MAX_CATCH_UP, max([CATCH_UP, *(int(f.gen.get("count", 0)) for f in flows)]))}
         try:
             cfg = api.gen_config_at(p.where, None, streams=streams, **opts)
         except WirespeedError as e:
@@ -206,7 +208,13 @@ class Local:
         t = self._thread
         if t is not None:
             t.join()
-        return list(self.warnings)
+        return self.take_warnings()
+
+    def take_warnings(self) -> list[str]:
+        """What the last run has to say (once)."""
+        with self._lock:
+            out, self.warnings = self.warnings, []
+            return out
 
     def _watch(self) -> None:
         """The run's life: the generators end (their counts, or a stop), the sinks drain, the
@@ -469,7 +477,7 @@ class Engine:
     # -- config --------------------------------------------------------------------------------------
     def set_config(self, cfg: dict) -> list[str]:
         with self._lock:
-            self._halt()
+            said = [f"the previous run: {w}" for w in self._halt()]
             try:
                 plan = model.plan(cfg)
             except model.Unsupported as e:
@@ -495,7 +503,7 @@ class Engine:
                 raise
             self.config, self.plan, self.local, self.remotes = cfg, plan, local, remotes
             self.error, self.run_info = None, {}
-            return []
+            return said
 
     @staticmethod
     def _part(cfg: dict, plan: model.Plan, agent: str) -> dict:
@@ -537,7 +545,7 @@ class Engine:
                            f"supported)")
 
     def _start(self, at_ns: int | None) -> list[str]:
-        notes: list[str] = []
+        notes = [f"the previous run: {w}" for w in (self.local.take_warnings() if self.local else [])]
         self.error = None
         self.running = True
         if self.remotes:

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from wirespeed.base.units import IMIX, FrameMix
+from wirespeed.base.units import IMIX, FrameMix, frame, parse_rate
 
 MAX_FLOWS = 16  # a frame's stamp names its flow in 4 bits (the sink's per-stream statistics)
 VXLAN_PORT = 4789
@@ -96,7 +96,14 @@ class Plan:
 def plan(cfg: dict) -> Plan:
     """The config's ports and flows in wirespeed's words (Unsupported for what it cannot do)."""
     for key, value in cfg.items():
-        if key not in ("ports", "flows") and value not in (None, [], {}):
+        if key == "options":  # location_preemption: wirespeed holds no claim on a port to take over
+            _only(value, "options", ("port_options",))
+            po = value.get("port_options") or {}
+            _only(po, "options.port_options", ("location_preemption", "data_integrity"))
+            if po.get("data_integrity"):
+                raise Unsupported("options.port_options.data_integrity", "not supported (the sink checks each "
+                                                                         "frame's sequence and checksums)")
+        elif key not in ("ports", "flows") and value not in (None, [], {}):
             raise Unsupported(key, "not supported (wirespeed takes ports and flows)")
     ports = {}
     for i, p in enumerate(cfg.get("ports") or ()):
@@ -127,6 +134,9 @@ def _flow(f: dict, i: int, ports: dict) -> Flow:
     _headers(f.get("packet") or [], f"{path}.packet", gen)
     size_bytes = _size(f.get("size") or {"choice": "fixed", "fixed": 64}, f"{path}.size", gen)
     _rate(f.get("rate") or {"choice": "pps", "pps": 1000}, f"{path}.rate", gen)
+    if gen["rate"].endswith("bit"):  # a bit rate as frames per second: the wire's bytes per frame
+        size = gen["size"] if isinstance(gen["size"], FrameMix) else frame(int(gen["size"]))
+        gen["_pps"] = parse_rate(gen["rate"]).packets_per_second(float(size.mean_wire), None)
     delay = _duration(f.get("duration") or {"choice": "continuous"}, f"{path}.duration", gen)
     gen.pop("_pps")
     m = f.get("metrics") or {}
@@ -543,6 +553,7 @@ def _duration(d: dict, path: str, gen: dict) -> float:
     elif choice == "fixed_seconds":
         pps = gen.get("_pps")
         if pps is None:
-            raise Unsupported(f"{path}.fixed_seconds", "with a rate in pps (the count is the seconds times the rate)")
+            raise Unsupported(f"{path}.fixed_seconds", "with a rate in pps or bits per second (the count is the "
+                                                       "seconds times the rate; a percentage has no speed here)")
         gen["count"] = str(max(1, round(float(body.get("seconds", 1)) * pps)))
     return delay_s
