@@ -143,6 +143,31 @@ def test_bad_requests_get_otg_errors_and_the_server_goes_on(otg):
     assert _run(api, cfg)["f1"].frames_rx == 2000  # and runs the next config whole
 
 
+def test_the_same_over_grpc_with_snappis_grpc_client(otg):
+    import logging
+
+    from wirespeed.otg.server import Grpc
+
+    _, topo, srv = otg
+    rpc = Grpc("127.0.0.1:0", srv.engine, srv.spec)
+    try:
+        api = snappi.api(location=rpc.address, transport=snappi.Transport.GRPC, loglevel=logging.ERROR)
+        assert api.get_version().app_version.startswith("wirespeed")
+        cfg = api.config()
+        cfg.ports.port(name="p1", location=f"{topo.netns('gen')}/veth0")
+        cfg.ports.port(name="p2", location=f"{topo.netns('sink')}/veth0")
+        _flow(cfg, "f1", "p1", "p2", 20_000, 20_000)
+        m = _run(api, cfg)["f1"]
+        assert m.frames_tx == m.frames_rx == 20_000
+        cs = api.control_state()
+        cs.traffic.flow_transmit.state = cs.traffic.flow_transmit.PAUSE
+        with pytest.raises(Exception, match="pause and resume are not supported"):
+            api.set_control_state(cs)
+        assert api.get_config().flows[0].name == "f1"  # still serving
+    finally:
+        rpc.stop()
+
+
 SCRIPT = textwrap.dedent("""
     import json, logging, sys, time
     import snappi

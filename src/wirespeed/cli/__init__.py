@@ -196,14 +196,16 @@ def _cmd_otg(args) -> int:
 
     def ready(srv) -> None:
         if args.json:
-            output.print_json({"type": "start", "tool": "otg", "listen": srv.address, "otg_version": srv.spec})
+            output.print_json({"type": "start", "tool": "otg", "listen": srv.address, "grpc": srv.grpc_address,
+                               "otg_version": srv.spec})
         else:
-            print(f"wirespeed otg: serving OTG {srv.spec} on http://{srv.address} (Ctrl-C ends)", file=sys.stderr,
-                  flush=True)
+            also = f" and gRPC on {srv.grpc_address}" if srv.grpc_address else ""
+            print(f"wirespeed otg: serving OTG {srv.spec} on http://{srv.address}{also} (Ctrl-C ends)",
+                  file=sys.stderr, flush=True)
 
     o = opt.table_values(server.OPTIONS, args)
     try:
-        server.serve(o["listen"], o["backend"], o["rx_backend"], o["batch"], note, ready)
+        server.serve(o["listen"], o["backend"], o["rx_backend"], o["batch"], note, ready, o["grpc"])
     except KeyboardInterrupt:
         note("stopped; every run it held is stopped and closed")
     return 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from wirespeed import __version__, ports
@@ -34,6 +35,8 @@ OPTIONS = Options(
     "otg",
     Option("listen", ("--listen",), "127.0.0.1:8443", "serve OTG over HTTP on ADDR:PORT (default 127.0.0.1:8443)",
            parse=V.text, metavar="ADDR:PORT"),
+    Option("grpc", ("--grpc",), None, "serve OTG over gRPC too, on ADDR:PORT (snappi.api(location=ADDR:PORT, "
+           "transport=\"grpc\"))", parse=V.text, metavar="ADDR:PORT"),
     ports.choice(transmit=True, help="the generators' backend (a port's location may say ?backend=...); "),
     ports.choice("rx_backend", ("--rx-backend",), "the sinks' backend (a port's location may say "
                  "?rx_backend=...); ", receive=True, payload_only=False),
@@ -59,11 +62,30 @@ def spec_version() -> str:
     return api._version_meta.api_spec_version
 
 
+def version(spec: str) -> dict:
+    return {"api_spec_version": spec, "sdk_version": spec, "app_version": f"wirespeed {__version__}"}
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
         raise UsageError(f"--listen {text}: ADDR:PORT, e.g. 127.0.0.1:8443")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def checked(snappi, model: str, doc) -> dict:
+    """A request's body checked and normalised by snappi's class for it (a dict); a field the
+    model does not have is refused."""
+    obj = getattr(snappi, model)()
+    try:
+        obj.deserialize(doc)
+    except Exception as e:  # noqa: BLE001 - snappi's validation raises plain exceptions
+        raise OtgError(f"{model}: {e}") from None
+    norm = obj.serialize(obj.DICT)
+    unknown = _unknown(doc, norm, "")
+    if unknown:
+        raise OtgError(f"{model}: {unknown}: no such field in the OTG model")
+    return norm
 
 
 def _unknown(raw, norm, path: str) -> str | None:
@@ -118,18 +140,7 @@ class Handler(BaseHTTPRequestHandler):
             doc = json.loads(raw) if raw.strip() else {}
         except ValueError as e:
             raise OtgError(f"the body is not JSON: {e}") from None
-        if model is None:
-            return doc
-        obj = getattr(self.server.snappi, model)()
-        try:
-            obj.deserialize(doc)
-        except Exception as e:  # noqa: BLE001 - snappi's validation raises plain exceptions
-            raise OtgError(f"{model}: {e}") from None
-        norm = obj.serialize(obj.DICT)
-        unknown = _unknown(doc, norm, "")
-        if unknown:
-            raise OtgError(f"{model}: {unknown}: no such field in the OTG model")
-        return norm
+        return doc if model is None else checked(self.server.snappi, model, doc)
 
     def _route(self, method: str) -> None:
         e = self.engine
@@ -146,8 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         if (method, path) == ("POST", "/monitor/metrics"):
             return self._send(200, e.metrics(self._body("MetricsRequest")))
         if (method, path) == ("GET", "/capabilities/version"):
-            return self._send(200, {"api_spec_version": self.server.spec, "sdk_version": self.server.spec,
-                                    "app_version": f"wirespeed {__version__}"})
+            return self._send(200, version(self.server.spec))
         if (method, path) == ("GET", "/wirespeed/clock"):
             import time
 
@@ -188,6 +198,8 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    grpc_address: str | None = None
+
     def __init__(self, listen: str, engine: Engine):
         self.engine = engine
         self.snappi = snappi_module()
@@ -203,14 +215,87 @@ class Server(ThreadingHTTPServer):
         return f"{host}:{port}"
 
 
-def serve(listen: str, backend: str, rx_backend: str, batch: int, note, ready=lambda server: None) -> None:
+class Grpc:
+    """The same engine over gRPC: snappi's generated service (its otg_pb2 messages), each
+    request turned into the OTG model's JSON and checked as over HTTP."""
+
+    def __init__(self, listen: str, engine: Engine, spec: str):
+        import grpc
+        from google.protobuf import json_format
+        from snappi import otg_pb2 as pb2, otg_pb2_grpc as pb2_grpc
+
+        self.engine, self.spec, self.grpc, self.pb2, self.json = engine, spec, grpc, pb2, json_format
+        snappi = snappi_module()
+        outer = self
+
+        class Servicer(pb2_grpc.OpenapiServicer):
+            def SetConfig(self, request, context):
+                return outer._call(context, lambda: pb2.SetConfigResponse(warning=outer._msg(
+                    {"warnings": engine.set_config(outer._req(snappi, "Config", request.config))}, pb2.Warning())))
+
+            def GetConfig(self, request, context):
+                return outer._call(context, lambda: pb2.GetConfigResponse(config=outer._msg(engine.config or {},
+                                                                                           pb2.Config())))
+
+            def SetControlState(self, request, context):
+                return outer._call(context, lambda: pb2.SetControlStateResponse(warning=outer._msg(
+                    {"warnings": engine.control(outer._req(snappi, "ControlState", request.control_state))},
+                    pb2.Warning())))
+
+            def GetMetrics(self, request, context):
+                return outer._call(context, lambda: pb2.GetMetricsResponse(metrics_response=outer._msg(
+                    engine.metrics(outer._req(snappi, "MetricsRequest", request.metrics_request)),
+                    pb2.MetricsResponse())))
+
+            def GetVersion(self, request, context):
+                return outer._call(context, lambda: pb2.GetVersionResponse(version=outer._msg(version(spec),
+                                                                                            pb2.Version())))
+
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="otg-grpc"))
+        pb2_grpc.add_OpenapiServicer_to_server(Servicer(), self.server)
+        host, port = parse_listen(listen)
+        bound = self.server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        if not bound:
+            raise UsageError(f"--grpc {listen}: cannot listen there")
+        self.address = f"{host}:{bound}"
+        self.server.start()
+
+    def _req(self, snappi, model: str, message) -> dict:
+        self.engine.touch()
+        return checked(snappi, model, self.json.MessageToDict(message, preserving_proto_field_name=True))
+
+    def _msg(self, doc: dict, message):
+        return self.json.ParseDict(doc, message, ignore_unknown_fields=False)
+
+    def _call(self, context, fn):
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001 - every error is an OTG Error, the server goes on
+            code = err.code if isinstance(err, OtgError) else 400 if isinstance(err, WirespeedError) else 500
+            status = self.grpc.StatusCode.INVALID_ARGUMENT if code < 500 else self.grpc.StatusCode.INTERNAL
+            text = str(err) if isinstance(err, WirespeedError) else f"{type(err).__name__}: {err}"
+            context.abort(status, json.dumps({"code": code, "kind": "validation" if code < 500 else "internal",
+                                              "errors": [text]}))
+
+    def stop(self) -> None:
+        self.server.stop(grace=1.0)
+
+
+def serve(listen: str, backend: str, rx_backend: str, batch: int, note, ready=lambda server: None,
+          grpc_listen: str | None = None) -> None:
     """Serve until interrupted; every run is stopped and closed on the way out."""
     engine = Engine(backend, rx_backend, batch, note)
     server = Server(listen, engine)
-    ready(server)
+    rpc = None
     try:
+        if grpc_listen:
+            rpc = Grpc(grpc_listen, engine, server.spec)
+            server.grpc_address = rpc.address
+        ready(server)
         server.serve_forever(poll_interval=0.2)
     finally:
+        if rpc is not None:
+            rpc.stop()
         server.server_close()
         engine.close()
 
