@@ -68,8 +68,9 @@ def test_a_flow_becomes_one_gen_stream_in_gens_own_words():
 
 def test_tunnels_tcp_icmp_sizes_and_rates_map_onto_gens_options():
     cfg, f = _one()
-    _, i4, u, vx, _, _, t = f.packet.ethernet().ipv4().udp().vxlan().ethernet().ipv6().tcp()
+    _, i4, u, vx, _, i6, t = f.packet.ethernet().ipv4().udp().vxlan().ethernet().ipv6().tcp()
     i4.dst.value = "198.18.9.9"
+    i6.hop_limit.value = 7
     u.src_port.increment.start, u.src_port.increment.count = 50000, 16
     vx.vni.value = 100
     t.ctl_syn.value = 1
@@ -84,9 +85,14 @@ def test_tunnels_tcp_icmp_sizes_and_rates_map_onto_gens_options():
     f.rate.pps = 1000
     gen = _plan(cfg).flows[0].gen
     assert gen == {"outer_dst_ip": "198.18.9.9", "outer_sport": "50000-50015", "vxlan": "100", "ipv6": True,
-                   "tcp_flags": "2", "proto": "tcp", "dport": "1-100", "vary": "random", "seed": "7",
+                   "ttl": "7", "tcp_flags": "2", "proto": "tcp", "dport": "1-100", "vary": "random", "seed": "7",
                    "size": gen["size"], "rate": "1000pps", "count": "2000"}
     assert gen["size"].name == "imix"
+    cfg, f = _one()
+    f.packet.ethernet().ipv4().udp().vxlan().ethernet().ipv4().udp()
+    f.packet[1].time_to_live.value = 3
+    with pytest.raises(model.Unsupported, match=r"packet\[1\].ipv4.time_to_live: the outer header's fields"):
+        _plan(cfg)
     cfg, f = _one()
     f.packet.ethernet().ipv4().icmp()
     f.size.increment.start, f.size.increment.end, f.size.increment.step = 64, 128, 32

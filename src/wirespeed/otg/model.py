@@ -430,20 +430,9 @@ def _ip_header(h: dict, kind: str, path: str, gen: dict, outer: bool = False) ->
                          ("more_fragments", (0,)), ("fragment_offset", (0,)), ("protocol", ()),
                          ("header_checksum", ())):
             _default_only(h, name, path, ok)
-        if outer:
-            for name in ("priority", "identification", "dont_fragment", "time_to_live"):
-                if h.get(name):
-                    raise Unsupported(f"{path}.{name}", "the outer header's fields are wirespeed's own")
+        if _copy(h, path, gen, (("time_to_live", "ttl", str), ("identification", "ip_id", str),
+                                ("dont_fragment", "df", bool)), outer, ("priority",)):
             return
-        ttl = _fixed(h.get("time_to_live"), f"{path}.time_to_live")
-        if ttl is not None:
-            gen["ttl"] = str(ttl)
-        ident = _fixed(h.get("identification"), f"{path}.identification")
-        if ident is not None:
-            gen["ip_id"] = str(ident)
-        df = _fixed(h.get("dont_fragment"), f"{path}.dont_fragment")
-        if df is not None:
-            gen["df"] = bool(df)
         tos = _priority(h.get("priority"), f"{path}.priority")
         if tos is not None:
             gen["tos"] = str(tos)
@@ -452,16 +441,9 @@ def _ip_header(h: dict, kind: str, path: str, gen: dict, outer: bool = False) ->
                         "src", "dst"))
         for name, ok in (("version", (6,)), ("flow_label", (0,)), ("payload_length", ()), ("next_header", ())):
             _default_only(h, name, path, ok)
-        if outer:
-            for name in ("traffic_class", "hop_limit"):
-                if h.get(name):
-                    raise Unsupported(f"{path}.{name}", "the outer header's fields are wirespeed's own")
+        if _copy(h, path, gen, (("hop_limit", "ttl", str), ("traffic_class", "tos", str)), outer):
             return
         gen["ipv6"] = True
-        for name, opt in (("hop_limit", "ttl"), ("traffic_class", "tos")):
-            v = _fixed(h.get(name), f"{path}.{name}")
-            if v is not None:
-                gen[opt] = str(v)
     how = set()
     for name, opt in (("src", "src_ip"), ("dst", "dst_ip")):
         v, r = _pattern(h.get(name), f"{path}.{name}", kind)
@@ -469,6 +451,21 @@ def _ip_header(h: dict, kind: str, path: str, gen: dict, outer: bool = False) ->
             gen[opt] = str(v)
         how.add(r)
     _vary(gen, how, h, path)
+
+
+def _copy(h: dict, path: str, gen: dict, fields: tuple, outer: bool, more: tuple = ()) -> bool:
+    """Header fields wirespeed sets once per flow, into gen's options (field, option, as);
+    an outer header takes none of them (True: it was an outer header)."""
+    if outer:
+        for name in (*(f for f, _, _ in fields), *more):
+            if h.get(name):
+                raise Unsupported(f"{path}.{name}", "the outer header's fields are wirespeed's own")
+        return True
+    for name, opt, as_ in fields:
+        v = _fixed(h.get(name), f"{path}.{name}")
+        if v is not None:
+            gen[opt] = as_(v)
+    return False
 
 
 def _priority(p: dict | None, path: str) -> int | None:
