@@ -314,17 +314,17 @@ class Local:
         return out
 
     def _sent(self, port: str, i: int, f: model.Flow) -> tuple[int, bool]:
-        from wirespeed.tools.gen import _stream_summary
+        from wirespeed.tools.gen import stream_summary
 
         cfg = self.tx[port][0]
         if port in self.gen_results:
             st = self.gen_results[port]["per_stream"][i]
             return int(st["sent"] or 0), True
         g = self.gens.get(port)
-        if g is None or g.run is None or g._prev is None:
+        if g is None or g.run is None:
             return 0, self.state != "started"
         snap = g.run.snapshot()
-        sent = int(_stream_summary(cfg, i, snap.stats, max(snap.t, 1e-9))["sent"] or 0)
+        sent = int(stream_summary(cfg, i, snap.stats, max(snap.t, 1e-9))["sent"] or 0)
         count = cfg.streams[i].count
         return sent, count is not None and sent >= count
 

@@ -669,7 +669,7 @@ class GenResult(Result):
     syscalls_per_pkt, interface_tx_packets, departures (the generator's own sending), ..."""
 
 
-def _stream_summary(cfg: GenConfig, i: int, stats, secs: float) -> dict:
+def stream_summary(cfg: GenConfig, i: int, stats, secs: float) -> dict:
     """Stream i's own figures, from its departure words (its own, interleaved; else its worker's):
     the slots its schedule had and those it sent (a worker's stream without a rate keeps no
     schedule: None)."""
@@ -752,7 +752,7 @@ class GenSession(ToolSession):
             "interleaved": interleaved(cfg),
             "timestamps": cfg.timestamps,
             "send_delay": self._send_delay(),
-            "per_stream": [_stream_summary(cfg, i, end.snapshot.stats, secs) for i in range(len(cfg.streams))],
+            "per_stream": [stream_summary(cfg, i, end.snapshot.stats, secs) for i in range(len(cfg.streams))],
         }
 
     def _send_delay(self) -> dict | None:
