@@ -655,8 +655,9 @@ class Engine:
         with self._lock:
             if self.plan is None:
                 raise OtgError("no config: set one first (POST /config)")
-            if self.error:
-                raise OtgError(self.error, 500)
+            error = self.error or (self.local.error if self.local else None)
+            if error:  # a lost agent, a run that failed: said until the next start or config
+                raise OtgError(error, 500)
             choice = req.get("choice") or "port"
             if choice == "flow":
                 names = (req.get("flow") or {}).get("flow_names") or [f.name for f in self.plan.flows]
@@ -706,7 +707,7 @@ class Engine:
             if not f.metrics:
                 m = {k: m[k] for k in ("name", "port_tx", "port_rx", "transmit", "frames_tx", "bytes_tx",
                                        "frames_tx_rate") if k in m}
-            out[f.name] = m
+            out[f.name] = {k: v for k, v in m.items() if v is not None}
         return out
 
     def agent_start(self, at_ns: int) -> list[str]:
