@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from wirespeed import core
 from wirespeed.base.errors import WirespeedError
-from wirespeed.base.netdev import link_info, link_stats, veth_peer
+from wirespeed.base.netdev import link_info, link_stats, veth_peer, xdp_features
 from wirespeed.base.netns import Where
 from wirespeed.otg import model
 from wirespeed.tools.gen import ns_per_packet
@@ -96,7 +96,7 @@ class Local:
                     self.flow_port_index[f.name] = (name, i)
             if any(name in f.rx for f in plan.flows):
                 p = self.ports[name]
-                opts = {"backend": p.loc.options.get("rx_backend") or settings["rx_backend"]}
+                opts = {"backend": self._backend(p, p.loc.options.get("rx_backend") or settings["rx_backend"])}
                 try:
                     self.rx[name] = api.sink_config_at(p.where, None, **opts)
                 except WirespeedError as e:
@@ -125,7 +125,7 @@ class Local:
             if "dst_mac" not in gen:
                 gen["dst_mac"] = self._next_hop(p, f)
             streams.append(gen)
-        opts = {"backend": p.loc.options.get("backend") or self.settings["backend"],
+        opts = {"backend": self._backend(p, p.loc.options.get("backend") or self.settings["backend"]),
                 "batch": p.loc.options.get("batch") or self.settings["batch"],
                 "max_burst": min(MAX_CATCH_UP, max([CATCH_UP, *(int(f.gen.get("count", 0)) for f in flows)]))}
         try:
@@ -135,6 +135,18 @@ class Local:
         cfg = dataclasses.replace(cfg, streams=tuple(dataclasses.replace(s, stream_id=f.index)
                                                      for s, f in zip(cfg.streams, flows)))
         return cfg, flows, delays.pop()
+
+    def _backend(self, p: PortState, name: str) -> str:
+        """auto: AF_XDP where the driver does it in zero copy (the fastest user-space path a
+        NIC offers), else AF_PACKET, which every interface takes (on veth, copy mode only, it
+        sends at least as fast: bench/trials.py)."""
+        if name != "auto":
+            return name
+        zero_copy = "xsk-zerocopy" in (xdp_features(p.where) or ())
+        chosen = "xdp" if zero_copy else "afpacket"
+        self.note(f"port {p.name} ({p.loc.text}): {chosen} ({'AF_XDP zero copy' if zero_copy else 'no AF_XDP zero copy'}"
+                  f" on {p.where})")
+        return chosen
 
     @staticmethod
     def _next_hop(p: PortState, f: model.Flow) -> str:
@@ -457,7 +469,7 @@ class Remote:
 class Engine:
     """The OTG server's state: the config, this host's share (Local) and the agents' (Remote)."""
 
-    def __init__(self, backend: str = "afpacket", rx_backend: str = "afpacket", batch: int = 64, note=print):
+    def __init__(self, backend: str = "auto", rx_backend: str = "auto", batch: int = 64, note=print):
         self.settings = {"backend": backend, "rx_backend": rx_backend, "batch": batch}
         self.note = note
         self.config: dict | None = None

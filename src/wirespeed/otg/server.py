@@ -7,7 +7,8 @@ snappi's HTTP client calls), each request parsed and checked by snappi's own mod
     POST /monitor/metrics      port or flow metrics                              -> MetricsResponse
     GET  /capabilities/version the OTG model's version this server speaks         -> Version
 
-and, between wirespeed servers only: GET /wirespeed/clock (this host's CLOCK_REALTIME, for the
+the same over gRPC with --grpc (snappi's generated service, in a process of its own that relays
+to these paths), and, between wirespeed servers only: GET /wirespeed/clock (this host's CLOCK_REALTIME, for the
 controller's offset), POST /wirespeed/start (an agent's start at the agreed instant), GET
 /wirespeed/run (the last start: its instant and the agents' clock offsets).
 
@@ -19,8 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import select
+import subprocess
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from wirespeed import __version__, ports
@@ -37,9 +41,12 @@ OPTIONS = Options(
            parse=V.text, metavar="ADDR:PORT"),
     Option("grpc", ("--grpc",), None, "serve OTG over gRPC too, on ADDR:PORT (snappi.api(location=ADDR:PORT, "
            "transport=\"grpc\"))", parse=V.text, metavar="ADDR:PORT"),
-    ports.choice(transmit=True, help="the generators' backend (a port's location may say ?backend=...); "),
+    ports.choice(transmit=True, help="the generators' backend (a port's location may say ?backend=...); auto "
+                 "(default): xdp where the interface's driver does AF_XDP in zero copy, else afpacket; ",
+                 extra=("auto",), in_kernel=False),
     ports.choice("rx_backend", ("--rx-backend",), "the sinks' backend (a port's location may say "
-                 "?rx_backend=...); ", receive=True, payload_only=False),
+                 "?rx_backend=...); auto (default) as --backend; ", extra=("auto",), receive=True, payload_only=False,
+                 in_kernel=False),
     BATCH,
 )
 
@@ -214,71 +221,106 @@ class Server(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"{host}:{port}"
 
+    @property
+    def local_address(self) -> str:
+        """Where this host reaches the server (a wildcard address is the loopback's)."""
+        host, port = self.server_address[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-class Grpc:
-    """The same engine over gRPC: snappi's generated service (its otg_pb2 messages), each
-    request turned into the OTG model's JSON and checked as over HTTP."""
 
-    def __init__(self, listen: str, engine: Engine, spec: str):
-        import grpc
-        from google.protobuf import json_format
-        from snappi import otg_pb2 as pb2, otg_pb2_grpc as pb2_grpc
+def _grpc_front(grpc_listen: str, http: str, parent: int) -> None:
+    """The gRPC front end, in a process of its own (grpc's threads never share a process with
+    the engine, which forks every run's workers: a fork beside them can crash the child): each
+    call's message turned into the OTG model's JSON and relayed to the HTTP server, its answer
+    (or its OTG error) turned back. Prints one JSON line: the bound address, or the error."""
+    import ctypes
+    import signal
+    import urllib.error
+    import urllib.request
 
-        self.engine, self.spec, self.grpc, self.pb2, self.json = engine, spec, grpc, pb2, json_format
-        snappi = snappi_module()
-        outer = self
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: ends with the server
+    if os.getppid() != parent:
+        return
+    import grpc
+    from google.protobuf import json_format
+    from snappi import otg_pb2 as pb2, otg_pb2_grpc as pb2_grpc
 
-        class Servicer(pb2_grpc.OpenapiServicer):
-            def SetConfig(self, request, context):
-                return outer._call(context, lambda: pb2.SetConfigResponse(warning=outer._msg(
-                    {"warnings": engine.set_config(outer._req(snappi, "Config", request.config))}, pb2.Warning())))
-
-            def GetConfig(self, request, context):
-                return outer._call(context, lambda: pb2.GetConfigResponse(config=outer._msg(engine.config or {},
-                                                                                           pb2.Config())))
-
-            def SetControlState(self, request, context):
-                return outer._call(context, lambda: pb2.SetControlStateResponse(warning=outer._msg(
-                    {"warnings": engine.control(outer._req(snappi, "ControlState", request.control_state))},
-                    pb2.Warning())))
-
-            def GetMetrics(self, request, context):
-                return outer._call(context, lambda: pb2.GetMetricsResponse(metrics_response=outer._msg(
-                    engine.metrics(outer._req(snappi, "MetricsRequest", request.metrics_request)),
-                    pb2.MetricsResponse())))
-
-            def GetVersion(self, request, context):
-                return outer._call(context, lambda: pb2.GetVersionResponse(version=outer._msg(version(spec),
-                                                                                            pb2.Version())))
-
-        self.server = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="otg-grpc"))
-        pb2_grpc.add_OpenapiServicer_to_server(Servicer(), self.server)
-        host, port = parse_listen(listen)
-        bound = self.server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        if not bound:
-            raise UsageError(f"--grpc {listen}: cannot listen there")
-        self.address = f"{host}:{bound}"
-        self.server.start()
-
-    def _req(self, snappi, model: str, message) -> dict:
-        self.engine.touch()
-        return checked(snappi, model, self.json.MessageToDict(message, preserving_proto_field_name=True))
-
-    def _msg(self, doc: dict, message):
-        return self.json.ParseDict(doc, message, ignore_unknown_fields=False)
-
-    def _call(self, context, fn):
+    def relay(context, method: str, path: str, message, answer):
+        body = None if message is None else json.dumps(json_format.MessageToDict(
+            message, preserving_proto_field_name=True))
+        req = urllib.request.Request(f"http://{http}{path}", data=body.encode() if body else None, method=method,
+                                     headers={"Content-Type": "application/json"})
         try:
-            return fn()
-        except Exception as err:  # noqa: BLE001 - every error is an OTG Error, the server goes on
-            code = err.code if isinstance(err, OtgError) else 400 if isinstance(err, WirespeedError) else 500
-            status = self.grpc.StatusCode.INVALID_ARGUMENT if code < 500 else self.grpc.StatusCode.INTERNAL
-            text = str(err) if isinstance(err, WirespeedError) else f"{type(err).__name__}: {err}"
-            context.abort(status, json.dumps({"code": code, "kind": "validation" if code < 500 else "internal",
-                                              "errors": [text]}))
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json_format.ParseDict(json.loads(r.read() or b"{}"), answer)
+        except urllib.error.HTTPError as e:
+            err = e.read().decode(errors="replace")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT if e.code < 500 else grpc.StatusCode.INTERNAL, err)
+        except (OSError, ValueError) as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, json.dumps({"code": 500, "kind": "internal", "errors": [
+                f"the OTG server at {http} did not answer ({e})"]}))
 
-    def stop(self) -> None:
-        self.server.stop(grace=1.0)
+    class Servicer(pb2_grpc.OpenapiServicer):
+        def SetConfig(self, request, context):
+            return pb2.SetConfigResponse(warning=relay(context, "POST", "/config", request.config, pb2.Warning()))
+
+        def GetConfig(self, request, context):
+            return pb2.GetConfigResponse(config=relay(context, "GET", "/config", None, pb2.Config()))
+
+        def SetControlState(self, request, context):
+            return pb2.SetControlStateResponse(warning=relay(context, "POST", "/control/state",
+                                                             request.control_state, pb2.Warning()))
+
+        def GetMetrics(self, request, context):
+            return pb2.GetMetricsResponse(metrics_response=relay(context, "POST", "/monitor/metrics",
+                                                                 request.metrics_request, pb2.MetricsResponse()))
+
+        def GetVersion(self, request, context):
+            return pb2.GetVersionResponse(version=relay(context, "GET", "/capabilities/version", None,
+                                                        pb2.Version()))
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # for sigwait, not grpc's threads
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    pb2_grpc.add_OpenapiServicer_to_server(Servicer(), server)
+    try:
+        host, port = parse_listen(grpc_listen)
+    except UsageError as e:
+        print(json.dumps({"error": str(e)}), flush=True)
+        return
+    try:
+        bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        print(json.dumps({"error": f"--grpc {grpc_listen}: cannot listen there"}), flush=True)
+        return
+    server.start()
+    print(json.dumps({"grpc": f"{host}:{bound}"}), flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    server.stop(grace=1.0)
+
+
+def grpc_front(grpc_listen: str, http: str) -> subprocess.Popen:
+    """Start the gRPC front end (_grpc_front) beside this server; its address, or one error."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from wirespeed.otg.server import _grpc_front; "
+                             "_grpc_front(sys.argv[1], sys.argv[2], int(sys.argv[3]))", grpc_listen, http,
+                             str(os.getpid())], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "GRPC_VERBOSITY": "NONE"})  # its errors are ours to say, in one line
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline() if ready else ""
+    try:
+        said = json.loads(line)
+    except ValueError:
+        said = {"error": f"--grpc {grpc_listen}: the gRPC front end did not start"}
+    if "error" in said:
+        proc.terminate()
+        proc.wait()
+        raise UsageError(said["error"])
+    proc.address = said["grpc"]
+    return proc
 
 
 def serve(listen: str, backend: str, rx_backend: str, batch: int, note, ready=lambda server: None,
@@ -286,21 +328,22 @@ def serve(listen: str, backend: str, rx_backend: str, batch: int, note, ready=la
     """Serve until interrupted; every run is stopped and closed on the way out."""
     engine = Engine(backend, rx_backend, batch, note)
     server = Server(listen, engine)
-    rpc = None
+    front = None
     try:
         if grpc_listen:
-            rpc = Grpc(grpc_listen, engine, server.spec)
-            server.grpc_address = rpc.address
+            front = grpc_front(grpc_listen, server.local_address)
+            server.grpc_address = front.address
         ready(server)
         server.serve_forever(poll_interval=0.2)
     finally:
-        if rpc is not None:
-            rpc.stop()
+        if front is not None:
+            front.terminate()
+            front.wait()
         server.server_close()
         engine.close()
 
 
-def start_in_thread(listen: str = "127.0.0.1:0", backend: str = "afpacket", rx_backend: str = "afpacket",
+def start_in_thread(listen: str = "127.0.0.1:0", backend: str = "auto", rx_backend: str = "auto",
                     batch: int = 64, note=lambda text: None) -> Server:
     """A server in this process (the API's and the tests'): server.address, server.shutdown()."""
     server = Server(listen, Engine(backend, rx_backend, batch, note))
