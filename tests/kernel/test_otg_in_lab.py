@@ -180,11 +180,9 @@ def test_the_same_over_grpc_with_snappis_grpc_client(pair_lab):
     """wirespeed otg --grpc, driven by snappi's gRPC client (a script of its own: grpc's threads
     stay out of this process, which forks workers)."""
     topo = pair_lab.topology
-    srv = Tool.__new__(Tool)
-    srv.lines = []
-    srv.proc = procs.start(procs.ws("otg", "--listen", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--json"))
+    srv = _agent(None, "127.0.0.1:0", "--grpc", "127.0.0.1:0")
     try:
-        start = srv.wait_for("start", 30)
+        start = srv.lines[-1]
         r = subprocess.run([sys.executable, "-c", GRPC_SCRIPT, start["grpc"], f"{topo.netns('gen')}/veth0",
                             f"{topo.netns('sink')}/veth0"], capture_output=True, text=True, timeout=120, check=False)
         assert r.returncode == 0, r.stderr
@@ -236,10 +234,12 @@ def _multi_host(lab_name: str) -> labmod.Topology:
     ))
 
 
-def _agent(ns: str, listen: str) -> Tool:
+def _agent(ns: str | None, listen: str, *more: str) -> Tool:
+    """`wirespeed otg` as a process (in a namespace): its start line read (t.lines[-1])."""
     t = Tool.__new__(Tool)
     t.lines = []
-    t.proc = procs.start(["ip", "netns", "exec", ns, *procs.ws("otg", "--listen", listen, "--json")])
+    t.proc = procs.start([*(["ip", "netns", "exec", ns] if ns else []),
+                          *procs.ws("otg", "--listen", listen, *more, "--json")])
     t.wait_for("start", 30)
     return t
 
