@@ -314,11 +314,16 @@ def test_fixed_checksums_hold_for_any_fields(data):
                 continue  # a field rewrote the version or header length: not an IPv4 packet any more
             assert packet.inet_checksum(raw_ip[: (raw_ip[0] & 15) * 4]) == 0, "IPv4 header checksum"
             l4, n = raw_ip[(raw_ip[0] & 15) * 4:], struct.unpack("!H", raw_ip[2:4])[0] - (raw_ip[0] & 15) * 4
-            pseudo = raw_ip[12:20] + struct.pack("!BBH", 0, raw_ip[9], n) if raw_ip[9] != 1 else b""
         else:
             l4, n = raw_ip[40:], struct.unpack("!H", raw_ip[4:6])[0]
-            pseudo = raw_ip[8:40] + struct.pack("!I3xB", n, raw_ip[6])
-        if 8 <= n <= len(l4) and raw_ip[9 if not ipv6 else 6] in (1, 6, 17, 58):
+        # the L4 length the IP header gives must hold the L4 checksum: a field that makes it
+        # shorter (or longer than the frame) leaves no checksum that could hold
+        csum_end = {17: 8, 6: 18, 1: 4, 58: 4}.get(want, 0) if want == raw_ip[9 if not ipv6 else 6] else 0
+        if csum_end and csum_end <= n <= len(l4):
+            if ipv6:
+                pseudo = raw_ip[8:40] + struct.pack("!I3xB", n, raw_ip[6])
+            else:
+                pseudo = raw_ip[12:20] + struct.pack("!BBH", 0, raw_ip[9], n) if raw_ip[9] != 1 else b""
             assert packet.inet_checksum(pseudo + l4[:n]) == 0, ("L4 checksum", fields)
 
 

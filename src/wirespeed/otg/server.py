@@ -7,10 +7,10 @@ snappi's HTTP client calls), each request parsed and checked by snappi's own mod
     POST /monitor/metrics      port or flow metrics                              -> MetricsResponse
     GET  /capabilities/version the OTG model's version this server speaks         -> Version
 
-the same over gRPC with --grpc (snappi's generated service, in a process of its own that relays
-to these paths), and, between wirespeed servers only: GET /wirespeed/clock (this host's CLOCK_REALTIME, for the
-controller's offset), POST /wirespeed/start (an agent's start at the agreed instant), GET
-/wirespeed/run (the last start: its instant and the agents' clock offsets).
+the same over gRPC with --grpc (snappi's generated service, in a process of its own that
+relays to these paths), and, between wirespeed servers only: GET /wirespeed/clock (this host's
+CLOCK_REALTIME, for the controller's offset), POST /wirespeed/start (an agent's start at the
+agreed instant), GET /wirespeed/run (the last start: its instant and the agents' offsets).
 
 Every error is an OTG Error (code, kind, errors) with HTTP 400 (the request) or 500 (the run),
 and the server goes on serving.
