@@ -162,3 +162,17 @@ def test_search_from_python_finds_the_bucket_and_prints_nothing(chain_lab, capsy
         wirespeed.search(chain_lab, dut="kernel", min_load="5zpps")
     with pytest.raises(UsageError, match="--dst-mac is needed"):
         wirespeed.search(tx="veth0", rx="veth1", dut="path")
+
+
+def test_a_run_started_from_a_thread_outlives_that_thread(pair_lab):
+    """The kernel's parent-death signal fires when the forking *thread* ends: a run started from a
+    thread that then ends (a server's request) still sends its whole count."""
+    import threading
+
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("gen", wirespeed.Gen(lab=pair_lab, rate="20kpps",
+                                                                              count=20_000).start()))
+    t.start()
+    t.join()
+    res = box["gen"].wait(15)
+    assert res is not None and res.packets == 20_000, res

@@ -12,7 +12,6 @@ reads final counts.
 from __future__ import annotations
 
 import copy
-from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 import json
 import threading
@@ -35,7 +34,6 @@ DRAIN_MAX_S = 3.0
 AGENT_TIMEOUT_S = 5.0  # an agent that does not answer within this is lost: the run stops
 START_LEAD_S = 1.0  # the agreed start: this far after the controller asks (every agent prepares first)
 CONTROLLER_SILENT_S = 10.0  # an agent whose controller went quiet this long while sending stops
-PEER = model.PEER
 # fixed_packets sends exactly that many: after a stall, or at a rate above the tester's ceiling,
 # the generator catches up (up to the flows' count ahead of its smooth schedule, at least this
 # many) rather than skip slots (gen --max-burst)
@@ -51,14 +49,16 @@ class OtgError(WirespeedError):
         self.code = code
 
 
+COUNTS = ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes")  # a port's metrics: its interface's counters
+
+
 @dataclass
 class PortState:
     name: str
     loc: model.Location
     where: Where | None = None  # this host's
     base: dict = field(default_factory=dict)  # interface counters at the start
-    last: dict = field(default_factory=dict)  # for rates: (t, counters)
-    rates: dict = field(default_factory=dict)
+    hist: list = field(default_factory=list)  # (t, counts since the start), the last two rate windows
 
 
 def _now_ns() -> int:
@@ -68,17 +68,13 @@ def _now_ns() -> int:
 class Local:
     """This host's share of a config: the generator and sink sessions of its ports."""
 
-    def __init__(self, plan: model.Plan, ports: list[str], settings: dict, note, auto_end: bool = True,
-                 runs: ThreadPoolExecutor | None = None):
+    def __init__(self, plan: model.Plan, ports: list[str], settings: dict, note, auto_end: bool = True):
         from wirespeed import api
-        from wirespeed.tools.gen import GenSession
-        from wirespeed.tools.sink import SinkSession
 
         self.plan, self.note, self.settings = plan, note, settings
         # auto_end: the whole run is here, it ends when the generators have and the sinks drained;
         # else (a part of a run across hosts) the sinks count until the controller stops them
         self.auto_end = auto_end
-        self.runs = runs
         self.ports = {n: PortState(n, plan.ports[n], Where(plan.ports[n].ifname, plan.ports[n].netns)) for n in ports}
         for p in self.ports.values():
             try:
@@ -101,13 +97,11 @@ class Local:
                     self.rx[name] = api.sink_config_at(p.where, None, **opts)
                 except WirespeedError as e:
                     raise OtgError(f"port {name} ({p.loc.text}): {e}") from None
-        self.gen_type, self.sink_type = GenSession, SinkSession
         self.gens, self.sinks = {}, {}
         self.gen_results, self.sink_results = {}, {}
         self.state = "stopped"
         self.error: str | None = None
         self.warnings: list[str] = []
-        self.t_go = 0.0
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self._stop_asked = threading.Event()
@@ -160,14 +154,10 @@ class Local:
 
     # -- the run ----------------------------------------------------------------------------------
     def start(self, at_ns: int | None = None) -> list[str]:
-        """Prepare every session, go at at_ns (CLOCK_REALTIME) or now; the notes. The workers
-        are forked by the engine's one long-lived thread: a worker dies with the thread that
-        forked it (PR_SET_PDEATHSIG), and a request's thread ends with its connection."""
-        if self.runs is not None:
-            return self.runs.submit(self._start, at_ns).result()
-        return self._start(at_ns)
+        """Prepare every session, go at at_ns (CLOCK_REALTIME) or now; the notes."""
+        from wirespeed.tools.gen import GenSession
+        from wirespeed.tools.sink import SinkSession
 
-    def _start(self, at_ns: int | None) -> list[str]:
         with self._lock:
             if self.state == "started":
                 return ["traffic is already started"]
@@ -177,14 +167,14 @@ class Local:
             notes: list[str] = []
             try:
                 for name, cfg in self.rx.items():
-                    self.sinks[name] = self.sink_type(cfg, notes.append).start()
+                    self.sinks[name] = SinkSession(cfg, notes.append).start()
                 for name, (cfg, _flows, _d) in self.tx.items():
-                    self.gens[name] = self.gen_type(cfg, notes.append).prepare()
+                    self.gens[name] = GenSession(cfg, notes.append).prepare()
             except (WirespeedError, OSError) as e:
                 self._close_all()
                 raise OtgError(f"start: {e}", 500) from None
             for p in self.ports.values():
-                p.base, p.last, p.rates = link_stats(p.where), {}, {}
+                p.base, p.hist = link_stats(p.where), []
             late = 0.0
             if at_ns is not None:
                 wait = (at_ns - _now_ns()) / 1e9
@@ -192,11 +182,11 @@ class Local:
                     time.sleep(wait)
                 else:
                     late = -wait
-            self.t_go = time.monotonic()
+            t_go = time.monotonic()
             self.state = "started"
             for name, (cfg, _flows, delay) in sorted(self.tx.items(), key=lambda kv: kv[1][2]):
                 if delay:
-                    time.sleep(max(0.0, self.t_go + delay - time.monotonic()))
+                    time.sleep(max(0.0, t_go + delay - time.monotonic()))
                 self.gens[name].go()
             if late:
                 notes.append(f"started {late * 1e3:.1f} ms after the agreed time (setting up took longer)")
@@ -292,16 +282,10 @@ class Local:
     def _sample(self) -> None:
         """Rates over the last RATE_WINDOW_S: each flow's and each port's counts, kept."""
         now = time.monotonic()
-        counts = self._flow_counts()
         for p in self.ports.values():
             c = link_stats(p.where)
-            vals = {k: c[k] - p.base.get(k, 0) for k in ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes")}
-            p.last.setdefault("hist", []).append((now, vals))
-            p.last["hist"] = [h for h in p.last["hist"] if now - h[0] <= RATE_WINDOW_S * 2]
-            p.rates = _rates(p.last["hist"], now)
-            p.last["now"] = vals
-        self._flow_hist = [h for h in self._flow_hist if now - h[0] <= RATE_WINDOW_S * 2]
-        self._flow_hist.append((now, counts))
+            p.hist = _recent(p.hist, now, {k: c[k] - p.base.get(k, 0) for k in COUNTS})
+        self._flow_hist = _recent(self._flow_hist, now, self._flow_counts())
 
     def _flow_counts(self) -> dict[str, dict]:
         """Per flow: frames sent (its stream's departures), received (each local sink's frames
@@ -387,14 +371,15 @@ class Local:
         with self._lock:
             out = {}
             for name, p in self.ports.items():
-                now = p.last.get("now") or {k: 0 for k in ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes")}
+                now = p.hist[-1][1] if p.hist else dict.fromkeys(COUNTS, 0)
+                rates = _rates(p.hist) if self.state == "started" else {}
                 info = link_info(p.where)
                 out[name] = {
                     "name": name, "location": p.loc.text, "link": "up" if info["operstate"] in ("UP", "UNKNOWN")
                     else "down", "capture": "stopped",
                     "frames_tx": now["tx_packets"], "frames_rx": now["rx_packets"],
                     "bytes_tx": now["tx_bytes"], "bytes_rx": now["rx_bytes"],
-                    **{f"{k}_rate": (p.rates.get(c, 0.0) if self.state == "started" else 0.0) for k, c in
+                    **{f"{k}_rate": rates.get(c, 0.0) for k, c in
                        (("frames_tx", "tx_packets"), ("frames_rx", "rx_packets"), ("bytes_tx", "tx_bytes"),
                         ("bytes_rx", "rx_bytes"))},
                     "transmit": "started" if self.state == "started" and name in self.gens
@@ -408,10 +393,16 @@ class Local:
             self._close_all()
 
 
-def _rates(hist: list, now: float) -> dict:
+def _recent(hist: list, now: float, counts: dict) -> list:
+    """A history of (t, counts) with this sample, kept over the last two rate windows."""
+    return [h for h in hist if now - h[0] <= RATE_WINDOW_S * 2] + [(now, counts)]
+
+
+def _rates(hist: list) -> dict:
     """Per key, the rate over the oldest sample within the window and the newest."""
     if len(hist) < 2:
         return {}
+    now = hist[-1][0]
     old = next((h for h in hist if now - h[0] <= RATE_WINDOW_S), hist[0])
     if old is hist[-1]:
         old = hist[-2]
@@ -424,7 +415,7 @@ def _flow_rates(hist: list) -> dict:
         return {}
     flat = [(t, {(name, k): v for name, d in c.items() for k, v in d.items() if k in ("frames_tx", "frames_rx")})
             for t, c in hist]
-    return _rates(flat, hist[-1][0])
+    return _rates(flat)
 
 
 class Remote:
@@ -482,7 +473,6 @@ class Engine:
         self.run_info: dict = {}
         self.last_contact = time.monotonic()
         self._lock = threading.RLock()
-        self.runs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otg-runs")  # forks every worker
         self._watch: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -494,24 +484,26 @@ class Engine:
                 plan = model.plan(cfg)
             except model.Unsupported as e:
                 raise OtgError(str(e)) from None
-            seen: dict[str, str] = {}
+            seen: dict[tuple, str] = {}
             for name, loc in plan.ports.items():
                 key = (loc.agent, loc.netns, loc.ifname)
-                if str(key) in seen:
-                    raise OtgError(f"port {name}: {loc.text} is in use by port {seen[str(key)]}")
-                seen[str(key)] = name
-            self.part = any(loc.text.startswith(PEER) for loc in plan.ports.values())
+                if key in seen:
+                    raise OtgError(f"port {name}: {loc.text} is in use by port {seen[key]}")
+                seen[key] = name
+            self.part = any(loc.text.startswith(model.PEER) for loc in plan.ports.values())
             mine = [n for n, loc in plan.ports.items() if loc.agent is None]
             agents = sorted({loc.agent for loc in plan.ports.values() if loc.agent and not self.part})
-            local = Local(plan, mine, self.settings, self.note, auto_end=not (self.part or agents),
-                          runs=self.runs) if mine else None
+            local = Local(plan, mine, self.settings, self.note, auto_end=not (self.part or agents)) if mine else None
             remotes = {a: Remote(a) for a in agents}
             try:
                 for a, r in remotes.items():
                     r.call("POST", "/config", json.dumps(self._part(cfg, plan, a)))
             except OtgError:
-                for r in remotes.values():
-                    self._quiet(r.call, "POST", "/config", json.dumps({}))
+                for r in remotes.values():  # no agent keeps a part of a config that failed
+                    try:
+                        r.call("POST", "/config", json.dumps({}))
+                    except OtgError:
+                        pass
                 raise
             self.config, self.plan, self.local, self.remotes = cfg, plan, local, remotes
             self.error, self.run_info = None, {}
@@ -524,18 +516,11 @@ class Engine:
         for p in part.get("ports") or ():
             loc = plan.ports[p["name"]]
             p["location"] = loc.local if loc.agent == agent else (
-                PEER + loc.text if loc.agent else PEER + f"controller/{loc.local}")
+                model.PEER + (loc.text if loc.agent else f"controller/{loc.local}"))
         return part
 
-    @staticmethod
-    def _quiet(fn, *args) -> None:
-        try:
-            fn(*args)
-        except OtgError:
-            pass
-
     # -- control ---------------------------------------------------------------------------------------
-    def control(self, state: dict, at_ns: int | None = None) -> list[str]:
+    def control(self, state: dict) -> list[str]:
         """ControlState: traffic.flow_transmit start or stop (every flow: flow_names empty or all)."""
         if state.get("choice") != "traffic" or (state.get("traffic") or {}).get("choice") != "flow_transmit":
             raise OtgError(f"control state {state.get('choice')}: wirespeed controls traffic.flow_transmit")
@@ -550,7 +535,7 @@ class Engine:
                                f" (wirespeed starts and stops every flow of the config together)")
             what = ft.get("state")
             if what == "start":
-                return self._start(at_ns)
+                return self._start(None)
             if what == "stop":
                 return self._halt()
             raise OtgError(f"traffic.flow_transmit.state {what}: start or stop (pause and resume are not "
@@ -738,5 +723,4 @@ class Engine:
             self._halt()
             if self.local is not None:
                 self.local.close()
-        self.runs.shutdown(wait=False)
 

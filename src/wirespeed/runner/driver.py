@@ -8,8 +8,10 @@ where `Step.__call__(until_ns)` does one slice of work (at most SLICE_NS) and re
 the worker is done. Counters flow up from C (or the kernel) through shared memory; the parent
 only reads them.
 
-Workers never outlive the parent: each asks the kernel for SIGKILL when its parent dies
-(PR_SET_PDEATHSIG) and checks its parent is still there every slice. The parent ends a run on
+Workers never outlive the parent: each checks its parent is still there every slice (and while
+it waits to go), and one forked by the parent's main thread also asks the kernel for SIGKILL
+when the parent dies (PR_SET_PDEATHSIG). The kernel's signal comes when the *thread* that forked
+ends: a run started from any other thread (a server's request) must outlive that thread. The parent ends a run on
 its deadline, a tool's `enough()`, or SIGINT, SIGTERM or SIGHUP (all three stop it the same way:
 workers stop, the summary is printed, exit status 0).
 """
@@ -22,6 +24,7 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,11 +137,13 @@ def cpu_plan(workers: int, cpus: list[int] | None, descending: bool,
     return out
 
 
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL when the parent dies; and if it already has, go now."""
+def _die_with_parent(parent: int, by_main_thread: bool) -> None:
+    """SIGKILL when the parent dies (forked by its main thread: see above); and if it already
+    has, go now."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if by_main_thread:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         libc.prctl(PR_SET_NAME, ctypes.c_char_p(WORKER_NAME.encode()), 0, 0, 0)  # how lab status finds orphans
     except (OSError, AttributeError):
         pass
@@ -146,8 +151,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, cpu, times) -> None:
-    _die_with_parent(parent)
+def _worker(w: Worker, parent: int, by_main_thread: bool, make_step: Callable[[Worker], Step], done, cpu,
+            times) -> None:
+    _die_with_parent(parent, by_main_thread)
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, lambda *_: w.control.__setitem__(STOP, 1))  # a group kill: end cleanly
@@ -166,7 +172,7 @@ def _worker(w: Worker, parent: int, make_step: Callable[[Worker], Step], done, c
         return
     ctl = w.control
     try:
-        while not ctl[GO] and not ctl[STOP]:
+        while not ctl[GO] and not ctl[STOP] and os.getppid() == parent:
             time.sleep(0.0002)
         times[0][w.i] = time.monotonic_ns()
         while not ctl[STOP] and os.getppid() == parent:
@@ -219,12 +225,13 @@ class Run:
     def start(self) -> None:
         ctx = mp.get_context("fork")
         parent = os.getpid()
+        by_main_thread = threading.current_thread() is threading.main_thread()
         try:
             for i, cpu in enumerate(self.plan.cpus):
                 rx, tx = ctx.Pipe(duplex=False)
                 w = Worker(i, cpu, self.plan, self.stats[i], self.control, tx,
                            self.records[i] if self.records is not None else None)
-                p = ctx.Process(target=_worker, args=(w, parent, self.make_step, self.done,
+                p = ctx.Process(target=_worker, args=(w, parent, by_main_thread, self.make_step, self.done,
                                                   (self.cpu_user_ns, self.cpu_sys_ns),
                                                   (self.began_ns, self.ended_at)), daemon=True)
                 p.start()
