@@ -143,23 +143,31 @@ def test_bad_requests_get_otg_errors_and_the_server_goes_on(otg):
     assert _run(api, cfg)["f1"].frames_rx == 2000  # and runs the next config whole
 
 
-GRPC_SCRIPT = textwrap.dedent("""
-    import json, logging, sys, time
-    import snappi
+def _one_flow_script(transport: str, duration: str, then: str) -> str:
+    """A snappi script (argv: server, tx location, rx location) that starts one flow of 128-byte
+    frames at 20,000 pps with the given duration, then does `then`."""
+    return textwrap.dedent(f"""
+        import json, logging, sys, time
+        import snappi
 
-    api = snappi.api(location=sys.argv[1], transport=snappi.Transport.GRPC, loglevel=logging.ERROR)
-    out = {"version": api.get_version().app_version}
-    cfg = api.config()
-    cfg.ports.port(name="p1", location=sys.argv[2]).port(name="p2", location=sys.argv[3])
-    f = cfg.flows.flow(name="f1")[-1]
-    f.tx_rx.port.tx_name, f.tx_rx.port.rx_names = "p1", ["p2"]
-    f.size.fixed, f.rate.pps, f.duration.fixed_packets.packets = 128, 20000, 20000
-    f.metrics.enable = True
-    f.packet.ethernet().ipv4().udp()
-    api.set_config(cfg)
-    cs = api.control_state()
-    cs.traffic.flow_transmit.state = cs.traffic.flow_transmit.START
-    api.set_control_state(cs)
+        api = snappi.api(location=sys.argv[1], transport="{transport}", loglevel=logging.ERROR)
+        out = {{"version": api.get_version().app_version}}
+        cfg = api.config()
+        cfg.ports.port(name="p1", location=sys.argv[2]).port(name="p2", location=sys.argv[3])
+        f = cfg.flows.flow(name="f1")[-1]
+        f.tx_rx.port.tx_name, f.tx_rx.port.rx_names = "p1", ["p2"]
+        f.size.fixed, f.rate.pps = 128, 20000
+        {duration}
+        f.metrics.enable = True
+        f.packet.ethernet().ipv4().udp()
+        api.set_config(cfg)
+        cs = api.control_state()
+        cs.traffic.flow_transmit.state = cs.traffic.flow_transmit.START
+        api.set_control_state(cs)
+    """) + textwrap.dedent(then)
+
+
+GRPC_SCRIPT = _one_flow_script("grpc", "f.duration.fixed_packets.packets = 20000", """
     req = api.metrics_request()
     req.flow.flow_names = []
     while api.get_metrics(req).flow_metrics[0].transmit != "stopped":
@@ -269,23 +277,7 @@ def test_a_lost_agent_stops_the_run_and_is_named(lab_name):
         a1, a2 = "198.18.1.2:8443", "198.18.2.2:8443"
         sender, receiver = _agent(topo.netns("gen"), a1), _agent(topo.netns("sink"), a2)
         ctl = _agent(topo.netns("ctl"), "127.0.0.1:8443")
-        script = textwrap.dedent(f"""
-            import logging, sys, time
-            import snappi
-
-            api = snappi.api(location="http://127.0.0.1:8443", loglevel=logging.ERROR)
-            cfg = api.config()
-            cfg.ports.port(name="p1", location="{a1}/veth0").port(name="p2", location="{a2}/veth0")
-            f = cfg.flows.flow(name="f1")[-1]
-            f.tx_rx.port.tx_name, f.tx_rx.port.rx_names = "p1", ["p2"]
-            f.rate.pps = 20000
-            f.duration.continuous.gap = 12
-            f.metrics.enable = True
-            f.packet.ethernet().ipv4().udp()
-            api.set_config(cfg)
-            cs = api.control_state()
-            cs.traffic.flow_transmit.state = cs.traffic.flow_transmit.START
-            api.set_control_state(cs)
+        script = _one_flow_script("http", "f.duration.continuous.gap = 12", """
             print("started", flush=True)
             sys.stdin.readline()  # the receiving agent is killed meanwhile
             time.sleep(2.0)
@@ -298,7 +290,8 @@ def test_a_lost_agent_stops_the_run_and_is_named(lab_name):
                 print("error:", e)
             print("version", api.get_version().app_version)
         """)
-        p = subprocess.Popen(["ip", "netns", "exec", topo.netns("ctl"), sys.executable, "-c", script],
+        p = subprocess.Popen(["ip", "netns", "exec", topo.netns("ctl"), sys.executable, "-c", script,
+                              "http://127.0.0.1:8443", f"{a1}/veth0", f"{a2}/veth0"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert p.stdout.readline().strip() == "started", p.stderr.read()
