@@ -116,6 +116,18 @@ static int xsk_rings(struct xsk *x, int rx, int tx, const char **step)
 	    (rx && (err = xsk_map_ring(x, &x->rx, &off.rx, XDP_PGOFF_RX_RING, sizeof(struct xdp_desc)))) ||
 	    (tx && (err = xsk_map_ring(x, &x->tx, &off.tx, XDP_PGOFF_TX_RING, sizeof(struct xdp_desc)))))
 		return err;
+	if (tx) {
+		/* Copy mode sends each frame as an skb charged to this socket's send buffer until the
+		 * skb is freed: behind a DUT that queues (its backlog, a qdisc) the default buffer
+		 * (~230 small frames) held the tester to the DUT's rate (200 kpps through a 200 kpps
+		 * token bucket, found tester-bound). A buffer for every TX frame in flight leaves
+		 * the TX frames themselves the only bound (SO_SNDBUFFORCE needs CAP_NET_ADMIN). */
+		int sb = (int)((uint64_t)size * (x->frame_size + 1024) < INT32_MAX / 2 ? size * (x->frame_size + 1024)
+										   : INT32_MAX / 2);
+
+		if (setsockopt(x->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
+			setsockopt(x->fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	return 0;
 }
 
