@@ -172,3 +172,28 @@ def test_xdp_programs_own_drops_are_counted_from_its_tracepoints(pair_lab, tools
     assert {"xdp_exception", "xdp_redirect_err"} <= set(s["xdp_tracepoints"])
     rows = _rows(s, netns=sink_ns, dev=dev, reason=reason)
     assert sum(r["count"] for r in rows) == 5_000, s["drops"]
+
+
+def test_an_in_kernel_receivers_own_drops_are_left_out_in_the_kernel_when_asked(pair_lab, tools):
+    """xdp-count drops every frame it counts, and on veth each meets kfree_skb: the counter that
+    search runs beside it skips that device's XDP drops in the kernel (before the hash), and
+    counts them again once told to; it is the typed program on a kernel with BTF."""
+    from wirespeed.base.netns import Where
+    from wirespeed.tools import drops
+
+    name, sink_ns = pair_lab.topology.name, pair_lab.netns("sink")
+    dev = pair_lab.topology.endpoints("sink")[0].ifname
+    sink = tools("sink", "--lab-name", name, "--backend", "xdp-count", "-d", "60")
+    sink.wait_for("ready")
+    with drops.Counter(timed=False) as c:
+        assert c.typed and c.stats is None
+        counted = []
+        for skip in (Where(dev, sink_ns), None):
+            c.skip_receiver(skip)
+            before = c.read()
+            tools("gen", "--lab-name", name, "-c", "5000", "-r", "100kpps", "--max-burst", "1000000").finish()
+            rows = c.rows(drops.delta(c.read(), before), (sink_ns,))
+            counted.append(sum(r["count"] for r in rows if r["dev"] == dev and drops.counted_by(r, Where(dev, sink_ns))))
+    sink.proc.send_signal(2)
+    assert sink.finish()["packets"] == 10_000
+    assert counted == [0, 5_000], counted

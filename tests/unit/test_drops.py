@@ -62,12 +62,23 @@ def test_this_kernels_offsets_and_reasons():
 
 
 def test_the_tracepoint_program_reads_the_skb_at_the_offsets_given():
-    p = progs.kfree_skb_count(progs.SkbOffsets(16, 224, 264, 184))
-    text = p.listing()
-    assert "probe_read_kernel" in text and p.maps() == {"drops"}
+    raw = progs.kfree_skb_count(progs.SkbOffsets(16, 224, 264, 184), typed=False)
+    text = raw.listing()
+    assert "probe_read_kernel" in text and raw.maps() == {"drops"}
     for off in (16, 224, 264, 184):
         assert f"+= {off}" in text
-    assert len(p.assemble({"drops": 3})) == 8 * len(p)
+    assert len(raw.assemble({"drops": 3})) == 8 * len(raw)
+    typed = progs.kfree_skb_count(progs.SkbOffsets(16, 224, 264, 184), skip_reasons=(2, 77))
+    text = typed.listing()
+    assert "probe_read_kernel" not in text and typed.maps() == {"drops", "skip"}
+    for off in (16, 224, 264, 184):  # plain loads from the typed pointers
+        assert f"(r7 +{off})" in text, text
+    assert "if r1 == 2 goto skip" in text and "if r1 == 77 goto skip" in text
+
+
+def test_the_kfree_skb_tracepoint_has_a_type_to_attach_by():
+    assert btf.vmlinux().tracepoint("kfree_skb") is not None
+    assert btf.vmlinux().tracepoint("no_such_tracepoint") is None
 
 
 def test_reasons_and_functions_are_named():

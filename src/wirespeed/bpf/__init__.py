@@ -20,7 +20,8 @@ from wirespeed.bpf.asm import Program
 from wirespeed.base.errors import PrivilegeError, WirespeedError
 
 # enum bpf_prog_type / bpf_map_type / attach flags (linux/bpf.h, linux/if_link.h)
-PROG_TYPE_XDP, PROG_TYPE_PERF_EVENT, PROG_TYPE_RAW_TRACEPOINT = 6, 7, 17
+PROG_TYPE_XDP, PROG_TYPE_PERF_EVENT, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACING = 6, 7, 17, 26
+TRACE_RAW_TP = 23  # a tracing program's attach type: a tracepoint, its arguments typed by BTF
 MAP_ARRAY, MAP_PERCPU_HASH, MAP_PERCPU_ARRAY, MAP_STACK_TRACE, MAP_DEVMAP, MAP_XSKMAP = 2, 5, 6, 7, 14, 17
 BPF_F_MMAPABLE = 1 << 10
 XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
@@ -144,12 +145,17 @@ class CountMap:
 
 class RawTracepoint:
     """A program run at a kernel tracepoint (by name, no tracefs) while this object is open; a
-    process that dies, even by SIGKILL, leaves nothing attached."""
+    process that dies, even by SIGKILL, leaves nothing attached. typed_as: the tracepoint's BTF
+    type id (btf.tracepoint): the program is then a typed one (tp_btf), which reads what its
+    arguments point to with plain loads instead of a helper call each."""
 
-    def __init__(self, name: str, program: Program, maps: dict[str, "Map | CountMap"]):
-        self.prog = Prog(program, maps, PROG_TYPE_RAW_TRACEPOINT)
+    def __init__(self, name: str, program: Program, maps: dict[str, "Map | CountMap"], typed_as: int | None = None):
+        if typed_as is None:
+            self.prog = Prog(program, maps, PROG_TYPE_RAW_TRACEPOINT)
+        else:
+            self.prog = Prog(program, maps, PROG_TYPE_TRACING, TRACE_RAW_TP, typed_as)
         try:
-            self.fd = core.bpf_raw_tracepoint_open(name, self.prog.fd)
+            self.fd = core.bpf_raw_tracepoint_open(None if typed_as is not None else name, self.prog.fd)
         except OSError as e:
             self.prog.close()
             raise _fail(e, f"attaching to the tracepoint {name}") from None
@@ -188,10 +194,12 @@ SHOW: Callable[["Prog"], None] | None = None  # called with every program loaded
 class Prog:
     """A loaded program; the maps it names must be open while it loads."""
 
-    def __init__(self, program: Program, maps: dict[str, Map] | None = None, prog_type: int = PROG_TYPE_XDP):
+    def __init__(self, program: Program, maps: dict[str, Map] | None = None, prog_type: int = PROG_TYPE_XDP,
+                 attach_type: int = 0, attach_btf_id: int = 0):
         self.program = program
         fds = {name: m.fd for name, m in (maps or {}).items()}
-        fd, log = core.bpf_prog_load(prog_type, program.assemble(fds), "GPL", program.name[:15])
+        fd, log = core.bpf_prog_load(prog_type, program.assemble(fds), "GPL", program.name[:15], attach_type, 1,
+                                     attach_btf_id)
         if fd < 0:
             err = -fd
             what = f"loading BPF program {program.name}: {os.strerror(err)}"

@@ -86,6 +86,11 @@ class Btf:
                     return bits + inner[0], inner[1]
         return None
 
+    def tracepoint(self, name: str) -> int | None:
+        """The type id a typed tracing program attaches to tracepoint `name` by (the kernel's
+        typedef btf_trace_NAME), or None where this kernel has no such tracepoint."""
+        return self.by_name.get((TYPEDEF, f"btf_trace_{name}"))
+
     def enum(self, name: str) -> dict[int, str]:
         tid = self.by_name.get((ENUM, name))
         if tid is None:

@@ -130,11 +130,28 @@ def _read_kernel(p: Program, dst_off: int, size: int, base: int, off: int) -> No
     p.call("probe_read_kernel")
 
 
-def kfree_skb_count(o: SkbOffsets) -> Program:
-    """A raw tracepoint program for kfree_skb(skb, location, reason, rx_sk): the per-CPU hash
+def _read(p: Program, typed: bool, dst_off: int, size: int, base: int, off: int) -> None:
+    """The kernel's `size` bytes at base + off to r10 + dst_off: a plain load where the program
+    is typed (the verifier knows base's type from BTF and guards the load: a NULL base reads 0),
+    else bpf_probe_read_kernel (about 25 ns a call here). Clobbers r1-r5."""
+    if typed:
+        p.ldx(size, R1, base, off)
+        p.stx(size, R10, dst_off, R1)
+    else:
+        _read_kernel(p, dst_off, size, base, off)
+
+
+def kfree_skb_count(o: SkbOffsets, typed: bool = True, skip_reasons: tuple[int, ...] = ()) -> Program:
+    """A program for the kfree_skb(skb, location, reason, rx_sk) tracepoint: the per-CPU hash
     'drops' counts each freed-and-dropped skb under the key (netns inode, ifindex, reason,
     location) read from the skb through this kernel's offsets (a device of 0: the skb had none
-    then). Each CPU adds to its own value: no atomic operation."""
+    then). Each CPU adds to its own value: no atomic operation. typed: loaded as a typed
+    tracepoint program (tp_btf: 4 plain loads) rather than a raw one (4 helper calls).
+    skip_reasons: drops with these reasons at the device the one-entry array 'skip' names (u64
+    netns inode | ifindex << 32; 0: none) are not counted: an in-kernel receiver's own XDP_DROP
+    after counting, which on veth meets this tracepoint for every frame received.
+    The counter's own time per drop (tools/drops.Counter.cost; 64-byte frames over veth into
+    xdp-count, 96 % of them its drops): raw 169 ns, typed 78 ns, typed skipping them 54 ns."""
     p = Program("ws_drops")
     p.mov_reg(R6, R1)
     p.ldx(8, R7, R6, 0)  # skb
@@ -142,9 +159,9 @@ def kfree_skb_count(o: SkbOffsets) -> Program:
     p.stx(4, R10, -24, R1)
     p.ldx(8, R1, R6, 8)  # location
     p.stx(8, R10, -16, R1)
-    _read_kernel(p, -40, 8, R7, o.skb_dev)
+    _read(p, typed, -40, 8, R7, o.skb_dev)
     p.ldx(8, R7, R10, -40)
-    _count_at_device(p, o)
+    _count_at_device(p, o, typed, skip_reasons)
     return p
 
 
@@ -158,7 +175,7 @@ def xdp_error_count(o: SkbOffsets, base: int, arg: int) -> Program:
     """A raw tracepoint program for xdp_exception(dev, prog, act) (base XDP_EXCEPTION, arg 2)
     or xdp_redirect_err / xdp_redirect_map_err(dev, prog, tgt, err, ...) (base
     XDP_REDIRECT_ERROR, arg 3): counts each under (netns, ifindex, base + act or -err, 0) in
-    the same hash as kfree_skb_count."""
+    the same hash as kfree_skb_count. (Raw: these fire on errors only.)"""
     p = Program("ws_xdp_drops")
     p.mov_reg(R6, R1)
     p.ldx(8, R7, R6, 0)  # dev
@@ -169,22 +186,35 @@ def xdp_error_count(o: SkbOffsets, base: int, arg: int) -> Program:
     p.alu("|", R1, base)
     p.stx(4, R10, -24, R1)
     p.st(8, R10, -16, 0)  # no location
-    _count_at_device(p, o)
+    _count_at_device(p, o, False)
     return p
 
 
-def _count_at_device(p: Program, o: SkbOffsets) -> None:
+def _count_at_device(p: Program, o: SkbOffsets, typed: bool, skip_reasons: tuple[int, ...] = ()) -> None:
     """With the reason at r10-24 and the location at r10-16 written, and the device in r7 (0:
     none), fill in the device's ifindex and namespace inode and count the key (DROP_KEY at
-    r10-32) in 'drops'."""
+    r10-32) in 'drops', unless the device is the one 'skip' names and the reason one of
+    skip_reasons."""
     p.st(8, R10, -32, 0)  # netns, ifindex
     p.st(4, R10, -20, 0)
     p.jmp("==", R7, 0, "count")  # no device
-    _read_kernel(p, -28, 4, R7, o.dev_ifindex)
-    _read_kernel(p, -40, 8, R7, o.dev_net)
+    _read(p, typed, -28, 4, R7, o.dev_ifindex)
+    _read(p, typed, -40, 8, R7, o.dev_net)
     p.ldx(8, R7, R10, -40)
     p.jmp("==", R7, 0, "count")
-    _read_kernel(p, -32, 4, R7, o.net_inum)
+    _read(p, typed, -32, 4, R7, o.net_inum)
+    if skip_reasons:
+        p.ld_map_value(R1, "skip")
+        p.ldx(8, R1, R1, 0)
+        p.ldx(8, R2, R10, -32)  # netns inode | ifindex << 32
+        p.jmp("!=", R1, R2, "count", reg=True)
+        p.ldx(4, R1, R10, -24)
+        for reason in skip_reasons:
+            p.jmp("==", R1, reason, "skip")
+        p.goto("count")
+        p.label("skip")
+        p.mov(R0, 0)
+        p.exit()
     p.label("count")
     _hash_count(p, "drops", -32, -48)
 

@@ -30,11 +30,12 @@ static inline long sys_bpf(int cmd, union bpf_attr *attr)
 
 static inline uint64_t ptr64(const void *p) { return (uint64_t)(uintptr_t)p; }
 
-/* bpf_prog_load(prog_type, insns, license, name, expected_attach_type=0, log_level=1)
- *   -> (fd or -errno, verifier log) */
+/* bpf_prog_load(prog_type, insns, license, name, expected_attach_type=0, log_level=1, attach_btf_id=0)
+ *   -> (fd or -errno, verifier log). attach_btf_id: the kernel type a tracing program attaches to
+ * (e.g. btf_trace_kfree_skb: its arguments are then typed, and read without helper calls). */
 static PyObject *py_bpf_prog_load(PyObject *self, PyObject *args)
 {
-	unsigned int type, attach = 0, level = 1;
+	unsigned int type, attach = 0, level = 1, btf_id = 0;
 	const char *license, *name;
 	Py_buffer insns;
 	union bpf_attr attr;
@@ -42,7 +43,7 @@ static PyObject *py_bpf_prog_load(PyObject *self, PyObject *args)
 	long fd;
 	PyObject *out;
 
-	if (!PyArg_ParseTuple(args, "Iy*ss|II", &type, &insns, &license, &name, &attach, &level))
+	if (!PyArg_ParseTuple(args, "Iy*ss|III", &type, &insns, &license, &name, &attach, &level, &btf_id))
 		return NULL;
 	if (insns.len % sizeof(struct bpf_insn)) {
 		PyBuffer_Release(&insns);
@@ -59,6 +60,7 @@ static PyObject *py_bpf_prog_load(PyObject *self, PyObject *args)
 	attr.insn_cnt = (uint32_t)(insns.len / sizeof(struct bpf_insn));
 	attr.license = ptr64(license);
 	attr.expected_attach_type = attach;
+	attr.attach_btf_id = btf_id;
 	attr.log_level = level;
 	attr.log_buf = ptr64(log);
 	attr.log_size = BPF_LOG_BYTES;
@@ -186,7 +188,8 @@ static PyObject *py_bpf_map_next_key(PyObject *self, PyObject *args)
 }
 
 /* bpf_raw_tracepoint_open(name, prog_fd) -> fd: the program runs at the tracepoint while the
- * fd is open (a process that dies, even by SIGKILL, leaves nothing attached). No tracefs. */
+ * fd is open (a process that dies, even by SIGKILL, leaves nothing attached). No tracefs. name
+ * None: a typed tracing program (BPF_TRACE_RAW_TP), whose tracepoint its load named. */
 static PyObject *py_bpf_raw_tracepoint_open(PyObject *self, PyObject *args)
 {
 	const char *name;
@@ -194,7 +197,7 @@ static PyObject *py_bpf_raw_tracepoint_open(PyObject *self, PyObject *args)
 	union bpf_attr attr;
 	long fd;
 
-	if (!PyArg_ParseTuple(args, "si", &name, &prog))
+	if (!PyArg_ParseTuple(args, "zi", &name, &prog))
 		return NULL;
 	memset(&attr, 0, sizeof(attr));
 	attr.raw_tracepoint.name = ptr64(name);
@@ -616,7 +619,7 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 
 #define BPF_METHODS                                                                                       \
 	{ "bpf_prog_load", py_bpf_prog_load, METH_VARARGS,                                              \
-	  "bpf_prog_load(type, insns, license, name, expected_attach_type=0, log_level=1) -> (fd or -errno, log)" }, \
+	  "bpf_prog_load(type, insns, license, name, expected_attach_type=0, log_level=1, attach_btf_id=0) -> (fd or -errno, log)" }, \
 	{ "bpf_map_create", py_bpf_map_create, METH_VARARGS,                                            \
 	  "bpf_map_create(type, key_size, value_size, max_entries, name, flags=0) -> fd" },                       \
 	{ "bpf_map_update", py_bpf_map_update, METH_VARARGS, "bpf_map_update(fd, key, value, flags=0)" }, \
@@ -625,7 +628,7 @@ static PyObject *py_bpf_prog_test_run_data(PyObject *self, PyObject *args)
 	{ "bpf_map_next_key", py_bpf_map_next_key, METH_VARARGS,                                        \
 	  "bpf_map_next_key(fd, key or None, out) -> found: out gets the next key (the first after None)" }, \
 	{ "bpf_raw_tracepoint_open", py_bpf_raw_tracepoint_open, METH_VARARGS,                          \
-	  "bpf_raw_tracepoint_open(name, prog_fd) -> fd (detached when closed)" },                       \
+	  "bpf_raw_tracepoint_open(name or None, prog_fd) -> fd (detached when closed)" },               \
 	{ "bpf_link_create_xdp", py_bpf_link_create_xdp, METH_VARARGS,                                  \
 	  "bpf_link_create_xdp(prog_fd, ifindex, flags=0) -> link fd (detached when closed)" },          \
 	{ "bpf_prog_info", py_bpf_prog_info, METH_VARARGS,                                              \

@@ -114,25 +114,47 @@ XDP_TRACEPOINTS = (("xdp_exception", "XDP_EXCEPTION", 2), ("xdp_redirect_err", "
                    ("xdp_redirect_map_err", "XDP_REDIRECT_ERROR", 3))
 
 
+def _kfree_skb(b, offsets, maps: dict, skip_reasons: tuple[int, ...]):
+    """The kfree_skb counter, typed (tp_btf: plain loads) where this kernel takes it, else raw
+    (helper reads): the RawTracepoint and whether it is typed."""
+    from wirespeed.bpf import BpfError, RawTracepoint, progs
+
+    tid = b.tracepoint("kfree_skb")
+    if tid is not None:
+        try:
+            return RawTracepoint("kfree_skb", progs.kfree_skb_count(offsets, True, skip_reasons), maps,
+                                 typed_as=tid), True
+        except BpfError:  # a verifier that does not follow the types: the raw program reads the same
+            pass
+    return RawTracepoint("kfree_skb", progs.kfree_skb_count(offsets, False, skip_reasons), maps), False
+
+
 class Counter:
     """The tracepoint programs and their map, attached while open: kfree_skb, and XDP's
     exceptions and failed redirects where this kernel has them (`xdp` names them); read() gives the
-    counts so far as {(netns inode, ifindex, reason, location): count}."""
+    counts so far as {(netns inode, ifindex, reason, location): count}. timed: the kernel times
+    every BPF program's runs while it is open (cost() then says the counter's own time per drop);
+    that timing is system-wide and costs every program two clock reads a run, so a search, which
+    counts beside its own in-kernel receiver, leaves it off."""
 
-    def __init__(self):
-        from wirespeed.bpf import CountMap, RawTracepoint, RunStats, btf, progs
+    def __init__(self, timed: bool = True):
+        from wirespeed.bpf import MAP_ARRAY, CountMap, Map, RawTracepoint, RunStats, btf, progs
 
         b = btf.vmlinux()
         offsets = progs.SkbOffsets(b.offset("sk_buff", "dev"), b.offset("net_device", "ifindex"),
                                    b.offset("net_device", "nd_net.net"), b.offset("net", "ns.inum"))
         self.names = Names(b.enum("skb_drop_reason"))
         self.map = CountMap(progs.DROP_KEY, 16384, "ws_drops")
-        self.stats = RunStats()  # the counter's own cost per drop, timed by the kernel
+        self.stats = RunStats() if timed else None  # the counter's own cost per drop, timed by the kernel
+        self._skip = Map(MAP_ARRAY, 8, 1, "ws_drop_skip", mmapable=True)  # skip_receiver()
         try:
-            self.tp = RawTracepoint("kfree_skb", progs.kfree_skb_count(offsets), {"drops": self.map})
+            skip = tuple(v for v, n in self.names.reasons.items() if n in XDP_REASONS)
+            self.tp, self.typed = _kfree_skb(b, offsets, {"drops": self.map, "skip": self._skip}, skip)
         except BaseException:
             self.map.close()
-            self.stats.close()
+            self._skip.close()
+            if self.stats is not None:
+                self.stats.close()
             raise
         self.xdp: dict[str, RawTracepoint] = {}  # those this kernel has (6.18: no xdp_redirect_map_err)
         try:
@@ -151,6 +173,17 @@ class Counter:
         adds to each drop, besides the tracepoint's call."""
         ns, runs = self.tp.prog.runs()
         return {"runs": runs, "ns_per_drop": round(ns / runs, 1) if runs else None}
+
+    def skip_receiver(self, at) -> None:
+        """Leave out the drops that are an in-kernel receiver's count at Where `at` (counted_by),
+        in the kernel, before they cost a hash update; None: count everything again."""
+        word = 0
+        if at is not None:
+            from wirespeed.base.netns import ifindex, in_netns
+
+            with in_netns(at):
+                word = os.stat("/proc/thread-self/ns/net").st_ino | ifindex(at) << 32
+        self._skip.words()[0, 0] = word
 
     def read(self) -> dict[tuple, int]:
         out = {}
@@ -174,7 +207,9 @@ class Counter:
             tp.close()
         self.tp.close()
         self.map.close()
-        self.stats.close()
+        self._skip.close()
+        if self.stats is not None:
+            self.stats.close()
 
     def __enter__(self):
         return self

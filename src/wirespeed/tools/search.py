@@ -431,6 +431,8 @@ class Measurer:
         trials' stamping receiver)."""
         self.in_kernel_rx = ports.backend(backend).in_kernel
         self.path.counted_at = self.cfg.rx if self.in_kernel_rx else None
+        if self.path.drops is not None:
+            self.path.drops.skip_receiver(self.path.counted_at)
 
     def _received(self, snap) -> int:
         """Frames that arrived intact and were the stream's own: a repeat, a sequence number the
@@ -835,7 +837,7 @@ def _drop_counter(note):
 
     try:
         drops.require_caps()
-        return drops.Counter()
+        return drops.Counter(timed=False)
     except WirespeedError as e:
         note(f"loss by kernel reason left out: {e}")
         return None
