@@ -338,6 +338,20 @@ def test_a_field_that_makes_the_lengths_impossible_is_sent_and_read_nowhere_past
         assert packet.inet_checksum(f[14:34]) == 0
 
 
+@pytest.mark.parametrize("proto", ["udp", "tcp", "icmp"])
+def test_a_field_on_the_header_length_moves_the_l4_header_the_checksums_follow(proto):
+    """Found by the property above: a field that makes the IPv4 header 24 bytes (0x46) moves the
+    L4 header 4 bytes on, as every reader of the frame sees it; the L4 checksum was written at the
+    template's place, inside the longer IP header (ICMP's), after that header's sum was taken."""
+    base, _ = build(cfg_for(size=frame(200), proto=proto), 1)
+    for f in _raw_frames(base[0], [(14, 2, 0, 0x4600, 1, 1)], fix=True, n=3):
+        ip = f[14:]
+        n = struct.unpack("!H", ip[2:4])[0] - 24
+        pseudo = ip[12:20] + struct.pack("!BBH", 0, ip[9], n) if ip[9] != 1 else b""
+        assert ip[0] == 0x46 and packet.inet_checksum(ip[:24]) == 0
+        assert packet.inet_checksum(pseudo + ip[24:24 + n]) == 0
+
+
 def test_random_fields_stay_in_their_range():
     raw = bytes(14) + bytes(50)
     frames = _raw_frames(raw, [(20, 1, 2, 10, 5, 1)], n=400)

@@ -406,10 +406,11 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 			put16(dst + g->raw_l4 + g->raw_csum_off, g->raw_proto == 17 && !c ? 0xffff : c);
 		}
 	} else if (g->raw_fix && g->raw_l3) {
-		/* summed whole, by what the frame's own (varied) header says: a header length or a total
-		 * length the fields made impossible leaves that checksum as it is, never reads past the frame */
+		/* summed whole, by what the frame's own (varied) header says: its header length places
+		 * the L4 header (a field on it moves it), and a header length or a total length the
+		 * fields made impossible leaves that checksum as it is, never reads past the frame */
 		uint8_t *ip = dst + g->raw_l3;
-		uint32_t l4len = UINT32_MAX;
+		uint32_t l4len = UINT32_MAX, l4at = g->raw_l4;
 
 		if (!g->raw_v6) {
 			uint32_t ihl = (ip[0] & 0x0f) * 4u, tot = get16(ip + 2);
@@ -419,12 +420,14 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 				put16(ip + 10, csum_fold(csum_add(0, ip, ihl)));
 				if (tot >= ihl)
 					l4len = tot - ihl;
+				if (l4at)
+					l4at = g->raw_l3 + ihl;
 			}
 		} else {
 			l4len = get16(ip + 4);
 		}
-		if (g->raw_l4 && g->raw_l4 <= len && l4len <= len - g->raw_l4) {
-			uint8_t *l4 = dst + g->raw_l4;
+		if (l4at && l4at <= len && l4len <= len - l4at) {
+			uint8_t *l4 = dst + l4at;
 			uint32_t off = g->raw_proto == 6 ? 16 : g->raw_proto == 17 ? 6 : 2;
 			uint64_t sum = 0;
 			uint16_t c;
