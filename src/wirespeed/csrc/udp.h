@@ -23,6 +23,11 @@
 #define SCM_TXTIME 61 /* SO_TXTIME (asm-generic/socket.h): a departure time per message */
 #endif
 #define UDP_CMSG_SPACE CMSG_SPACE(sizeof(uint64_t))
+#ifndef SO_TIMESTAMPNS_NEW
+#define SO_TIMESTAMPNS_NEW 64 /* asm-generic/socket.h: a received datagram's kernel stamp, s64 sec + s64 ns */
+#endif
+#define SO_TIMESTAMPNS_OLD_ 35 /* the same as the arch's struct timespec (two longs on 64-bit) */
+#define UDP_RCMSG_SPACE CMSG_SPACE(2 * sizeof(int64_t))
 
 /* The kernel's cap on datagrams in one UDP GSO send (UDP_MAX_SEGMENTS, 64 before 6.8). */
 #define UDP_GSO_SEGS 64
@@ -38,6 +43,8 @@ struct udp_port {
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	uint8_t *cbuf; /* txtime: one SCM_TXTIME control message per message, else NULL */
+	struct mmsghdr *rmsgs; /* receiving: the same iovecs, room for each datagram's kernel stamp (rcbuf) */
+	uint8_t *rcbuf;
 };
 
 static int udp_port_init(struct udp_port *u, int fd, uint32_t batch, uint32_t slot, uint32_t gso, int txtime)
@@ -54,13 +61,17 @@ static int udp_port_init(struct udp_port *u, int fd, uint32_t batch, uint32_t sl
 	u->msgs = calloc(batch, sizeof(*u->msgs));
 	u->iov = calloc(batch, sizeof(*u->iov));
 	u->cbuf = txtime ? calloc(batch, UDP_CMSG_SPACE) : NULL;
-	if (!u->buf || !u->msgs || !u->iov || (txtime && !u->cbuf))
+	u->rmsgs = calloc(batch, sizeof(*u->rmsgs));
+	u->rcbuf = calloc(batch, UDP_RCMSG_SPACE);
+	if (!u->buf || !u->msgs || !u->iov || (txtime && !u->cbuf) || !u->rmsgs || !u->rcbuf)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < batch; i++) {
 		u->iov[i].iov_base = u->buf + (size_t)i * slot;
 		u->iov[i].iov_len = slot;
 		u->msgs[i].msg_hdr.msg_iov = &u->iov[i];
 		u->msgs[i].msg_hdr.msg_iovlen = 1;
+		u->rmsgs[i].msg_hdr.msg_iov = &u->iov[i];
+		u->rmsgs[i].msg_hdr.msg_iovlen = 1;
 		if (u->cbuf) {
 			struct cmsghdr *cm = (struct cmsghdr *)(u->cbuf + (size_t)i * UDP_CMSG_SPACE);
 
@@ -80,7 +91,10 @@ static void udp_port_free(struct udp_port *u)
 	free(u->msgs);
 	free(u->iov);
 	free(u->cbuf);
-	u->cbuf = NULL;
+	free(u->rmsgs);
+	free(u->rcbuf);
+	u->cbuf = u->rcbuf = NULL;
+	u->rmsgs = NULL;
 	u->buf = NULL;
 	u->scratch = NULL;
 	u->msgs = NULL;
@@ -176,9 +190,11 @@ static inline int udp_recv(struct udp_port *u, uint32_t max, uint64_t *c)
 	for (uint32_t i = 0; i < max; i++) {
 		u->iov[i].iov_base = u->buf + (size_t)i * u->slot;
 		u->iov[i].iov_len = u->slot;
+		u->rmsgs[i].msg_hdr.msg_control = u->rcbuf + (size_t)i * UDP_RCMSG_SPACE;
+		u->rmsgs[i].msg_hdr.msg_controllen = UDP_RCMSG_SPACE;
 	}
 	c[C_SYSCALLS]++;
-	r = recvmmsg(u->fd, u->msgs, max, MSG_DONTWAIT, NULL);
+	r = recvmmsg(u->fd, u->rmsgs, max, MSG_DONTWAIT, NULL);
 	if (r < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			c[C_ERRORS]++;
@@ -207,7 +223,24 @@ static void udp_tx_wait(void *port, uint64_t *c)
 	poll(&p, 1, 1);
 }
 
-/* Receive up to max datagrams with one recvmmsg() and account them. */
+/* Datagram i's receive time: the kernel's stamp of it (SO_TIMESTAMPNS, taken as the frame
+ * reached the stack, CLOCK_REALTIME), or `batch` (the batch's clock, read once its datagrams are
+ * in hand) where the socket does not stamp. */
+static inline uint64_t udp_rx_stamp(const struct udp_port *u, int i, uint64_t batch)
+{
+	const struct msghdr *h = &u->rmsgs[i].msg_hdr;
+	const struct cmsghdr *cm = h->msg_controllen >= sizeof(struct cmsghdr) ? (const struct cmsghdr *)h->msg_control
+										 : NULL;
+	int64_t ts[2];
+
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_len < CMSG_LEN(sizeof(ts)) ||
+	    (cm->cmsg_type != SO_TIMESTAMPNS_NEW && cm->cmsg_type != SO_TIMESTAMPNS_OLD_))
+		return batch;
+	memcpy(ts, CMSG_DATA(cm), sizeof(ts));
+	return (uint64_t)ts[0] * 1000000000ull + (uint64_t)ts[1];
+}
+
+/* Receive up to max datagrams with one recvmmsg() and account them, each at its kernel stamp. */
 static uint32_t udp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *c)
 {
 	struct udp_port *u = port;
@@ -216,17 +249,17 @@ static uint32_t udp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 
 	if (r <= 0)
 		return 0;
-	now = realtime_ns(); /* the batch's receive time: read once its datagrams are in hand */
+	now = realtime_ns();
 	for (int i = 0; i < r; i++) {
-		sink_payload(k, u->buf + (size_t)i * u->slot, u->msgs[i].msg_len, now);
-		bytes += u->msgs[i].msg_len;
+		sink_payload(k, u->buf + (size_t)i * u->slot, u->rmsgs[i].msg_len, udp_rx_stamp(u, i, now));
+		bytes += u->rmsgs[i].msg_len;
 	}
 	counters_batch(c, (uint32_t)r, bytes);
 	return (uint32_t)r;
 }
 
 /* Up to max datagrams with one recvmmsg(), zero copy: offsets into the port's buffer,
- * lengths, and the receive time (one clock read per batch). */
+ * lengths, and each one's receive time (udp_rx_stamp). */
 static uint32_t udp_rx_burst(struct udp_port *u, uint64_t *off, uint32_t *len, uint64_t *ts, uint32_t max,
 			     uint64_t *c)
 {
@@ -240,8 +273,8 @@ static uint32_t udp_rx_burst(struct udp_port *u, uint64_t *off, uint32_t *len, u
 	now = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 	for (int i = 0; i < r; i++) {
 		off[i] = (uint64_t)i * u->slot;
-		len[i] = u->msgs[i].msg_len;
-		ts[i] = now;
+		len[i] = u->rmsgs[i].msg_len;
+		ts[i] = udp_rx_stamp(u, i, now);
 		bytes += len[i];
 	}
 	counters_batch(c, (uint32_t)r, bytes);

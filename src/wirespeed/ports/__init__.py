@@ -245,7 +245,7 @@ BACKENDS: dict[str, Backend] = {
                 transmit=True, receive=True, forward=True, replay=True, tap=True, rx_stamp="kernel", tx_stamps=True,
                 options=_b("qdisc_bypass", "linear", "wait", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
-                transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True,
+                transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True, rx_stamp="kernel",
                 options=_b("gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
                 transmit=True, receive=True, forward=True, xdp_attach=True, per_queue=True, zero_copy=True,

@@ -23,6 +23,7 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 UDP_SEGMENT = 103  # linux/udp.h: GSO segment size for the socket's sends
 SO_TXTIME = 61  # asm-generic/socket.h: struct sock_txtime {clockid, flags}; each message's time in a cmsg
 CLOCK_MONOTONIC = 1  # the clock fq compares departure times with (and the generator's schedule runs on)
+SO_TIMESTAMPNS_NEW, SO_TIMESTAMPNS_OLD = 64, 35  # asm-generic/socket.h: each datagram's kernel receive stamp
 
 
 class UdpPort(UserPort):
@@ -61,6 +62,11 @@ class UdpPort(UserPort):
             self.sock.bind(local)
             if remote:
                 self.sock.connect(remote)
+            else:  # receiving: each datagram's time is the kernel's stamp of it (udp.h: udp_rx_stamp)
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW, 1)
+                except OSError:  # before Linux 5.1: the same stamp as the arch's struct timespec
+                    self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_OLD, 1)
             if gso:
                 try:
                     self.sock.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, gso)
