@@ -10,6 +10,7 @@ in-kernel counter on the receiving veth over a steady window:
   user_pps           --timestamps user (the frame's own stamp only);
   kernel_pps         --timestamps kernel, qdisc bypassed (the driver's stamp);
   kernel_qdisc_pps   --timestamps kernel --no-bypass (the qdisc's entry), against user --no-bypass;
+  kernel_udp_pps     --backend udp --timestamps kernel (the qdisc's entry), against user --no-gso;
   cost_ns_per_frame  1e9/kernel_pps - 1e9/user_pps: what each stamp costs the sending CPU.
 Repetitions interleaved, medians. gen --timestamps best reads them up to KERNEL_STAMPS_MAX_PPS
 per worker: far below the rates here, so that a paced run keeps its pace.
@@ -32,7 +33,9 @@ CPUS = sorted(os.sched_getaffinity(0))
 TX_CPU = CPUS[-1]
 TOPO = lab.pair("bstamp")
 CASES = {"user": ["--timestamps", "user"], "kernel": ["--timestamps", "kernel"],
-         "user_qdisc": ["--timestamps", "user", "--no-bypass"], "kernel_qdisc": ["--timestamps", "kernel", "--no-bypass"]}
+         "user_qdisc": ["--timestamps", "user", "--no-bypass"], "kernel_qdisc": ["--timestamps", "kernel", "--no-bypass"],
+         "user_udp": ["--backend", "udp", "--no-gso", "--timestamps", "user"],
+         "kernel_udp": ["--backend", "udp", "--timestamps", "kernel"]}
 
 
 def rate(extra: list[str], window: float) -> float:
@@ -62,9 +65,9 @@ def main() -> int:
                 time.sleep(0.2)
     med = {k: statistics.median(v) for k, v in runs.items()}
     cost = {k: 1e9 / med[f"kernel{k}"] - 1e9 / med[f"user{k}"] if med[f"kernel{k}"] and med[f"user{k}"] else None
-            for k in ("", "_qdisc")}
+            for k in ("", "_qdisc", "_udp")}
     print(json.dumps({"bench": "timestamps", "kernel": os.uname().release, "reps": args.reps, "sender_cpu": TX_CPU,
-                      "pps": med, "cost_ns_per_frame": {"bypass": cost[""], "qdisc": cost["_qdisc"]},
+                      "pps": med, "cost_ns_per_frame": {"bypass": cost[""], "qdisc": cost["_qdisc"], "udp": cost["_udp"]},
                       "best_reads_kernel_stamps_up_to_pps": KERNEL_STAMPS_MAX_PPS, "runs": runs}))
     return 0
 

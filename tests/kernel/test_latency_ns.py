@@ -159,3 +159,25 @@ def test_best_reads_kernel_stamps_only_where_they_fit(pair_lab, tools):
     assert r.returncode == 0 and "timestamps: user (300 kpps per worker is above" in r.stdout + r.stderr
     r = run_cli("gen", "--lab-name", name, "-c", "10", "--backend", "xdp", "--timestamps", "kernel")
     assert "--timestamps kernel: --backend xdp has no kernel transmit stamps" in one_line(r, 2)
+
+
+def test_a_udp_sender_and_receiver_use_the_kernels_stamps_at_both_ends(pair_lab, tools, tmp_path):
+    """--backend udp at both ends: the kernel stamps each datagram at its qdisc's entry (a UDP
+    socket's datagrams go through the stack, so the send delay holds the stack's walk) and at
+    its arrival (SO_TIMESTAMPNS); every datagram is joined. GSO would stamp one datagram a
+    message: kernel stamps send without it, and an unpaced run keeps GSO with its own stamps."""
+    name = pair_lab.topology.name
+    stamps_file = tmp_path / "tx.npy"
+    sink = tools("sink", "--lab-name", name, "--backend", "udp", "-c", "2000", "-d", "20", "--tx-stamps", str(stamps_file))
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "udp", "-c", "2000", "-r", "10kpps", "--max-burst", "1000000",
+              "--tx-stamps", str(stamps_file)).finish()
+    s = sink.finish()
+    k = s["lat_kernel_tx"]
+    assert g["timestamps"] == "kernel" and g["gso_bytes"] == 0
+    assert g["send_delay"]["stamp"] == "qdisc" and g["send_delay"]["stamps"] == 2000
+    assert s["lat_send_stamp"] == "user ns" and s["lat_receive_stamp"] == "kernel"
+    assert k["samples"] == 2000 and k["unmatched"] == 0 and k["negative"] == 0
+    assert 0 < k["p50_ns"] < s["p50_ns"]
+    free = tools("gen", "--lab-name", name, "--backend", "udp", "-c", "1000").finish()
+    assert free["timestamps"] == "user" and free["gso_bytes"] > 0 and free["send_delay"] is None

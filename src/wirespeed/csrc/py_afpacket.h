@@ -74,45 +74,11 @@ static PyObject *PacketTx_flush(PacketTxObject *self, PyObject *arg)
 	return PyLong_FromUnsignedLong(left);
 }
 
-/* timestamps(memory, ring_entries): read the kernel's transmit stamp of every frame sent from
- * now on into memory (TXSTAMP counters, the send-delay histogram, a ring of ring_entries
- * records; a power of two). */
+/* timestamps(memory, ring_entries): port_tx_timestamps. */
 static PyObject *PacketTx_timestamps(PacketTxObject *self, PyObject *args)
 {
-	PyObject *mo;
-	unsigned long long ring;
-	Py_buffer mv;
-	uint64_t *mem;
-	int err;
-
 	CHECK_OPEN(self->t.map);
-	if (!PyArg_ParseTuple(args, "OK", &mo, &ring))
-		return NULL;
-	if (mo == Py_None) { /* off: what is queued is read, then no more stamps */
-		if (self->t.stamping) {
-			txstamp_read(&self->t.ts, self->t.fd);
-			txstamp_disable(&self->t.ts, self->t.fd);
-			txstamp_read(&self->t.ts, self->t.fd);
-			self->t.stamping = 0;
-		}
-		Py_RETURN_NONE;
-	}
-	if (self->t.stamping) /* on already, into this memory */
-		Py_RETURN_NONE;
-	if (!ring || ring & (ring - 1))
-		return PyErr_Format(PyExc_ValueError, "ring_entries: a power of two");
-	if (!(mem = buf_get(mo, &mv, 8, (Py_ssize_t)(T_COUNT + HIST_BUCKETS + ring), "memory")))
-		return NULL;
-	txstamp_init(&self->t.ts, mem, ring);
-	if ((err = txstamp_enable(&self->t.ts, self->t.fd, self->t.bypass))) {
-		PyBuffer_Release(&mv);
-		return oserror_step(err, "SO_TIMESTAMPING");
-	}
-	if (self->tsmem.obj)
-		PyBuffer_Release(&self->tsmem);
-	self->tsmem = mv;
-	self->t.stamping = 1;
-	Py_RETURN_NONE;
+	return port_tx_timestamps(&self->t.ts, &self->t.stamping, &self->tsmem, self->t.fd, self->t.bypass, args);
 }
 
 static PyObject *PacketTx_gen_run(PacketTxObject *self, PyObject *args)

@@ -7,6 +7,50 @@
 #include "py_gen.h"
 #include "py_sink.h"
 #include "runloop.h"
+#include "txstamp.h"
+
+/* timestamps(memory, ring_entries) of a port that sends through a socket: read the kernel's
+ * transmit stamp of every frame sent from now on into memory (TXSTAMP counters, the send-delay
+ * histogram, a ring of ring_entries records; a power of two); None: what is queued is read, then
+ * no more stamps. *held keeps the memory while the port lives; bypass: the qdisc is bypassed
+ * (the driver's stamp, else the qdisc's entry). */
+static PyObject *port_tx_timestamps(struct txstamp *ts, int *stamping, Py_buffer *held, int fd, int bypass,
+				    PyObject *args)
+{
+	PyObject *mo;
+	unsigned long long ring;
+	Py_buffer mv;
+	uint64_t *mem;
+	int err;
+
+	if (!PyArg_ParseTuple(args, "OK", &mo, &ring))
+		return NULL;
+	if (mo == Py_None) {
+		if (*stamping) {
+			txstamp_read(ts, fd);
+			txstamp_disable(ts, fd);
+			txstamp_read(ts, fd);
+			*stamping = 0;
+		}
+		Py_RETURN_NONE;
+	}
+	if (*stamping) /* on already, into this memory */
+		Py_RETURN_NONE;
+	if (!ring || ring & (ring - 1))
+		return PyErr_Format(PyExc_ValueError, "ring_entries: a power of two");
+	if (!(mem = buf_get(mo, &mv, 8, (Py_ssize_t)(T_COUNT + HIST_BUCKETS + ring), "memory")))
+		return NULL;
+	txstamp_init(ts, mem, ring);
+	if ((err = txstamp_enable(ts, fd, bypass))) {
+		PyBuffer_Release(&mv);
+		return oserror_step(err, "SO_TIMESTAMPING");
+	}
+	if (held->obj)
+		PyBuffer_Release(held);
+	*held = mv;
+	*stamping = 1;
+	Py_RETURN_NONE;
+}
 
 /* gen_run(gen, batch, max_packets, until_ns, counters) -> packets sent */
 static PyObject *port_gen_run(void *port, tx_gen_fn tx, tx_wait_fn wait, PyObject *args)

@@ -10,6 +10,7 @@ typedef struct {
 	PyObject_HEAD
 	struct udp_port u;
 	Py_ssize_t exports;
+	Py_buffer tsmem; /* timestamps(): the memory the stamps go to, held while the port lives */
 } UdpPortObject;
 
 static PyObject *UdpPort_new(PyTypeObject *type, PyObject *args, PyObject *kw)
@@ -84,9 +85,25 @@ static PyObject *UdpPort_tx_burst(UdpPortObject *self, PyObject *args)
 	return port_tx_burst(&self->u, udp_tx_burst_v, args);
 }
 
-/* The buffers go now, or when no numpy view of them is left. */
+/* timestamps(memory, ring_entries): port_tx_timestamps; the qdisc's entry stamps each datagram
+ * (SCM_TSTAMP_SCHED: a UDP socket's datagrams go through the stack). Not with GSO. */
+static PyObject *UdpPort_timestamps(UdpPortObject *self, PyObject *args)
+{
+	CHECK_OPEN(self->u.fd >= 0);
+	if (self->u.gso)
+		return PyErr_Format(PyExc_ValueError, "kernel transmit stamps stamp one datagram of each GSO message");
+	return port_tx_timestamps(&self->u.ts, &self->u.stamping, &self->tsmem, self->u.fd, 0, args);
+}
+
+/* The stamps still queued are read (the socket is Python's, still open); the buffers go now,
+ * or when no numpy view of them is left. */
 static PyObject *UdpPort_close(UdpPortObject *self, PyObject *unused)
 {
+	if (self->u.fd >= 0 && self->u.stamping)
+		txstamp_read(&self->u.ts, self->u.fd);
+	self->u.stamping = 0;
+	if (self->tsmem.obj)
+		PyBuffer_Release(&self->tsmem);
 	self->u.fd = -1;
 	if (!self->exports)
 		udp_port_free(&self->u);
@@ -95,6 +112,8 @@ static PyObject *UdpPort_close(UdpPortObject *self, PyObject *unused)
 
 static void UdpPort_dealloc(UdpPortObject *self)
 {
+	if (self->tsmem.obj)
+		PyBuffer_Release(&self->tsmem);
 	udp_port_free(&self->u);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -108,6 +127,9 @@ static PyMethodDef UdpPort_methods[] = {
 	  "rx_burst(offsets, lengths, timestamps, counters, timeout_ms=0) -> n (one recvmmsg)" },
 	{ "tx_burst", (PyCFunction)UdpPort_tx_burst, METH_VARARGS,
 	  "tx_burst(buffer, offsets, lengths, n, counters) -> sent (one sendmmsg)" },
+	{ "timestamps", (PyCFunction)UdpPort_timestamps, METH_VARARGS,
+	  "timestamps(memory, ring_entries): the kernel's transmit stamp of every datagram sent from now on, read\n"
+	  "into memory (counters, send-delay histogram, a ring of records); None: no more (not with GSO)" },
 	{ "close", (PyCFunction)UdpPort_close, METH_NOARGS, "Free the buffers (the socket is Python's)." },
 	{ NULL },
 };

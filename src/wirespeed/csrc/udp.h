@@ -18,6 +18,7 @@
 #include "tsc.h"
 #include "gen.h"
 #include "sink.h"
+#include "txstamp.h"
 
 #ifndef SCM_TXTIME
 #define SCM_TXTIME 61 /* SO_TXTIME (asm-generic/socket.h): a departure time per message */
@@ -45,6 +46,8 @@ struct udp_port {
 	uint8_t *cbuf; /* txtime: one SCM_TXTIME control message per message, else NULL */
 	struct mmsghdr *rmsgs; /* receiving: the same iovecs, room for each datagram's kernel stamp (rcbuf) */
 	uint8_t *rcbuf;
+	int stamping; /* the kernel's transmit stamps are read after each send (txstamp.h; not with GSO) */
+	struct txstamp ts;
 };
 
 static int udp_port_init(struct udp_port *u, int fd, uint32_t batch, uint32_t slot, uint32_t gso, int txtime)
@@ -173,6 +176,8 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		}
 	}
 	sent = udp_send(u, n, c);
+	if (u->stamping)
+		txstamp_read(&u->ts, u->fd);
 	/* What the kernel did not take was never sent: give its sequence numbers back. */
 	gen_unbuild(g, n - sent);
 	for (i = 0; i < sent; i++)

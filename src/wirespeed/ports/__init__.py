@@ -51,7 +51,7 @@ import numpy as np
 
 from wirespeed import core
 from wirespeed.base.errors import UsageError
-from wirespeed.base.netns import Where
+from wirespeed.base.netns import Where, port_error
 from wirespeed.base.option import Option
 from wirespeed.base.units import parse_positive_int
 
@@ -152,8 +152,13 @@ class UserPort:
     def tx_timestamps(self, memory: np.ndarray | None, ring: int) -> None:
         """Read the kernel's transmit stamp of every frame sent from now on into memory
         (runner.stamps: counters, send-delay histogram, ring of records); None: no more.
-        Backends with tx_stamps."""
-        raise NotImplementedError(f"{self.backend} reads no kernel transmit stamps")
+        Backends with tx_stamps (their transmit side's timestamps())."""
+        if not hasattr(self._tx, "timestamps"):
+            raise NotImplementedError(f"{self.backend} reads no kernel transmit stamps")
+        try:
+            self._tx.timestamps(memory, ring)
+        except OSError as e:
+            raise port_error(e, "SO_TIMESTAMPING " + (e.strerror or ""), self.where) from None
 
     def drain(self, timeout_ms: int = 1000) -> int:
         return 0  # the kernel takes the frames inside the send call: nothing waits after it
@@ -246,6 +251,7 @@ BACKENDS: dict[str, Backend] = {
                 options=_b("qdisc_bypass", "linear", "wait", "filter_port")),
         Backend("udp", "udp", "UDP socket, sendmmsg/recvmmsg (GSO when every frame has one size)",
                 transmit=True, receive=True, varies=(), payload_only=True, gso=True, txtime=True, rx_stamp="kernel",
+                tx_stamps=True,
                 options=_b("gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
                 transmit=True, receive=True, forward=True, xdp_attach=True, per_queue=True, zero_copy=True,

@@ -57,12 +57,6 @@ class AfPacketPort(UserPort):
                 raise port_error(e, "AF_PACKET " + (e.strerror or ""), where) from None
         self.data = np.frombuffer(self._rx, np.uint8) if self._rx is not None else None
 
-    def tx_timestamps(self, memory: np.ndarray | None, ring: int) -> None:
-        try:
-            self._tx.timestamps(memory, ring)
-        except OSError as e:
-            raise port_error(e, "SO_TIMESTAMPING " + (e.strerror or ""), self.where) from None
-
     def drain(self, timeout_ms: int = 1000) -> int:
         """Frames still in the TX ring offered until the kernel took them (--no-wait leaves some
         when the send buffer was full): a trial's or a run's count is then what left."""

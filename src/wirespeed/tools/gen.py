@@ -197,7 +197,7 @@ OPTIONS = Options(
            "then, so departures survive user-space stalls)", choices=("user", "kernel"), group="rate"),
     Option("timestamps", ("--timestamps",), "best", "user: latency from each frame's own stamp (user space's clock, "
            "once per batch); kernel: also read the kernel's transmit stamp of every frame (SO_TIMESTAMPING; "
-           "afpacket), so the time a frame waited in the sender is measured apart (send_delay) and a sink joins it "
+           "afpacket, udp without GSO), so the time a frame waited in the sender is measured apart (send_delay) and a sink joins it "
            "(--tx-stamps); best (default): kernel where the backend has it and the run is paced at most "
            f"{KERNEL_STAMPS_MAX_PPS // 1000} kpps per worker, else user, with a note",
            choices=("user", "kernel", "best"), group="rate"),
@@ -355,6 +355,12 @@ def lead_ns(cfg: GenConfig, ns_per_pkt: float) -> int:
 
 
 def gso_bytes(cfg: GenConfig) -> int:
+    """UDP payload bytes per datagram when the UDP backend sends in GSO messages, else 0 (see
+    _gso_payload); not with the kernel's transmit stamps, which stamp one datagram a message."""
+    return 0 if cfg.timestamps == "kernel" else _gso_payload(cfg)
+
+
+def _gso_payload(cfg: GenConfig) -> int:
     """UDP payload bytes per datagram when the UDP backend can send in GSO messages, else 0: one
     frame size for every frame (every stream's too); kernel-timed, one message per datagram, each
     with its own departure time."""
@@ -624,7 +630,7 @@ def resolve_timestamps(cfg: GenConfig, pace: float, note=lambda text: None) -> N
     if cfg.timestamps != "best":
         return
     if cfg.trials:  # search's tester: read for the latency trials only (TRIAL_STAMPS), never for throughput
-        cfg.timestamps = "user" if why else "kernel"
+        cfg.timestamps = "user" if why or _gso_payload(cfg) else "kernel"  # GSO: the throughput trials keep it
         return
     pps = 1e9 / pace if pace else None  # per worker
     if not why and pps is not None and pps <= KERNEL_STAMPS_MAX_PPS:
