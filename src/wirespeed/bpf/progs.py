@@ -332,13 +332,41 @@ def xdp_forward(macs: bytes | None = None, hairpin: bool = False) -> Program:
 
 
 def xsk_redirect() -> Program:
-    """bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS): the flags' low bits are the verdict
-    when the queue has no socket."""
+    """Stamp the frame, then bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS) (the flags' low
+    bits are the verdict when the queue has no socket). The stamp (xsk.h, XSK_STAMP_LEN bytes):
+    bpf_ktime_get_tai_ns and the same xor XSK_STAMP_CHECK, put in front of the frame (its head
+    moved into the headroom XDP always has; this kernel refuses XDP metadata,
+    bpf_xdp_adjust_meta, to XDP programs) and taken off again by the AF_XDP receiver, which
+    reads it as the frame's receive time. A frame no socket takes goes on as it came."""
     p = Program("ws_xsk")
-    p.ldx(4, R2, R1, MD_RX_QUEUE_INDEX)
+    p.mov_reg(R6, R1)
+    p.mov(R8, 0)  # stamped
+    p.mov(R2, -core.XSK_STAMP_LEN)
+    p.call("xdp_adjust_head")
+    p.jmp("!=", R0, 0, "redirect")
+    p.mov(R8, 1)
+    p.ldx(4, R7, R6, MD_DATA)
+    p.ldx(4, R2, R6, MD_DATA_END)
+    p.mov_reg(R3, R7)
+    p.add(R3, core.XSK_STAMP_LEN)
+    p.jmp(">", R3, R2, "redirect", reg=True)  # (never: the frame grew by as much; the verifier's bound)
+    p.call("ktime_get_tai_ns")
+    p.stx(8, R7, 0, R0)
+    p.ld_imm64(R5, core.XSK_STAMP_CHECK)
+    p.alu("^", R5, R0, reg=True)
+    p.stx(8, R7, 8, R5)
+    p.label("redirect")
+    p.ldx(4, R2, R6, MD_RX_QUEUE_INDEX)
     p.ld_map(R1, "xsks")
     p.mov(R3, XDP_PASS)
     p.call("redirect_map")
+    p.jmp("!=", R0, XDP_PASS, "out")
+    p.jmp("==", R8, 0, "out")
+    p.mov_reg(R1, R6)  # no socket on this queue: on to the stack as it came
+    p.mov(R2, core.XSK_STAMP_LEN)
+    p.call("xdp_adjust_head")
+    p.mov(R0, XDP_PASS)
+    p.label("out")
     p.exit()
     return p
 

@@ -19,7 +19,8 @@
 	X(C_BATCHES, "batches", "calls that moved at least one frame")                            \
 	X(C_KDROPS, "kernel_drops", "frames the kernel dropped before our ring (PACKET_STATISTICS, XDP_STATISTICS)") \
 	X(C_CYCLES, "cycles", "TSC cycles spent inside the data path")                            \
-	X(C_NS, "ns", "CLOCK_MONOTONIC ns spent inside the data path")
+	X(C_NS, "ns", "CLOCK_MONOTONIC ns spent inside the data path")                           \
+	X(C_RX_USER_TS, "rx_user_stamps", "frames received without the kernel's stamp of them: timed by the batch's clock")
 
 enum { WS_COUNTERS(WS_ENUM) C_COUNT };
 

@@ -373,7 +373,9 @@ static int py_xsk_add(PyObject *m)
 	if (add_type(m, "XskPort", &XskPortType) < 0)
 		return -1;
 	if (PyModule_AddIntConstant(m, "XDP_COPY", XDP_COPY) < 0 ||
-	    PyModule_AddIntConstant(m, "XDP_ZEROCOPY", XDP_ZEROCOPY) < 0)
+	    PyModule_AddIntConstant(m, "XDP_ZEROCOPY", XDP_ZEROCOPY) < 0 ||
+	    PyModule_AddIntConstant(m, "XSK_STAMP_LEN", XSK_STAMP_LEN) < 0 ||
+	    PyModule_AddObject(m, "XSK_STAMP_CHECK", PyLong_FromUnsignedLongLong(XSK_STAMP_CHECK)) < 0)
 		return -1;
 	return 0;
 }

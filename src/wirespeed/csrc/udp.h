@@ -230,8 +230,8 @@ static void udp_tx_wait(void *port, uint64_t *c)
 
 /* Datagram i's receive time: the kernel's stamp of it (SO_TIMESTAMPNS, taken as the frame
  * reached the stack, CLOCK_REALTIME), or `batch` (the batch's clock, read once its datagrams are
- * in hand) where the socket does not stamp. */
-static inline uint64_t udp_rx_stamp(const struct udp_port *u, int i, uint64_t batch)
+ * in hand, counted in C_RX_USER_TS) where the socket does not stamp. */
+static inline uint64_t udp_rx_stamp(const struct udp_port *u, int i, uint64_t batch, uint64_t *c)
 {
 	const struct msghdr *h = &u->rmsgs[i].msg_hdr;
 	const struct cmsghdr *cm = h->msg_controllen >= sizeof(struct cmsghdr) ? (const struct cmsghdr *)h->msg_control
@@ -239,8 +239,10 @@ static inline uint64_t udp_rx_stamp(const struct udp_port *u, int i, uint64_t ba
 	int64_t ts[2];
 
 	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_len < CMSG_LEN(sizeof(ts)) ||
-	    (cm->cmsg_type != SO_TIMESTAMPNS_NEW && cm->cmsg_type != SO_TIMESTAMPNS_OLD_))
+	    (cm->cmsg_type != SO_TIMESTAMPNS_NEW && cm->cmsg_type != SO_TIMESTAMPNS_OLD_)) {
+		c[C_RX_USER_TS]++;
 		return batch;
+	}
 	memcpy(ts, CMSG_DATA(cm), sizeof(ts));
 	return (uint64_t)ts[0] * 1000000000ull + (uint64_t)ts[1];
 }
@@ -256,7 +258,7 @@ static uint32_t udp_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 		return 0;
 	now = realtime_ns();
 	for (int i = 0; i < r; i++) {
-		sink_payload(k, u->buf + (size_t)i * u->slot, u->rmsgs[i].msg_len, udp_rx_stamp(u, i, now));
+		sink_payload(k, u->buf + (size_t)i * u->slot, u->rmsgs[i].msg_len, udp_rx_stamp(u, i, now, c));
 		bytes += u->rmsgs[i].msg_len;
 	}
 	counters_batch(c, (uint32_t)r, bytes);
@@ -279,7 +281,7 @@ static uint32_t udp_rx_burst(struct udp_port *u, uint64_t *off, uint32_t *len, u
 	for (int i = 0; i < r; i++) {
 		off[i] = (uint64_t)i * u->slot;
 		len[i] = u->rmsgs[i].msg_len;
-		ts[i] = udp_rx_stamp(u, i, now);
+		ts[i] = udp_rx_stamp(u, i, now, c);
 		bytes += len[i];
 	}
 	counters_batch(c, (uint32_t)r, bytes);

@@ -31,6 +31,11 @@
 #ifndef SOL_XDP
 #define SOL_XDP 283
 #endif
+/* The receive stamp the XDP program (bpf.progs.xsk_redirect) puts in front of each frame:
+ * CLOCK_TAI ns, then the same xor this check word (little-endian words), taken off again here. */
+#define XSK_STAMP_CHECK 0x575354534D500001ull
+#define XSK_STAMP_LEN 16
+
 #ifndef XDP_MAX_TX_SKB_BUDGET
 #define XDP_MAX_TX_SKB_BUDGET 9 /* Linux 6.17: frames one copy-mode sendto() may send (default 32) */
 #endif
@@ -51,7 +56,41 @@ struct xsk {
 	uint32_t inflight;  /* shared: frames sent by address, not yet completed */
 	uint32_t tx_budget; /* frames one kick sends in copy mode */
 	uint64_t drops_seen; /* XDP_STATISTICS drops already added to the counters */
+	int64_t tai_off;     /* CLOCK_TAI - CLOCK_REALTIME, whole seconds in ns: the stamps' clock to ours */
 };
+
+/* TAI's offset from UTC (37 s, or 0 where nothing set it), read once: whole seconds. */
+static int64_t tai_offset_ns(void)
+{
+	struct timespec r, t;
+	int64_t d;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_TAI, &t);
+	d = ((int64_t)t.tv_sec - r.tv_sec) * 1000000000ll + (t.tv_nsec - r.tv_nsec);
+	return (d >= 0 ? d + 500000000ll : d - 500000000ll) / 1000000000ll * 1000000000ll;
+}
+
+/* A received frame's receive time: the XDP program's stamp of it, taken in the receive hook
+ * and put in front of it (XSK_STAMP_CHECK), which *addr and *len then leave off; or `batch`
+ * where it has none (a frame the program could not move the head of), counted in C_RX_USER_TS. */
+static inline uint64_t xsk_rx_stamp(const struct xsk *x, uint64_t *addr, uint32_t *len, uint64_t batch, uint64_t *c)
+{
+	const uint8_t *m = x->umem + *addr;
+	uint64_t t, chk;
+
+	if (*len >= ETH_HLEN_ + XSK_STAMP_LEN) {
+		memcpy(&t, m, 8);
+		memcpy(&chk, m + 8, 8);
+		if ((t ^ XSK_STAMP_CHECK) == chk) {
+			*addr += XSK_STAMP_LEN;
+			*len -= XSK_STAMP_LEN;
+			return t - (uint64_t)x->tai_off;
+		}
+	}
+	c[C_RX_USER_TS]++;
+	return batch;
+}
 
 static int xsk_map_ring(struct xsk *x, struct xsk_ring *r, const struct xdp_ring_offset *off, uint64_t pgoff,
 			size_t entry)
@@ -179,6 +218,7 @@ static int xsk_open(struct xsk *x, int ifindex, uint32_t queue, uint32_t ring_si
 	x->rx_frames = ring_size;
 	x->has_rx = rx;
 	x->has_tx = tx;
+	x->tai_off = tai_offset_ns();
 	*step = "socket(AF_XDP)";
 	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (x->fd < 0)
@@ -407,12 +447,15 @@ static uint32_t xsk_rx_sink(void *port, struct sink *k, uint32_t max, uint64_t *
 		return 0;
 	}
 	n = xring_reserve(&x->fq, n, &fat); /* always n: frames only cycle */
-	now = realtime_ns(); /* the batch's receive time: read once its frames are in hand, so never before one came */
+	now = realtime_ns(); /* an unstamped frame's: read once the batch is in hand, so never before one came */
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *e = xring_desc(&x->rx, at + i);
+		uint64_t addr = e->addr;
+		uint32_t len = e->len;
+		uint64_t t = xsk_rx_stamp(x, &addr, &len, now, c);
 
-		sink_frame(k, x->umem + e->addr, e->len, now);
-		bytes += e->len;
+		sink_frame(k, x->umem + addr, len, t);
+		bytes += len;
 		*xring_addr(&x->fq, fat + i) = e->addr & keep;
 	}
 	xring_release(&x->rx, n);
@@ -449,7 +492,7 @@ static uint32_t xsk_rx_burst(struct xsk *x, uint64_t *off, uint32_t *len, uint64
 
 		off[i] = e->addr;
 		len[i] = e->len;
-		ts[i] = now;
+		ts[i] = xsk_rx_stamp(x, &off[i], &len[i], now, c);
 		x->held[i] = e->addr;
 		bytes += e->len;
 	}
@@ -476,7 +519,8 @@ static uint32_t xsk_rx_take(struct xsk *x, uint64_t *addr, uint32_t *len, uint32
 
 		addr[i] = e->addr;
 		len[i] = e->len;
-		bytes += e->len;
+		xsk_rx_stamp(x, &addr[i], &len[i], 0, c); /* the receive stamp is no part of the frame */
+		bytes += len[i];
 	}
 	xring_release(&x->rx, n);
 	counters_batch(c, n, bytes);

@@ -191,7 +191,8 @@ class Backend:
     timestamps: bool = True  # its frames carry send times (latency can be measured)
     tx_stamps: bool = False  # the kernel's transmit stamp of each frame it sends can be read (SO_TIMESTAMPING):
     #                          latency from the kernel's stamp, the sender's own delay apart (runner.stamps)
-    rx_stamp: str = "user"  # a received frame's time: "kernel" (the kernel's software stamp of the frame, ns) or
+    rx_stamp: str = "user"  # a received frame's time: "kernel" (the kernel's software stamp of the frame, ns;
+    #                         where one comes without it, the batch's clock and the rx_user_stamps counter) or
     #                         "user" (CLOCK_REALTIME read once per received batch, once its frames are in hand)
     user_frames: bool = True  # rx_burst / tx_burst: frames in user space (fwd can use it)
     zero_copy: bool = False  # frames change hands by address (rx_take / tx_addrs)
@@ -255,7 +256,7 @@ BACKENDS: dict[str, Backend] = {
                 options=_b("gso", "bind")),
         Backend("xdp", "xsk", "AF_XDP socket per queue (UMEM, four rings, copy or zero-copy)",
                 transmit=True, receive=True, forward=True, xdp_attach=True, per_queue=True, zero_copy=True,
-                replay=True, max_frame=4100, options=_b("copy", "xdp_mode", "zero_copy", "busy_poll")),
+                replay=True, max_frame=4100, rx_stamp="kernel", options=_b("copy", "xdp_mode", "zero_copy", "busy_poll")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
                 transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True, varies=("sport",),
                 timestamps=False, user_frames=False, replay=True, options=_b("prepare_peer")),

@@ -8,7 +8,7 @@ address is given.
 Metrics (labels: tool, interface; fwd's counters also role="rx"|"tx"; sink's per-stream ones
 stream="N"):
   wirespeed_<counter>_total   the port's C counters (packets, bytes, syscalls, errors, ring_full,
-                              batches, kernel_drops) and the tool's own (sink: lost, reordered,
+                              batches, kernel_drops, rx_user_stamps) and the tool's own (sink: lost, reordered,
                               duplicated, malformed, ...; fwd: hook_dropped, qdisc_dropped, ...)
   wirespeed_stream_<counter>_total  sink: each stream's packets, lost, reordered, duplicated
   wirespeed_<rate>            the last interval's pps, l2_mbps, l1_mbps

@@ -244,7 +244,7 @@ def summarize(snap: driver.Snapshot, seconds: float, cfg: SinkConfig) -> dict:
         "lat_max_ns": int(s[:, S["lat_max_ns"]].max()) if lat_n else None,
         **stats.percentiles(hist),
         "lat_negative": total["lat_negative"],
-        **stamp_sources(total["lat_n"], total["lat_ns_stamps"], cfg.backend),
+        **stamp_sources(total["lat_n"], total["lat_ns_stamps"], cfg.backend, pkts, int(c[core.C["rx_user_stamps"]])),
         "lat_far": total["lat_far"],
         "streams": bin(int(np.bitwise_or.reduce(s[:, S["stream_set"]]))).count("1"),
     })
@@ -307,14 +307,19 @@ def _kernel_tx_rows(out: dict) -> list[tuple[str, str]]:
              f"{k['unmatched']:,} without a transmit stamp)")]
 
 
-def stamp_sources(samples: int, ns_samples: int, backend: str) -> dict:
+def stamp_sources(samples: int, ns_samples: int, backend: str, frames: int = 0, unstamped: int = 0) -> dict:
     """Where the latency's two times came from: the send stamp's resolution (wirespeed's stamps
-    carry ns; kernel pktgen's whole µs) and the receive time's source (the backend's)."""
+    carry ns; kernel pktgen's whole µs) and the receive time's source: the backend's, unless
+    frames came without the kernel's stamp of them (`unstamped` of `frames`: timed by their
+    batch's clock, user)."""
     if not samples:
         return {"lat_send_stamp": None, "lat_receive_stamp": None}
     send = "user ns" if ns_samples == samples else "user µs" if not ns_samples else \
         f"user ns ({ns_samples:,}), µs ({samples - ns_samples:,})"
-    return {"lat_send_stamp": send, "lat_receive_stamp": ports.backend(backend).rx_stamp}
+    receive = ports.backend(backend).rx_stamp
+    if unstamped:
+        receive = "user" if unstamped >= frames else f"kernel ({frames - unstamped:,} frames), user ({unstamped:,})"
+    return {"lat_send_stamp": send, "lat_receive_stamp": receive}
 
 
 def per_stream(stats_rows, seconds: float, whole: bool = True) -> list[dict]:
