@@ -44,7 +44,7 @@ PSEUDO_MAP_VALUE = 2  # ld_imm64: the address of a map's value (one-entry array)
 # helpers (enum bpf_func_id)
 HELPERS = {"map_lookup_elem": 1, "map_update_elem": 2, "ktime_get_ns": 5, "get_prandom_u32": 7,
            "get_smp_processor_id": 8, "get_current_pid_tgid": 14, "get_current_comm": 16, "redirect": 23,
-           "get_stackid": 27, "redirect_map": 51, "xdp_adjust_head": 44, "xdp_adjust_tail": 65, "get_stack": 67, "probe_read_kernel": 113,
+           "get_stackid": 27, "xdp_adjust_head": 44, "redirect_map": 51, "get_stack": 67, "probe_read_kernel": 113,
            "ktime_get_tai_ns": 208}
 HELPER_NAMES = {v: k for k, v in HELPERS.items()}
 

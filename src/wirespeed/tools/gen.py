@@ -197,8 +197,8 @@ OPTIONS = Options(
            "then, so departures survive user-space stalls)", choices=("user", "kernel"), group="rate"),
     Option("timestamps", ("--timestamps",), "best", "user: latency from each frame's own stamp (user space's clock, "
            "once per batch); kernel: also read the kernel's transmit stamp of every frame (SO_TIMESTAMPING; "
-           "afpacket, udp without GSO), so the time a frame waited in the sender is measured apart (send_delay) and a sink joins it "
-           "(--tx-stamps); best (default): kernel where the backend has it and the run is paced at most "
+           "afpacket, udp without GSO), so the time a frame waited in the sender is measured apart (send_delay) "
+           "and a sink joins it (--tx-stamps); best (default): kernel where the backend has it and the run is paced at most "
            f"{KERNEL_STAMPS_MAX_PPS // 1000} kpps per worker, else user, with a note",
            choices=("user", "kernel", "best"), group="rate"),
     Option("tx_stamps", ("--tx-stamps",), None, "write the frames' kernel send-delay records to FILE at the end "

@@ -111,8 +111,8 @@ def check(cfg: SinkConfig) -> None:
         if cfg.workers > 1:
             raise UsageError("--write writes one file from one worker: -w 1")
     if cfg.tx_stamps is not None and b.in_kernel:
-        raise UsageError(f"--tx-stamps joins stamped frames: --backend {' or '.join(ports.names(receive=True, in_kernel=False))}, "
-                         f"not {b.name}")
+        frames = " or ".join(ports.names(receive=True, in_kernel=False))
+        raise UsageError(f"--tx-stamps joins stamped frames: --backend {frames}, not {b.name}")
     if not 14 <= cfg.snaplen <= 262144:
         raise UsageError(f"--snaplen must be 14..262144, got {cfg.snaplen}")
     if cfg.write_count is not None and cfg.write_count < 1:
