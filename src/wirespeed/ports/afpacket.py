@@ -31,14 +31,24 @@ def _frame_slot(max_frame: int) -> int:
     return size
 
 
+# TX ring slots. A slot stays the kernel's until the frame's skb is freed, and over veth that is
+# wherever the path holds it: without waiting sends (search's tester) a DUT's backlog (1,000)
+# and qdisc (a token bucket's queue; fq_codel's limit is 10,240) held 4,096 slots, and the
+# tester, its ring full, went at the DUT's rate (208 kpps through a 200 kpps token bucket,
+# tester-bound; 411-499 kpps offered with 16,384).
+TX_FRAMES, TX_FRAMES_NO_WAIT = 4096, 16384
+
+
 class AfPacketPort(UserPort):
     backend = "afpacket"
 
     def __init__(self, where: Where, counters: np.ndarray, tx: bool = True, rx: bool = False,
-                 max_frame: int = 1514, tx_frames: int = 4096, qdisc_bypass: bool = True, linear: bool = True,
+                 max_frame: int = 1514, tx_frames: int | None = None, qdisc_bypass: bool = True, linear: bool = True,
                  wait: bool = True,
                  rx_block_size: int = 1 << 18, rx_blocks: int = 64, rx_timeout_ms: int = 2, fanout_group: int = -1):
-        """max_frame: bytes handed to the kernel (no FCS)."""
+        """max_frame: bytes handed to the kernel (no FCS). tx_frames: TX ring slots (TX_FRAMES, or
+        TX_FRAMES_NO_WAIT without waiting sends)."""
+        tx_frames = tx_frames or (TX_FRAMES if wait else TX_FRAMES_NO_WAIT)
         self.where = where
         self.counters = counters
         self._tx = self._rx = None
