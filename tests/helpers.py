@@ -11,6 +11,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import time
 
 import dpkt
 import numpy as np
@@ -321,6 +322,29 @@ def faulty_stream(n: int, counts: dict, seed: int) -> tuple[list[bytes], dict]:
     kinds = [k for k, c in counts.items() for _ in range(c)]
     spots = rng.choice(np.arange(10, n - 10, 5), size=len(kinds), replace=False)
     return faulty(n, dict(zip(spots.tolist(), kinds)), rng)
+
+
+def send_spaced(send, n: int = 8, gap_s: float = 0.002, then_s: float = 0.05) -> list[int]:
+    """send(i) n times gap_s apart, then wait then_s: the CLOCK_REALTIME of each send, for
+    assert_stamped_on_arrival once the receiver has read them all at once."""
+    sent = []
+    for i in range(n):
+        sent.append(time.time_ns())
+        send(i)
+        time.sleep(gap_s)
+    time.sleep(then_s)
+    return sent
+
+
+def assert_stamped_on_arrival(ts, sent: list[int], read_at: int) -> None:
+    """Each receive time is the kernel's stamp of its frame, taken when it came (within 20 ms of
+    its send on a loaded machine), not the clock of the batch that read them all 50 ms later."""
+    ts = [int(t) for t in ts]
+    assert len(ts) == len(sent)
+    for t, at in zip(ts, sent):
+        assert 0 <= t - at < 20_000_000, t - at
+        assert read_at - t > 30_000_000, read_at - t
+    assert len(set(ts)) == len(ts)
 
 
 def http_json(method: str, url: str, body: str | None = None) -> tuple[int, dict]:

@@ -61,6 +61,7 @@ def test_a_udp_receivers_datagrams_carry_the_kernels_receive_stamp():
     import socket
     import time
 
+    from helpers import assert_stamped_on_arrival, send_spaced
     from wirespeed import core
     from wirespeed.base.netns import Where
     from wirespeed.ports.udp import UdpPort
@@ -68,20 +69,12 @@ def test_a_udp_receivers_datagrams_carry_the_kernels_receive_stamp():
     port = UdpPort(Where("lo"), ("127.0.0.1", 0), batch=16)
     try:
         to = port.sock.getsockname()
-        sent = []
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            for i in range(8):
-                sent.append(time.time_ns())
-                tx.sendto(bytes([i]) * 32, to)
-                time.sleep(0.002)
-        time.sleep(0.05)
+            sent = send_spaced(lambda i: tx.sendto(bytes([i]) * 32, to))
         off, lens, ts = np.zeros(16, np.uint64), np.zeros(16, np.uint32), np.zeros(16, np.uint64)
         read_at = time.time_ns()
         n = port._rx.rx_burst(off, lens, ts, np.zeros(core.N_COUNTERS, np.uint64), 100)
     finally:
         port.close()
     assert n == 8 and list(lens[:n]) == [32] * 8
-    for t, at in zip(ts[:n].astype(np.int64), sent):
-        assert 0 <= t - at < 20_000_000, (t - at)  # within 20 ms of its send on a loaded machine
-        assert read_at - t > 30_000_000  # and not the read's clock, 50 ms later
-    assert len(set(ts[:n].tolist())) == 8
+    assert_stamped_on_arrival(ts[:n], sent, read_at)
