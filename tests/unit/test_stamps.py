@@ -68,6 +68,9 @@ def test_a_udp_receivers_datagrams_carry_the_kernels_receive_stamp():
 
     port = UdpPort(Where("lo"), ("127.0.0.1", 0), batch=16)
     try:
+        # the kernel turns receive stamping on for the system from a work queue: a datagram that
+        # came first (CI once) was stamped when read; a sink is up well before its traffic
+        time.sleep(0.05)
         to = port.sock.getsockname()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             sent = send_spaced(lambda i: tx.sendto(bytes([i]) * 32, to))

@@ -62,7 +62,9 @@ class UdpPort(UserPort):
             self.sock.bind(local)
             if remote:
                 self.sock.connect(remote)
-            else:  # receiving: each datagram's time is the kernel's stamp of it (udp.h: udp_rx_stamp)
+            else:  # receiving: each datagram's time is the kernel's stamp of it (udp.h: udp_rx_stamp;
+                # the first socket to ask turns the stamping on from a work queue: a datagram in
+                # the first moments after may be stamped when it is read)
                 try:
                     self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW, 1)
                 except OSError:  # before Linux 5.1: the same stamp as the arch's struct timespec
