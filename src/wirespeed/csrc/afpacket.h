@@ -40,9 +40,8 @@ struct afp_tx {
 	uint8_t *map;
 	size_t map_len;
 	uint32_t frame_size, frame_nr, head;
-	uint32_t khead;   /* without waiting sends: the slot the kernel takes next (frames before it were taken) */
-	uint32_t waiting; /* ... and how many posted frames from khead on it has not taken: head == khead is
-			   * both "none" and "the whole ring", which only this count tells apart */
+	uint32_t waiting; /* without waiting sends: the posted frames the kernel has not taken, the last
+			   * ones before head (a count: head alone cannot tell "none" from "the whole ring") */
 	int stamping;   /* the kernel's transmit stamps are read after each send (txstamp.h) */
 	int bypass;     /* PACKET_QDISC_BYPASS is on */
 	struct txstamp ts;
@@ -131,7 +130,7 @@ static int afp_tx_open(struct afp_tx *t, int ifindex, uint32_t frame_size, uint3
 }
 
 static int afp_tx_drop_refused(struct afp_tx *t, uint64_t *c);
-static inline void afp_tx_sync_khead(struct afp_tx *t);
+static inline void afp_tx_sync_taken(struct afp_tx *t);
 
 /* Without waiting sends, frames can still wait in the ring when a run or a trial ends (the send
  * buffer was full at the last kick): offer them until the kernel has taken every one, for at
@@ -147,7 +146,7 @@ static uint32_t afp_tx_flush(struct afp_tx *t, uint64_t *c)
 	if (!t->map || !(t->kick_flags & MSG_DONTWAIT))
 		return 0;
 	for (i = 0; i < 1000; i++) {
-		afp_tx_sync_khead(t);
+		afp_tx_sync_taken(t);
 		if (t->stamping)
 			txstamp_read(&t->ts, t->fd);
 		if (!t->waiting)
@@ -212,23 +211,28 @@ static inline uint32_t afp_tx_next(const struct afp_tx *t, uint32_t i)
 	return i + 1 == t->frame_nr ? 0 : i + 1;
 }
 
-/* khead on past the frames the kernel has taken (one load per frame posted since). Counted, not
- * compared with head: with the ring full the two are equal, and a comparison read that as empty
- * (a refusal then dropped the wrong frame, and a flush at the end left a whole ring unsent:
- * 0.6-1.2 % of an overloaded run's frames seen by neither interface counter in one run of four). */
-static inline void afp_tx_sync_khead(struct afp_tx *t)
+/* The slot the kernel takes next: the first of the waiting frames. */
+static inline uint32_t afp_tx_khead(const struct afp_tx *t)
 {
-	while (t->waiting &&
-	       __atomic_load_n(&afp_tx_slot(t, t->khead)->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_SEND_REQUEST) {
-		t->khead = afp_tx_next(t, t->khead);
-		t->waiting--;
-	}
+	return (t->head + t->frame_nr - t->waiting) % t->frame_nr;
+}
+
+/* Count off the frames the kernel has taken (one load per frame posted since). A count, not a
+ * second index compared with head: with the ring full the two were equal, and the comparison
+ * read that as empty (a refusal then dropped the wrong frame, and a flush at the end left a whole
+ * ring unsent: 0.6-1.2 % of an overloaded run's frames seen by neither interface counter in one
+ * run of four). */
+static inline void afp_tx_sync_taken(struct afp_tx *t)
+{
+	for (uint32_t k = afp_tx_khead(t); t->waiting; k = afp_tx_next(t, k), t->waiting--)
+		if (__atomic_load_n(&afp_tx_slot(t, k)->tp_status, __ATOMIC_ACQUIRE) == TP_STATUS_SEND_REQUEST)
+			break;
 }
 
 /* Without waiting sends a frame the interface (or its qdisc) refused is dropped, not retried:
  * AF_PACKET puts a refused frame back to SEND_REQUEST, and its next send() would offer it
  * again, so a receiver's full queue (over veth a DUT's backlog) would hold the sender back at
- * the receiver's rate. The refused frame is the first still waiting from khead; the frames
+ * the receiver's rate. The refused frame is the first still waiting (afp_tx_khead); the frames
  * posted after it move down one slot (the kernel takes the ring's slots in order), the last
  * slot goes back to us. Counted in errors; the interface counts it as tx_dropped. Returns
  * whether a frame was dropped (then kick again for the rest). */
@@ -236,10 +240,10 @@ static int afp_tx_drop_refused(struct afp_tx *t, uint64_t *c)
 {
 	uint32_t last;
 
-	afp_tx_sync_khead(t);
+	afp_tx_sync_taken(t);
 	if (!t->waiting)
 		return 0;
-	last = t->khead;
+	last = afp_tx_khead(t);
 	for (uint32_t i = 0; i + 1 < t->waiting; i++) {
 		struct tpacket2_hdr *dst = afp_tx_slot(t, last), *src = afp_tx_slot(t, afp_tx_next(t, last));
 
@@ -273,7 +277,7 @@ static inline void afp_tx_kick(struct afp_tx *t, uint32_t n, uint64_t *c)
 		break;
 	}
 	if (t->kick_flags & MSG_DONTWAIT)
-		afp_tx_sync_khead(t);
+		afp_tx_sync_taken(t);
 }
 
 /* The ring is full: wait (at most 1 ms) for the kernel to free slots. Without waiting sends
