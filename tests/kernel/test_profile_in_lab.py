@@ -19,7 +19,7 @@ def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend, tmp_
     p = g["profile"]
     named = [s for s in p["stages"] if s["ns_per_pkt"] and s["name"] != "other kernel"]
     assert len(named) >= 6, p["stages"]
-    assert p["samples"] > 1_000  # 1 kHz for 1.5 s
+    assert p["samples"] > 1_000  # 997 Hz for 1.5 s
     assert abs(p["sum_ns_per_pkt"] / p["cpu_ns_per_pkt"] - 1) < 0.15, (p["sum_ns_per_pkt"], p["cpu_ns_per_pkt"])
     other = next((s["share"] for s in p["stages"] if s["name"] == "other kernel"), 0)
     assert other < 0.15, p["stages"]
@@ -42,15 +42,21 @@ def test_the_api_profiles_too(pair_lab):
     assert p["samples"] > 500 and any(s["name"] == "AF_PACKET" for s in p["stages"]), p["stages"]
 
 
-def test_fwd_profile_is_per_frame_forwarded(chain_lab, tools):
-    name = chain_lab.topology.name
-    fwd = tools("fwd", "--lab-name", name, "--cpu", "1", "-d", "2.5", "--profile")
+def test_fwd_profile_is_per_frame_forwarded(chain_lab, tools, tmp_path):
+    name, folded = chain_lab.topology.name, tmp_path / "fwd.folded"
+    fwd = tools("fwd", "--lab-name", name, "--cpu", "1", "-d", "2.5", "--profile", "--folded", str(folded))
     fwd.wait_for("ready")
     tools("gen", "--lab-name", name, "--cpu", "0", "-r", "100kpps", "-d", "1.5").finish()
     f = fwd.finish()
     p = f["profile"]
     assert f["tx"] > 100_000 and p["sum_ns_per_pkt"] is not None
     rows = {s["name"]: s for s in p["stages"]}
-    assert rows[P.USER]["ns_per_pkt"] > 0 and p["sum_ns_per_pkt"] > 0, p["stages"]
-    assert any(rows.get(n, {}).get("ns_per_pkt") for n in ("AF_PACKET", "driver transmit (veth)",
-                                                           "receive: netif, GRO, NAPI, softirq")), p["stages"]
+    assert rows[P.USER]["ns_per_pkt"] > 0, p["stages"]
+    # per frame forwarded: the busy samples' time over the frames sent on
+    assert p["sum_ns_per_pkt"] == pytest.approx(p["busy_samples"] * p["period_ns"] / f["tx"], abs=0.1)
+    # the forwarder's own kernel work is sampled: its sends, whole chains. A worker that sleeps
+    # between TPACKET_V3 blocks wakes on 1 ms timers; sampling at 1 kHz phase-locked to them
+    # and saw 3-5 samples of its sends in some runs (a CI failure), 180-340 in others.
+    sends = sum(int(n) for stack, n in (line.rsplit(" ", 1) for line in folded.read_text().splitlines())
+                if stack.startswith("ws-worker;") and "packet_sendmsg" in stack.split(";"))
+    assert sends >= 50, folded.read_text()[:4000]

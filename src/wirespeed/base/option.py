@@ -147,7 +147,7 @@ EXIT_AFTER_SETUP = Option("exit_after_setup", ("--exit-after-setup",), False,
 INTERVAL = Option("interval", ("-i", "--interval"), 1.0, "stats interval (default 1 s, at least 0.1 s)",
                   parse=V.interval, metavar="T", group="output")
 PROFILE = Option("profile", ("--profile",), False, "where the run's CPU time goes, kernel included: the "
-                 "workers' CPUs sampled (cpu-clock, 1 kHz, counted in the kernel by a BPF program), in "
+                 "workers' CPUs sampled (cpu-clock, 997 Hz, counted in the kernel by a BPF program), in "
                  "ns/packet by stage (system call, AF_PACKET, qdisc, veth, receive, IP, memory, ...) and the top "
                  "functions", group="output")
 FOLDED = Option("folded", ("--folded",), None, "with --profile's sampling (implied), write the kernel call "

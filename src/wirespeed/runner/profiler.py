@@ -1,5 +1,5 @@
 """Where a run's CPU time goes, kernel included (--profile): the cpu-clock of the run's CPUs
-sampled every PERIOD_NS, each sample counted in the kernel by a BPF program (the interrupted
+sampled every PERIOD_NS (997 Hz), each sample counted in the kernel by a BPF program (the interrupted
 instruction pointer, its kernel call chain, the task's user-space leaf and name, into a per-CPU
 hash and a stack map: no ring buffer, no per-sample Python), named with /proc/kallsyms at the end
 and grouped into the stages a reader of the talk knows; the chains become folded stacks
@@ -18,7 +18,10 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-PERIOD_NS = 1_000_000  # 1 kHz per CPU: a sample every ms
+# 997 Hz per CPU, not 1 kHz: a worker that sleeps wakes on 1 ms timers (poll's timeout, a
+# TPACKET_V3 block's retirement), and a 1 ms sample phase-locks to them. Measured on fwd at
+# 100 kpps, the samples in its sends over 2.5 s: 5, 336, 3 at 1 kHz; 178, 213, 191 at 997 Hz.
+PERIOD_NS = 1_003_009
 KERNEL_BASE = 0xFFFF800000000000  # x86-64: kernel addresses are the upper half
 TOP_SYMBOLS = 15
 IDLE = "idle"

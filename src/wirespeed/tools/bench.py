@@ -564,7 +564,7 @@ class Bench:
                            "user time (our C loop building frames and filling rings, and Python once per slice), "
                            "the system calls at their measured cost (entering and leaving the kernel), and the "
                            "rest of the system time; then the same time stage by stage, the kernel's included "
-                           "(gen --profile: the sender's CPU sampled at 1 kHz, each sample named by the kernel "
+                           "(gen --profile: the sender's CPU sampled at 997 Hz, each sample named by the kernel "
                            "function it interrupted), against the 67.2 ns budget.",
                 "syscall_ns": syscall, "budget_ns": prof["selected"]["ns"], "rows": rows}
 

@@ -223,7 +223,7 @@ OPTIONS = Options(
     ports.OPTIONS["prepare_peer"].but(tools=(), group=TESTER,
                                       help="kernel: " + ports.OPTIONS["prepare_peer"].raw_help),
     PROFILE.but(help="each trial's CPU time by kernel stage (every CPU sampled, tester's and DUT's, cpu-clock "
-                     "at 1 kHz), in ns per frame sent, and the top functions"),
+                     "at 997 Hz), in ns per frame sent, and the top functions"),
 )
 
 @dataclass
