@@ -3,6 +3,7 @@ hot functions under gen and sink), and its arithmetic on made-up samples."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -112,6 +113,31 @@ def _samples():
                           (0xFFFFFFFF81001010, 0, -17, 0, "swap;per 0"): 1},  # the chain was lost
                   stacks={7: chain, 8: chain})
     return s, symbols
+
+
+def test_samples_of_other_tasks_are_apart_but_not_their_network_work():
+    symbols = ([0xFFFFFFFF81000000, 0xFFFFFFFF81001000, 0xFFFFFFFF81002000, 0xFFFFFFFF81003000],
+               ["entry_SYSCALL_64", "handle_softirqs", "veth_xmit", "ext4_readdir"])
+    soft = (0xFFFFFFFF81002010, 0xFFFFFFFF81001010, 0xFFFFFFFF81000010)  # veth under a softirq
+    readdir = (0xFFFFFFFF81003010, 0xFFFFFFFF81000010)
+    s = P.Samples(counts={(0xFFFFFFFF81002010, 0, 1, 42, "ws-worker"): 5,  # the run's worker
+                          (0x7F0000000200, 0x7F0000000200, -14, 42, "ws-worker"): 3,
+                          (0xFFFFFFFF81002010, 0, 1, 77, "python3"): 4,  # network work in another task
+                          (0xFFFFFFFF81003010, 0, 2, 77, "python3"): 6,  # that task's own
+                          (0x7F0000000300, 0x7F0000000300, -14, 77, "python3"): 2,
+                          (0xFFFFFFFF81002010, 0, -17, 9, "ksoftirqd/1"): 1,
+                          (0xFFFFFFFF81002010, 0, 1, 0, "swapper/1"): 1},
+                  stacks={1: soft, 2: readdir})
+    run, others = s.split(symbols, {42})
+    assert run == {0xFFFFFFFF81002010: 11, 0x7F0000000200: 3} and others == {"python3": 8}
+    out = P.result(run, symbols, packets=1000, period_ns=1000, others=others)
+    assert out["busy_samples"] == 14 and out["other_tasks"] == {"samples": 8, "ns_per_pkt": 8.0,
+                                                                "tasks": {"python3": 8}}
+    from rich.console import Console
+
+    c = Console(width=200, record=True, file=io.StringIO())
+    c.print(P.table(out))
+    assert "other tasks on these CPUs, not in the sum (python3)" in c.export_text()
 
 
 class _User:

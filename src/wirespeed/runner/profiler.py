@@ -3,7 +3,8 @@ sampled every PERIOD_NS (997 Hz), each sample counted in the kernel by a BPF pro
 instruction pointer, its kernel call chain, the task's user-space leaf and name, into a per-CPU
 hash and a stack map: no ring buffer, no per-sample Python), named with /proc/kallsyms at the end
 and grouped into the stages a reader of the talk knows; the chains become folded stacks
-(--folded FILE) for a flame graph.
+(--folded FILE) for a flame graph. The stages hold the run's samples (its workers', and the
+kernel's network work in any task); other programs on the same CPUs are counted apart.
 
 The stage table is data: (stage, pattern) in order, the first pattern that matches a function
 name wins; what matches none is "other kernel". A sample in user space (this tool's C core and
@@ -85,6 +86,11 @@ STAGES: tuple[tuple[str, str], ...] = (
                                       r"__perf|ctx_|x86_pmu|wake_up|__wake_up|autoremove|__cond_resched|"
                                       r"_cond_resched|read_tsc|ktime_get|pvclock_|kvm_clock|kvm_sched_clock)"),
 )
+# Samples of another task are still the run's when the kernel was doing network work in it:
+# a softirq on its way out of an interrupt or a system call, or one of these kernel tasks.
+SOFTIRQ = frozenset({"handle_softirqs", "__do_softirq", "net_rx_action"})
+KERNEL_TASK = re.compile(r"^(ksoftirqd/|napi/|swapper/)")
+TOP_TASKS = 5
 _COMPILED = tuple((name, re.compile(pattern)) for name, pattern in STAGES)
 
 
@@ -115,9 +121,11 @@ def fold(samples: dict[int, int], symbols: tuple[list[int], list[str]]) -> tuple
 
 
 def result(samples: dict[int, int], symbols, packets: int, period_ns: int = PERIOD_NS,
-           cpu_ns_per_pkt: float | None = None) -> dict:
+           cpu_ns_per_pkt: float | None = None, others: dict[str, int] | None = None) -> dict:
     """The `profile` object of a summary: every stage and the top functions in ns/packet and as
-    a share of the busy samples (idle apart), their sum beside the run's own CPU ns/packet."""
+    a share of the busy samples (idle apart), their sum beside the run's own CPU ns/packet; with
+    `others` (samples by task name of other tasks on the same CPUs, Samples.split), those apart,
+    never in the stages or the sum."""
     by_stage, by_fn = fold(samples, symbols)
     busy = sum(n for s, n in by_stage.items() if s != IDLE)
     per = period_ns / packets if packets else None
@@ -129,10 +137,15 @@ def result(samples: dict[int, int], symbols, packets: int, period_ns: int = PERI
     order = [s for s, _ in STAGES if s != IDLE] + [OTHER, USER]
     stages = [row(s, by_stage[s]) for s in order if by_stage.get(s)]
     top = sorted(((f, n) for f, n in by_fn.items()), key=lambda kv: -kv[1])[:TOP_SYMBOLS]
-    return {"period_ns": period_ns, "samples": sum(by_stage.values()), "busy_samples": busy,
-            "idle_samples": by_stage.get(IDLE, 0), "stages": stages,
-            "symbols": [{**row(f, n), "stage": USER if f == "[user space]" else stage_of(f)} for f, n in top],
-            "sum_ns_per_pkt": round(busy * per, 1) if per else None, "cpu_ns_per_pkt": cpu_ns_per_pkt}
+    out = {"period_ns": period_ns, "samples": sum(by_stage.values()), "busy_samples": busy,
+           "idle_samples": by_stage.get(IDLE, 0), "stages": stages,
+           "symbols": [{**row(f, n), "stage": USER if f == "[user space]" else stage_of(f)} for f, n in top],
+           "sum_ns_per_pkt": round(busy * per, 1) if per else None, "cpu_ns_per_pkt": cpu_ns_per_pkt}
+    if others is not None:
+        n = sum(others.values())
+        out["other_tasks"] = {"samples": n, "ns_per_pkt": round(n * per, 1) if per else None,
+                              "tasks": dict(sorted(others.items(), key=lambda kv: -kv[1])[:TOP_TASKS])}
+    return out
 
 
 def cpus_of(plan_cpus) -> list[int]:
@@ -153,6 +166,9 @@ def table(p: dict):
     rows = [(s["name"], f(s["ns_per_pkt"]), pct(s["share"])) for s in p["stages"]]
     rows.append(("sum (busy samples)", f(p["sum_ns_per_pkt"]), ""))
     rows.append(("the run's own CPU time", f(p["cpu_ns_per_pkt"]), ""))
+    o = p.get("other_tasks")
+    if o and o["samples"]:
+        rows.append((f"other tasks on these CPUs, not in the sum ({', '.join(o['tasks'])})", f(o["ns_per_pkt"]), ""))
     rows += [("", "", "")] + [(f"  {s['name']} ({s['stage']})", f(s["ns_per_pkt"]), pct(s["share"]))
                               for s in p["symbols"]]
     return make_table(f"where the time went: {p['samples']:,} samples every {p['period_ns'] // 1000} µs "
@@ -176,6 +192,29 @@ class Samples:
         for (ip, *_), n in self.counts.items():
             out[ip] = out.get(ip, 0) + n
         return out
+
+    def split(self, symbols, own: set[int]) -> tuple[dict[int, int], dict[str, int]]:
+        """The run's samples by instruction pointer, and the rest's count by task name. The run's:
+        its own processes' (tgid in own), the idle task's, and the kernel's network work in
+        whatever task it ran (a softirq, ksoftirqd, a NAPI thread: veth delivers in the sender's
+        softirq, and this CPU's traffic is the run's). The rest (another program's time, its
+        system calls, a kernel thread's) is not the run's, though it ran on the run's CPUs."""
+        from wirespeed.bpf.btf import symbol_at
+
+        softirq: dict[int, bool] = {}
+        run: dict[int, int] = {}
+        others: dict[str, int] = {}
+        for (ip, _, kstack, tgid, comm), n in self.counts.items():
+            mine = tgid in own or tgid == 0 or KERNEL_TASK.match(comm) is not None
+            if not mine and ip >= KERNEL_BASE and kstack >= 0:
+                if kstack not in softirq:
+                    softirq[kstack] = any(symbol_at(symbols, a) in SOFTIRQ for a in self.stacks.get(kstack, ()))
+                mine = softirq[kstack]
+            if mine:
+                run[ip] = run.get(ip, 0) + n
+            else:
+                others[comm or "?"] = others.get(comm or "?", 0) + n
+        return run, others
 
 
 def folded(samples: Samples, symbols, user=None) -> list[str]:

@@ -180,8 +180,8 @@ class ToolSession:
         samples, self._profiler = self._profiler.stop(), None
         symbols = kernel_symbols()
         packets = out.get("packets") or out.get("tx") or 0  # gen, sink: packets; fwd: those it sent on
-        out["profile"] = result(samples.by_ip(), symbols, packets,
-                                cpu_ns_per_pkt=out.get("cpu_ns_per_pkt"))
+        run, others = samples.split(symbols, {p.pid for p in self.run.procs})
+        out["profile"] = result(run, symbols, packets, cpu_ns_per_pkt=out.get("cpu_ns_per_pkt"), others=others)
         path = getattr(self.cfg, "folded", None)
         if path:
             lines = folded(samples, symbols)
