@@ -27,7 +27,7 @@ def test_gen_profile_names_the_stages_and_adds_up(pair_lab, tools, backend, tmp_
     # the folded stacks: every sample once, the workers' system calls with their whole kernel chain
     lines = [line.rsplit(" ", 1) for line in folded.read_text().splitlines()]
     assert p["folded"] == {"file": str(folded), "stacks": len(lines)}
-    assert sum(int(n) for _, n in lines) == p["samples"]
+    assert sum(int(n) for _, n in lines) == p["samples"] + p["other_tasks"]["samples"]  # every task's
     entry = {"afpacket": "packet_sendmsg", "udp": "udp_sendmsg", "xdp": "xsk_sendmsg"}[backend]
     ours = [stack.split(";") for stack, _ in lines if stack.startswith("ws-worker;") and entry in stack]
     assert ours, lines[:20]
