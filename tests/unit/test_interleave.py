@@ -89,3 +89,17 @@ def test_frames_not_sent_go_back_to_their_own_streams():
     #                                                                             the UDP checksum: the stamp is newer)
     assert [key(f) for f in first[:14] + again] == [key(f) for f in want]
     assert [s.departures()["slots"] for s in subs] == [18, 6]
+
+
+def test_a_frame_beyond_every_count_taken_back_wakes_no_stream():
+    """Frames asked for beyond the sum of the counts are stream 0's and spend no count: taking
+    one back (a socket that took fewer) leaves stream 0 done, so the slot it gave back goes to
+    the stream that still has frames."""
+    g, subs = _mux([1000.0, 1000.0], [1, 2])
+    first, _ = build(cfg_for(), 4, g)
+    assert _streams_of(first) == [0, 1, 1, 0]  # the last one beyond both counts
+    g.unbuild(2)
+    again, _ = build(cfg_for(), 1, g)
+    assert _streams_of(again) == [1]
+    assert again[0][PAYLOAD + 4 : PAYLOAD + 8] == first[2][PAYLOAD + 4 : PAYLOAD + 8]  # its frame, the same number
+    assert [s.departures()["slots"] for s in subs] == [1, 2]

@@ -111,6 +111,7 @@ struct gen {
  * once per batch (gen_mux_publish), from its schedule (at / step), never counted per frame. */
 #define GEN_STREAMS 16
 #define GEN_MUX_PICKS 1024 /* the streams of the last frames built (a batch at most): gen_unbuild */
+#define GEN_MUX_BEYOND 0x80 /* a pick's mark: built beyond every count, no stream's count spent */
 
 struct gen_mux {
 	uint32_t n;
@@ -466,12 +467,15 @@ static inline uint32_t gen_build_mux(struct gen *g, uint8_t *dst)
 {
 	struct gen_mux *m = g->mux;
 	int i = gen_mux_pick(m);
+	uint8_t pick = (uint8_t)i;
 
-	if (i >= 0)
+	if (i >= 0) {
 		gen_mux_advance(g, i);
-	else /* beyond every count (the caller asked for more than the sum): stream 0's, a slot */
+	} else { /* beyond every count (the caller asked for more than the sum): stream 0's slot */
 		m->at[i = 0] += m->step[0];
-	m->picks[m->npicks++ % GEN_MUX_PICKS] = (uint8_t)i;
+		pick = GEN_MUX_BEYOND;
+	}
+	m->picks[m->npicks++ % GEN_MUX_PICKS] = pick;
 	g->pkt++;
 	return gen_build_one(m->s[i], dst);
 }
@@ -489,13 +493,14 @@ static inline void gen_unbuild(struct gen *g, uint32_t k)
 		return;
 	}
 	while (k--) {
-		uint32_t i = m->picks[--m->npicks % GEN_MUX_PICKS];
+		uint8_t pick = m->picks[--m->npicks % GEN_MUX_PICKS];
+		uint32_t i = pick & ~GEN_MUX_BEYOND;
 		struct gen *s = m->s[i];
 
 		s->pkt--;
 		s->seq--;
 		m->at[i] -= m->step[i];
-		if (!m->left[i]++) {
+		if (!(pick & GEN_MUX_BEYOND) && !m->left[i]++) {
 			m->active |= 1u << i;
 			pace_rebase(&g->pace, gen_mux_interval(m));
 		}
