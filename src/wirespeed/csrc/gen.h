@@ -107,8 +107,7 @@ struct gen {
  * keep its own spacing within one slot of the sum). A stream whose count is done leaves the
  * merge and the sum's rate drops by its rate from that slot on. Skipped slots (a stall) are
  * attributed the same way: each stream skips its share. Per stream, its own departure words
- * (D_SLOTS, D_SKIPPED in its gen's pace memory) count what it was given: D_SLOTS is published
- * once per batch (gen_mux_publish), from its schedule (at / step), never counted per frame. */
+ * (D_SLOTS, D_SKIPPED in its gen's pace memory) count what it was given. */
 #define GEN_STREAMS 16
 #define GEN_MUX_PICKS 1024 /* the streams of the last frames built (a batch at most): gen_unbuild */
 #define GEN_MUX_BEYOND 0x80 /* a pick's mark: built beyond every count, no stream's count spent */
@@ -121,8 +120,7 @@ struct gen_mux {
 	uint64_t at[GEN_STREAMS];     /* the stream's next frame on its own schedule, 1/256 ns from the start */
 	uint64_t step[GEN_STREAMS];   /* its interval in 1/256 ns (unpaced: 1, the streams in turn) */
 	double interval[GEN_STREAMS]; /* its own interval, ns (all 0: unpaced) */
-	uint64_t left[GEN_STREAMS];   /* frames its count still allows (UINT64_MAX: no count, never reaches 0) */
-	uint64_t slots0[GEN_STREAMS]; /* its D_SLOTS when the streams were joined */
+	uint64_t left[GEN_STREAMS];   /* frames its count still allows (UINT64_MAX: no count) */
 	uint32_t active;              /* bit i: stream i still sends */
 };
 
@@ -161,20 +159,10 @@ static inline void gen_mux_advance(struct gen *g, int i)
 	struct gen_mux *m = g->mux;
 
 	m->at[i] += m->step[i];
-	if (!--m->left[i]) {
+	if (m->left[i] != UINT64_MAX && !--m->left[i]) {
 		m->active &= ~(1u << i);
 		pace_rebase(&g->pace, gen_mux_interval(m));
 	}
-}
-
-/* Each stream's slots so far into its departure words (once per batch: the count is its
- * schedule's, at / step; a division per stream, no store per frame). */
-static inline void gen_mux_publish(struct gen *g)
-{
-	struct gen_mux *m = g->mux;
-
-	for (uint32_t i = 0; i < m->n; i++)
-		m->s[i]->pace.d[D_SLOTS] = m->slots0[i] + m->at[i] / m->step[i];
 }
 
 /* n slots of the worker's schedule were skipped after a stall: each goes to its stream. */
@@ -185,10 +173,10 @@ static inline void gen_mux_skip(struct gen *g, uint64_t n)
 
 		if (i < 0)
 			return;
+		g->mux->s[i]->pace.d[D_SLOTS]++;
 		g->mux->s[i]->pace.d[D_SKIPPED]++;
 		gen_mux_advance(g, i);
 	}
-	gen_mux_publish(g);
 }
 
 static inline uint64_t gen_rand(struct gen *g)
@@ -465,19 +453,19 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst);
  * (the caller's count ends first). */
 static inline uint32_t gen_build_mux(struct gen *g, uint8_t *dst)
 {
-	struct gen_mux *m = g->mux;
-	int i = gen_mux_pick(m);
+	int i = gen_mux_pick(g->mux);
 	uint8_t pick = (uint8_t)i;
+	struct gen *s;
 
-	if (i >= 0) {
+	if (i < 0) /* beyond every count (the caller asked for more than the sum): stream 0's slot */
+		pick = GEN_MUX_BEYOND | (uint8_t)(i = 0);
+	s = g->mux->s[i];
+	s->pace.d[D_SLOTS]++;
+	if (g->mux->active >> i & 1)
 		gen_mux_advance(g, i);
-	} else { /* beyond every count (the caller asked for more than the sum): stream 0's slot */
-		m->at[i = 0] += m->step[0];
-		pick = GEN_MUX_BEYOND;
-	}
-	m->picks[m->npicks++ % GEN_MUX_PICKS] = pick;
+	g->mux->picks[g->mux->npicks++ % GEN_MUX_PICKS] = pick;
 	g->pkt++;
-	return gen_build_one(m->s[i], dst);
+	return gen_build_one(s, dst);
 }
 
 /* The last k frames built were not sent (a socket took fewer, udp.h): their sequence numbers
@@ -499,13 +487,15 @@ static inline void gen_unbuild(struct gen *g, uint32_t k)
 
 		s->pkt--;
 		s->seq--;
+		s->pace.d[D_SLOTS]--;
+		if (pick & GEN_MUX_BEYOND) /* it spent no count and moved no schedule */
+			continue;
 		m->at[i] -= m->step[i];
-		if (!(pick & GEN_MUX_BEYOND) && !m->left[i]++) {
+		if (m->left[i] != UINT64_MAX && !m->left[i]++) {
 			m->active |= 1u << i;
 			pace_rebase(&g->pace, gen_mux_interval(m));
 		}
 	}
-	gen_mux_publish(g);
 }
 
 /* Build the next frame at dst; returns its length (no FCS). Measured: 23 ns/frame for 64-byte

@@ -234,7 +234,6 @@ static PyObject *Gen_interleave(GenObject *self, PyObject *args)
 		m->interval[i] = ns;
 		m->step[i] = ns > 0 ? (uint64_t)(ns * 256.0) : 1;
 		m->at[i] = 0;
-		m->slots0[i] = m->s[i]->pace.d[D_SLOTS];
 		m->left[i] = c == Py_None ? UINT64_MAX : PyLong_AsUnsignedLongLong(c);
 		if (PyErr_Occurred() || !m->left[i]) {
 			free(m);
@@ -298,8 +297,6 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 		}
 		lens[i] = gen_build(&self->g, buf + i * stride);
 	}
-	if (self->g.mux)
-		gen_mux_publish(&self->g);
 	PyBuffer_Release(&b);
 	PyBuffer_Release(&l);
 	return PyLong_FromSsize_t(n);

@@ -47,8 +47,6 @@ static uint64_t run_gen(void *port, tx_gen_fn tx, tx_wait_fn wait, struct gen *g
 		r = tx(port, g, want, c);
 		pace_took(p, now, counters_time(c, t0, now));
 		pace_sent(p, r, now);
-		if (g->mux)
-			gen_mux_publish(g);
 		if (r < want)
 			wait(port, c);
 	}
