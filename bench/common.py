@@ -105,6 +105,26 @@ def counter_window(read, window: float, timeout: float = 10.0) -> float:
     return window_rate(read, window, WARMUP, timeout)
 
 
+def gen_into_counter(topo, gen_args: list[str], window: float) -> float:
+    """gen (with gen_args) into `sink --backend xdp-count` on a pair lab: frames per second
+    counted by the receiving veth's XDP program over `window` s, from WARMUP after they start."""
+    from wirespeed.base.netdev import xdp_stats
+
+    dur = WARMUP + window + 1.0
+    sink = send = None
+    try:
+        sink = start(ws("sink", "--lab-name", topo.name, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
+        wait_ready(sink)
+        send = start(ws("gen", "--lab-name", topo.name, "-d", str(dur), "--json", *gen_args))
+        rx = Where(topo.wires[0].b.ifname, topo.netns("sink"))
+        return counter_window(lambda: xdp_stats(rx)["xdp_packets"], window)
+    finally:
+        for p in (send, sink):
+            if p is not None:
+                stop(p)
+        kill_all((send, sink))
+
+
 def link_window(where: Where, key: str, window: float) -> float:
     """Rate of one interface counter over `window` seconds, from WARMUP after traffic starts."""
     return counter_window(lambda: link_stats(where)[key], window)

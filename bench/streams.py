@@ -20,10 +20,8 @@ import statistics
 import tempfile
 import time
 
-from common import WARMUP, bench_args, bench_parser, counter_window, start, stop, wait_ready, ws
+from common import bench_args, bench_parser, gen_into_counter
 from wirespeed import lab
-from wirespeed.base.netdev import xdp_stats
-from wirespeed.base.netns import Where
 
 CPUS = sorted(os.sched_getaffinity(0))
 TX_CPU = CPUS[-1]
@@ -41,20 +39,8 @@ def streams_file(n: int, folder: str) -> str:
 
 
 def rate(backend: str, streams: str | None, window: float) -> float:
-    dur = WARMUP + window + 1.0
-    sink = send = None
     extra = ["--streams", streams] if streams else []
-    try:
-        sink = start(ws("sink", "--lab-name", TOPO.name, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
-        wait_ready(sink)
-        send = start(ws("gen", "--lab-name", TOPO.name, "--backend", backend, "--cpu", str(TX_CPU), "-b", "64",
-                        "-d", str(dur), "--json", *extra))
-        rx = Where(TOPO.wires[0].b.ifname, TOPO.netns("sink"))
-        return counter_window(lambda: xdp_stats(rx)["xdp_packets"], window)
-    finally:
-        for p in (send, sink):
-            if p is not None:
-                stop(p)
+    return gen_into_counter(TOPO, ["--backend", backend, "--cpu", str(TX_CPU), "-b", "64", *extra], window)
 
 
 def main() -> int:

@@ -23,10 +23,8 @@ import os
 import statistics
 import time
 
-from common import WARMUP, bench_args, bench_parser, counter_window, start, stop, wait_ready, ws
+from common import bench_args, bench_parser, gen_into_counter
 from wirespeed import lab
-from wirespeed.base.netdev import xdp_stats
-from wirespeed.base.netns import Where
 from wirespeed.tools.gen import KERNEL_STAMPS_MAX_PPS
 
 CPUS = sorted(os.sched_getaffinity(0))
@@ -39,18 +37,7 @@ CASES = {"user": ["--timestamps", "user"], "kernel": ["--timestamps", "kernel"],
 
 
 def rate(extra: list[str], window: float) -> float:
-    dur = WARMUP + window + 1.0
-    sink = send = None
-    try:
-        sink = start(ws("sink", "--lab-name", TOPO.name, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
-        wait_ready(sink)
-        send = start(ws("gen", "--lab-name", TOPO.name, "--cpu", str(TX_CPU), "-d", str(dur), "--json", *extra))
-        rx = Where(TOPO.wires[0].b.ifname, TOPO.netns("sink"))
-        return counter_window(lambda: xdp_stats(rx)["xdp_packets"], window)
-    finally:
-        for p in (send, sink):
-            if p is not None:
-                stop(p)
+    return gen_into_counter(TOPO, ["--cpu", str(TX_CPU), *extra], window)
 
 
 def main() -> int:

@@ -25,9 +25,8 @@ import os
 import statistics
 import time
 
-from common import WARMUP, bench_args, bench_parser, counter_window, kill_all, start, stop, wait_ready, ws
+from common import bench_args, bench_parser, gen_into_counter
 from wirespeed import api, lab, ports
-from wirespeed.base.netdev import xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.base.units import frame
 from wirespeed.tools import search
@@ -45,20 +44,7 @@ def ends() -> tuple[Where, Where]:
 
 
 def free_rate(backend: str, window: float) -> float:
-    dur = WARMUP + window + 1.0
-    sink = send = None
-    try:
-        sink = start(ws("sink", "--lab-name", TOPO.name, "--backend", "xdp-count", "-d", str(dur + 4), "--json"))
-        wait_ready(sink)
-        send = start(ws("gen", "--lab-name", TOPO.name, "--backend", backend, "--cpu", str(TX_CPU), "-d", str(dur),
-                        "--json"))
-        rx = ends()[1]
-        return counter_window(lambda: xdp_stats(rx)["xdp_packets"], window)
-    finally:
-        for p in (send, sink):
-            if p is not None:
-                stop(p)
-        kill_all((send, sink))
+    return gen_into_counter(TOPO, ["--backend", backend, "--cpu", str(TX_CPU)], window)
 
 
 def trial_ceiling(backend: str, free: float) -> dict:
