@@ -191,20 +191,52 @@ def test_without_a_way_to_count_it_a_tester_short_at_every_load_is_one_error():
 def test_a_short_trial_is_repeated_once_and_twice_short_is_excluded_not_loss():
     m = object.__new__(search.Measurer)
     shortfalls = iter([True, False, True, True])
+    tried = []
 
     def trial(duration, load, kind="search"):
         short = next(shortfalls)
-        return {"tester_bound": short, "offered_pps": load * (0.7 if short else 1.0), "kind": kind, "excluded": False,
-                "dut_lost": 0}
+        rec = {"tester_bound": short, "offered_pps": load * (0.7 if short else 1.0), "kind": kind, "excluded": False,
+               "dut_lost": 0, "tester_stalled": False}
+        tried.append(rec)
+        return rec
 
     m.trial = trial
     rec = m.measure(1.0, 100_000)
     assert rec["kind"] == "repeat" and not rec["tester_bound"]  # short once: the repeat stands
     with pytest.raises(search.TesterShort) as e:
         m.measure(1.0, 100_000)
-    assert e.value.offered == pytest.approx(70_000)
+    assert e.value.offered == pytest.approx(70_000) and [r["excluded"] for r in tried] == [False, False, True, True]
     m.trial = lambda duration, load, kind="search": {"tester_bound": True, "dut_lost": 12, "kind": kind}
     assert m.measure(1.0, 100_000)["kind"] == "search"  # the DUT lost frames: that trial stands as it is
+
+
+@pytest.mark.parametrize("stalls, tries", [([True] * 5, search.STALLED_TRIES), ([True, False, True], 2),
+                                           ([False, True], 2)])
+def test_a_tester_that_was_only_stalled_is_tried_more_often(stalls, tries):
+    """Short because it was stopped a few ms (a VM's host took its CPU), the tester is tried up to
+    STALLED_TRIES times at that load; short for want of speed once, it is out after TESTER_TRIES."""
+    m = object.__new__(search.Measurer)
+    it, tried = iter(stalls), []
+
+    def trial(duration, load, kind="search"):
+        tried.append({"tester_bound": True, "offered_pps": load * 0.99, "kind": kind, "excluded": False,
+                      "dut_lost": 0, "tester_stalled": next(it)})
+        return tried[-1]
+
+    m.trial = trial
+    with pytest.raises(search.TesterShort):
+        m.measure(0.5, 200_000)
+    assert len(tried) == tries and all(r["excluded"] for r in tried)
+
+
+def test_stalls_are_told_from_a_tester_too_slow_by_the_time_it_was_behind():
+    # measured through a 200 kpps bucket: stalled trials behind 13-82 ms of 200-500; -b 1 behind 181-202 of 200
+    assert search.stalled({"behind_ns": 40_370_000}, 0.447)
+    assert search.stalled({"behind_ns": 81_980_000}, 0.5)
+    assert not search.stalled({"behind_ns": 191_240_000}, 0.2)
+    assert not search.stalled({"behind_ns": 346_190_000}, 0.5)
+    assert not search.stalled({"behind_ns": None}, 0.5) and not search.stalled(None, 0.5)
+    assert search.stalled({"behind_ns": 150_000_000}, 0.5, workers=2)  # 75 ms each
 
 
 def test_a_path_faster_than_an_asked_max_load_is_not_called_tester_bound():
