@@ -261,15 +261,23 @@ def test_search_through_a_dut_that_forwards_nothing_names_the_last_hop(chain_lab
 
 
 def test_a_dut_faster_than_the_tester_is_never_a_regular_figure_below_its_rate(chain_lab):
-    """A tester held to one frame per system call (-b 1) in front of a forwarder several times
-    faster: every goal says tester-bound, with the tester's figure, and none is a regular
-    throughput."""
+    """A tester held to one frame per system call (-b 1) in front of a forwarder at least as fast:
+    the tester's shortfall is never the DUT's loss. Every goal says tester-bound, with the
+    tester's figure; a regular one only where the DUT itself lost frames above it (here the
+    forwarder's backlog overflowed at 311 kpps in 1 run of 10: the tester's ~300-390 kpps
+    is about what the forwarder's CPU takes on these VMs, not a fraction of it)."""
     topo = chain_lab.topology
     labmod.route(topo)
     out = search_json("--lab-name", topo.name, "--dut", "kernel", "-b", "1", "--cpu", "0")
     goals = [x for x in out if x["type"] == "goal"]
-    assert goals and all(not g["regular"] and "tester-bound" in g["irregular_because"] for g in goals), goals
-    assert all(g["tester_back_to_back_pps"] for g in goals)
+    trials = [x for x in out if x["type"] == "trial"]
+    assert goals and all(g["tester_back_to_back_pps"] for g in goals)
+    for g in goals:
+        if g["regular"]:
+            above = [t for t in trials if t["intended_load_pps"] == pytest.approx(g["upper_bound"]["pps"])]
+            assert above and any(t["dut_lost"] > 0 for t in above), (g, above)
+        else:
+            assert "tester-bound" in g["irregular_because"], g
 
 
 def test_without_waiting_sends_a_full_dut_loses_frames_instead_of_holding_the_sender_back(chain_lab, tools):
