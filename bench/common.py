@@ -12,7 +12,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
-from wirespeed.base.netdev import link_stats
+from wirespeed.base.netdev import link_stats, xdp_stats
 from wirespeed.base.netns import Where
 from wirespeed.runner.procs import kill_all, last_json, start, stop, wait_ready, window_rate, ws  # noqa: F401
 
@@ -108,8 +108,6 @@ def counter_window(read, window: float, timeout: float = 10.0) -> float:
 def gen_into_counter(topo, gen_args: list[str], window: float) -> float:
     """gen (with gen_args) into `sink --backend xdp-count` on a pair lab: frames per second
     counted by the receiving veth's XDP program over `window` s, from WARMUP after they start."""
-    from wirespeed.base.netdev import xdp_stats
-
     dur = WARMUP + window + 1.0
     sink = send = None
     try:

@@ -87,9 +87,10 @@ STAGES: tuple[tuple[str, str], ...] = (
                                       r"_cond_resched|read_tsc|ktime_get|pvclock_|kvm_clock|kvm_sched_clock)"),
 )
 # Samples of another task are still the run's when the kernel was doing network work in it:
-# a softirq on its way out of an interrupt or a system call, or one of these kernel tasks.
+# a softirq on its way out of an interrupt or a system call, or one of these kernel tasks (the
+# idle task, swapper, is tgid 0).
 SOFTIRQ = frozenset({"handle_softirqs", "__do_softirq", "net_rx_action"})
-KERNEL_TASK = re.compile(r"^(ksoftirqd/|napi/|swapper/)")
+KERNEL_TASK = re.compile(r"^(ksoftirqd/|napi/)")
 TOP_TASKS = 5
 _COMPILED = tuple((name, re.compile(pattern)) for name, pattern in STAGES)
 
