@@ -136,9 +136,6 @@ def check_gen(**given) -> dict:
                 _tunnel(o, bytes(6), bytes(6), ipaddress.IPv4Address(0), ipaddress.IPv4Address(0)), o["proto"])
     if o["tcp_flags"] != GEN_OPTIONS["tcp_flags"].default_value and o["proto"] != "tcp":
         raise UsageError(f"{_name('tcp_flags')} is for --proto tcp")
-    if o["proto"] != "udp" and ports.backend(o["backend"]).in_kernel:
-        raise UsageError(f"--proto {o['proto']}: --backend {o['backend']}'s program rewrites a UDP frame; "
-                         f"use afpacket or xdp")
     return o
 
 
@@ -291,8 +288,10 @@ def _streams_config(where: Where, topo, given: dict) -> GenConfig:
     allowed = {opt.name for opt in GEN_OPTIONS if opt.group in STREAM_GROUPS} - {"streams", "pcap"}
     allowed |= {"count", "share"}
     b = ports.backend(o["backend"])
-    if b.in_kernel:
-        raise UsageError(f"--streams: --backend {o['backend']} sends one stream; use afpacket, xdp or udp")
+    if b.in_kernel and o["workers"] != len(streams):
+        raise UsageError(f"--streams: --backend {o['backend']} runs one program per worker, one stream each: give "
+                         f"-w {len(streams)} for its {len(streams)} streams (or use afpacket, xdp or udp to interleave "
+                         f"them in one)")
     if not 1 <= len(streams) <= MAX_STREAMS:
         raise UsageError(f"--streams: 1 to {MAX_STREAMS} streams (the stamp names a stream in 4 bits), got "
                          f"{len(streams)}")

@@ -124,9 +124,15 @@ def test_sigint_gives_a_summary_and_detaches(pair_lab, tools):
         (["--dst-ip", "198.18.0.2-198.18.0.9"], "--dst-ip"),
         (["--no-stamp"], "needs the stamp"),
         (["--sport", "1-9", "--vary", "random"], "--vary random"),
+        (["-s", "128", "--vxlan", "77", "--outer-sport", "1000-1063"], "varies only the inner --sport"),
+        (["--streams", "TWO"], "give -w 2 for its 2 streams"),
+        (["--streams", "TWO", "-w", "2", "--sport", "1-9", "--vary", "random"], "--vary random"),
     ],
 )
-def test_kernel_backend_bad_input(pair_lab, args, needle):
+def test_kernel_backend_bad_input(pair_lab, args, needle, tmp_path):
+    two = tmp_path / "two.toml"
+    two.write_text('[[stream]]\ncount = 5\n[[stream]]\ncount = 6\nsize = 128\nvlan = "7"\n')
+    args = [str(two) if a == "TWO" else a for a in args]
     r = run_cli("gen", "--lab-name", pair_lab.topology.name, "--backend", "kernel", "-c", "10", *args)
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -103,3 +103,24 @@ def test_a_frame_beyond_every_count_taken_back_wakes_no_stream():
     assert _streams_of(again) == [1]
     assert again[0][PAYLOAD + 4 : PAYLOAD + 8] == first[2][PAYLOAD + 4 : PAYLOAD + 8]  # its frame, the same number
     assert [s.departures()["slots"] for s in subs] == [1, 2]
+
+
+def test_the_kernel_backend_runs_stream_i_in_worker_i(tmp_path):
+    """--backend kernel takes --streams with a worker (a program) per stream: worker i's
+    template is stream i's frame, its stream number in the stamp and its own port walk."""
+    from wirespeed import api
+    from wirespeed.base.netns import Where
+    from wirespeed.ports import kernel
+    from wirespeed.tools import gen
+
+    f = tmp_path / "two.toml"
+    f.write_text('[[stream]]\ncount = 5\n[[stream]]\ncount = 6\nsize = 128\nvlan = "7"\nsport = "100-103"\n')
+    cfg = api.gen_config_at(Where("lo"), None, streams=str(f), workers=2, backend="kernel",
+                            src_mac="02:00:00:00:00:01", dst_mac="02:00:00:00:00:02", src_ip="198.18.0.1",
+                            dst_ip="198.18.0.2")
+    gen.check(cfg)
+    spec = gen.port_spec(cfg, 0.0)
+    (f0, l0), (f1, l1) = (kernel.template(spec.gen_of(i), i) for i in range(2))
+    assert (len(f0), l0.seq_base >> core.SEQ_BITS, l0.sport_lo, l0.sport_mods) == (60, 0, 9, ())
+    assert (len(f1), l1.seq_base >> core.SEQ_BITS, l1.sport_lo, l1.sport_mods) == (124, 1, 100, (4,))
+    assert f1[12:16] == bytes.fromhex("81000007")  # stream 1's VLAN tag

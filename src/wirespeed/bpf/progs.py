@@ -378,11 +378,12 @@ class GenLayout:
     seq_off: int  # pktgen sequence (u32, big-endian)
     seq_base: int  # the template's sequence value: worker << SEQ_BITS
     seq_mask: int  # low bits that count
-    csum_off: int  # UDP checksum
-    csum: int  # the template's UDP checksum
-    sport_off: int  # UDP source port
+    csum_off: int  # the L4 checksum (UDP, TCP, ICMP or ICMPv6)
+    csum: int  # the template's L4 checksum
+    sport_off: int  # the source port (UDP, TCP) or the ICMP echo identifier
     sport_lo: int  # the template's source port: flows count up from it
-    flows: int  # 0 or 1: source port fixed
+    sport_mods: tuple[int, ...] = ()  # sport = sport_lo + k % m1 % m2 ... (the C builder's walk); (): fixed
+    udp: bool = True  # the L4 checksum is UDP's: a computed zero goes as 0xFFFF
     paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
     key: int = 0  # this worker's slot in the state map
     header: bytes = b""  # the template's bytes before the sequence: written into every frame
@@ -432,15 +433,43 @@ def _replay_frame(p: Program, L: GenLayout) -> None:
         i += n
 
 
+def _add_words(p: Program, acc: int, reg: int) -> None:
+    """acc += reg's high and low 16-bit words (a 32-bit value). Uses R1."""
+    p.mov_reg(R1, reg)
+    p.alu(">>", R1, 16)
+    p.add_reg(acc, R1)
+    p.mov_reg(R1, reg)
+    p.alu("&", R1, 0xFFFF)
+    p.add_reg(acc, R1)
+
+
+def _fold(p: Program, acc: int, udp: bool) -> None:
+    """acc = ~fold(acc): the checksum of a one's complement sum (UDP's computed zero as 0xFFFF).
+    Uses R1."""
+    for _ in range(2):  # fold the carries back in
+        p.mov_reg(R1, acc)
+        p.alu(">>", R1, 16)
+        p.alu("&", acc, 0xFFFF)
+        p.add_reg(acc, R1)
+    p.alu("^", acc, 0xFFFF)
+    if udp:
+        p.jmp("!=", acc, 0, "store")
+        p.mov(acc, 0xFFFF)  # UDP sends a computed zero as all ones
+        p.label("store")
+
+
 def gen_live(layout: GenLayout) -> Program:
     """Frame k (k = state[GEN_SENT]) is the template again, whatever happened to its page: live
     frames' pages are recycled unrestored, and a forwarder downstream may have rewritten MACs,
     TTL and checksum in place; so every header byte before the sequence is written afresh when
     one of the guard words differs from the template's (the Ethernet addresses' first 8 bytes
-    and the word holding IPv4's TTL and header checksum, IPv6's hop limit: what a forwarder
-    rewrites), which costs two loads and compares per frame instead of the 46-byte write. Then
-    seq = seq_base | (k & mask) and, with flows > 1, sport = sport_lo + k % flows; the UDP
-    checksum follows by RFC 1624: HC' = ~(~HC + ~m + m') over the 16-bit words that changed.
+    and the word holding IPv4's TTL and header checksum, IPv6's hop limit, the outer header's in a
+    tunnel: what a forwarder rewrites), which costs two loads and compares per frame instead of
+    the header's write. Then seq = seq_base | (k & mask) and, with sport_mods, sport = sport_lo +
+    k % m1 % m2 (the C builder's walk over its flows and its port range); the L4 checksum (UDP,
+    TCP, ICMP: under any tags and inside a tunnel) follows by RFC 1624: HC' = ~(~HC + ~m + m')
+    over the 16-bit words that changed. A tunnel's outer UDP checksum (over IPv6) stays as it is:
+    it covers the inner segment whole, whose sum its own checksum keeps constant.
 
     Frames past state[GEN_LIMIT], and (paced) frames not yet due, are dropped instead of sent:
     a dropped live frame is recycled at once, so pacing costs a spin, as pktgen's does.
@@ -448,7 +477,7 @@ def gen_live(layout: GenLayout) -> Program:
     Replaying (replay_n > 0), frame k is written whole from map 'frames' entry k % replay_n
     instead (8 bytes per load and store), sequence and checksum as the capture has them."""
     L = layout
-    varied = L.flows > 1
+    varied = bool(L.sport_mods)
     # ~HC + ~m for the template's words, folded later with the new words m'.
     base = (~L.csum & 0xFFFF) + (~(L.seq_base >> 16) & 0xFFFF) + (~L.seq_base & 0xFFFF)
     if varied:
@@ -516,28 +545,16 @@ def gen_live(layout: GenLayout) -> Program:
         p.stx(4, R7, L.seq_off, R5)
         # checksum words: base + m'
         p.mov(R2, base)
-        p.mov_reg(R1, R3)
-        p.alu(">>", R1, 16)
-        p.add_reg(R2, R1)
-        p.mov_reg(R1, R3)
-        p.alu("&", R1, 0xFFFF)
-        p.add_reg(R2, R1)
+        _add_words(p, R2, R3)
         if varied:
             p.mov_reg(R4, R9)
-            p.alu("%", R4, L.flows)
+            for m in L.sport_mods:
+                p.alu("%", R4, m)
             p.add(R4, L.sport_lo)
             p.add_reg(R2, R4)
             p.to_be(R4, 16)
             p.stx(2, R7, L.sport_off, R4)
-        for _ in range(2):  # fold the carries back in
-            p.mov_reg(R1, R2)
-            p.alu(">>", R1, 16)
-            p.alu("&", R2, 0xFFFF)
-            p.add_reg(R2, R1)
-        p.alu("^", R2, 0xFFFF)
-        p.jmp("!=", R2, 0, "store")
-        p.mov(R2, 0xFFFF)  # UDP sends a computed zero as all ones
-        p.label("store")
+        _fold(p, R2, L.udp)
         p.to_be(R2, 16)
         p.stx(2, R7, L.csum_off, R2)
     p.label("out")

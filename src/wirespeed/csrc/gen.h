@@ -628,18 +628,24 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 /* The batch's stamp: CLOCK_REALTIME in ns, read once per batch just before its frames are
  * written to the ring (one clock read: 24 ns here; a read per frame would cost as much as
  * building it). */
+static inline void gen_stamp_at(struct gen *g, uint32_t sec, uint32_t usec_word)
+{
+	g->tv_sec = sec;
+	g->tv_usec = usec_word;
+	if (g->mux)
+		for (uint32_t i = 0; i < g->mux->n; i++) {
+			g->mux->s[i]->tv_sec = sec;
+			g->mux->s[i]->tv_usec = usec_word;
+		}
+}
+
 static inline void gen_stamp(struct gen *g)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	g->tv_sec = (uint32_t)ts.tv_sec;
-	g->tv_usec = STAMP_NS_FLAG | (uint32_t)(ts.tv_nsec % 1000) << STAMP_NS_SHIFT | (uint32_t)(ts.tv_nsec / 1000);
-	if (g->mux)
-		for (uint32_t i = 0; i < g->mux->n; i++) {
-			g->mux->s[i]->tv_sec = g->tv_sec;
-			g->mux->s[i]->tv_usec = g->tv_usec;
-		}
+	gen_stamp_at(g, (uint32_t)ts.tv_sec,
+		     STAMP_NS_FLAG | (uint32_t)(ts.tv_nsec % 1000) << STAMP_NS_SHIFT | (uint32_t)(ts.tv_nsec / 1000));
 }
 
 #endif

@@ -273,7 +273,9 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	uint32_t *lens;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTuple(args, "OnO", &bufo, &stride, &leno))
+	int stamped = 1;
+
+	if (!PyArg_ParseTuple(args, "OnO|p", &bufo, &stride, &leno, &stamped))
 		return NULL;
 	if (!(lens = buf_get(leno, &l, 4, 0, "lengths")))
 		return NULL;
@@ -286,7 +288,9 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 		PyBuffer_Release(&l);
 		return NULL;
 	}
-	if (self->g.stamp)
+	if (!stamped) /* a template for the kernel's generator: no time of its own */
+		gen_stamp_at(&self->g, 0, 0);
+	else if (self->g.stamp)
 		gen_stamp(&self->g);
 	for (Py_ssize_t i = 0; i < n; i++) {
 		uint32_t need = self->g.sizes[self->g.pkt % self->g.nsizes];
@@ -337,6 +341,21 @@ static PyObject *Gen_get_seq(GenObject *self, void *c) { return PyLong_FromUnsig
 static PyObject *Gen_get_ns_per_pkt(GenObject *self, void *c) { return PyFloat_FromDouble(self->g.pace.interval); }
 static PyObject *Gen_get_max_burst(GenObject *self, void *c) { return PyLong_FromUnsignedLong(self->g.pace.max_burst); }
 
+/* Where the builder writes what varies, and what varies: what a program that rewrites its
+ * frames in the kernel (ports/kernel.py) must know of them. */
+static PyObject *Gen_get_layout(GenObject *self, void *c)
+{
+	const struct gen *g = &self->g;
+	const struct gen_field *sp = &g->f[F_SPORT];
+
+	return Py_BuildValue("{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}", "l3", g->l3, "l4", g->l4,
+			     "payload", g->payload, "ipv6", g->ipv6, "proto", g->proto, "csum_off", gen_csum_off(g),
+			     "outer_l3", g->outer_l3, "outer_l4", g->outer_l4, "outer_v6", g->outer_v6,
+			     "outer_sports", g->outer_sports, "outer_srcs", g->outer_srcs, "outer_dsts", g->outer_dsts,
+			     "flows", g->flows, "sport_lo", sp->lo, "sport_count", sp->count, "sport_mode", sp->mode,
+			     "stamp", g->stamp, "raw", g->raw);
+}
+
 WS_NAME_TABLE(departure_names, WS_DEPARTURES, D_COUNT);
 
 static PyObject *Gen_departures(GenObject *self, PyObject *unused)
@@ -366,7 +385,8 @@ static PyMethodDef Gen_methods[] = {
 	{ "unbuild", (PyCFunction)Gen_unbuild, METH_O,
 	  "unbuild(k): the last k frames built were not sent; their sequence numbers and slots go back" },
 	{ "build", (PyCFunction)Gen_build, METH_VARARGS,
-	  "build(buffer, stride, lengths) -> n: build len(lengths) frames at buffer[i*stride], lengths filled." },
+	  "build(buffer, stride, lengths, stamped=True) -> n: build len(lengths) frames at buffer[i*stride], lengths filled\n"
+	  "(stamped False: their send times zero)." },
 	{ "set_rate", (PyCFunction)Gen_set_rate, METH_VARARGS,
 	  "set_rate(ns_per_packet, max_burst=PACE_MAX_BURST, lead_ns=0): one frame per this many ns (0: as fast as possible);\n"
 	  "after a stall at most max_burst frames ahead of the schedule, the rest skipped; lead_ns: frames are\n"
@@ -380,6 +400,7 @@ static PyGetSetDef Gen_getset[] = {
 	{ "seq", (getter)Gen_get_seq, NULL, "next pktgen sequence counter (low 28 bits used)", NULL },
 	{ "ns_per_pkt", (getter)Gen_get_ns_per_pkt, NULL, "pacing interval in ns (0: as fast as possible)", NULL },
 	{ "max_burst", (getter)Gen_get_max_burst, NULL, "catch-up bound after a stall, frames", NULL },
+	{ "layout", (getter)Gen_get_layout, NULL, "offsets (l3, l4, payload, outer_l3, outer_l4, csum_off) and what varies", NULL },
 	{ NULL },
 };
 

@@ -389,7 +389,6 @@ class PortSpec:
     # kernel
     gen_of: Callable[[int], Any] | None = None  # worker i's core.Gen: the frame the kernel repeats
     frames: Any = None  # kernel: replay these frames (uint8, one row each, one length) instead of a template
-    sports: tuple[int, int] = (9, 1)  # source port and how many flows walk up from it
     max_burst: int = core.PACE_MAX_BURST  # catch-up bound after a stall, frames
     limited: bool = True  # kernel: a count kept at a rate (-c -r, trials): the program keeps to a limit;
     #                       unpaced, the calls claim their runs from the count instead

@@ -1,7 +1,8 @@
 """The in-kernel generator (`--backend kernel`): BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES.
 The kernel injects the template frame `repeat` times per system call; our XDP program
-(bpf.progs.gen_live) writes the sequence number, source port and UDP checksum into each and
-returns XDP_TX, so the frame leaves through the sending veth.
+(bpf.progs.gen_live) writes the sequence number, source port and L4 checksum into each (under
+tags, inside tunnels, UDP, TCP or ICMP: where the C builder's layout says) and returns XDP_TX,
+so the frame leaves through the sending veth. With --streams -w N, worker i runs stream i.
 
 Measured here (kernel 6.18, veth, 64-byte frames, one CPU, xdp_count on the peer): after its
 frames each call sleeps ~25 ms (tearing its page pool down; 0.3 ms of it CPU), the frames
@@ -33,7 +34,6 @@ import numpy as np
 from wirespeed import core
 from wirespeed.base.errors import KernelFeatureError, WirespeedError
 from wirespeed.base.netns import ifindex, in_netns
-from wirespeed.base.packet import PKTGEN_HDR_LEN, l3_offset, udp_checksum
 from wirespeed.bpf import BPF_F_TEST_XDP_LIVE_FRAMES, MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
 from wirespeed.bpf.asm import XDP_DROP, XDP_PASS
 from wirespeed.ports import PortSpec, Prepared, check_queues
@@ -51,26 +51,43 @@ def fixed(ns: float) -> int:
     return int(round(ns * (1 << progs.FIX)))
 
 
-def template(gen: core.Gen, sports: tuple[int, int], key: int, limited: bool = True) -> tuple[bytes, progs.GenLayout]:
-    """The frame the kernel repeats: the generator's first frame, unstamped (timestamps are
-    zero: no latency from these frames), its UDP checksum valid. sports: (first, flows)."""
+def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, progs.GenLayout]:
+    """The frame the kernel repeats: the generator's first frame, its send time zero (no latency
+    from these frames), its checksums valid; and where the program rewrites it, from the
+    builder's own layout (under tags, inside a tunnel, UDP, TCP or ICMP alike)."""
+    t = gen.layout
+    if t["raw"] or not t["stamp"] or t["sport_mode"] == 2 or max(t[k] for k in OUTER_RANGES) > 1:
+        raise ValueError("the in-kernel generator writes the sequence and walks the source port only")
     buf = np.zeros(core.GEN_MAX_FRAME, np.uint8)
     lens = np.zeros(1, np.uint32)
-    gen.build(buf, core.GEN_MAX_FRAME, lens)
-    frame = bytearray(buf[: int(lens[0])].tobytes())
-    l3, ipv6 = l3_offset(bytes(frame))  # under the run's VLAN tags and MPLS labels
-    l4 = l3 + (40 if ipv6 else 20)
-    payload = l4 + 8
-    frame[payload + 8 : payload + PKTGEN_HDR_LEN] = bytes(8)  # tv_sec, tv_usec
-    csum = udp_checksum(bytes(frame), l3, l4, ipv6)
-    frame[l4 + 6 : l4 + 8] = struct.pack("!H", csum)
-    seq0 = struct.unpack("!I", frame[payload + 4 : payload + 8])[0]
+    gen.build(buf, core.GEN_MAX_FRAME, lens, False)
+    frame = buf[: int(lens[0])].tobytes()
+    seq_off, csum_off = t["payload"] + 4, t["l4"] + t["csum_off"]
+    sport_off = t["l4"] + (4 if t["proto"] in (1, 58) else 0)  # ICMP: the echo identifier
+    word = functools.partial(int.from_bytes, byteorder="big")
+    guard_l3, guard_v6 = (t["outer_l3"], t["outer_v6"]) if t["outer_l3"] else (t["l3"], t["ipv6"])
     layout = progs.GenLayout(
-        seq_off=payload + 4, seq_base=seq0, seq_mask=(1 << core.SEQ_BITS) - 1, csum_off=l4 + 6, csum=csum,
-        sport_off=l4, sport_lo=sports[0], flows=sports[1], paced=gen.ns_per_pkt > 0, key=key,
-        header=bytes(frame[: payload + 4]), limited=limited, guard=(0, l3 + (4 if ipv6 else 8)),
+        seq_off=seq_off, seq_base=word(frame[seq_off: seq_off + 4]), seq_mask=(1 << core.SEQ_BITS) - 1,
+        csum_off=csum_off, csum=word(frame[csum_off: csum_off + 2]), sport_off=sport_off,
+        sport_lo=word(frame[sport_off: sport_off + 2]), sport_mods=sport_walk(t), udp=t["proto"] == 17,
+        paced=gen.ns_per_pkt > 0, key=key, header=frame[:seq_off], limited=limited,
+        guard=(0, guard_l3 + (4 if guard_v6 else 8)),
     )
-    return bytes(frame), layout
+    return frame, layout
+
+
+OUTER_RANGES = ("outer_sports", "outer_srcs", "outer_dsts")
+
+
+def sport_walk(t: dict) -> tuple[int, ...]:
+    """The moduli that give frame k's source port as the C builder walks it: lo + (k % flows) %
+    count with --flows, lo + k % count without; () when it stays."""
+    flows, count = t["flows"], t["sport_count"]
+    if t["sport_mode"] != 1 or count < 2 or flows == 1:
+        return ()
+    if not flows or (flows > count and flows % count == 0):
+        return (count,)
+    return (flows,) if flows <= count else (flows, count)
 
 
 def replay_map(frames: np.ndarray) -> tuple[Map, progs.GenLayout]:
@@ -83,7 +100,7 @@ def replay_map(frames: np.ndarray) -> tuple[Map, progs.GenLayout]:
     mem = m.words().view(np.uint8)
     mem[:, :length] = frames
     return m, progs.GenLayout(seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, sport_off=0, sport_lo=0,
-                              flows=0, replay_n=n, replay_len=length)
+                              replay_n=n, replay_len=length)
 
 
 @functools.cache
@@ -117,7 +134,7 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
         state = Map(MAP_ARRAY, progs.SLOT * rows, 1, "ws_gen", mmapable=True)
         made.callback(state.close)
         words = state.words().reshape(rows, progs.SLOT_WORDS)
-        frames, programs = [], []
+        frames, programs, limits = [], [], []
         maps = {"state": state}
         if spec.frames is not None:
             fmap, replay = replay_map(spec.frames)
@@ -129,7 +146,7 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
                 frame = spec.frames[0].tobytes()  # the live frame: its length is every frame's
                 layout = dataclasses.replace(replay, paced=gen.ns_per_pkt > 0, key=i, limited=spec.limited)
             else:
-                frame, layout = template(gen, spec.sports, i, limited=spec.limited)
+                frame, layout = template(gen, i, limited=spec.limited and gen.ns_per_pkt > 0)
             words[i, progs.GEN_INTERVAL] = fixed(gen.ns_per_pkt)
             words[i, progs.GEN_LIMIT] = NO_LIMIT
             words[i, progs.GEN_SLACK] = fixed(spec.max_burst * gen.ns_per_pkt)  # catch-up: max_burst frames
@@ -137,10 +154,11 @@ def prepare(spec: PortSpec, rows: int) -> Prepared:
             made.callback(prog.close)
             frames.append(frame)
             programs.append(prog)
+            limits.append(layout.limited)
         peer_receives(spec, made)
         undo = made.pop_all()
     return Prepared(spec, words[:, : core.N_COUNTERS],
-                    lambda sp, i: KernelGenPort(sp, i, words[i], programs[i], frames[i]), (undo.close,))
+                    lambda sp, i: KernelGenPort(sp, i, words[i], programs[i], frames[i], limits[i]), (undo.close,))
 
 
 def peer_receives(spec: PortSpec, made: ExitStack) -> None:
@@ -175,7 +193,7 @@ class KernelGenPort:
 
     backend = "kernel"
 
-    def __init__(self, spec: PortSpec, i: int, words: np.ndarray, prog: Prog, frame: bytes):
+    def __init__(self, spec: PortSpec, i: int, words: np.ndarray, prog: Prog, frame: bytes, limited: bool):
         self.where = spec.where
         self.words = words
         self.counters = words[: core.N_COUNTERS]
@@ -185,7 +203,7 @@ class KernelGenPort:
         # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
         self.ctx = struct.pack("<6I", 0, len(frame), 0, index, 0, 0)
         self.paced = bool(words[progs.GEN_INTERVAL])
-        self.limited = spec.limited  # the program keeps to state[GEN_LIMIT]; else the calls claim a budget
+        self.limited = limited  # the program keeps to state[GEN_LIMIT]; else the calls claim a budget
         # A paced call counts runs, not frames: a run not yet due is a drop of ~20 ns.
         self.repeat = int(PACED_CALL_S * 40e6) if self.paced else CALL_FRAMES
 

@@ -268,11 +268,17 @@ def check(cfg: GenConfig) -> None:
         raise UsageError(f"-i/--interval must be positive, got {cfg.interval}")
     if cfg.flows < 0:
         raise UsageError(f"--flows must be at least 1, got {cfg.flows}")
+    ports.check_workers(b, cfg.workers)
+    for one in cfg.streams or (cfg,):
+        _check_frames(one, b)
+
+
+def _check_frames(cfg: GenConfig, b: ports.Backend) -> None:
+    """What one stream's frames ask of the backend: the fields it varies, its sizes, its stamp."""
     if max(cfg.frame.sizes) > b.max_frame:
         raise UsageError(f"--backend {b.name} sends frames up to {b.max_frame} bytes, got {max(cfg.frame.sizes)}")
     if b.fixed_frame and len(set(cfg.frame.sizes)) != 1:
         raise UsageError(f"--backend {b.name} repeats one template frame: give one frame size, not imix")
-    ports.check_workers(b, cfg.workers)
     varied = [opt for name, opt in FIELDS if cfg.ranges()[name].count > 1 and name not in b.varies]
     if cfg.flows and not b.varies:
         varied.append("--flows")
@@ -282,6 +288,10 @@ def check(cfg: GenConfig) -> None:
         raise UsageError(f"{', '.join(varied)}: --backend {b.name} {can}; use --backend afpacket")
     check_pace(b.name, cfg.pace_mode, cfg.rate)
     if b.in_kernel:
+        t = cfg.tunnel
+        if t is not None and max(t.sports, t.srcs, t.dsts) > 1:
+            raise UsageError(f"--outer-sport, --outer-src-ip, --outer-dst-ip: --backend {b.name} varies only the "
+                             f"inner --sport; a range of outer ports or addresses needs afpacket or xdp")
         if cfg.vary == "random" and cfg.sports.count > 1:
             raise UsageError(f"--backend {b.name} walks --sport in order; --vary random needs another backend")
         if not cfg.stamp:
@@ -393,17 +403,15 @@ def share(total: int | None, workers: int, i: int) -> int:
 
 
 def port_spec(cfg: GenConfig, pace: float, note=lambda text: None) -> ports.PortSpec:
-    flows = cfg.flows or cfg.sports.count
     return ports.PortSpec(
         cfg.backend, cfg.where, tx=True, batch=cfg.batch,
         max_frame=max(max(c.frame.sizes) for c in (cfg.streams or (cfg,))),
         options=cfg.options,
         local=(str(cfg.src_ip), cfg.sports.lo), remote=(str(cfg.dst_ip), cfg.dports.lo), gso=gso_bytes(cfg),
         txtime=cfg.pace_mode == "kernel",
-        gen_of=lambda i: make_gen(cfg, i, pace),
-        sports=(cfg.sports.lo, min(flows, cfg.sports.count) if cfg.sports.count > 1 else 1),
+        gen_of=lambda i: worker_gen(cfg, i, pace),
         max_burst=cfg.max_burst, note=note,
-        limited=(cfg.count is not None or cfg.trials) and pace > 0,  # unpaced: the calls claim the count
+        limited=limited(cfg, pace),
     )
 
 
@@ -424,6 +432,20 @@ def stream_cfg(cfg: GenConfig, i: int) -> tuple[GenConfig, float, int | None]:
         return cfg, ns_per_packet(cfg), share(cfg.count, cfg.workers, i)
     one = cfg.streams[i]
     return one, ns_per_packet(one), FOREVER if one.count is None else one.count
+
+
+def limited(cfg: GenConfig, pace: float) -> bool:
+    """Whether an in-kernel program keeps to a count (a paced worker of a counted run; unpaced,
+    the calls claim the count): with --streams -w N, any stream's count and rate."""
+    if cfg.streams and not interleaved(cfg):
+        return any(one.count is not None and ns_per_packet(one) > 0 for one in cfg.streams)
+    return (cfg.count is not None or cfg.trials) and pace > 0
+
+
+def worker_gen(cfg: GenConfig, i: int, pace: float, stats=None) -> core.Gen:
+    """Worker i's builder when it sends one stream: stream i's with --streams -w N, else the run's."""
+    mine, mine_pace, _ = stream_cfg(cfg, i)
+    return make_gen(mine, i, mine_pace if cfg.streams else pace, stats=stats)
 
 
 def streams_interval(cfg: GenConfig) -> float:
@@ -473,8 +495,8 @@ class GenStep(Step):
             self.left = FOREVER if cfg.count is None else cfg.count  # the streams' counts, summed
             self.gen = make_streams_gen(cfg, w.stats)
         else:
-            mine, mine_pace, self.left = stream_cfg(cfg, w.i)
-            self.gen = make_gen(mine, w.i, mine_pace if cfg.streams else pace, stats=w.stats)
+            self.left = stream_cfg(cfg, w.i)[2]
+            self.gen = worker_gen(cfg, w.i, pace, w.stats)
         self.in_kernel = ports.backend(cfg.backend).in_kernel
         if self.in_kernel:
             self.slice_ns = FOREVER  # its calls end at the deadline or by the stop signal, not per slice
