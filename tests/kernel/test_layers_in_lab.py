@@ -10,7 +10,7 @@ import subprocess
 import dpkt
 import pytest
 
-from helpers import tool_backends
+from helpers import needs_kernel_gen, tool_backends
 
 pytestmark = pytest.mark.slow
 
@@ -171,3 +171,27 @@ def test_a_template_with_a_field_through_the_lab(pair_lab, tools, fix):
         assert (s["other"], s["udp_csum_errors"], s["ip_csum_errors"]) == (2000, 0, 0), s
     else:
         assert s["udp_csum_errors"] == 2000 and s["other"] == 0, s  # no frame keeps port 9
+
+
+@needs_kernel_gen
+@pytest.mark.parametrize("layer, words", [
+    (["--vlan", "7,100", "--sport", "1000-1003", "--flows", "10"], ("802.1Q-QinQ", "vlan 7", "vlan 100")),
+    (["--mpls", "16,17", "-6"], ("MPLS (label 16", "(label 17")),
+    (["--proto", "tcp", "--tcp-flags", "S", "--sport", "1000-1031"], ("Flags [S]", "seq 1")),
+    (["--proto", "icmp", "--sport", "77-80"], ("ICMP echo request, id 77",)),
+    (["--vxlan", "77", "--outer-ipv6", "--sport", "1000-1031"], ("IPv6", "VXLAN", "vni 77")),
+    (["--gre", "9", "--vlan", "3"], ("GREv0", "key=0x9", "vlan 3")),
+], ids=["qinq", "mpls-v6", "tcp", "icmp", "vxlan6", "gre-vlan"])
+def test_the_in_kernel_generator_sends_every_layer(pair_lab, tools, tmp_path, layer, words):
+    """--backend kernel: its program's frames of each stack, captured at the sink, are what
+    tcpdump reads as asked, every checksum right and every frame counted."""
+    name = pair_lab.topology.name
+    cap = tmp_path / "rx.pcap"
+    sink = tools("sink", "--lab-name", name, "-c", "3000", "-d", "20", "--write", str(cap))
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "kernel", "-c", "3000", "-r", "50kpps", "--max-burst",
+              "1000000", "-s", "200", *layer).finish()
+    s = sink.finish()
+    assert g["packets"] == 3000
+    assert (s["pktgen"], s["lost"], s["other"], s["udp_csum_errors"], s["ip_csum_errors"]) == (3000, 0, 0, 0, 0), s
+    _tcpdump_says(cap, words)

@@ -5,7 +5,7 @@ with its own loss."""
 from __future__ import annotations
 
 import pytest
-from helpers import one_line, refuse_source, run_cli
+from helpers import needs_kernel_gen, one_line, refuse_source, run_cli
 from wirespeed import lab as labmod
 
 pytestmark = pytest.mark.slow
@@ -103,3 +103,21 @@ def test_streams_over_a_udp_socket(pair_lab, tools, tmp_path):
     other.write_text('[[stream]]\ncount = 10\n[[stream]]\ncount = 10\ndst_ip = "198.18.0.9"\n')
     r = run_cli("gen", "--lab-name", name, "--backend", "udp", "--streams", str(other))
     assert "stream 2 differs in its addresses or ports" in one_line(r, 2)
+
+
+@needs_kernel_gen
+def test_the_in_kernel_generator_runs_a_stream_per_worker(queued_lab, tools, tmp_path):
+    """--backend kernel -w 2: worker i's program sends stream i, its own template (the second
+    one tagged and bigger), rate and count; the sink counts each apart, exactly."""
+    spec = tmp_path / "streams.toml"
+    spec.write_text('[[stream]]\ncount = 3000\nrate = "30kpps"\n\n[[stream]]\ncount = 1000\nrate = "10kpps"\n'
+                    'size = "512"\nvlan = "7"\nsport = "1000-1007"\n')
+    name = queued_lab.topology.name
+    sink = tools("sink", "--lab-name", name, "-c", "4000", "-d", "20")
+    sink.wait_for("ready")
+    g = tools("gen", "--lab-name", name, "--backend", "kernel", "--streams", str(spec), "-w", "2",
+              "--max-burst", "1000000").finish()
+    s = sink.finish()
+    assert [p["sent"] for p in g["per_stream"]] == [3000, 1000] and not g["interleaved"]
+    per = {p["stream"]: p for p in s["per_stream"]}
+    assert {k: (p["packets"], p["lost"]) for k, p in per.items()} == {0: (3000, 0), 1: (1000, 0)}, per
