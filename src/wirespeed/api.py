@@ -255,9 +255,9 @@ def _check_raw(o: dict) -> None:
         if off + width > len(raw):
             raise UsageError(f"--field at {off} ({width} bytes) is beyond the {len(raw)}-byte frame")
     b = ports.backend(o["backend"])
-    if b.payload_only or b.in_kernel:
+    if b.payload_only:
         raise UsageError(f"--template, --scapy: --backend {o['backend']} does not send a frame as it is; use "
-                         f"afpacket or xdp")
+                         f"afpacket, xdp or kernel")
 
 
 def _raw_config(where: Where, topo, o: dict, **common) -> GenConfig:

@@ -224,3 +224,56 @@ def test_xdp_forward_hairpin_sends_back_with_the_senders_mac():
     finally:
         p.close()
         m.close()
+
+
+def _raw_cfg(ipv6: bool, proto: str, fields, fix: bool, flows: int = 0):
+    """A frame given whole (--template): one of gen's own frames, sent as it is but for fields."""
+    import dataclasses
+
+    frame0 = builder_frames(cfg_for(ipv6, 200, proto=proto), 0, 1)[0]
+    return dataclasses.replace(cfg_for(ipv6, 200, stamp=False), raw=frame0, raw_fields=fields, raw_fix=fix,
+                               flows=flows)
+
+
+@pytest.mark.parametrize("ipv6, proto", [(False, "udp"), (True, "udp"), (False, "tcp"), (False, "icmp"),
+                                         (True, "icmp")])
+@pytest.mark.parametrize("fix", [True, False])
+def test_gen_live_varies_a_whole_frames_fields_as_the_builder_does(ipv6, proto, fix):
+    """--template with --field on the in-kernel generator: an address walking up, a port down by
+    3, the TTL (hop limit), a payload byte at an odd place (the low half of its checksum word),
+    a payload word and a random one; with --fix-checksums the IPv4 header and L4 checksums follow. Frame k is
+    the C builder's frame k byte for byte (the random field's bytes aside: in range), and Scapy
+    finds every checksum right."""
+    l3 = 14
+    src = l3 + (8 if ipv6 else 12)
+    l4 = l3 + (40 if ipv6 else 20)
+    ttl = l3 + (7 if ipv6 else 8)
+    fields = ((src + 2, 2, 0, 100, 7, 1), (l4 + (4 if proto == "icmp" else 0), 2, 1, 2000, 50, 3),
+              (ttl, 1, 0, 60, 4, 1), (l4 + 45, 1, 1, 7, 200, 1), (l4 + 40, 4, 0, 0xC6120001, 1000, 1),
+              (l4 + 60, 2, 2, 5000, 100, 1))
+    cfg = _raw_cfg(ipv6, proto, fields, fix, flows=9)
+    want = builder_frames(cfg, 0, 20)
+    frame, layout = kernel.template(make_gen(cfg), key=0)
+    assert layout.raw is not None and bool(layout.raw_l4_csum_off) == fix
+    state = Map(MAP_ARRAY, progs.SLOT, 1, "ws_t_gen", mmapable=True)
+    state.words()[0, progs.GEN_LIMIT] = kernel.NO_LIMIT
+    p = Prog(progs.gen_live(layout), {"state": state})
+    rnd = slice(l4 + 60, l4 + 62)
+    csums = [l4 + {"udp": 6, "tcp": 16, "icmp": 2}[proto]] + ([] if ipv6 else [l3 + 10])
+    try:
+        for k in range(20):
+            retval, out = core.bpf_prog_test_run_data(p.fd, frame)
+            assert retval == XDP_TX
+            assert 5000 <= int.from_bytes(out[rnd], "big") < 5100
+            if fix:
+                got, exp = bytearray(out), bytearray(want[k])
+                got[rnd] = exp[rnd] = b"\0\0"
+                for c in csums:  # the random bytes are in the L4 sum: compare the rest, then Scapy's word
+                    got[c: c + 2] = exp[c: c + 2] = b"\0\0"
+                assert bytes(got) == bytes(exp), f"frame {k}"
+                assert scapy_checksums_hold(out), f"frame {k}"
+            else:
+                assert out[: rnd.start] + out[rnd.stop:] == want[k][: rnd.start] + want[k][rnd.stop:], f"frame {k}"
+    finally:
+        p.close()
+        state.close()

@@ -127,6 +127,8 @@ def test_sigint_gives_a_summary_and_detaches(pair_lab, tools):
         (["-s", "128", "--vxlan", "77", "--outer-sport", "1000-1063"], "varies only the inner --sport"),
         (["--streams", "TWO"], "give -w 2 for its 2 streams"),
         (["--streams", "TWO", "-w", "2", "--sport", "1-9", "--vary", "random"], "--vary random"),
+        (["--template", "02000000000202000000000108004500002e00000000401100000000000000000000" + "00" * 40,
+          "--field", "16:2:inc:40-100", "--fix-checksums"], "need the whole frame summed"),
     ],
 )
 def test_kernel_backend_bad_input(pair_lab, args, needle, tmp_path):

@@ -392,6 +392,28 @@ class GenLayout:
     limited: bool = True  # stop at state[GEN_LIMIT] (a count to send); without one the code is left out
     guard: tuple[int, ...] = ()  # 8-byte words of the header compared first: all as the template's,
     #                              the header is not rewritten (none: always rewritten)
+    raw: tuple[RawField, ...] | None = None  # a frame given whole (--template): sent as it is but for these
+    #                                         fields; no sequence (None: gen's own template)
+    raw_flows: int = 0  # the fields walk k % raw_flows (0: k)
+    raw_ip_csum_off: int = 0  # --fix-checksums: the IPv4 header checksum (0: left alone) ...
+    raw_ip_sum: int = 0  # ... from this sum of the header, its field bytes and checksum zeroed (16 bits)
+    raw_l4_csum_off: int = 0  # the L4 checksum (0: left alone) ...
+    raw_l4_sum: int = 0  # ... from this sum (pseudo-header included), likewise
+
+
+@dataclass(frozen=True)
+class RawField:
+    """A --field of a frame given whole, as the C builder varies it (gen_raw_value): inc walks
+    lo + (k * step) % span, dec down from lo + span - 1, random any of span values from lo."""
+
+    off: int
+    width: int  # 1, 2 or 4 bytes, big-endian
+    mode: int  # 0 inc, 1 dec, 2 random
+    lo: int
+    span: int
+    step: int
+    ip_shifts: tuple[int | None, ...] = ()  # per byte: its shift in the IPv4 header's sum (None: not in it)
+    l4_shifts: tuple[int | None, ...] = ()  # likewise in the L4 sum
 
 
 def _write_bytes(p: Program, base: int, at: int, data: bytes) -> None:
@@ -458,6 +480,68 @@ def _fold(p: Program, acc: int, udp: bool) -> None:
         p.label("store")
 
 
+def _add_const(p: Program, dst: int, value: int) -> None:
+    """dst += value (0 .. 2^32 - 1: beyond an immediate's sign, through R1)."""
+    if value < 1 << 31:
+        p.add(dst, value)
+    else:
+        p.ld_imm64(R1, value)
+        p.add_reg(dst, R1)
+
+
+def _raw_fields(p: Program, L: GenLayout) -> None:
+    """A frame given whole: each field's value for frame k written in, its bytes added to the
+    IPv4 header's and the L4 sums taken without them, the checksums folded and written (what
+    gen_build_raw does in C, a few instructions per field byte). Random values first: a helper
+    call clobbers R1-R5, so each waits on the stack. Keeps r6, r7 and r9."""
+    for i, f in enumerate(L.raw):
+        if f.mode == 2:
+            p.call("get_prandom_u32")
+            p.alu("%", R0, f.span)
+            _add_const(p, R0, f.lo)
+            p.stx(4, R10, -4 * (i + 1), R0)
+    p.mov_reg(R5, R9)  # r5 = k, or k % flows
+    if L.raw_flows:
+        p.alu("%", R5, L.raw_flows)
+    p.mov(R2, L.raw_ip_sum)
+    p.mov(R3, L.raw_l4_sum)
+    for i, f in enumerate(L.raw):
+        if f.mode == 2:
+            p.ldx(4, R4, R10, -4 * (i + 1))
+        else:
+            p.mov_reg(R4, R5)
+            if f.step != 1:
+                p.alu("*", R4, f.step)
+            p.alu("%", R4, f.span)
+            if f.mode == 1:  # dec: lo + span - 1 - x
+                p.alu("^", R4, -1)
+                p.add(R4, 1)  # -x
+            _add_const(p, R4, f.lo + (f.span - 1 if f.mode == 1 else 0))
+        if f.width == 1:
+            p.stx(1, R7, f.off, R4)
+        else:
+            p.mov_reg(R0, R4)
+            p.to_be(R0, 8 * f.width)
+            p.stx(f.width, R7, f.off, R0)
+        for j in range(f.width):
+            for shifts, acc in ((f.ip_shifts, R2), (f.l4_shifts, R3)):
+                if shifts and shifts[j] is not None:
+                    p.mov_reg(R1, R4)
+                    p.alu(">>", R1, 8 * (f.width - 1 - j))
+                    p.alu("&", R1, 0xFF)
+                    if shifts[j]:
+                        p.alu("<<", R1, shifts[j])
+                    p.add_reg(acc, R1)
+    if L.raw_ip_csum_off:
+        _fold(p, R2, False)
+        p.to_be(R2, 16)
+        p.stx(2, R7, L.raw_ip_csum_off, R2)
+    if L.raw_l4_csum_off:
+        _fold(p, R3, L.udp)
+        p.to_be(R3, 16)
+        p.stx(2, R7, L.raw_l4_csum_off, R3)
+
+
 def gen_live(layout: GenLayout) -> Program:
     """Frame k (k = state[GEN_SENT]) is the template again, whatever happened to its page: live
     frames' pages are recycled unrestored, and a forwarder downstream may have rewritten MACs,
@@ -482,7 +566,12 @@ def gen_live(layout: GenLayout) -> Program:
     base = (~L.csum & 0xFFFF) + (~(L.seq_base >> 16) & 0xFFFF) + (~L.seq_base & 0xFFFF)
     if varied:
         base += ~L.sport_lo & 0xFFFF
-    need = L.replay_len if L.replay_n else max(L.seq_off + 4, L.csum_off + 2, L.sport_off + 2)
+    if L.replay_n:
+        need = L.replay_len
+    elif L.raw is not None:
+        need = max([len(L.header), L.raw_ip_csum_off + 2, L.raw_l4_csum_off + 2] + [f.off + f.width for f in L.raw])
+    else:
+        need = max(L.seq_off + 4, L.csum_off + 2, L.sport_off + 2)
 
     p = Program("ws_replay" if L.replay_n else "ws_gen")
     p.ldx(4, R7, R1, MD_DATA)
@@ -534,7 +623,9 @@ def gen_live(layout: GenLayout) -> Program:
     p.mov_reg(R1, R9)
     p.add(R1, 1)
     p.stx(8, R6, 8 * GEN_SENT, R1)  # bytes: every frame has the live frame's length (the run loop multiplies)
-    if not L.replay_n:  # the capture carries its own sequence and checksums
+    if L.raw is not None:
+        _raw_fields(p, L)
+    elif not L.replay_n:  # the capture carries its own sequence and checksums
         # sequence
         p.mov_reg(R3, R9)
         p.alu("&", R3, L.seq_mask, bits=32)

@@ -347,13 +347,44 @@ static PyObject *Gen_get_layout(GenObject *self, void *c)
 {
 	const struct gen *g = &self->g;
 	const struct gen_field *sp = &g->f[F_SPORT];
+	PyObject *d, *fields = PyList_New(0);
 
-	return Py_BuildValue("{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}", "l3", g->l3, "l4", g->l4,
+	for (uint32_t i = 0; fields && i < g->nraw; i++) { /* a raw template's fields, as gen_build_raw varies them */
+		const struct gen_raw_field *f = &g->rf[i];
+		PyObject *t = Py_BuildValue("{sI sI sI sI sI sI sI sI s(IIII) s(IIII)}", "off", f->off, "width", f->width,
+					    "mode", f->mode, "lo", f->lo, "span", f->span, "step", f->step, "in_ip", f->in_ip,
+					    "in_l4", f->in_l4, "ip_shift", f->ip_shift[0], f->ip_shift[1], f->ip_shift[2],
+					    f->ip_shift[3], "l4_shift", f->l4_shift[0], f->l4_shift[1], f->l4_shift[2],
+					    f->l4_shift[3]);
+
+		if (!t || PyList_Append(fields, t) < 0)
+			Py_CLEAR(fields);
+		Py_XDECREF(t);
+	}
+	if (!fields)
+		return NULL;
+	d = Py_BuildValue("{sN sI sI sI sI sI sI sI sI sK sK}", "raw_fields", fields, "raw_fix", g->raw_fix,
+			  "raw_incr", g->raw_incr, "raw_l3", g->raw_l3, "raw_l4", g->raw_l4, "raw_v6", g->raw_v6,
+			  "raw_proto", g->raw_proto, "raw_csum_off", g->raw_csum_off, "raw_l4_end", g->raw_l4 + g->raw_l4len, "raw_ip_sum",
+			  (unsigned long long)g->raw_ip_sum, "raw_l4_sum", (unsigned long long)g->raw_l4_sum);
+	if (!d)
+		return NULL;
+	{
+		PyObject *rest = Py_BuildValue("{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}", "l3", g->l3, "l4", g->l4,
 			     "payload", g->payload, "ipv6", g->ipv6, "proto", g->proto, "csum_off", gen_csum_off(g),
 			     "outer_l3", g->outer_l3, "outer_l4", g->outer_l4, "outer_v6", g->outer_v6,
 			     "outer_sports", g->outer_sports, "outer_srcs", g->outer_srcs, "outer_dsts", g->outer_dsts,
 			     "flows", g->flows, "sport_lo", sp->lo, "sport_count", sp->count, "sport_mode", sp->mode,
 			     "stamp", g->stamp, "raw", g->raw);
+
+		if (!rest || PyDict_Update(d, rest) < 0) {
+			Py_XDECREF(rest);
+			Py_DECREF(d);
+			return NULL;
+		}
+		Py_DECREF(rest);
+	}
+	return d;
 }
 
 WS_NAME_TABLE(departure_names, WS_DEPARTURES, D_COUNT);

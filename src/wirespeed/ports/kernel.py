@@ -2,7 +2,9 @@
 The kernel injects the template frame `repeat` times per system call; our XDP program
 (bpf.progs.gen_live) writes the sequence number, source port and L4 checksum into each (under
 tags, inside tunnels, UDP, TCP or ICMP: where the C builder's layout says) and returns XDP_TX,
-so the frame leaves through the sending veth. With --streams -w N, worker i runs stream i.
+so the frame leaves through the sending veth. A frame given whole (--template, --scapy) goes as
+it is but for its --field bytes and checksums, written by the program as the C builder writes
+them. With --streams -w N, worker i runs stream i.
 
 Measured here (kernel 6.18, veth, 64-byte frames, one CPU, xdp_count on the peer): after its
 frames each call sleeps ~25 ms (tearing its page pool down; 0.3 ms of it CPU), the frames
@@ -56,12 +58,14 @@ def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, prog
     from these frames), its checksums valid; and where the program rewrites it, from the
     builder's own layout (under tags, inside a tunnel, UDP, TCP or ICMP alike)."""
     t = gen.layout
-    if t["raw"] or not t["stamp"] or t["sport_mode"] == 2 or max(t[k] for k in OUTER_RANGES) > 1:
-        raise ValueError("the in-kernel generator writes the sequence and walks the source port only")
     buf = np.zeros(core.GEN_MAX_FRAME, np.uint8)
     lens = np.zeros(1, np.uint32)
     gen.build(buf, core.GEN_MAX_FRAME, lens, False)
     frame = buf[: int(lens[0])].tobytes()
+    if t["raw"]:
+        return raw_template(frame, t, key, gen.ns_per_pkt > 0, limited)
+    if not t["stamp"] or t["sport_mode"] == 2 or max(t[k] for k in OUTER_RANGES) > 1:
+        raise ValueError("the in-kernel generator writes the sequence and walks the source port only")
     seq_off, csum_off = t["payload"] + 4, t["l4"] + t["csum_off"]
     sport_off = t["l4"] + (4 if t["proto"] in (1, 58) else 0)  # ICMP: the echo identifier
     word = functools.partial(int.from_bytes, byteorder="big")
@@ -77,6 +81,36 @@ def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, prog
 
 
 OUTER_RANGES = ("outer_sports", "outer_srcs", "outer_dsts")
+
+
+def raw_template(frame: bytes, t: dict, key: int, paced: bool, limited: bool) -> tuple[bytes, progs.GenLayout]:
+    """A frame given whole (--template, --scapy): the builder's first frame, and its fields and
+    checksum fixes where and as the C builder has them (gen_build_raw: the sums it took once, the
+    shift of each field byte in them). Whole sums (a field on the IP header's lengths, fields
+    that overlap) the program does not do."""
+    if t["raw_fix"] and t["raw_l3"] and not t["raw_incr"]:
+        raise ValueError("fields on the IP header's lengths, or fields that overlap, need whole sums")
+    fields = tuple(progs.RawField(
+        f["off"], f["width"], f["mode"], f["lo"], f["span"], f["step"],
+        tuple(f["ip_shift"][j] if f["in_ip"] >> j & 1 else None for j in range(f["width"])),
+        tuple(f["l4_shift"][j] if f["in_l4"] >> j & 1 else None for j in range(f["width"])))
+        for f in t["raw_fields"])
+    l3, v6, incr = t["raw_l3"], t["raw_v6"], t["raw_incr"]
+    l4_fixed = incr and t["raw_l4"] and t["raw_l4_end"] <= len(frame)  # as the builder: a whole segment only
+    end = l3 + (40 if v6 else (frame[l3] & 0x0F) * 4) if l3 else 14  # what a forwarder rewrites, at most
+    return frame, progs.GenLayout(
+        seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, sport_off=0, sport_lo=0, udp=t["raw_proto"] == 17,
+        paced=paced, key=key, header=frame[:end], limited=limited,
+        guard=(0, l3 + (4 if v6 else 8)) if l3 else (0,), raw=fields, raw_flows=t["flows"],
+        raw_ip_csum_off=l3 + 10 if incr and not v6 else 0, raw_ip_sum=fold16(t["raw_ip_sum"]),
+        raw_l4_csum_off=t["raw_l4"] + t["raw_csum_off"] if l4_fixed else 0, raw_l4_sum=fold16(t["raw_l4_sum"]))
+
+
+def fold16(s: int) -> int:
+    """A one's complement sum folded to 16 bits (the same sum modulo 0xFFFF)."""
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
 
 
 def sport_walk(t: dict) -> tuple[int, ...]:

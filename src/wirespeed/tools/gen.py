@@ -294,7 +294,13 @@ def _check_frames(cfg: GenConfig, b: ports.Backend) -> None:
                              f"inner --sport; a range of outer ports or addresses needs afpacket or xdp")
         if cfg.vary == "random" and cfg.sports.count > 1:
             raise UsageError(f"--backend {b.name} walks --sport in order; --vary random needs another backend")
-        if not cfg.stamp:
+        if cfg.raw is not None:  # a frame given whole: its fields and checksums in the program
+            t = make_gen(cfg).layout
+            if t["raw_fix"] and t["raw_l3"] and not t["raw_incr"]:
+                raise UsageError(f"--fix-checksums: --backend {b.name} fixes them a few additions per field; a "
+                                 f"--field on the IP header's first 6 bytes (its lengths), or fields that overlap, "
+                                 f"need the whole frame summed: use afpacket or xdp")
+        elif not cfg.stamp:
             raise UsageError(f"--backend {b.name} writes the pktgen sequence: it needs the stamp "
                              "(no --no-stamp/--payload)")
 
