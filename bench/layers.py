@@ -7,8 +7,11 @@ interleaved repetitions, medians; each builder at a new place on the heap in eac
 (the ratios moved with it: 1.02 to 1.19 for two streams across processes with a fixed place,
 1.10-1.13 as medians over places). Then a raw template (--template) with two --field ranges and
 --fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
-field) against summed over the whole frame, and the plain frame of that size. Prints one JSON
-object. No root, no traffic.
+field) against summed over the whole frame, and the plain frame of that size. Then, where BPF
+programs may be loaded (root), the in-kernel generator's program (--backend kernel) for each
+stack and for the raw template with its fields: ns per frame as the kernel times BPF_PROG_RUN
+without live frames (the program's own work and the test run's per-frame overhead; no frame is
+sent; the kernel reports whole ns). Prints one JSON object. No traffic.
 
     python3 bench/layers.py [--reps 5] [--size 160] [--quick]
 """
@@ -88,6 +91,42 @@ def ns_per_raw_frame(size: int, whole: bool) -> float:
     return _time(make_gen(cfg))
 
 
+def kernel_programs(size: int, reps: int) -> dict:
+    """ns/frame of the in-kernel generator's program per stack (outer ports fixed: it varies only
+    the inner source port) and for the raw template's fields, medians of reps runs of 10^6."""
+    from wirespeed import core
+    from wirespeed.bpf import MAP_ARRAY, Map, Prog, progs
+    from wirespeed.ports import kernel
+
+    def one(cfg) -> float:
+        frame, layout = kernel.template(make_gen(cfg), 0, limited=False)
+        prog = Prog(progs.gen_live(layout), {"state": state})
+        try:
+            return core.bpf_prog_run(prog.fd, frame, None, 1_000_000)[1]
+        finally:
+            prog.close()
+
+    state = Map(MAP_ARRAY, progs.SLOT, 1, "ws_b_layers", mmapable=True)
+    state.words()[0, progs.GEN_LIMIT] = kernel.NO_LIMIT
+    runs: dict[str, list[float]] = {}
+    try:
+        for _ in range(reps):
+            for flows in (1, 65536):
+                for name, stack in STACKS.items():
+                    if "streams" in stack:
+                        continue
+                    stack = {k: dataclasses.replace(v, sports=1) if k == "tunnel" else v for k, v in stack.items()}
+                    runs.setdefault(f"{name}@{flows}", []).append(one(_cfg(size, flows, **stack)))
+            plain = make_gen(_cfg(size, stamp=False))
+            raw = np.zeros(STRIDE, np.uint8)
+            plain.build(raw, STRIDE, np.zeros(1, np.uint32))
+            runs.setdefault("field fix incremental", []).append(one(dataclasses.replace(
+                _cfg(size, stamp=False), raw=bytes(raw[: size - 4]), raw_fields=FIELDS, raw_fix=True)))
+    finally:
+        state.close()
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -109,9 +148,14 @@ def main() -> int:
     med = {k: round(statistics.median(v), 2) for k, v in runs.items()}
     ratio = {k: round(v / med[f"plain@{k.split('@')[1]}"], 3) for k, v in med.items()}
     fmed = {k: round(statistics.median(v), 2) for k, v in fix.items()}
+    try:
+        kprog = kernel_programs(args.size, reps)
+    except Exception as e:  # no BPF here (not root, or the kernel refuses): said, not failed
+        kprog = {"skipped": f"{type(e).__name__}: {e}"}
     print(json.dumps({"bench": "layers", "size": args.size, "batch": BATCH, "reps": reps, "ns_per_frame": med,
                       "vs_plain": ratio, "target": 1.2, "field_fix_ns_per_frame": fmed,
-                      "field_fix_vs_plain": {k: round(v / fmed[f"plain@{k.split('@')[1]}"], 3) for k, v in fmed.items()}}))
+                      "field_fix_vs_plain": {k: round(v / fmed[f"plain@{k.split('@')[1]}"], 3) for k, v in fmed.items()},
+                      "kernel_program_ns_per_frame": kprog}))
     return 0
 
 

@@ -613,9 +613,14 @@ def gen_live(layout: GenLayout) -> Program:
     if L.replay_n:
         _replay_frame(p, L)
     elif L.guard:  # rewritten only when a guard word differs (out of line, below)
+        field_bytes = {f.off + j for f in L.raw or () for j in range(f.width)}  # not compared: they vary
         for at in L.guard:
+            mask = int.from_bytes(bytes(0 if at + j in field_bytes else 0xFF for j in range(8)), "little")
             p.ldx(8, R1, R7, at)
-            p.ld_imm64(R2, int.from_bytes(L.header[at : at + 8], "little"))
+            if mask != (1 << 64) - 1:
+                p.ld_imm64(R2, mask)
+                p.alu("&", R1, R2, reg=True)
+            p.ld_imm64(R2, int.from_bytes(L.header[at : at + 8], "little") & mask)
             p.jmp("!=", R1, R2, "rewrite", reg=True)
         p.label("written")
     else:
