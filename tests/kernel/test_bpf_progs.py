@@ -246,7 +246,7 @@ def _raw_cfg(ipv6: bool, proto: str, fields, fix: bool, flows: int = 0):
 def test_gen_live_varies_a_whole_frames_fields_as_the_builder_does(ipv6, proto, fix):
     """--template with --field on the in-kernel generator: an address walking up, a port down by
     3, the TTL (hop limit), a payload byte at an odd place (the low half of its checksum word),
-    a payload word and a random one; with --fix-checksums the IPv4 header and L4 checksums follow. Frame k is
+    a payload word whose start, span and step are past an immediate's sign, and a random one; with --fix-checksums the IPv4 header and L4 checksums follow. Frame k is
     the C builder's frame k byte for byte (the random field's bytes aside: in range), and Scapy
     finds every checksum right."""
     l3 = 14
@@ -254,7 +254,7 @@ def test_gen_live_varies_a_whole_frames_fields_as_the_builder_does(ipv6, proto, 
     l4 = l3 + (40 if ipv6 else 20)
     ttl = l3 + (7 if ipv6 else 8)
     fields = ((src + 2, 2, 0, 100, 7, 1), (l4 + (4 if proto == "icmp" else 0), 2, 1, 2000, 50, 3),
-              (ttl, 1, 0, 60, 4, 1), (l4 + 45, 1, 1, 7, 200, 1), (l4 + 40, 4, 0, 0xC6120001, 1000, 1),
+              (ttl, 1, 0, 60, 4, 1), (l4 + 45, 1, 1, 7, 200, 1), (l4 + 40, 4, 0, 0x80000000, 0x30000000, 0x9E3779B1),
               (l4 + 60, 2, 2, 5000, 100, 1))
     cfg = _raw_cfg(ipv6, proto, fields, fix, flows=9)
     want = builder_frames(cfg, 0, 20)

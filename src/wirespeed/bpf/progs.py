@@ -386,7 +386,8 @@ class GenLayout:
     udp: bool = True  # the L4 checksum is UDP's: a computed zero goes as 0xFFFF
     paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
     key: int = 0  # this worker's slot in the state map
-    header: bytes = b""  # the template's bytes before the sequence: written into every frame
+    header: bytes = b""  # the template's bytes before the sequence (a raw frame's through its IP header):
+    #                      written again into a frame whose guard words differ
     replay_n: int = 0  # > 0: replay a capture instead: frame k is map 'frames'[k % replay_n], whole
     replay_len: int = 0  # its frames' one length (the live frame's), bytes
     limited: bool = True  # stop at state[GEN_LIMIT] (a count to send); without one the code is left out
@@ -480,13 +481,13 @@ def _fold(p: Program, acc: int, udp: bool) -> None:
         p.label("store")
 
 
-def _add_const(p: Program, dst: int, value: int) -> None:
-    """dst += value (0 .. 2^32 - 1: beyond an immediate's sign, through R1)."""
+def _alu_const(p: Program, op: str, dst: int, value: int) -> None:
+    """dst op= value, value 0 .. 2^32 - 1 (beyond an immediate's sign: through R1)."""
     if value < 1 << 31:
-        p.add(dst, value)
+        p.alu(op, dst, value)
     else:
         p.ld_imm64(R1, value)
-        p.add_reg(dst, R1)
+        p.alu(op, dst, R1, reg=True)
 
 
 def _raw_fields(p: Program, L: GenLayout) -> None:
@@ -497,12 +498,12 @@ def _raw_fields(p: Program, L: GenLayout) -> None:
     for i, f in enumerate(L.raw):
         if f.mode == 2:
             p.call("get_prandom_u32")
-            p.alu("%", R0, f.span)
-            _add_const(p, R0, f.lo)
+            _alu_const(p, "%", R0, f.span)
+            _alu_const(p, "+", R0, f.lo)
             p.stx(4, R10, -4 * (i + 1), R0)
     p.mov_reg(R5, R9)  # r5 = k, or k % flows
     if L.raw_flows:
-        p.alu("%", R5, L.raw_flows)
+        _alu_const(p, "%", R5, L.raw_flows)
     p.mov(R2, L.raw_ip_sum)
     p.mov(R3, L.raw_l4_sum)
     for i, f in enumerate(L.raw):
@@ -511,12 +512,12 @@ def _raw_fields(p: Program, L: GenLayout) -> None:
         else:
             p.mov_reg(R4, R5)
             if f.step != 1:
-                p.alu("*", R4, f.step)
-            p.alu("%", R4, f.span)
+                _alu_const(p, "*", R4, f.step)
+            _alu_const(p, "%", R4, f.span)
             if f.mode == 1:  # dec: lo + span - 1 - x
                 p.alu("^", R4, -1)
                 p.add(R4, 1)  # -x
-            _add_const(p, R4, f.lo + (f.span - 1 if f.mode == 1 else 0))
+            _alu_const(p, "+", R4, f.lo + (f.span - 1 if f.mode == 1 else 0))
         if f.width == 1:
             p.stx(1, R7, f.off, R4)
         else:
