@@ -625,9 +625,8 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 	return len;
 }
 
-/* The batch's stamp: CLOCK_REALTIME in ns, read once per batch just before its frames are
- * written to the ring (one clock read: 24 ns here; a read per frame would cost as much as
- * building it). */
+/* The send time the next frames carry, every interleaved stream's too (zero: the in-kernel
+ * generator's template, which carries none). */
 static inline void gen_stamp_at(struct gen *g, uint32_t sec, uint32_t usec_word)
 {
 	g->tv_sec = sec;
@@ -639,6 +638,9 @@ static inline void gen_stamp_at(struct gen *g, uint32_t sec, uint32_t usec_word)
 		}
 }
 
+/* The batch's stamp: CLOCK_REALTIME in ns, read once per batch just before its frames are
+ * written to the ring (one clock read: 24 ns here; a read per frame would cost as much as
+ * building it). */
 static inline void gen_stamp(struct gen *g)
 {
 	struct timespec ts;
