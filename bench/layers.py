@@ -9,7 +9,8 @@ interleaved repetitions, medians; each builder at a new place on the heap in eac
 --fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
 field) against summed over the whole frame, and the plain frame of that size. Then, where BPF
 programs may be loaded (root), the in-kernel generator's program (--backend kernel) for each
-stack and for the raw template with its fields: ns per frame as the kernel times BPF_PROG_RUN
+stack, for four fields walked or random (addresses and ports: the IPv4 header checksum too), and
+for the raw template with its fields: ns per frame as the kernel times BPF_PROG_RUN
 without live frames (the program's own work and the test run's per-frame overhead; no frame is
 sent; the kernel reports whole ns). Prints one JSON object. No traffic.
 
@@ -44,9 +45,9 @@ STACKS = {"plain": {}, "vlan": {"vlans": (7,)}, "qinq": {"vlans": (7, 100)}, "mp
 
 
 def _cfg(size: int, flows: int = 1, **stack) -> GenConfig:
+    stack = {"src_ips": Range(int(SRC)), "dst_ips": Range(int(DST)), **stack}
     return GenConfig(where=Where("veth0"), src_mac=bytes.fromhex("025753000001"), dst_mac=bytes.fromhex("025753000002"),
-                     src_ip=SRC, dst_ip=DST, src_ips=Range(int(SRC)), dst_ips=Range(int(DST)),
-                     sports=Range(1, min(flows, 65535)), flows=flows, frame=frame(size), **stack)
+                     src_ip=SRC, dst_ip=DST, sports=Range(1, min(flows, 65535)), flows=flows, frame=frame(size), **stack)
 
 
 def _moved() -> bytearray:
@@ -117,6 +118,10 @@ def kernel_programs(size: int, reps: int) -> dict:
                         continue
                     stack = {k: dataclasses.replace(v, sports=1) if k == "tunnel" else v for k, v in stack.items()}
                     runs.setdefault(f"{name}@{flows}", []).append(one(_cfg(size, flows, **stack)))
+            four = dict(src_ips=Range(int(SRC), 256), dst_ips=Range(int(DST), 256), dports=Range(1, 256))
+            runs.setdefault("plain, 4 fields@65536", []).append(one(_cfg(size, 65536, **four)))
+            runs.setdefault("plain, 4 fields random", []).append(one(dataclasses.replace(
+                _cfg(size, 65536, **four), vary="random")))
             plain = make_gen(_cfg(size, stamp=False))
             raw = np.zeros(STRIDE, np.uint8)
             plain.build(raw, STRIDE, np.zeros(1, np.uint32))

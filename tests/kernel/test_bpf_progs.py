@@ -11,7 +11,7 @@ import numpy as np
 
 import pytest
 
-from helpers import STRIDE, cfg_for
+from helpers import DST4, DST6, SRC4, SRC6, STRIDE, cfg_for
 from wirespeed import core
 from wirespeed.bpf import MAP_ARRAY, BpfError, Map, Prog, possible_cpus, progs
 from wirespeed.bpf.asm import R0, R1, XDP_DROP, XDP_PASS, XDP_TX, Program
@@ -60,17 +60,25 @@ STACKS = {  # gen's layers; the program must rewrite each as the C builder build
 }
 
 
+def _ranges(ipv6: bool) -> dict:
+    """Five source addresses, three destinations, six destination ports (ICMP has none)."""
+    src, dst = (int(a) & 0xFFFFFFFF for a in ((SRC6, DST6) if ipv6 else (SRC4, DST4)))
+    return dict(src_ips=Range(src, 5), dst_ips=Range(dst, 3), dports=Range(7000, 6))
+
+
+@pytest.mark.parametrize("vary", ["sport", "all"])
 @pytest.mark.parametrize("ipv6", [False, True])
 @pytest.mark.parametrize("stack", STACKS)
-def test_gen_live_makes_the_builders_frames_under_every_layer(stack, ipv6):
+def test_gen_live_makes_the_builders_frames_under_every_layer(stack, ipv6, vary):
     """Run the generator program on its template (no live frames: data_out comes back): frame k
     is the C builder's frame k byte for byte (the sequence, the source port or ICMP identifier
-    over 10 flows of a range of 4, the L4 checksum and a tunnel's outer one), and Scapy finds
-    every checksum right."""
-    cfg = cfg_for(ipv6, 190, sports=Range(4000, 4), flows=10, **STACKS[stack])
+    over 10 flows of a range of 4, with "all" the addresses and destination port too; the L4
+    checksum, the IPv4 header's, a tunnel's outer one), and Scapy finds every checksum right."""
+    cfg = cfg_for(ipv6, 190, sports=Range(4000, 4), flows=10, **STACKS[stack], **(_ranges(ipv6) if vary == "all" else {}))
     want = builder_frames(cfg, 2, 24)
     frame, layout = kernel.template(make_gen(cfg, 2), key=0)
-    assert frame == want[0] and layout.seq_base >> 28 == 2 and layout.sport_mods == (10, 4)
+    assert frame == want[0] and layout.seq_base >> 28 == 2 and (10, 4) in [f.mods for f in layout.fields]
+    assert len(layout.fields) == (1 if vary == "sport" else 3 if STACKS[stack].get("proto") == "icmp" else 4)
     state = Map(MAP_ARRAY, progs.SLOT, 1, "ws_t_gen", mmapable=True)
     words = state.words()[0]
     words[progs.GEN_LIMIT] = kernel.NO_LIMIT
@@ -92,7 +100,33 @@ def test_gen_live_makes_the_builders_frames_under_every_layer(stack, ipv6):
                                                 (1, 100, ()), (0, 1, ())])
 def test_the_programs_port_walk_is_the_builders(flows, count, mods):
     cfg = cfg_for(False, 128, sports=Range(4000, count), flows=flows)
-    assert kernel.template(make_gen(cfg), key=0)[1].sport_mods == mods
+    assert [f.mods for f in kernel.template(make_gen(cfg), key=0)[1].fields] == ([mods] if mods else [])
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+@pytest.mark.parametrize("proto", ["udp", "tcp", "icmp"])
+def test_gen_live_random_fields_stay_in_their_ranges_with_valid_checksums(ipv6, proto):
+    """--vary random on the in-kernel generator: each field from the kernel's random numbers,
+    in its range; the addresses and ports spread; every checksum right (Scapy)."""
+    cfg = cfg_for(ipv6, 160, sports=Range(4000, 50), vary="random", proto=proto, **_ranges(ipv6))
+    frame, layout = kernel.template(make_gen(cfg), key=0)
+    assert all(f.random for f in layout.fields)
+    state = Map(MAP_ARRAY, progs.SLOT, 1, "ws_t_gen", mmapable=True)
+    state.words()[0, progs.GEN_LIMIT] = kernel.NO_LIMIT
+    p = Prog(progs.gen_live(layout), {"state": state})
+    seen = {f.off: set() for f in layout.fields}
+    try:
+        for _ in range(64):
+            retval, out = core.bpf_prog_test_run_data(p.fd, frame)
+            assert retval == XDP_TX and scapy_checksums_hold(out)
+            for f in layout.fields:
+                v = int.from_bytes(out[f.off: f.off + f.width], "big")
+                assert f.lo <= v < f.lo + f.random
+                seen[f.off].add(v)
+        assert all(len(v) > 1 for v in seen.values()), seen
+    finally:
+        p.close()
+        state.close()
 
 
 def test_xdp_count_counts_and_drops_into_the_counters_of_its_cpu():
@@ -177,8 +211,9 @@ def test_gen_live_contains_only_what_the_run_needs():
     assert limit not in bare and "ktime_get_ns" not in bare and "%=" not in bare and "map_lookup_elem" not in bare
     assert limit in listing(limited=True)
     assert "ktime_get_ns" in listing(paced=True)
-    assert "%=" in listing(sport_mods=(8,))
-    assert len(listing(limited=True, paced=True, sport_mods=(8,)).splitlines()) > len(bare.splitlines()) + 20
+    walk = (progs.VarField(34, 2, 9, (8,)),)
+    assert "%=" in listing(fields=walk)
+    assert len(listing(limited=True, paced=True, fields=walk).splitlines()) > len(bare.splitlines()) + 20
 
 
 def test_a_refused_program_shows_the_verifier_log():

@@ -121,12 +121,9 @@ def test_sigint_gives_a_summary_and_detaches(pair_lab, tools):
     "args,needle",
     [
         (["-s", "imix"], "one frame size"),
-        (["--dst-ip", "198.18.0.2-198.18.0.9"], "--dst-ip"),
         (["--no-stamp"], "needs the stamp"),
-        (["--sport", "1-9", "--vary", "random"], "--vary random"),
-        (["-s", "128", "--vxlan", "77", "--outer-sport", "1000-1063"], "varies only the inner --sport"),
+        (["-s", "128", "--vxlan", "77", "--outer-sport", "1000-1063"], "varies the inner header only"),
         (["--streams", "TWO"], "give -w 2 for its 2 streams"),
-        (["--streams", "TWO", "-w", "2", "--sport", "1-9", "--vary", "random"], "--vary random"),
         (["--template", "02000000000202000000000108004500002e00000000401100000000000000000000" + "00" * 40,
           "--field", "16:2:inc:40-100", "--fix-checksums"], "need the whole frame summed"),
     ],

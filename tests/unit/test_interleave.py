@@ -121,6 +121,6 @@ def test_the_kernel_backend_runs_stream_i_in_worker_i(tmp_path):
     gen.check(cfg)
     spec = gen.port_spec(cfg, 0.0)
     (f0, l0), (f1, l1) = (kernel.template(spec.gen_of(i), i) for i in range(2))
-    assert (len(f0), l0.seq_base >> core.SEQ_BITS, l0.sport_lo, l0.sport_mods) == (60, 0, 9, ())
-    assert (len(f1), l1.seq_base >> core.SEQ_BITS, l1.sport_lo, l1.sport_mods) == (124, 1, 100, (4,))
+    assert (len(f0), l0.seq_base >> core.SEQ_BITS, [(f.lo, f.mods) for f in l0.fields]) == (60, 0, [])
+    assert (len(f1), l1.seq_base >> core.SEQ_BITS, [(f.lo, f.mods) for f in l1.fields]) == (124, 1, [(100, (4,))])
     assert f1[12:16] == bytes.fromhex("81000007")  # stream 1's VLAN tag

@@ -380,10 +380,13 @@ class GenLayout:
     seq_mask: int  # low bits that count
     csum_off: int  # the L4 checksum (UDP, TCP, ICMP or ICMPv6)
     csum: int  # the template's L4 checksum
-    sport_off: int  # the source port (UDP, TCP) or the ICMP echo identifier
-    sport_lo: int  # the template's source port: flows count up from it
-    sport_mods: tuple[int, ...] = ()  # sport = sport_lo + k % m1 % m2 ... (the C builder's walk); (): fixed
+    fields: tuple[VarField, ...] = ()  # the header fields that vary: addresses, ports, ICMP identifier
     udp: bool = True  # the L4 checksum is UDP's: a computed zero goes as 0xFFFF
+    ip_csum_off: int = 0  # the IPv4 header checksum, when an address varies (0: none)
+    ip_csum: int = 0  # its template value
+    outer_csum_off: int = 0  # a tunnel's outer UDP checksum over IPv6, when an address inside varies
+    outer_words: tuple[int, ...] = ()  # the 16-bit words under it that change: its update reads them back
+    outer_base: int = 0  # ~HC + their ~m, from the template
     paced: bool = False  # keep to state[GEN_INTERVAL] ns between frames
     key: int = 0  # this worker's slot in the state map
     header: bytes = b""  # the template's bytes before the sequence (a raw frame's through its IP header):
@@ -400,6 +403,22 @@ class GenLayout:
     raw_ip_sum: int = 0  # ... from this sum of the header, its field bytes and checksum zeroed (16 bits)
     raw_l4_csum_off: int = 0  # the L4 checksum (0: left alone) ...
     raw_l4_sum: int = 0  # ... from this sum (pseudo-header included), likewise
+
+
+@dataclass(frozen=True)
+class VarField:
+    """A header field gen_live varies as the C builder does (gen_value): lo + k % m1 % m2 ...
+    (the walk), or lo + a random value below `random`; its template value, and the sums that
+    hold it (the IPv4 header's, the L4 one's)."""
+
+    off: int
+    width: int  # 2 (a port, the ICMP identifier) or 4 (an IPv4 address, an IPv6 one's low 32 bits)
+    lo: int
+    mods: tuple[int, ...] = ()
+    random: int = 0
+    old: int = 0
+    in_ip: bool = False
+    in_l4: bool = True
 
 
 @dataclass(frozen=True)
@@ -466,7 +485,7 @@ def _add_words(p: Program, acc: int, reg: int) -> None:
     p.add_reg(acc, R1)
 
 
-def _fold(p: Program, acc: int, udp: bool) -> None:
+def _fold(p: Program, acc: int, udp: bool, name: str = "l4") -> None:
     """acc = ~fold(acc): the checksum of a one's complement sum (UDP's computed zero as 0xFFFF).
     Uses R1."""
     for _ in range(2):  # fold the carries back in
@@ -476,9 +495,9 @@ def _fold(p: Program, acc: int, udp: bool) -> None:
         p.add_reg(acc, R1)
     p.alu("^", acc, 0xFFFF)
     if udp:
-        p.jmp("!=", acc, 0, "store")
+        p.jmp("!=", acc, 0, f"{name}_store")
         p.mov(acc, 0xFFFF)  # UDP sends a computed zero as all ones
-        p.label("store")
+        p.label(f"{name}_store")
 
 
 def _alu_const(p: Program, op: str, dst: int, value: int) -> None:
@@ -543,18 +562,84 @@ def _raw_fields(p: Program, L: GenLayout) -> None:
         p.stx(2, R7, L.raw_l4_csum_off, R3)
 
 
+def _not_words(value: int, width: int) -> int:
+    """The sum of ~w over a value's 16-bit words (RFC 1624's ~m)."""
+    return sum(~(value >> (16 * i)) & 0xFFFF for i in range(width // 2))
+
+
+def _template_fields(p: Program, L: GenLayout, base: int, ip_base: int) -> None:
+    """Frame k of gen's own template: the sequence, then each varied field's value for k (random
+    ones first: a helper call clobbers R1-R5, so each waits on the stack), the L4 checksum and,
+    when an address varies, the IPv4 header's and a tunnel's outer UDP one over IPv6 (read
+    back: the words it covers that changed, the new checksums among them), by RFC 1624 from
+    the template's. Keeps r6, r7 and r9; r8 (data_end, checked) holds the header's sum."""
+    for i, f in enumerate(L.fields):
+        if f.random:
+            p.call("get_prandom_u32")
+            _alu_const(p, "%", R0, f.random)
+            _alu_const(p, "+", R0, f.lo)
+            p.stx(4, R10, -4 * (i + 1), R0)
+    p.mov_reg(R3, R9)  # the sequence
+    p.alu("&", R3, L.seq_mask, bits=32)
+    if L.seq_base:  # worker 0's stream bits are zero
+        p.alu("|", R3, L.seq_base, bits=32)
+    p.mov_reg(R5, R3)
+    p.to_be(R5, 32)
+    p.stx(4, R7, L.seq_off, R5)
+    p.mov(R2, base)  # the L4 sum: base + m'
+    _add_words(p, R2, R3)
+    if L.ip_csum_off:
+        p.mov(R8, ip_base)
+    for i, f in enumerate(L.fields):
+        if f.random:
+            p.ldx(4, R4, R10, -4 * (i + 1))
+        else:
+            p.mov_reg(R4, R9)
+            for m in f.mods:
+                _alu_const(p, "%", R4, m)
+            _alu_const(p, "+", R4, f.lo)
+            if f.width == 4:
+                p.alu("=", R4, R4, reg=True, bits=32)  # an address wraps at 32 bits, as the builder's
+        p.mov_reg(R0, R4)
+        p.to_be(R0, 8 * f.width)
+        p.stx(f.width, R7, f.off, R0)
+        for acc, held in ((R2, f.in_l4), (R8, f.in_ip)):
+            if held and f.width == 4:
+                _add_words(p, acc, R4)
+            elif held:
+                p.add_reg(acc, R4)
+    _fold(p, R2, L.udp, "l4")
+    p.to_be(R2, 16)
+    p.stx(2, R7, L.csum_off, R2)
+    if L.ip_csum_off:
+        _fold(p, R8, False, "ip")
+        p.to_be(R8, 16)
+        p.stx(2, R7, L.ip_csum_off, R8)
+    if L.outer_csum_off:
+        p.mov(R5, L.outer_base)
+        for at in L.outer_words:
+            p.ldx(2, R1, R7, at)
+            p.to_be(R1, 16)
+            p.add_reg(R5, R1)
+        _fold(p, R5, True, "outer")
+        p.to_be(R5, 16)
+        p.stx(2, R7, L.outer_csum_off, R5)
+
+
 def gen_live(layout: GenLayout) -> Program:
     """Frame k (k = state[GEN_SENT]) is the template again, whatever happened to its page: live
     frames' pages are recycled unrestored, and a forwarder downstream may have rewritten MACs,
     TTL and checksum in place; so every header byte before the sequence is written afresh when
     one of the guard words differs from the template's (the Ethernet addresses' first 8 bytes
     and the word holding IPv4's TTL and header checksum, IPv6's hop limit, the outer header's in a
-    tunnel: what a forwarder rewrites), which costs two loads and compares per frame instead of
-    the header's write. Then seq = seq_base | (k & mask) and, with sport_mods, sport = sport_lo +
-    k % m1 % m2 (the C builder's walk over its flows and its port range); the L4 checksum (UDP,
-    TCP, ICMP: under any tags and inside a tunnel) follows by RFC 1624: HC' = ~(~HC + ~m + m')
-    over the 16-bit words that changed. A tunnel's outer UDP checksum (over IPv6) stays as it is:
-    it covers the inner segment whole, whose sum its own checksum keeps constant.
+    tunnel: what a forwarder rewrites; the bytes of varied fields left out), which costs two
+    loads and compares per frame instead of the header's write. Then seq = seq_base | (k & mask)
+    and each varied field (addresses, ports, the ICMP identifier) lo + k % m1 % m2 (the C
+    builder's walk over its flows and its range) or random; the L4 checksum (UDP, TCP, ICMP:
+    under any tags and inside a tunnel) and, with addresses, the IPv4 header's follow by RFC 1624:
+    HC' = ~(~HC + ~m + m') over the 16-bit words that changed. A tunnel's outer UDP checksum
+    (over IPv6) covers the inner segment whole, whose sum its own checksum keeps constant, so it
+    stays, unless inner addresses vary: then it follows the words that changed under it.
 
     Frames past state[GEN_LIMIT], and (paced) frames not yet due, are dropped instead of sent:
     a dropped live frame is recycled at once, so pacing costs a spin, as pktgen's does.
@@ -562,17 +647,17 @@ def gen_live(layout: GenLayout) -> Program:
     Replaying (replay_n > 0), frame k is written whole from map 'frames' entry k % replay_n
     instead (8 bytes per load and store), sequence and checksum as the capture has them."""
     L = layout
-    varied = bool(L.sport_mods)
     # ~HC + ~m for the template's words, folded later with the new words m'.
-    base = (~L.csum & 0xFFFF) + (~(L.seq_base >> 16) & 0xFFFF) + (~L.seq_base & 0xFFFF)
-    if varied:
-        base += ~L.sport_lo & 0xFFFF
+    base = (~L.csum & 0xFFFF) + _not_words(L.seq_base, 4) + sum(_not_words(f.old, f.width) for f in L.fields
+                                                                if f.in_l4)
+    ip_base = (~L.ip_csum & 0xFFFF) + sum(_not_words(f.old, f.width) for f in L.fields if f.in_ip)
     if L.replay_n:
         need = L.replay_len
     elif L.raw is not None:
         need = max([len(L.header), L.raw_ip_csum_off + 2, L.raw_l4_csum_off + 2] + [f.off + f.width for f in L.raw])
     else:
-        need = max(L.seq_off + 4, L.csum_off + 2, L.sport_off + 2)
+        need = max([L.seq_off + 4, L.csum_off + 2, L.ip_csum_off + 2, L.outer_csum_off + 2] +
+                   [f.off + f.width for f in L.fields])
 
     p = Program("ws_replay" if L.replay_n else "ws_gen")
     p.ldx(4, R7, R1, MD_DATA)
@@ -614,7 +699,7 @@ def gen_live(layout: GenLayout) -> Program:
     if L.replay_n:
         _replay_frame(p, L)
     elif L.guard:  # rewritten only when a guard word differs (out of line, below)
-        field_bytes = {f.off + j for f in L.raw or () for j in range(f.width)}  # not compared: they vary
+        field_bytes = {f.off + j for f in (*(L.raw or ()), *L.fields) for j in range(f.width)}  # they vary: not compared
         for at in L.guard:
             mask = int.from_bytes(bytes(0 if at + j in field_bytes else 0xFF for j in range(8)), "little")
             p.ldx(8, R1, R7, at)
@@ -632,28 +717,7 @@ def gen_live(layout: GenLayout) -> Program:
     if L.raw is not None:
         _raw_fields(p, L)
     elif not L.replay_n:  # the capture carries its own sequence and checksums
-        # sequence
-        p.mov_reg(R3, R9)
-        p.alu("&", R3, L.seq_mask, bits=32)
-        if L.seq_base:  # worker 0's stream bits are zero
-            p.alu("|", R3, L.seq_base, bits=32)
-        p.mov_reg(R5, R3)
-        p.to_be(R5, 32)
-        p.stx(4, R7, L.seq_off, R5)
-        # checksum words: base + m'
-        p.mov(R2, base)
-        _add_words(p, R2, R3)
-        if varied:
-            p.mov_reg(R4, R9)
-            for m in L.sport_mods:
-                p.alu("%", R4, m)
-            p.add(R4, L.sport_lo)
-            p.add_reg(R2, R4)
-            p.to_be(R4, 16)
-            p.stx(2, R7, L.sport_off, R4)
-        _fold(p, R2, L.udp)
-        p.to_be(R2, 16)
-        p.stx(2, R7, L.csum_off, R2)
+        _template_fields(p, L, base, ip_base)
     p.label("out")
     p.mov(R0, XDP_TX)
     p.exit()

@@ -212,6 +212,18 @@ static inline uint32_t gen_addr_off(const struct gen *g, int which)
 	return g->l3 + (which == F_SADDR ? 12 : 16);
 }
 
+/* Where field `which` lies in the frame as gen_build_one writes it (0: nowhere: ICMP echo has
+ * no destination port; its source port range is the identifier). Gen.layout hands it to the
+ * in-kernel generator's program. */
+static inline uint32_t gen_field_off(const struct gen *g, int which)
+{
+	if (which == F_SADDR || which == F_DADDR)
+		return gen_addr_off(g, which);
+	if (g->proto == 17 || g->proto == 6)
+		return g->l4 + (which == F_SPORT ? 0 : 2);
+	return which == F_SPORT ? g->l4 + 4 : 0;
+}
+
 /* Where the L4 checksum lies, and whether the IP pseudo-header is in it (all but ICMPv4). */
 static inline uint32_t gen_csum_off(const struct gen *g)
 {

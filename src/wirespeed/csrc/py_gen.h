@@ -346,8 +346,7 @@ static PyObject *Gen_get_max_burst(GenObject *self, void *c) { return PyLong_Fro
 static PyObject *Gen_get_layout(GenObject *self, void *c)
 {
 	const struct gen *g = &self->g;
-	const struct gen_field *sp = &g->f[F_SPORT];
-	PyObject *d, *fields = PyList_New(0);
+	PyObject *d, *fields = PyList_New(0), *vary = PyList_New(0);
 
 	for (uint32_t i = 0; fields && i < g->nraw; i++) { /* a raw template's fields, as gen_build_raw varies them */
 		const struct gen_raw_field *f = &g->rf[i];
@@ -361,21 +360,36 @@ static PyObject *Gen_get_layout(GenObject *self, void *c)
 			Py_CLEAR(fields);
 		Py_XDECREF(t);
 	}
-	if (!fields)
+	for (int i = 0; vary && i < GEN_FIELDS; i++) { /* the template's fields: address, address, port, port */
+		const struct gen_field *f = &g->f[i];
+		int addr = i == F_SADDR || i == F_DADDR;
+		PyObject *t = Py_BuildValue("{sI sI sI sI sI si si}", "off", gen_field_off(g, i), "width", addr ? 4 : 2,
+					    "lo", f->lo, "count", f->count, "mode", f->mode, "in_ip", addr && !g->ipv6,
+					    "in_l4", !addr || g->proto != 1); /* ICMPv4: no pseudo-header */
+
+		if (!t || PyList_Append(vary, t) < 0)
+			Py_CLEAR(vary);
+		Py_XDECREF(t);
+	}
+	if (!fields || !vary) {
+		Py_XDECREF(fields);
+		Py_XDECREF(vary);
 		return NULL;
+	}
 	d = Py_BuildValue("{sN sI sI sI sI sI sI sI sI sK sK}", "raw_fields", fields, "raw_fix", g->raw_fix,
 			  "raw_incr", g->raw_incr, "raw_l3", g->raw_l3, "raw_l4", g->raw_l4, "raw_v6", g->raw_v6,
 			  "raw_proto", g->raw_proto, "raw_csum_off", g->raw_csum_off, "raw_l4_end", g->raw_l4 + g->raw_l4len, "raw_ip_sum",
 			  (unsigned long long)g->raw_ip_sum, "raw_l4_sum", (unsigned long long)g->raw_l4_sum);
-	if (!d)
+	if (!d) {
+		Py_DECREF(vary);
 		return NULL;
+	}
 	{
-		PyObject *rest = Py_BuildValue("{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}", "l3", g->l3, "l4", g->l4,
+		PyObject *rest = Py_BuildValue("{sI sI sI sI sI sI sI sI sI sI sI sI sI sN sI sI}", "l3", g->l3, "l4", g->l4,
 			     "payload", g->payload, "ipv6", g->ipv6, "proto", g->proto, "csum_off", gen_csum_off(g),
 			     "outer_l3", g->outer_l3, "outer_l4", g->outer_l4, "outer_v6", g->outer_v6,
 			     "outer_sports", g->outer_sports, "outer_srcs", g->outer_srcs, "outer_dsts", g->outer_dsts,
-			     "flows", g->flows, "sport_lo", sp->lo, "sport_count", sp->count, "sport_mode", sp->mode,
-			     "stamp", g->stamp, "raw", g->raw);
+			     "flows", g->flows, "fields", vary, "stamp", g->stamp, "raw", g->raw);
 
 		if (!rest || PyDict_Update(d, rest) < 0) {
 			Py_XDECREF(rest);

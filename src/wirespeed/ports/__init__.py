@@ -259,7 +259,7 @@ BACKENDS: dict[str, Backend] = {
                 replay=True, max_frame=4100, rx_stamp="kernel",
                 options=_b("copy", "xdp_mode", "zero_copy", "busy_poll")),
         Backend("kernel", "kernel", "in-kernel generator: BPF_PROG_RUN live frames, XDP_TX",
-                transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True, varies=("sport",),
+                transmit=True, receive=False, in_kernel=True, fixed_frame=True, per_queue=True,
                 timestamps=False, user_frames=False, replay=True, options=_b("prepare_peer")),
         Backend("xdp-count", "xdpcount", "in-kernel counter: an XDP program counts per CPU and drops",
                 transmit=False, receive=True, in_kernel=True, xdp_attach=True, one_worker=True, timestamps=False,

@@ -64,16 +64,28 @@ def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, prog
     frame = buf[: int(lens[0])].tobytes()
     if t["raw"]:
         return raw_template(frame, t, key, gen.ns_per_pkt > 0, limited)
-    if not t["stamp"] or t["sport_mode"] == 2 or max(t[k] for k in OUTER_RANGES) > 1:
-        raise ValueError("the in-kernel generator writes the sequence and walks the source port only")
-    seq_off, csum_off = t["payload"] + 4, t["l4"] + t["csum_off"]
-    sport_off = t["l4"] + (4 if t["proto"] in (1, 58) else 0)  # ICMP: the echo identifier
+    if not t["stamp"] or max(t[k] for k in OUTER_RANGES) > 1:
+        raise ValueError("the in-kernel generator writes the sequence and varies the inner header's fields only")
     word = functools.partial(int.from_bytes, byteorder="big")
+    seq_off, csum_off = t["payload"] + 4, t["l4"] + t["csum_off"]
+    fields = tuple(progs.VarField(f["off"], f["width"], f["lo"], field_walk(t["flows"], f),
+                                  f["count"] if f["mode"] == 2 else 0, word(frame[f["off"]: f["off"] + f["width"]]),
+                                  bool(f["in_ip"]), bool(f["in_l4"]))
+                   for f in t["fields"] if f["off"] and (f["mode"] == 2 or field_walk(t["flows"], f)))
+    ip_csum_off = t["l3"] + 10 if any(f.in_ip for f in fields) else 0
+    outer_words: tuple[int, ...] = ()
+    if t["outer_l4"] and t["outer_v6"] and any(f.width == 4 for f in fields):  # the inner addresses move its sum
+        outer_words = (seq_off, seq_off + 2, csum_off, *([ip_csum_off] if ip_csum_off else []),
+                       *(f.off + j for f in fields for j in range(0, f.width, 2)))
+    outer_csum_off = t["outer_l4"] + 6 if outer_words else 0
     guard_l3, guard_v6 = (t["outer_l3"], t["outer_v6"]) if t["outer_l3"] else (t["l3"], t["ipv6"])
     layout = progs.GenLayout(
         seq_off=seq_off, seq_base=word(frame[seq_off: seq_off + 4]), seq_mask=(1 << core.SEQ_BITS) - 1,
-        csum_off=csum_off, csum=word(frame[csum_off: csum_off + 2]), sport_off=sport_off,
-        sport_lo=word(frame[sport_off: sport_off + 2]), sport_mods=sport_walk(t), udp=t["proto"] == 17,
+        csum_off=csum_off, csum=word(frame[csum_off: csum_off + 2]), fields=fields, udp=t["proto"] == 17,
+        ip_csum_off=ip_csum_off, ip_csum=word(frame[ip_csum_off: ip_csum_off + 2]) if ip_csum_off else 0,
+        outer_csum_off=outer_csum_off, outer_words=outer_words,
+        outer_base=((~word(frame[outer_csum_off: outer_csum_off + 2]) & 0xFFFF) +
+                    sum(~word(frame[w: w + 2]) & 0xFFFF for w in outer_words)) if outer_words else 0,
         paced=gen.ns_per_pkt > 0, key=key, header=frame[:seq_off], limited=limited,
         guard=(0, guard_l3 + (4 if guard_v6 else 8)),
     )
@@ -99,7 +111,7 @@ def raw_template(frame: bytes, t: dict, key: int, paced: bool, limited: bool) ->
     l4_fixed = incr and t["raw_l4"] and t["raw_l4_end"] <= len(frame)  # as the builder: a whole segment only
     end = l3 + (40 if v6 else (frame[l3] & 0x0F) * 4) if l3 else 14  # what a forwarder rewrites, at most
     return frame, progs.GenLayout(
-        seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, sport_off=0, sport_lo=0, udp=t["raw_proto"] == 17,
+        seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, udp=t["raw_proto"] == 17,
         paced=paced, key=key, header=frame[:end], limited=limited,
         guard=(0, l3 + (4 if v6 else 8)) if l3 else (0,), raw=fields, raw_flows=t["flows"],
         raw_ip_csum_off=l3 + 10 if incr and not v6 else 0, raw_ip_sum=fold16(t["raw_ip_sum"]),
@@ -113,11 +125,11 @@ def fold16(s: int) -> int:
     return s
 
 
-def sport_walk(t: dict) -> tuple[int, ...]:
-    """The moduli that give frame k's source port as the C builder walks it: lo + (k % flows) %
-    count with --flows, lo + k % count without; () when it stays."""
-    flows, count = t["flows"], t["sport_count"]
-    if t["sport_mode"] != 1 or count < 2 or flows == 1:
+def field_walk(flows: int, f: dict) -> tuple[int, ...]:
+    """The moduli that give frame k's value of an incrementing field as the C builder walks it:
+    lo + (k % flows) % count with --flows, lo + k % count without; () when it stays."""
+    count = f["count"]
+    if f["mode"] != 1 or count < 2 or flows == 1:
         return ()
     if not flows or (flows > count and flows % count == 0):
         return (count,)
@@ -133,8 +145,8 @@ def replay_map(frames: np.ndarray) -> tuple[Map, progs.GenLayout]:
     m = Map(MAP_ARRAY, slot, n, "ws_replay", mmapable=True)
     mem = m.words().view(np.uint8)
     mem[:, :length] = frames
-    return m, progs.GenLayout(seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, sport_off=0, sport_lo=0,
-                              replay_n=n, replay_len=length)
+    return m, progs.GenLayout(seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, replay_n=n,
+                              replay_len=length)
 
 
 @functools.cache

@@ -290,10 +290,8 @@ def _check_frames(cfg: GenConfig, b: ports.Backend) -> None:
     if b.in_kernel:
         t = cfg.tunnel
         if t is not None and max(t.sports, t.srcs, t.dsts) > 1:
-            raise UsageError(f"--outer-sport, --outer-src-ip, --outer-dst-ip: --backend {b.name} varies only the "
-                             f"inner --sport; a range of outer ports or addresses needs afpacket or xdp")
-        if cfg.vary == "random" and cfg.sports.count > 1:
-            raise UsageError(f"--backend {b.name} walks --sport in order; --vary random needs another backend")
+            raise UsageError(f"--outer-sport, --outer-src-ip, --outer-dst-ip: --backend {b.name} varies the inner "
+                             f"header only; a range of outer ports or addresses needs afpacket or xdp")
         if cfg.raw is not None:  # a frame given whole: its fields and checksums in the program
             t = make_gen(cfg).layout
             if t["raw_fix"] and t["raw_l3"] and not t["raw_incr"]:
