@@ -170,14 +170,16 @@ def test_gen_live_stops_at_its_limit():
 
 
 @pytest.mark.parametrize("ipv6", [False, True])
-@pytest.mark.parametrize("raw", [False, True])
-def test_gen_live_rewrites_a_header_a_forwarder_changed_and_leaves_a_clean_one(ipv6, raw):
+@pytest.mark.parametrize("kind", ["plain", "ranges", "raw"])
+def test_gen_live_rewrites_a_header_a_forwarder_changed_and_leaves_a_clean_one(ipv6, kind):
     """Live frames come back as the receiver left them: a frame whose MACs, or TTL and IP
-    checksum (IPv6: hop limit), were rewritten downstream leaves as the template again. A frame
-    given whole with a field on its source address (in the word the program compares, which
-    leaves the field's bytes out) likewise."""
+    checksum (IPv6: hop limit), were rewritten downstream leaves as the template again. With
+    address ranges, and a frame given whole with a field on its source address (in the word the
+    program compares, which leaves the varying bytes out: the field, the header checksum),
+    likewise."""
     src = 14 + (8 if ipv6 else 12)
-    cfg = _raw_cfg(ipv6, "udp", ((src + 2, 2, 0, 100, 7, 1),), True) if raw else cfg_for(ipv6, 128)
+    cfg = {"plain": lambda: cfg_for(ipv6, 128), "ranges": lambda: cfg_for(ipv6, 128, **_ranges(ipv6)),
+           "raw": lambda: _raw_cfg(ipv6, "udp", ((src + 2, 2, 0, 100, 7, 1),), True)}[kind]()
     frame, layout = kernel.template(make_gen(cfg), key=0, limited=False)
     want = builder_frames(cfg, 0, 3)
     state = Map(MAP_ARRAY, progs.SLOT, 1, "ws_t_gen", mmapable=True)

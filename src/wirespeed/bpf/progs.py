@@ -699,7 +699,9 @@ def gen_live(layout: GenLayout) -> Program:
     if L.replay_n:
         _replay_frame(p, L)
     elif L.guard:  # rewritten only when a guard word differs (out of line, below)
-        field_bytes = {f.off + j for f in (*(L.raw or ()), *L.fields) for j in range(f.width)}  # they vary: not compared
+        # not compared: the bytes that vary per frame (the fields, the IPv4 header checksum they move)
+        field_bytes = {f.off + j for f in (*(L.raw or ()), *L.fields) for j in range(f.width)}
+        field_bytes |= {at + j for at in (L.ip_csum_off, L.raw_ip_csum_off) if at for j in (0, 1)}
         for at in L.guard:
             mask = int.from_bytes(bytes(0 if at + j in field_bytes else 0xFF for j in range(8)), "little")
             p.ldx(8, R1, R7, at)
