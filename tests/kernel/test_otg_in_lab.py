@@ -305,17 +305,12 @@ def test_a_lost_agent_stops_the_run_and_is_named(lab_name):
             from wirespeed.base.netdev import link_stats
             from wirespeed.base.netns import Where
 
-            # the sender stops (told by the controller's halt, which can still be on its way when
-            # the error has been said: once in CI it sent on 0.5 s after) and nothing keeps sending
+            # the loss is said only once every other agent has been told to stop (CI once saw the
+            # sender still going 0.5 s after a metrics call had found the agent gone on its own)
             w = Where("veth0", topo.netns("gen"))
-            t0, before = time.monotonic(), link_stats(w)["tx_packets"]
-            while True:
-                time.sleep(0.5)
-                now = link_stats(w)["tx_packets"]
-                if now == before or time.monotonic() - t0 > 8:
-                    break
-                before = now
-            assert now == before, f"still sending {time.monotonic() - t0:.1f} s after the error was said"
+            before = link_stats(w)["tx_packets"]
+            time.sleep(0.5)
+            assert link_stats(w)["tx_packets"] == before  # nothing keeps sending
         finally:
             if p.poll() is None:
                 p.kill()

@@ -229,3 +229,36 @@ def test_a_part_for_an_agent_names_the_other_ports_as_peers():
     peer_plan = model.plan(part)
     assert peer_plan.ports["p1"].agent and peer_plan.ports["p2"].agent is None
     assert Where("veth0", "ns2") == Where(peer_plan.ports["p2"].ifname, peer_plan.ports["p2"].netns)
+
+
+def test_an_agent_a_metrics_call_finds_lost_stops_the_run_before_the_loss_is_said():
+    """The controller's watcher may not have seen it yet: the metrics call that meets an agent
+    that does not answer tells every other agent to stop first, then says the loss (and every
+    later call says it again)."""
+    import types
+
+    from wirespeed.otg import engine
+
+    said = []
+
+    class FakeAgent:
+        def __init__(self, agent: str, lost: bool):
+            self.agent, self.lost = agent, lost
+
+        def call(self, method, path, body=None, timeout=0):
+            said.append((self.agent, path))
+            if self.lost:
+                raise engine.AgentLost(f"agent {self.agent} did not answer (connection refused)")
+            return {"flow_metrics": []}
+
+    e = engine.Engine(note=lambda text: None)
+    e.plan = types.SimpleNamespace(flows=[], ports={})
+    e.remotes = {"a1": FakeAgent("a1", False), "a2": FakeAgent("a2", True)}
+    e.running = True
+    with pytest.raises(engine.OtgError, match="the run stopped: agent a2 did not answer"):
+        e.metrics({"choice": "flow"})
+    assert ("a1", "/control/state") in said and not e.running  # told before the loss was said
+    said.clear()
+    with pytest.raises(engine.OtgError, match="the run stopped: agent a2"):
+        e.metrics({"choice": "flow"})
+    assert said == []  # said again from memory, nobody asked

@@ -49,6 +49,13 @@ class OtgError(WirespeedError):
         self.code = code
 
 
+class AgentLost(OtgError):
+    """An agent that did not answer (no connection, or no reply in time): the run stops."""
+
+    def __init__(self, text: str):
+        super().__init__(text, 500)
+
+
 COUNTS = ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes")  # a port's metrics: its interface's counters
 
 
@@ -442,7 +449,7 @@ class Remote:
             raise OtgError(f"agent {self.agent}: {'; '.join(map(str, errs))}", e.code) from None
         except (OSError, urllib.error.URLError) as e:
             reason = getattr(e, "reason", e)
-            raise OtgError(f"agent {self.agent} did not answer ({reason})", 500) from None
+            raise AgentLost(f"agent {self.agent} did not answer ({reason})") from None
         return json.loads(text) if text else {}
 
     def clock(self, samples: int = 5) -> None:
@@ -623,9 +630,7 @@ class Engine:
                 try:
                     got = r.call("POST", "/monitor/metrics", json.dumps({"choice": "flow", "flow": {}}))
                 except OtgError as e:
-                    self.error = f"the run stopped: {e}"
-                    self.note(self.error)
-                    threading.Thread(target=self._halt_now, daemon=True).start()
+                    threading.Thread(target=self._halt_now, args=(e,), daemon=True).start()
                     return
                 parts.append({m["name"]: m for m in got.get("flow_metrics") or ()})
             sending = any(m.get("transmit") == "started" and "frames_tx" in m for p in parts for m in p.values())
@@ -633,9 +638,22 @@ class Engine:
                 threading.Thread(target=self._halt_now, daemon=True).start()
                 return
 
-    def _halt_now(self) -> None:
+    def _halt_now(self, lost: OtgError | None = None) -> None:
         with self._lock:
-            self._halt()
+            if lost is not None:
+                self._lost(lost)
+            elif self.running:
+                self._halt()
+
+    def _lost(self, e: OtgError) -> OtgError:
+        """An agent that did not answer while traffic ran: everything is stopped (the others
+        told) before the loss is said, and every later metrics call names it. Under the lock."""
+        if not self.running:
+            return e
+        self._halt()
+        self.error = f"the run stopped: {e}"
+        self.note(self.error)
+        return OtgError(self.error, 500)
 
     def _watch_controller(self) -> None:
         """An agent whose controller went quiet while sending stops by itself."""
@@ -655,27 +673,34 @@ class Engine:
             error = self.error or (self.local.error if self.local else None)
             if error:  # a lost agent, a run that failed: said until the next start or config
                 raise OtgError(error, 500)
-            choice = req.get("choice") or "port"
-            if choice == "flow":
-                names = (req.get("flow") or {}).get("flow_names") or [f.name for f in self.plan.flows]
-                flows = self._flows()
-                for n in names:
-                    if n not in flows:
-                        raise OtgError(f"flow_names: no flow {n!r}")
-                return {"choice": "flow_metrics", "flow_metrics": [flows[n] for n in names]}
-            if choice == "port":
-                names = (req.get("port") or {}).get("port_names") or list(self.plan.ports)
-                got = self.local.port_metrics() if self.local else {}
-                for r in self.remotes.values():
-                    for m in r.call("POST", "/monitor/metrics", json.dumps(
-                            {"choice": "port", "port": {}})).get("port_metrics") or ():
-                        if not self.plan.ports[m["name"]].agent or self.plan.ports[m["name"]].agent == r.agent:
-                            got[m["name"]] = {**m, "location": self.plan.ports[m["name"]].text}
-                for n in names:
-                    if n not in self.plan.ports:
-                        raise OtgError(f"port_names: no port {n!r}")
-                return {"choice": "port_metrics", "port_metrics": [got[n] for n in names if n in got]}
-            raise OtgError(f"metrics request {choice}: wirespeed reports port and flow metrics")
+            try:
+                return self._metrics(req)
+            except AgentLost as e:
+                raise self._lost(e) from None
+
+    def _metrics(self, req: dict) -> dict:
+        """Under the lock: the metrics asked for, every agent's merged."""
+        choice = req.get("choice") or "port"
+        if choice == "flow":
+            names = (req.get("flow") or {}).get("flow_names") or [f.name for f in self.plan.flows]
+            flows = self._flows()
+            for n in names:
+                if n not in flows:
+                    raise OtgError(f"flow_names: no flow {n!r}")
+            return {"choice": "flow_metrics", "flow_metrics": [flows[n] for n in names]}
+        if choice == "port":
+            names = (req.get("port") or {}).get("port_names") or list(self.plan.ports)
+            got = self.local.port_metrics() if self.local else {}
+            for r in self.remotes.values():
+                for m in r.call("POST", "/monitor/metrics", json.dumps(
+                        {"choice": "port", "port": {}})).get("port_metrics") or ():
+                    if not self.plan.ports[m["name"]].agent or self.plan.ports[m["name"]].agent == r.agent:
+                        got[m["name"]] = {**m, "location": self.plan.ports[m["name"]].text}
+            for n in names:
+                if n not in self.plan.ports:
+                    raise OtgError(f"port_names: no port {n!r}")
+            return {"choice": "port_metrics", "port_metrics": [got[n] for n in names if n in got]}
+        raise OtgError(f"metrics request {choice}: wirespeed reports port and flow metrics")
 
     def _flows(self) -> dict[str, dict]:
         """Every side's flow metrics merged: counts and rates added, latency and state from the
