@@ -247,14 +247,18 @@ def build_template(
                     o3, o4, tunnel.ipv6, tunnel.sports if o4 else 1, tunnel.srcs, tunnel.dsts, number)
 
 
+def fold16(s: int) -> int:
+    """A one's complement sum folded to 16 bits (the same sum modulo 0xFFFF)."""
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
 def inet_checksum(data: bytes) -> int:
     """RFC 1071 Internet checksum of data (once per run: templates, not packets)."""
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return ~fold16(sum(struct.unpack(f"!{len(data) // 2}H", data))) & 0xFFFF
 
 
 def udp_checksum(frame: bytes, l3: int, l4: int, ipv6: bool) -> int:

@@ -509,17 +509,37 @@ def _alu_const(p: Program, op: str, dst: int, value: int) -> None:
         p.alu(op, dst, R1, reg=True)
 
 
+def _slot(i: int) -> int:
+    """Field i's random value on the stack."""
+    return -4 * (i + 1)
+
+
+def _randoms(p: Program, ranges: list[tuple[int, int] | None]) -> None:
+    """Field i's random value lo + (a random u32 % span) for each (lo, span) given, onto the
+    stack (_slot(i)): taken first, since a helper call clobbers R1-R5."""
+    for i, r in enumerate(ranges):
+        if r is not None:
+            p.call("get_prandom_u32")
+            _alu_const(p, "%", R0, r[1])
+            _alu_const(p, "+", R0, r[0])
+            p.stx(4, R10, _slot(i), R0)
+
+
+def _store_be(p: Program, reg: int, off: int, width: int) -> None:
+    """The frame's bytes off .. off + width = reg's low bytes, big-endian (uses R0)."""
+    if width == 1:
+        p.stx(1, R7, off, reg)
+        return
+    p.mov_reg(R0, reg)
+    p.to_be(R0, 8 * width)
+    p.stx(width, R7, off, R0)
+
+
 def _raw_fields(p: Program, L: GenLayout) -> None:
     """A frame given whole: each field's value for frame k written in, its bytes added to the
     IPv4 header's and the L4 sums taken without them, the checksums folded and written (what
-    gen_build_raw does in C, a few instructions per field byte). Random values first: a helper
-    call clobbers R1-R5, so each waits on the stack. Keeps r6, r7 and r9."""
-    for i, f in enumerate(L.raw):
-        if f.mode == 2:
-            p.call("get_prandom_u32")
-            _alu_const(p, "%", R0, f.span)
-            _alu_const(p, "+", R0, f.lo)
-            p.stx(4, R10, -4 * (i + 1), R0)
+    gen_build_raw does in C, a few instructions per field byte). Keeps r6, r7 and r9."""
+    _randoms(p, [(f.lo, f.span) if f.mode == 2 else None for f in L.raw])
     p.mov_reg(R5, R9)  # r5 = k, or k % flows
     if L.raw_flows:
         _alu_const(p, "%", R5, L.raw_flows)
@@ -527,7 +547,7 @@ def _raw_fields(p: Program, L: GenLayout) -> None:
     p.mov(R3, L.raw_l4_sum)
     for i, f in enumerate(L.raw):
         if f.mode == 2:
-            p.ldx(4, R4, R10, -4 * (i + 1))
+            p.ldx(4, R4, R10, _slot(i))
         else:
             p.mov_reg(R4, R5)
             if f.step != 1:
@@ -537,12 +557,7 @@ def _raw_fields(p: Program, L: GenLayout) -> None:
                 p.alu("^", R4, -1)
                 p.add(R4, 1)  # -x
             _alu_const(p, "+", R4, f.lo + (f.span - 1 if f.mode == 1 else 0))
-        if f.width == 1:
-            p.stx(1, R7, f.off, R4)
-        else:
-            p.mov_reg(R0, R4)
-            p.to_be(R0, 8 * f.width)
-            p.stx(f.width, R7, f.off, R0)
+        _store_be(p, R4, f.off, f.width)
         for j in range(f.width):
             for shifts, acc in ((f.ip_shifts, R2), (f.l4_shifts, R3)):
                 if shifts and shifts[j] is not None:
@@ -569,16 +584,11 @@ def _not_words(value: int, width: int) -> int:
 
 def _template_fields(p: Program, L: GenLayout, base: int, ip_base: int) -> None:
     """Frame k of gen's own template: the sequence, then each varied field's value for k (random
-    ones first: a helper call clobbers R1-R5, so each waits on the stack), the L4 checksum and,
+    ones first, _randoms), the L4 checksum and,
     when an address varies, the IPv4 header's and a tunnel's outer UDP one over IPv6 (read
     back: the words it covers that changed, the new checksums among them), by RFC 1624 from
     the template's. Keeps r6, r7 and r9; r8 (data_end, checked) holds the header's sum."""
-    for i, f in enumerate(L.fields):
-        if f.random:
-            p.call("get_prandom_u32")
-            _alu_const(p, "%", R0, f.random)
-            _alu_const(p, "+", R0, f.lo)
-            p.stx(4, R10, -4 * (i + 1), R0)
+    _randoms(p, [(f.lo, f.random) if f.random else None for f in L.fields])
     p.mov_reg(R3, R9)  # the sequence
     p.alu("&", R3, L.seq_mask, bits=32)
     if L.seq_base:  # worker 0's stream bits are zero
@@ -592,7 +602,7 @@ def _template_fields(p: Program, L: GenLayout, base: int, ip_base: int) -> None:
         p.mov(R8, ip_base)
     for i, f in enumerate(L.fields):
         if f.random:
-            p.ldx(4, R4, R10, -4 * (i + 1))
+            p.ldx(4, R4, R10, _slot(i))
         else:
             p.mov_reg(R4, R9)
             for m in f.mods:
@@ -600,9 +610,7 @@ def _template_fields(p: Program, L: GenLayout, base: int, ip_base: int) -> None:
             _alu_const(p, "+", R4, f.lo)
             if f.width == 4:
                 p.alu("=", R4, R4, reg=True, bits=32)  # an address wraps at 32 bits, as the builder's
-        p.mov_reg(R0, R4)
-        p.to_be(R0, 8 * f.width)
-        p.stx(f.width, R7, f.off, R0)
+        _store_be(p, R4, f.off, f.width)
         for acc, held in ((R2, f.in_l4), (R8, f.in_ip)):
             if held and f.width == 4:
                 _add_words(p, acc, R4)

@@ -1,7 +1,8 @@
 """The in-kernel generator (`--backend kernel`): BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES.
 The kernel injects the template frame `repeat` times per system call; our XDP program
-(bpf.progs.gen_live) writes the sequence number, source port and L4 checksum into each (under
-tags, inside tunnels, UDP, TCP or ICMP: where the C builder's layout says) and returns XDP_TX,
+(bpf.progs.gen_live) writes the sequence number, the fields the run varies and the checksums
+into each (under tags, inside tunnels, UDP, TCP or ICMP: where the C builder's layout says) and
+returns XDP_TX,
 so the frame leaves through the sending veth. A frame given whole (--template, --scapy) goes as
 it is but for its --field bytes and checksums, written by the program as the C builder writes
 them. With --streams -w N, worker i runs stream i.
@@ -36,6 +37,7 @@ import numpy as np
 from wirespeed import core
 from wirespeed.base.errors import KernelFeatureError, WirespeedError
 from wirespeed.base.netns import ifindex, in_netns
+from wirespeed.base.packet import fold16
 from wirespeed.bpf import BPF_F_TEST_XDP_LIVE_FRAMES, MAP_ARRAY, Map, Prog, XdpLink, progs, xdp_attached
 from wirespeed.bpf.asm import XDP_DROP, XDP_PASS
 from wirespeed.ports import PortSpec, Prepared, check_queues
@@ -68,17 +70,16 @@ def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, prog
         raise ValueError("the in-kernel generator writes the sequence and varies the inner header's fields only")
     word = functools.partial(int.from_bytes, byteorder="big")
     seq_off, csum_off = t["payload"] + 4, t["l4"] + t["csum_off"]
-    fields = tuple(progs.VarField(f["off"], f["width"], f["lo"], field_walk(t["flows"], f),
-                                  f["count"] if f["mode"] == 2 else 0, word(frame[f["off"]: f["off"] + f["width"]]),
-                                  bool(f["in_ip"]), bool(f["in_l4"]))
-                   for f in t["fields"] if f["off"] and (f["mode"] == 2 or field_walk(t["flows"], f)))
+    fields = tuple(progs.VarField(f["off"], f["width"], f["lo"], walk, f["count"] if f["mode"] == 2 else 0,
+                                  word(frame[f["off"]: f["off"] + f["width"]]), bool(f["in_ip"]), bool(f["in_l4"]))
+                   for f in t["fields"] for walk in (field_walk(t["flows"], f),)
+                   if f["off"] and (f["mode"] == 2 or walk))
     ip_csum_off = t["l3"] + 10 if any(f.in_ip for f in fields) else 0
     outer_words: tuple[int, ...] = ()
     if t["outer_l4"] and t["outer_v6"] and any(f.width == 4 for f in fields):  # the inner addresses move its sum
         outer_words = (seq_off, seq_off + 2, csum_off, *([ip_csum_off] if ip_csum_off else []),
                        *(f.off + j for f in fields for j in range(0, f.width, 2)))
     outer_csum_off = t["outer_l4"] + 6 if outer_words else 0
-    guard_l3, guard_v6 = (t["outer_l3"], t["outer_v6"]) if t["outer_l3"] else (t["l3"], t["ipv6"])
     layout = progs.GenLayout(
         seq_off=seq_off, seq_base=word(frame[seq_off: seq_off + 4]), seq_mask=(1 << core.SEQ_BITS) - 1,
         csum_off=csum_off, csum=word(frame[csum_off: csum_off + 2]), fields=fields, udp=t["proto"] == 17,
@@ -87,7 +88,7 @@ def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, prog
         outer_base=((~word(frame[outer_csum_off: outer_csum_off + 2]) & 0xFFFF) +
                     sum(~word(frame[w: w + 2]) & 0xFFFF for w in outer_words)) if outer_words else 0,
         paced=gen.ns_per_pkt > 0, key=key, header=frame[:seq_off], limited=limited,
-        guard=(0, guard_l3 + (4 if guard_v6 else 8)),
+        guard=guard(*((t["outer_l3"], t["outer_v6"]) if t["outer_l3"] else (t["l3"], t["ipv6"]))),
     )
     return frame, layout
 
@@ -95,12 +96,24 @@ def template(gen: core.Gen, key: int, limited: bool = True) -> tuple[bytes, prog
 OUTER_RANGES = ("outer_sports", "outer_srcs", "outer_dsts")
 
 
+def guard(l3: int, v6: bool) -> tuple[int, int]:
+    """The words a forwarder rewrites: the Ethernet addresses' first 8 bytes, and the IP header's
+    word with IPv4's TTL and header checksum (IPv6: the hop limit)."""
+    return 0, l3 + (4 if v6 else 8)
+
+
+def needs_whole_sums(t: dict) -> bool:
+    """A frame given whole whose --fix-checksums the C builder sums whole (a field on the IP
+    header's lengths, fields that overlap): the program does not."""
+    return bool(t["raw"] and t["raw_fix"] and t["raw_l3"] and not t["raw_incr"])
+
+
 def raw_template(frame: bytes, t: dict, key: int, paced: bool, limited: bool) -> tuple[bytes, progs.GenLayout]:
     """A frame given whole (--template, --scapy): the builder's first frame, and its fields and
     checksum fixes where and as the C builder has them (gen_build_raw: the sums it took once, the
     shift of each field byte in them). Whole sums (a field on the IP header's lengths, fields
     that overlap) the program does not do."""
-    if t["raw_fix"] and t["raw_l3"] and not t["raw_incr"]:
+    if needs_whole_sums(t):
         raise ValueError("fields on the IP header's lengths, or fields that overlap, need whole sums")
     fields = tuple(progs.RawField(
         f["off"], f["width"], f["mode"], f["lo"], f["span"], f["step"],
@@ -113,16 +126,9 @@ def raw_template(frame: bytes, t: dict, key: int, paced: bool, limited: bool) ->
     return frame, progs.GenLayout(
         seq_off=0, seq_base=0, seq_mask=0, csum_off=0, csum=0, udp=t["raw_proto"] == 17,
         paced=paced, key=key, header=frame[:end], limited=limited,
-        guard=(0, l3 + (4 if v6 else 8)) if l3 else (0,), raw=fields, raw_flows=t["flows"],
+        guard=guard(l3, v6) if l3 else (0,), raw=fields, raw_flows=t["flows"],
         raw_ip_csum_off=l3 + 10 if incr and not v6 else 0, raw_ip_sum=fold16(t["raw_ip_sum"]),
         raw_l4_csum_off=t["raw_l4"] + t["raw_csum_off"] if l4_fixed else 0, raw_l4_sum=fold16(t["raw_l4_sum"]))
-
-
-def fold16(s: int) -> int:
-    """A one's complement sum folded to 16 bits (the same sum modulo 0xFFFF)."""
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
 
 
 def field_walk(flows: int, f: dict) -> tuple[int, ...]:

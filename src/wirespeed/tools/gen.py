@@ -293,8 +293,9 @@ def _check_frames(cfg: GenConfig, b: ports.Backend) -> None:
             raise UsageError(f"--outer-sport, --outer-src-ip, --outer-dst-ip: --backend {b.name} varies the inner "
                              f"header only; a range of outer ports or addresses needs afpacket or xdp")
         if cfg.raw is not None:  # a frame given whole: its fields and checksums in the program
-            t = make_gen(cfg).layout
-            if t["raw_fix"] and t["raw_l3"] and not t["raw_incr"]:
+            from wirespeed.ports.kernel import needs_whole_sums
+
+            if needs_whole_sums(make_gen(cfg).layout):
                 raise UsageError(f"--fix-checksums: --backend {b.name} fixes them a few additions per field; a "
                                  f"--field on the IP header's first 6 bytes (its lengths), or fields that overlap, "
                                  f"need the whole frame summed: use afpacket or xdp")
