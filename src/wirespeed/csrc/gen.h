@@ -63,6 +63,7 @@ enum gen_raw_mode { R_INC, R_DEC, R_RANDOM };
 struct gen_raw_field {
 	uint32_t off, width, mode;
 	uint32_t lo, span, step; /* values lo .. lo+span-1 */
+	uint32_t step_mod;       /* step % span: gen_walk_next's step */
 	/* --fix-checksums, incrementally: bit j set when the field's byte j (from the top) is in the
 	 * IPv4 header's sum / the L4 sum (its header, payload and pseudo-header); shift: 8 when that
 	 * byte is the high half of its 16-bit word, else 0 */
@@ -86,6 +87,11 @@ struct gen {
 	uint32_t flows; /* 0: incrementing fields follow the packet index; N: index mod N */
 	uint32_t seq_base, seq;
 	uint64_t pkt; /* packets built */
+	/* where frame pkt stands in every walk, kept by additions per frame (gen_walk_next) and
+	 * by divisions only when pkt jumps (gen_seek): flow = pkt % flows (pkt: no flows), size_at
+	 * = pkt % nsizes, f_at[i] = flow % f[i].count, rf_at[i] = flow * rf[i].step % rf[i].span */
+	uint64_t flow;
+	uint32_t size_at, f_at[GEN_FIELDS], rf_at[GEN_RAW_FIELDS];
 	uint64_t rng;
 	uint64_t udp_sum; /* constant part of the UDP checksum, pseudo-header included */
 	uint32_t tv_sec, tv_usec; /* stamp of the batch being built */
@@ -189,16 +195,22 @@ static inline uint64_t gen_rand(struct gen *g)
 	return x * 0x2545F4914F6CDD1Dull;
 }
 
-static inline uint32_t gen_value(struct gen *g, const struct gen_field *f)
+/* A random value in 0 .. n-1 from the high 32 bits: a multiply, no division (the bias is below
+ * n / 2^32). */
+static inline uint32_t gen_rand_below(struct gen *g, uint32_t n)
 {
-	uint64_t k;
+	return (uint32_t)(((gen_rand(g) >> 32) * n) >> 32);
+}
+
+static inline uint32_t gen_value(struct gen *g, int i)
+{
+	const struct gen_field *f = &g->f[i];
 
 	switch (f->mode) {
 	case M_INC:
-		k = g->flows ? g->pkt % g->flows : g->pkt;
-		return f->lo + (uint32_t)(k % f->count);
+		return f->lo + g->f_at[i];
 	case M_RANDOM:
-		return f->lo + (uint32_t)(gen_rand(g) % f->count);
+		return f->lo + gen_rand_below(g, f->count);
 	default:
 		return f->lo;
 	}
@@ -231,6 +243,8 @@ static inline uint32_t gen_csum_off(const struct gen *g)
 }
 
 /* Zero every byte that varies per packet, then sum the rest of what the L4 checksum covers. */
+static inline void gen_seek(struct gen *g);
+
 static int gen_prepare(struct gen *g)
 {
 	uint8_t t[GEN_MAX_FRAME];
@@ -294,20 +308,55 @@ static int gen_prepare(struct gen *g)
 		}
 		g->outer_udp_base = b;
 	}
+	gen_seek(g);
 	return 0;
 }
 
-static inline uint32_t gen_raw_value(struct gen *g, const struct gen_raw_field *f)
+static inline uint32_t gen_raw_value(struct gen *g, uint32_t i)
 {
-	uint64_t k = g->flows ? g->pkt % g->flows : g->pkt;
+	const struct gen_raw_field *f = &g->rf[i];
 
 	switch (f->mode) {
 	case R_DEC:
-		return f->lo + f->span - 1 - (uint32_t)((k * f->step) % f->span);
+		return f->lo + f->span - 1 - g->rf_at[i];
 	case R_RANDOM:
-		return f->lo + (uint32_t)(gen_rand(g) % f->span);
+		return f->lo + gen_rand_below(g, f->span);
 	default:
-		return f->lo + (uint32_t)((k * f->step) % f->span);
+		return f->lo + g->rf_at[i];
+	}
+}
+
+/* Every walk put where frame g->pkt stands: after set-up, and when pkt jumps (gen_unbuild). */
+static inline void gen_seek(struct gen *g)
+{
+	g->flow = g->flows ? g->pkt % g->flows : g->pkt;
+	g->size_at = (uint32_t)(g->pkt % g->nsizes);
+	for (int i = 0; i < GEN_FIELDS; i++)
+		g->f_at[i] = (uint32_t)(g->flow % g->f[i].count);
+	for (uint32_t i = 0; i < g->nraw; i++)
+		g->rf_at[i] = (uint32_t)(g->flow * g->rf[i].step % g->rf[i].span);
+}
+
+/* The next frame: every walk one step on, an addition and a compare each, where a division
+ * per field per frame (pkt % flows, then % count) was. Measured (bench/layers.py, 160-byte
+ * frames, batch 64, medians of 5, two runs): both addresses and both ports walked over 65,536
+ * flows 24.6-25.0 ns/frame, against 27.7-28.1 with the divisions; the plain frame 23-24. */
+static inline void gen_walk_next(struct gen *g)
+{
+	g->pkt++;
+	g->size_at = g->size_at + 1 == g->nsizes ? 0 : g->size_at + 1;
+	if (++g->flow == g->flows) { /* the flows start again: every field at its first value */
+		g->flow = 0;
+		memset(g->f_at, 0, sizeof(g->f_at));
+		memset(g->rf_at, 0, sizeof(g->rf_at));
+		return;
+	}
+	for (int i = 0; i < GEN_FIELDS; i++)
+		g->f_at[i] = g->f_at[i] + 1 == g->f[i].count ? 0 : g->f_at[i] + 1;
+	for (uint32_t i = 0; i < g->nraw; i++) {
+		uint32_t v = g->rf_at[i] + g->rf[i].step_mod;
+
+		g->rf_at[i] = v >= g->rf[i].span ? v - g->rf[i].span : v;
 	}
 }
 
@@ -322,6 +371,9 @@ static inline void gen_raw_prepare(struct gen *g)
 	uint32_t len = g->sizes[0], l3 = g->raw_l3, l4 = g->raw_l4, ihl = 0, l4len, pa, pb;
 	uint64_t sum = 0;
 
+	for (uint32_t i = 0; i < g->nraw; i++)
+		g->rf[i].step_mod = g->rf[i].step % g->rf[i].span;
+	gen_seek(g);
 	g->raw_incr = 0;
 	if (!g->raw_fix || !l3)
 		return;
@@ -391,7 +443,7 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 	memcpy(dst, g->tmpl, len);
 	for (uint32_t i = 0; i < g->nraw; i++) {
 		const struct gen_raw_field *f = &g->rf[i];
-		uint32_t v = gen_raw_value(g, f);
+		uint32_t v = gen_raw_value(g, i);
 
 		if (f->width == 4)
 			put32(dst + f->off, v);
@@ -454,7 +506,7 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 			put16(l4 + off, g->raw_proto == 17 && !c ? 0xffff : c);
 		}
 	}
-	g->pkt++;
+	gen_walk_next(g);
 	return len;
 }
 
@@ -488,6 +540,7 @@ static inline void gen_unbuild(struct gen *g, uint32_t k)
 	struct gen_mux *m = g->mux;
 
 	g->pkt -= k;
+	gen_seek(g);
 	if (!m) {
 		g->seq -= k;
 		return;
@@ -499,6 +552,7 @@ static inline void gen_unbuild(struct gen *g, uint32_t k)
 
 		s->pkt--;
 		s->seq--;
+		gen_seek(s);
 		s->pace.d[D_SLOTS]--;
 		if (pick & GEN_MUX_BEYOND) /* it spent no count and moved no schedule */
 			continue;
@@ -521,7 +575,7 @@ static inline uint32_t gen_build(struct gen *g, uint8_t *dst)
 
 static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 {
-	uint32_t len = g->sizes[g->pkt % g->nsizes];
+	uint32_t len = g->sizes[g->size_at];
 
 	if (g->raw)
 		return gen_build_raw(g, dst);
@@ -532,7 +586,7 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 
 	memcpy(dst, g->tmpl, len);
 	for (int i = 0; i < GEN_FIELDS; i++)
-		v[i] = gen_value(g, &g->f[i]);
+		v[i] = gen_value(g, i);
 	put32(dst + gen_addr_off(g, F_SADDR), v[F_SADDR]);
 	put32(dst + gen_addr_off(g, F_DADDR), v[F_DADDR]);
 	if (g->proto == 17) {
@@ -633,7 +687,7 @@ static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 			}
 		}
 	}
-	g->pkt++;
+	gen_walk_next(g);
 	return len;
 }
 

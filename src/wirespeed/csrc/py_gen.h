@@ -252,6 +252,7 @@ static PyObject *Gen_interleave(GenObject *self, PyObject *args)
 	Py_XSETREF(self->streams, s);
 	self->g.mux = m;
 	self->g.nsizes = 1;
+	self->g.size_at = 0;
 	pace_init(&self->g.pace, self->g.pace.d, gen_mux_interval(m), max_burst);
 	Py_DECREF(iv);
 	Py_DECREF(cn);
@@ -293,7 +294,7 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	else if (self->g.stamp)
 		gen_stamp(&self->g);
 	for (Py_ssize_t i = 0; i < n; i++) {
-		uint32_t need = self->g.sizes[self->g.pkt % self->g.nsizes];
+		uint32_t need = self->g.sizes[self->g.size_at];
 		if (need > stride) {
 			PyBuffer_Release(&b);
 			PyBuffer_Release(&l);
