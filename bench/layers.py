@@ -5,8 +5,7 @@ flows (vxlan6: over IPv6, its outer UDP checksum computed, the source port by in
 four fields (both addresses and both ports) walked over 65,536 flows or random, and for two
 plain streams interleaved by their schedules in one builder (gen --streams),
 interleaved repetitions, medians; each builder at a new place on the heap in each repetition
-(the ratios moved with it: 1.02 to 1.19 for two streams across processes with a fixed place,
-1.10-1.13 as medians over places). Then a raw template (--template) with two --field ranges and
+(a builder's place moves its ns/frame by a few %). Then a raw template (--template) with two --field ranges and
 --fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
 field) against summed over the whole frame, and the plain frame of that size. Then, where BPF
 programs may be loaded (root), the in-kernel generator's program (--backend kernel) for each

@@ -7,6 +7,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import build, cfg_for, one_line, run_cli
 from wirespeed import core
@@ -124,3 +126,50 @@ def test_the_kernel_backend_runs_stream_i_in_worker_i(tmp_path):
     assert (len(f0), l0.seq_base >> core.SEQ_BITS, [(f.lo, f.mods) for f in l0.fields]) == (60, 0, [])
     assert (len(f1), l1.seq_base >> core.SEQ_BITS, [(f.lo, f.mods) for f in l1.fields]) == (124, 1, [(100, (4,))])
     assert f1[12:16] == bytes.fromhex("81000007")  # stream 1's VLAN tag
+
+
+def _merge(intervals, counts, n):
+    """The merge by its definition: each slot to the stream still sending whose next frame is due
+    first (ties to the lower number); past every count, stream 0's without a count spent."""
+    steps = [int(ns * 256) if ns > 0 else 1 for ns in intervals]
+    at, left, ids = [0] * len(steps), [c if c is not None else -1 for c in counts], []
+    for _ in range(n):
+        live = [i for i in range(len(steps)) if left[i] != 0]
+        if not live:
+            ids.append(0)
+            continue
+        i = min(live, key=lambda j: (at[j], j))
+        at[i] += steps[i]
+        left[i] -= 1
+        ids.append(i)
+    return ids
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_merge_is_its_definition_in_any_batches(data):
+    """Two or three streams, paced (ties included) or in turn, with and without counts, built in
+    batches of any size with frames taken back between them: the streams and their numbers are
+    the merge's, each stream's slots its count of them."""
+    n = data.draw(st.sampled_from([2, 2, 3]))
+    paced = data.draw(st.booleans())
+    intervals = [data.draw(st.sampled_from([1000.0, 1500.0, 3000.0, 1e9 / 30e3])) if paced else 0.0
+                 for _ in range(n)]
+    counts = [data.draw(st.sampled_from([None, None, 1, 7, 60, 150])) for _ in range(n)]
+    g, subs = _mux(intervals, counts, sizes=(64,) * n)
+    got: list[bytes] = []
+    for _ in range(data.draw(st.integers(1, 6))):
+        k = data.draw(st.integers(1, 100))
+        frames, _ = build(cfg_for(), k, g)
+        got += frames
+        back = data.draw(st.integers(0, min(k, 20)))
+        if back:
+            g.unbuild(back)
+            del got[len(got) - back :]
+    ids = _merge(intervals, counts, len(got))
+    assert _streams_of(got) == ids
+    for sid in range(n):
+        seqs = [struct.unpack_from("!I", f, PAYLOAD + 4)[0] & ((1 << core.SEQ_BITS) - 1)
+                for f, s in zip(got, ids) if s == sid]
+        assert seqs == list(range(len(seqs)))
+    assert [s.departures()["slots"] for s in subs] == [ids.count(i) for i in range(n)]

@@ -298,17 +298,20 @@ static void afp_tx_wait(void *port, uint64_t *c)
 static uint32_t afp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 {
 	struct afp_tx *t = port;
+	struct gen_batch b;
 	uint64_t bytes = 0;
 	uint32_t i;
 	uint8_t *d;
 
 	if (g->stamp)
 		gen_stamp(g);
+	gen_batch_begin(&b, g, n);
 	for (i = 0; i < n && (d = afp_tx_claim(t, c)); i++) {
-		uint32_t len = gen_build(g, d);
+		uint32_t len = gen_batch_build(&b, d);
 		afp_tx_post(t, len);
 		bytes += len;
 	}
+	gen_batch_end(&b);
 	if (i)
 		afp_tx_kick(t, i, c);
 	if (t->stamping)

@@ -273,7 +273,7 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 	uint8_t *buf;
 	uint32_t *lens;
 	Py_ssize_t n;
-
+	struct gen_batch batch;
 	int stamped = 1;
 
 	if (!PyArg_ParseTuple(args, "OnO|p", &bufo, &stride, &leno, &stamped))
@@ -293,15 +293,17 @@ static PyObject *Gen_build(GenObject *self, PyObject *args)
 		gen_stamp_at(&self->g, 0, 0);
 	else if (self->g.stamp)
 		gen_stamp(&self->g);
-	for (Py_ssize_t i = 0; i < n; i++) {
-		uint32_t need = self->g.sizes[self->g.size_at];
-		if (need > stride) {
+	for (uint32_t k = 0; k < self->g.nsizes; k++) /* every frame fits its slot, checked once */
+		if (self->g.sizes[k] > stride) {
 			PyBuffer_Release(&b);
 			PyBuffer_Release(&l);
-			return PyErr_Format(PyExc_ValueError, "stride %zd below frame length %u", stride, need);
+			return PyErr_Format(PyExc_ValueError, "stride %zd below frame length %u", stride,
+					    self->g.sizes[k]);
 		}
-		lens[i] = gen_build(&self->g, buf + i * stride);
-	}
+	gen_batch_begin(&batch, &self->g, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+	for (Py_ssize_t i = 0; i < n; i++)
+		lens[i] = gen_batch_build(&batch, buf + i * stride);
+	gen_batch_end(&batch);
 	PyBuffer_Release(&b);
 	PyBuffer_Release(&l);
 	return PyLong_FromSsize_t(n);

@@ -127,12 +127,15 @@ static inline uint32_t udp_send(struct udp_port *u, uint32_t n, uint64_t *c)
 static uint32_t udp_tx_gen_gso(struct udp_port *u, struct gen *g, uint32_t n, uint64_t *c)
 {
 	uint32_t i, m = 0, sent;
+	struct gen_batch b;
 
+	gen_batch_begin(&b, g, n);
 	for (i = 0; i < n; i++) {
 		/* The headers built here are the kernel's to write: only the payload is kept. */
-		gen_build(g, u->scratch);
+		gen_batch_build(&b, u->scratch);
 		memcpy(u->buf + (size_t)i * u->gso, u->scratch + g->payload, u->gso);
 	}
+	gen_batch_end(&b);
 	for (i = 0; i < n; i += u->gso_segs, m++) {
 		uint32_t k = n - i < u->gso_segs ? n - i : u->gso_segs;
 
@@ -150,6 +153,7 @@ static uint32_t udp_tx_gen_gso(struct udp_port *u, struct gen *g, uint32_t n, ui
 static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 {
 	struct udp_port *u = port;
+	struct gen_batch b;
 	uint32_t sent, i;
 	uint64_t bytes = 0;
 
@@ -163,9 +167,10 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 		counters_batch(c, sent, (uint64_t)sent * u->gso);
 		return sent;
 	}
+	gen_batch_begin(&b, g, n);
 	for (i = 0; i < n; i++) {
 		uint8_t *slot = u->buf + (size_t)i * u->slot;
-		uint32_t len = gen_build(g, slot);
+		uint32_t len = gen_batch_build(&b, slot);
 
 		u->iov[i].iov_base = slot + g->payload;
 		u->iov[i].iov_len = len - g->payload;
@@ -175,6 +180,7 @@ static uint32_t udp_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 			memcpy(CMSG_DATA((struct cmsghdr *)(u->cbuf + (size_t)i * UDP_CMSG_SPACE)), &t, sizeof(t));
 		}
 	}
+	gen_batch_end(&b);
 	sent = udp_send(u, n, c);
 	if (u->stamping)
 		txstamp_read(&u->ts, u->fd);

@@ -347,6 +347,7 @@ static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 {
 	struct xsk *x = port;
 	uint32_t at, k = xsk_tx_claim(x, n, &at);
+	struct gen_batch b;
 	uint64_t bytes = 0;
 
 	if (!k) {
@@ -355,13 +356,15 @@ static uint32_t xsk_tx_gen(void *port, struct gen *g, uint32_t n, uint64_t *c)
 	}
 	if (g->stamp)
 		gen_stamp(g);
+	gen_batch_begin(&b, g, k);
 	for (uint32_t i = 0; i < k; i++) {
 		uint64_t addr = x->free_tx[--x->nfree];
-		uint32_t len = gen_build(g, x->umem + addr);
+		uint32_t len = gen_batch_build(&b, x->umem + addr);
 
 		*xring_desc(&x->tx, at + i) = (struct xdp_desc){ .addr = addr, .len = len };
 		bytes += len;
 	}
+	gen_batch_end(&b);
 	xsk_tx_send(x, k, bytes, c);
 	return k;
 }
