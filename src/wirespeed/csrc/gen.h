@@ -510,7 +510,7 @@ static inline uint32_t gen_build_raw(struct gen *g, uint8_t *dst)
 	return len;
 }
 
-static uint32_t gen_build_one(struct gen *g, uint8_t *dst);
+static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst);
 
 /* The next frame of several streams (g->mux): the stream the slot falls to builds it, with the
  * batch's stamp (gen_stamp gave it to every stream). No frame is left once every count is done
@@ -655,7 +655,7 @@ static inline void gen_batch_end(struct gen_batch *b)
 	}
 }
 
-static __attribute__((noinline)) uint32_t gen_build_one(struct gen *g, uint8_t *dst)
+static inline uint32_t gen_build_one(struct gen *g, uint8_t *dst)
 {
 	uint32_t len = g->sizes[g->size_at];
 
