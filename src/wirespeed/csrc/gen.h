@@ -242,9 +242,9 @@ static inline uint32_t gen_csum_off(const struct gen *g)
 	return g->proto == 6 ? 16 : g->proto == 17 ? 6 : 2;
 }
 
-/* Zero every byte that varies per packet, then sum the rest of what the L4 checksum covers. */
 static inline void gen_seek(struct gen *g);
 
+/* Zero every byte that varies per packet, then sum the rest of what the L4 checksum covers. */
 static int gen_prepare(struct gen *g)
 {
 	uint8_t t[GEN_MAX_FRAME];
@@ -566,10 +566,10 @@ static inline void gen_unbuild(struct gen *g, uint32_t k)
 
 /* A batch of frames being built: gen_batch_begin(), gen_batch_build() per frame, then
  * gen_batch_end() before anything else looks at the gen (gen_unbuild, the next batch). The
- * state of a two-stream merge lives here, in the caller's locals, for the batch: the streams'
- * times, steps and builders at hand, so that the stream a slot goes to is a compare and a
- * predicted branch (a select made the build wait for the compare: 1.18x), and each stream's
- * slots are counted once per batch from its schedule's steps. Kept in the gen's memory, the
+ * streams' merge lives here, in the caller's locals, for the batch: their times, steps and
+ * builders at hand, so that the stream a slot goes to is a compare and a predicted branch
+ * (with two; a select made the build wait for the compare: 1.18x), and each stream's slots
+ * are counted once per batch from its schedule's steps. Kept in the gen's memory, the
  * merge was read back after every frame (the builder's stores may alias it) and the frame's
  * build waited on that chain of loads: two streams cost 1.11-1.14x one frame; this way
  * 1.00-1.04x (bench/layers.py, "2 streams", 160 bytes, batch 64: the compare and the picks
