@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
 """What layers and tunnels cost the C core's frame builder: ns/frame of Gen.build (batches of 64,
-the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536
-flows (vxlan6: over IPv6, its outer UDP checksum computed, the source port by inner flow), for
-four fields (both addresses and both ports) walked over 65,536 flows or random, and for two
-plain streams interleaved by their schedules in one builder (gen --streams),
-interleaved repetitions, medians; each builder at a new place on the heap in each repetition
-(a builder's place moves its ns/frame by a few %). Then a raw template (--template) with two --field ranges and
+the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536 flows
+(vxlan6: over IPv6, its outer UDP checksum computed, the source port by inner flow), for four
+fields (both addresses and both ports) walked over 65,536 flows or random, and for two plain
+streams interleaved by their schedules in one builder (gen --streams), interleaved repetitions,
+medians; each builder at a new place on the heap in each repetition (a builder's place moves its
+ns/frame by a few %). Then a raw template (--template) with two --field ranges and
 --fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
 field) against summed over the whole frame, and the plain frame of that size. Then, where BPF
 programs may be loaded (root), the in-kernel generator's program (--backend kernel) for each
 stack, for four fields walked or random (addresses and ports: the IPv4 header checksum too), and
-for the raw template with its fields: ns per frame as the kernel times BPF_PROG_RUN
-without live frames (the program's own work and the test run's per-frame overhead; no frame is
-sent; the kernel reports whole ns). Prints one JSON object. No traffic.
+for the raw template with its fields: ns per frame as the kernel times BPF_PROG_RUN without live
+frames (the program's own work and the test run's per-frame overhead; no frame is sent; the
+kernel reports whole ns). Prints one JSON object. No traffic.
 
     python3 bench/layers.py [--reps 5] [--size 160] [--quick]
 """
