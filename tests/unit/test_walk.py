@@ -48,7 +48,7 @@ def test_header_fields_and_sizes_follow_the_frame_number(data):
     counts = [data.draw(st.integers(1, 9)) for _ in range(4)]
     ipv6 = data.draw(st.booleans())
     cfg = cfg_for(ipv6=ipv6, size=data.draw(st.sampled_from([128, MIX])), flows=flows, stamp=False,
-                  src_ips=Range(0x0A000001, counts[0]), dst_ips=Range(0x0A000101, counts[1]),
+                  src_ips=Range(0xC6120001, counts[0]), dst_ips=Range(0xC6120101, counts[1]),
                   sports=Range(1000, counts[2]), dports=Range(2000, counts[3]))
     chunks = [data.draw(st.integers(1, 40)) for _ in range(4)]
     back = [data.draw(st.integers(0, 12)) for _ in range(4)]
@@ -59,8 +59,8 @@ def test_header_fields_and_sizes_follow_the_frame_number(data):
     for k, f in enumerate(got):
         p = parse(f)
         low = lambda a: int(a) & 0xFFFFFFFF  # noqa: E731
-        assert low(p["src"]) == _walk(k, flows, 0x0A000001, counts[0])
-        assert low(p["dst"]) == _walk(k, flows, 0x0A000101, counts[1])
+        assert low(p["src"]) == _walk(k, flows, 0xC6120001, counts[0])
+        assert low(p["dst"]) == _walk(k, flows, 0xC6120101, counts[1])
         assert (p["sport"], p["dport"]) == (_walk(k, flows, 1000, counts[2]), _walk(k, flows, 2000, counts[3]))
         assert len(f) == sizes[k % len(sizes)]
 
