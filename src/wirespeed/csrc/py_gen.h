@@ -252,7 +252,7 @@ static PyObject *Gen_interleave(GenObject *self, PyObject *args)
 	Py_XSETREF(self->streams, s);
 	self->g.mux = m;
 	self->g.nsizes = 1;
-	self->g.size_at = 0;
+	gen_seek(&self->g);
 	pace_init(&self->g.pace, self->g.pace.d, gen_mux_interval(m), max_burst);
 	Py_DECREF(iv);
 	Py_DECREF(cn);
