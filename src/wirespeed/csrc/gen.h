@@ -622,7 +622,7 @@ static inline __attribute__((always_inline)) uint32_t gen_batch_build(struct gen
 {
 	uint32_t pick = 0;
 
-	if (b->n == 2) { /* the earlier time goes, ties to the lower number (as gen_mux_pick) */
+	if (b->n == 2) { /* the earlier time goes, ties to the lower number (as gen_earliest) */
 		if (b->at[1] < b->at[0]) {
 			__asm__ volatile(""); /* a branch, not a select: the build starts on the prediction */
 			pick = 1;
