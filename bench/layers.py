@@ -2,17 +2,17 @@
 """What layers and tunnels cost the C core's frame builder: ns/frame of Gen.build (batches of 64,
 the call included) for a plain Ethernet/IPv4/UDP frame and for each stack, at 1 and 65,536 flows
 (vxlan6: over IPv6, its outer UDP checksum computed, the source port by inner flow), for four
-fields (both addresses and both ports) walked over 65,536 flows or random, and for two plain
-streams interleaved by their schedules in one builder (gen --streams), interleaved repetitions,
-medians; each builder at a new place on the heap in each repetition (a builder's place moves its
-ns/frame by a few %). Then a raw template (--template) with two --field ranges and
---fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a few additions per
-field) against summed over the whole frame, and the plain frame of that size. Then, where BPF
-programs may be loaded (root), the in-kernel generator's program (--backend kernel) for each
-stack, for four fields walked or random (addresses and ports: the IPv4 header checksum too), and
-for the raw template with its fields: ns per frame as the kernel times BPF_PROG_RUN without live
-frames (the program's own work and the test run's per-frame overhead; no frame is sent; the
-kernel reports whole ns). Prints one JSON object. No traffic.
+fields (both addresses and both ports) walked over 65,536 flows or random, and for two, three
+and four plain streams interleaved by their schedules in one builder (gen --streams),
+interleaved repetitions, medians; each builder at a new place on the heap in each repetition (a
+builder's place moves its ns/frame by a few %). Then a raw template (--template) with two
+--field ranges and --fix-checksums at 128 and 1500 bytes: the checksums fixed incrementally (a
+few additions per field) against summed over the whole frame, and the plain frame of that size.
+Then, where BPF programs may be loaded (root), the in-kernel generator's program (--backend
+kernel) for each stack, for four fields walked or random (addresses and ports: the IPv4 header
+checksum too), and for the raw template with its fields: ns per frame as the kernel times
+BPF_PROG_RUN without live frames (the program's own work and the test run's per-frame overhead;
+no frame is sent; the kernel reports whole ns). Prints one JSON object. No traffic.
 
     python3 bench/layers.py [--reps 5] [--size 160] [--quick]
 """
@@ -41,7 +41,8 @@ VXLAN6 = Tunnel("vxlan", 77, bytes.fromhex("025753000001"), bytes.fromhex("02575
                 ipaddress.IPv6Address("2001:2::1"), ipaddress.IPv6Address("2001:2::2"), sports=64)  # + UDP checksum
 STACKS = {"plain": {}, "vlan": {"vlans": (7,)}, "qinq": {"vlans": (7, 100)}, "mpls2": {"mpls": (16, 17)},
           "vxlan": {"tunnel": VXLAN}, "vxlan+vlan": {"tunnel": VXLAN, "vlans": (7,)},
-          "vxlan6": {"tunnel": VXLAN6}, "2 streams": {"streams": 2}}
+          "vxlan6": {"tunnel": VXLAN6}, "2 streams": {"streams": 2}, "3 streams": {"streams": 3},
+          "4 streams": {"streams": 4}}
 FOUR = dict(src_ips=Range(int(SRC), 256), dst_ips=Range(int(DST), 100), dports=Range(1, 1000))  # + sport by flow
 FIELDS4 = {"4 fields": FOUR, "4 fields random": {**FOUR, "vary": "random"}}  # the builder's and the kernel's
 
