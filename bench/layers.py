@@ -69,6 +69,18 @@ def ns_per_frame(size: int, flows: int, streams: int = 1, **stack) -> float:
     return _time(g)
 
 
+def streams_vs_one(size: int, reps: int) -> dict:
+    """One stream and two, three, four interleaved, timed in turn (the order reversed every other
+    repetition) and compared within each repetition: the median of the paired ratios, steadier on
+    a shared host than a ratio of medians taken stack after stack."""
+    ns = (1, 2, 3, 4)
+    runs: dict[int, list[float]] = {n: [] for n in ns}
+    for r in range(reps):
+        for n in (ns if r % 2 else ns[::-1]):
+            runs[n].append(ns_per_frame(size, 1, streams=n))
+    return {f"{n} streams": round(statistics.median(b / a for a, b in zip(runs[1], runs[n])), 3) for n in ns[1:]}
+
+
 def _time(g) -> float:
     buf, lens = np.zeros(BATCH * STRIDE, np.uint8), np.zeros(BATCH, np.uint32)
     for _ in range(200):
@@ -153,6 +165,7 @@ def main() -> int:
             fix.setdefault(f"plain@{size}", []).append(_time(make_gen(_cfg(size, stamp=False))))
             fix.setdefault(f"field fix incremental@{size}", []).append(ns_per_raw_frame(size, whole=False))
             fix.setdefault(f"field fix whole@{size}", []).append(ns_per_raw_frame(size, whole=True))
+    paired = streams_vs_one(args.size, 1 if args.quick else 6 * args.reps)
     med = {k: round(statistics.median(v), 2) for k, v in runs.items()}
     ratio = {k: round(v / med[f"plain@{k.split('@')[1]}"], 3) for k, v in med.items()}
     fmed = {k: round(statistics.median(v), 2) for k, v in fix.items()}
@@ -161,7 +174,7 @@ def main() -> int:
     except Exception as e:  # no BPF here (not root, or the kernel refuses): said, not failed
         kprog = {"skipped": f"{type(e).__name__}: {e}"}
     print(json.dumps({"bench": "layers", "size": args.size, "batch": BATCH, "reps": reps, "ns_per_frame": med,
-                      "vs_plain": ratio, "target": 1.2, "field_fix_ns_per_frame": fmed,
+                      "vs_plain": ratio, "target": 1.2, "streams_vs_one_paired": paired, "field_fix_ns_per_frame": fmed,
                       "field_fix_vs_plain": {k: round(v / fmed[f"plain@{k.split('@')[1]}"], 3) for k, v in fmed.items()},
                       "kernel_program_ns_per_frame": kprog}))
     return 0

@@ -580,8 +580,8 @@ static inline void gen_unbuild(struct gen *g, uint32_t k)
  * are counted once per batch from its schedule's steps. Kept in the gen's memory, the
  * merge was read back after every frame (the builder's stores may alias it) and the frame's
  * build waited on that chain of loads: two streams cost 1.11-1.14x one frame; this way
- * 1.00-1.04x (bench/layers.py, "2 streams", 160 bytes, batch 64: the compare and the picks
- * entry); three and four streams 1.03-1.08x (gen_earliest, branch-free; 1.15-1.18x before).
+ * 1.00-1.05x (bench/layers.py, streams_vs_one_paired, 160 bytes, batch 64: the compare and
+ * the picks entry); three and four streams 1.05-1.12x (gen_earliest, branch-free; 1.13-1.18x before).
  * A batch in which a count may end goes frame by frame through gen_build_mux. */
 struct gen_batch {
 	struct gen *g;
